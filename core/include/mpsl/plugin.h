@@ -1,0 +1,466 @@
+/* mpsl/plugin.h: the one header a plugin author needs.
+ *
+ * OVERVIEW
+ * A plugin is a shared object that exports exactly one function, mpsl_plugin_entry().
+ * The host (the `mpsl` command / libmpsl) dlopen()s it with RTLD_NOW | RTLD_LOCAL, calls
+ * the entry point with a table of host services, and gets back a descriptor: the ABI
+ * version the plugin was built for, its name, version and kind, the parameters it accepts
+ * (validated by the host, with file:line:column messages) and its kind's function table.
+ *
+ * Kinds: dataset, tokenizer, encoder, head, aggregation. Tokenizer, encoder and head share
+ * one table shape, mpsl_module_api ("modules"): they declare parameter tensors, and the host
+ * allocates parameters, gradients and optimizer state for them in flat buffers, so that
+ * optimizers, averaging, checkpoints and byte counts are generic loops over one buffer.
+ *
+ * Sizes used in shape comments: B batch, T tokens, D width, C classes.
+ *
+ * WORKED EXAMPLE (a tokenizer that embeds each pixel row; see plugins/templates/ for a
+ * complete template per kind):
+ *
+ *     typedef struct { int64_t dim; } row_params;
+ *     static const mpsl_param_spec row_spec[] = {
+ *         MPSL_PARAM_INT(row_params, dim, "dim", 1, 1, 65536, "64", "token width D"),
+ *     };
+ *     static int row_create(const mpsl_host *h, const mpsl_module_init *init,
+ *                           void **state, mpsl_error *err) { ... init->declare(...) ... }
+ *     static const mpsl_module_api row_api = { sizeof(mpsl_module_api), row_create,
+ *         row_destroy, row_output_shape, row_forward, row_backward };
+ *     static const mpsl_plugin_desc row_desc = { MPSL_ABI_MAJOR, MPSL_ABI_MINOR,
+ *         "rows", "1.0.0", MPSL_KIND_TOKENIZER, "one token per pixel row",
+ *         row_spec, MPSL_COUNT(row_spec), sizeof(row_params), &row_api };
+ *     MPSL_PLUGIN_EXPORT int mpsl_plugin_entry(const mpsl_host *h,
+ *             const mpsl_plugin_desc **desc, mpsl_error *err) {
+ *         (void)h; (void)err; *desc = &row_desc; return MPSL_OK; }
+ *
+ * Build out of tree:  cc -shared -fPIC $(pkg-config --cflags mpsl-plugin) rows.c -o rows.so
+ *
+ * RULES THAT HOLD FOR EVERY KIND
+ * - Functions return MPSL_OK (0) or a negative mpsl_status, and on failure write a message
+ *   into the caller-owned mpsl_error with h->error_set(). Plugins never call exit().
+ * - Tables begin with a `size` field (sizeof the table the plugin was compiled with) and only
+ *   ever grow at the end; the host reads no field beyond `size`.
+ * - Everything the host passes by pointer stays owned by the host unless said otherwise.
+ */
+#ifndef MPSL_PLUGIN_H
+#define MPSL_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ABI version. Major: incompatible change (the host refuses a different major).
+ * Minor: tables grew at the end (the host refuses a plugin built for a newer minor). */
+#define MPSL_ABI_MAJOR 1
+#define MPSL_ABI_MINOR 0
+
+#define MPSL_PLUGIN_EXPORT __attribute__((visibility("default")))
+#define MPSL_ENTRY_SYMBOL "mpsl_plugin_entry"
+#define MPSL_COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---------------------------------------------------------------- errors */
+
+typedef enum mpsl_status {
+    MPSL_OK = 0,
+    MPSL_ERR_INVALID = -1,     /* bad input: config, file contents, shapes */
+    MPSL_ERR_IO = -2,          /* file or database could not be read or written */
+    MPSL_ERR_NOMEM = -3,       /* allocation failed */
+    MPSL_ERR_PLUGIN = -4,      /* a plugin could not be loaded or refused to start */
+    MPSL_ERR_INTERRUPTED = -5, /* SIGINT/SIGTERM asked the run to stop */
+    MPSL_ERR_INTERNAL = -6     /* a bug: please report it */
+} mpsl_status;
+
+/* Caller-owned message buffer. Fill it with h->error_set(); it always stays NUL-terminated. */
+typedef struct mpsl_error {
+    char msg[1024];
+} mpsl_error;
+
+/* ---------------------------------------------------------------- plugin kinds */
+
+typedef enum mpsl_plugin_kind {
+    MPSL_KIND_DATASET = 0,
+    MPSL_KIND_TOKENIZER,
+    MPSL_KIND_ENCODER,
+    MPSL_KIND_HEAD,
+    MPSL_KIND_AGGREGATION,
+    MPSL_KIND_COUNT
+} mpsl_plugin_kind;
+
+/* ---------------------------------------------------------------- parameters (config) */
+
+/* A plugin's configuration keys are declared as a table of mpsl_param_spec. The host reads the
+ * plugin's YAML mapping, refuses unknown keys (with a did-you-mean), wrong types, values out
+ * of [min, max], NaN/inf, and missing required keys, all with file:line:column, then fills a
+ * struct of `params_size` bytes at the given offsets and hands it to create()/open(). */
+typedef enum mpsl_param_type {
+    MPSL_PARAM_T_INT = 0, /* int64_t   */
+    MPSL_PARAM_T_FLOAT,   /* double    */
+    MPSL_PARAM_T_BOOL,    /* int (0/1) */
+    MPSL_PARAM_T_STRING,  /* const char * (owned by the host, valid while the plugin lives) */
+    MPSL_PARAM_T_ENUM,    /* int: index into the '|'-separated `choices` */
+    MPSL_PARAM_T_COUNT
+} mpsl_param_type;
+
+typedef struct mpsl_param_spec {
+    const char *key;       /* YAML key */
+    mpsl_param_type type;
+    size_t offset;         /* offsetof(your_params_struct, field) */
+    int required;          /* 1: the key must be present; def is ignored */
+    double min, max;       /* inclusive bounds for INT and FLOAT; ignored otherwise */
+    const char *def;       /* default, written as in YAML ("0.5", "true", "mean"); NULL = 0 */
+    const char *choices;   /* ENUM only: "cls|mean" */
+    const char *help;      /* one line, shown by `mpsl plugins --params` and in errors */
+} mpsl_param_spec;
+
+#define MPSL_PARAM_INT(S, field, key, req, lo, hi, def, help) \
+    { key, MPSL_PARAM_T_INT, offsetof(S, field), req, lo, hi, def, NULL, help }
+#define MPSL_PARAM_FLOAT(S, field, key, req, lo, hi, def, help) \
+    { key, MPSL_PARAM_T_FLOAT, offsetof(S, field), req, lo, hi, def, NULL, help }
+#define MPSL_PARAM_BOOL(S, field, key, def, help) \
+    { key, MPSL_PARAM_T_BOOL, offsetof(S, field), 0, 0, 1, def, NULL, help }
+#define MPSL_PARAM_STRING(S, field, key, req, def, help) \
+    { key, MPSL_PARAM_T_STRING, offsetof(S, field), req, 0, 0, def, NULL, help }
+#define MPSL_PARAM_ENUM(S, field, key, choices, def, help) \
+    { key, MPSL_PARAM_T_ENUM, offsetof(S, field), 0, 0, 0, def, choices, help }
+
+/* ---------------------------------------------------------------- tensors */
+
+typedef enum mpsl_dtype { MPSL_F32 = 0, MPSL_I32 = 1 } mpsl_dtype;
+
+#define MPSL_MAX_DIMS 4
+typedef struct mpsl_tensor {
+    void *data;                     /* float * for MPSL_F32, int32_t * for MPSL_I32 */
+    mpsl_dtype dtype;
+    int ndim;
+    int64_t shape[MPSL_MAX_DIMS];   /* shape[0] is always the batch B */
+} mpsl_tensor;
+
+/* Where each modality's tokens sit in a (B,T,D) token tensor. With early fusion all
+ * modalities are concatenated along T; heads pool over these ranges (e.g. each CLS). */
+#define MPSL_MAX_MODALITIES 4
+typedef struct mpsl_token_layout {
+    int n_segments;
+    struct {
+        int64_t offset;   /* first token of this modality */
+        int64_t length;   /* number of tokens */
+        int has_cls;      /* 1: the first token of the segment is a CLS token */
+    } segment[MPSL_MAX_MODALITIES];
+} mpsl_token_layout;
+
+/* ---------------------------------------------------------------- FLOP accounting */
+
+typedef enum mpsl_party { MPSL_PARTY_CLIENT = 0, MPSL_PARTY_SERVER = 1 } mpsl_party;
+typedef enum mpsl_pass { MPSL_PASS_FORWARD = 0, MPSL_PASS_BACKWARD = 1 } mpsl_pass;
+
+/* ---------------------------------------------------------------- kernels */
+
+/* Numeric kernels shared by core and plugins (float32, OpenBLAS underneath). Each adds the
+ * FLOPs it executed to the party currently set by the strategy (see mpsl_host.set_party).
+ * Backward functions ACCUMULATE (+=) into weight gradients and OVERWRITE input gradients;
+ * any gradient pointer may be NULL to skip it (e.g. frozen weights, the first layer). */
+typedef struct mpsl_kernels {
+    uint32_t size;
+    /* out = inp @ w^T + b.  out (N,OC), inp (N,IC), w (OC,IC), b (OC) or NULL */
+    void (*linear_forward)(float *out, const float *inp, const float *w, const float *b,
+                           int64_t N, int64_t IC, int64_t OC);
+    void (*linear_backward)(float *dinp, float *dw, float *db, const float *dout,
+                            const float *inp, const float *w, int64_t N, int64_t IC,
+                            int64_t OC);
+    /* elementwise ReLU: out (N), inp (N); backward dinp = dout * (inp > 0) */
+    void (*relu_forward)(float *out, const float *inp, int64_t N);
+    void (*relu_backward)(float *dinp, const float *dout, const float *inp, int64_t N);
+    /* mean over tokens [t0, t0+len) of each sample: out (B,D), inp (B,T,D) */
+    void (*meanpool_forward)(float *out, const float *inp, int64_t B, int64_t T, int64_t D,
+                             int64_t t0, int64_t len);
+    /* dinp (B,T,D) += spread of dout (B,D) over the same range */
+    void (*meanpool_backward)(float *dinp, const float *dout, int64_t B, int64_t T,
+                              int64_t D, int64_t t0, int64_t len);
+    /* softmax cross-entropy, mean over the batch. logits (B,C), labels (B).
+     * Returns the mean loss; if dlogits (B,C) is non-NULL writes d(mean loss)/dlogits
+     * scaled by `scale` (use 1). *correct (may be NULL) receives the number of argmax hits. */
+    double (*cross_entropy)(float *dlogits, const float *logits, const int32_t *labels,
+                            int64_t B, int64_t C, float scale, int64_t *correct);
+    /* gather non-overlapping P x P patches: out (B, nP, Cin*P*P) from img (B,Cin,H,W),
+     * nP = (H/P)*(W/P), patch order row-major, feature order (c, py, px) as in a conv. */
+    void (*patch_gather)(float *out, const float *img, int64_t B, int64_t Cin, int64_t H,
+                         int64_t W, int64_t P);
+} mpsl_kernels;
+
+/* ---------------------------------------------------------------- modules */
+
+/* Parameter initialisation the host applies when it allocates a module's buffer. */
+typedef enum mpsl_init {
+    MPSL_INIT_ZEROS = 0,
+    MPSL_INIT_ONES,
+    MPSL_INIT_NORMAL,   /* N(0, scale^2) */
+    MPSL_INIT_UNIFORM   /* U(-scale, scale) */
+} mpsl_init;
+
+/* Given to a module's create(): what it receives and how it declares its parameters. */
+typedef struct mpsl_module_init {
+    uint32_t size;
+    const void *params;        /* the struct the host filled from the plugin's YAML keys */
+    /* Input description: tokenizers get the modality's per-sample shape (e.g. {1,28,28});
+     * encoders and heads get {T, D} of the tokens they will see. */
+    int in_ndim;
+    int64_t in_shape[MPSL_MAX_DIMS - 1];
+    mpsl_dtype in_dtype;
+    int64_t n_classes;         /* heads: number of classes of the dataset; else 0 */
+    const mpsl_token_layout *layout; /* encoders and heads: token layout; else NULL */
+    /* Declare one parameter tensor. Returns its offset (in floats) inside the module's flat
+     * buffer, or -1 with err set. `name` follows timm's naming where one exists
+     * ("blocks.0.attn.qkv.weight"). Frozen tensors (trainable = 0) get no optimizer updates,
+     * are not averaged or sent by federated strategies and need no gradient. */
+    int64_t (*declare)(void *ctx, const char *name, int ndim, const int64_t *shape,
+                       mpsl_init init, float scale, int trainable, mpsl_error *err);
+    void *ctx;                 /* pass back to declare() */
+    const char *where;         /* "file:line:column" of the plugin's YAML mapping, for errors */
+} mpsl_module_init;
+
+/* The parameter and gradient buffers of one module instance, laid out as declared. */
+typedef struct mpsl_weights {
+    const float *param;
+    float *grad;               /* backward accumulates here (+=); host zeroes it */
+    int64_t n;
+} mpsl_weights;
+
+/* Tokenizer, encoder and head.
+ * - create(): validate cross-field settings (use init->where in messages), declare
+ *   parameters, allocate the state. The state owns the activations it saves for backward;
+ *   one state serves one forward/backward at a time (the host creates one per party).
+ * - output_shape(): the per-sample output shape for the given per-sample input shape and
+ *   layout: tokenizers {T, D}, encoders {T, D}, heads {C} (or {E} embeddings). For
+ *   tokenizers, *cls receives 1 if its first output token is a CLS token.
+ * - forward(): out must be allocated by the caller with the output shape; inp's batch may be
+ *   anything up to what memory allows. The state remembers what backward needs.
+ * - backward(): given dout (same shape as out), accumulate weight gradients into w->grad and
+ *   write din (same shape as inp; NULL when the input needs no gradient, e.g. raw pixels).
+ */
+typedef struct mpsl_module_api {
+    uint32_t size;
+    int (*create)(const struct mpsl_host *h, const mpsl_module_init *init, void **state,
+                  mpsl_error *err);
+    void (*destroy)(void *state);
+    int (*output_shape)(void *state, int *ndim, int64_t *shape, int *cls);
+    int (*forward)(void *state, const mpsl_weights *w, const mpsl_tensor *inp,
+                   mpsl_tensor *out, mpsl_error *err);
+    int (*backward)(void *state, const mpsl_weights *w, const mpsl_tensor *dout,
+                    mpsl_tensor *din, mpsl_error *err);
+} mpsl_module_api;
+
+/* ---------------------------------------------------------------- datasets */
+
+typedef enum mpsl_split { MPSL_SPLIT_TRAIN = 0, MPSL_SPLIT_TEST = 1 } mpsl_split;
+
+typedef struct mpsl_modality_info {
+    char name[32];                 /* "image", "audio", "text" */
+    mpsl_dtype dtype;
+    int ndim;                      /* per-sample dims */
+    int64_t shape[MPSL_MAX_DIMS - 1];
+} mpsl_modality_info;
+
+typedef struct mpsl_dataset_info {
+    int n_modalities;
+    mpsl_modality_info modality[MPSL_MAX_MODALITIES];
+    int64_t n_classes;
+    int64_t n_train, n_test;
+} mpsl_dataset_info;
+
+/* A batch the host allocates from the dataset info: one tensor per modality, labels (B). */
+typedef struct mpsl_batch {
+    int64_t n;                                   /* samples in this batch */
+    mpsl_tensor modality[MPSL_MAX_MODALITIES];
+    int32_t *labels;
+} mpsl_batch;
+
+/* - open(): read the prepared files named in params, fill info. Refuse missing, truncated or
+ *   mismatched files with a message naming the file and what was expected.
+ * - labels(): all labels of a split (n_train or n_test of them), owned by the dataset;
+ *   the host partitions clients with them.
+ * - fill(): copy samples idx[0..n) of a split into batch (already allocated for >= n). */
+typedef struct mpsl_dataset_api {
+    uint32_t size;
+    int (*open)(const struct mpsl_host *h, const void *params, const char *where,
+                mpsl_dataset_info *info, void **state, mpsl_error *err);
+    void (*close)(void *state);
+    const int32_t *(*labels)(void *state, mpsl_split split);
+    int (*fill)(void *state, mpsl_split split, const int64_t *idx, int64_t n,
+                mpsl_batch *batch, mpsl_error *err);
+} mpsl_dataset_api;
+
+/* ---------------------------------------------------------------- aggregation */
+
+/* A strategy drives a whole run through the session services in mpsl_host: it creates
+ * models for each party, draws client batches, exchanges tensors through the message layer
+ * (which counts bytes), steps optimizers, and calls epoch_end() after each epoch or round
+ * (which evaluates, records and prints progress).
+ * - create(): validate its parameters against the session (e.g. client count).
+ * - run(): return MPSL_OK when done, MPSL_ERR_INTERRUPTED as soon as should_stop() says so,
+ *   or another status with err set. Everything it created through the host is released
+ *   by the host at the end of the run even if run() fails. */
+typedef struct mpsl_session mpsl_session;
+typedef struct mpsl_model mpsl_model;
+typedef struct mpsl_optim mpsl_optim;
+
+typedef struct mpsl_aggregation_api {
+    uint32_t size;
+    int (*create)(const struct mpsl_host *h, mpsl_session *s, const void *params,
+                  const char *where, void **state, mpsl_error *err);
+    void (*destroy)(void *state);
+    int (*run)(void *state, mpsl_session *s, mpsl_error *err);
+} mpsl_aggregation_api;
+
+/* Which parts of the model a mpsl_model holds. */
+enum {
+    MPSL_PART_TOKENIZERS = 1,
+    MPSL_PART_ENCODER = 2,
+    MPSL_PART_HEAD = 4,
+    MPSL_PART_ALL = 7
+};
+
+/* Message kinds counted by the message layer. */
+typedef enum mpsl_msg_kind {
+    MPSL_MSG_ACTIVATIONS = 0, /* client tokens up to the server */
+    MPSL_MSG_LOGITS,          /* server logits down to a client */
+    MPSL_MSG_LOGIT_GRADS,     /* client loss gradient w.r.t. its logits, up */
+    MPSL_MSG_CUT_GRADS,       /* cut-layer gradients down to a client */
+    MPSL_MSG_PARAMETERS,      /* model parameters, either way (federated learning) */
+    MPSL_MSG_SCALARS,         /* losses, sample counts and other small values */
+    MPSL_MSG_KIND_COUNT
+} mpsl_msg_kind;
+
+/* Endpoint ids for the message layer: the server is MPSL_SERVER, client k is k (0-based). */
+#define MPSL_SERVER (-1)
+
+/* The training settings every strategy obeys (from the experiment's `train:` section). */
+typedef struct mpsl_train_settings {
+    int64_t epochs;           /* epochs (MPSL, centralized) or rounds (federated) */
+    int64_t batch_size;       /* total batch over all clients per step */
+    int64_t eval_every;       /* evaluate every N epochs (and always after the last) */
+    uint64_t seed;
+} mpsl_train_settings;
+
+/* ---------------------------------------------------------------- host services */
+
+typedef enum mpsl_log_level { MPSL_LOG_DEBUG = 0, MPSL_LOG_INFO, MPSL_LOG_WARN } mpsl_log_level;
+
+typedef struct mpsl_host {
+    uint32_t size;
+    uint32_t abi_major, abi_minor;
+
+    /* --- errors, logging, memory */
+    void (*error_set)(mpsl_error *err, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+    void (*log)(mpsl_log_level level, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+    void *(*alloc)(size_t bytes);           /* 64-byte aligned, zeroed; NULL on failure */
+    void (*free)(void *p);
+
+    const mpsl_kernels *kernels;
+
+    /* --- session: the run a strategy drives */
+    const mpsl_train_settings *(*settings)(mpsl_session *s);
+    int (*n_clients)(mpsl_session *s);
+    int64_t (*client_samples)(mpsl_session *s, int client);   /* partition size */
+    const mpsl_dataset_info *(*dataset_info)(mpsl_session *s);
+    /* Uniform random in [0,1) from the run's seeded generator (e.g. for client sampling). */
+    double (*random)(mpsl_session *s);
+
+    /* Batches. batch_create allocates for up to max_n samples. client_next draws the next
+     * up to `n` samples of client k's partition (client = -1: the union of all clients, as in
+     * centralized training), reshuffled from the run seed each pass; returns the number
+     * drawn, 0 when the pass over the partition is complete (the next call starts a new
+     * pass), or a negative status. */
+    mpsl_batch *(*batch_create)(mpsl_session *s, int64_t max_n, mpsl_error *err);
+    void (*batch_destroy)(mpsl_session *s, mpsl_batch *b);
+    int64_t (*client_next)(mpsl_session *s, int client, mpsl_batch *b, int64_t n,
+                           mpsl_error *err);
+
+    /* Models. A model holds the chosen parts for one party, one flat parameter buffer (with
+     * gradients and optimizer state of the same layout) and its own activations. */
+    int (*model_create)(mpsl_session *s, int parts, mpsl_model **m, mpsl_error *err);
+    void (*model_destroy)(mpsl_model *m);
+    /* The flat buffers: param and grad of n floats; trainable[i] says if float i is trained. */
+    float *(*model_params)(mpsl_model *m, int64_t *n);
+    float *(*model_grads)(mpsl_model *m, int64_t *n);
+    const uint8_t *(*model_trainable)(mpsl_model *m);
+    int64_t (*model_trainable_count)(mpsl_model *m);
+    void (*model_zero_grad)(mpsl_model *m);
+    /* Tokens for a batch (tokenizer parts): tokens (n,T,D) owned by the model, valid until
+     * the next call. layout and T, D may be read with model_token_shape. */
+    int (*model_tokenize)(mpsl_model *m, const mpsl_batch *b, mpsl_tensor *tokens,
+                          mpsl_error *err);
+    int (*model_token_shape)(mpsl_model *m, int64_t *T, int64_t *D);
+    /* Encoder + head on tokens (n,T,D) -> logits (n,C), owned by the model. */
+    int (*model_encode)(mpsl_model *m, const mpsl_tensor *tokens, mpsl_tensor *logits,
+                        mpsl_error *err);
+    /* Backward of model_encode: dlogits (n,C) -> dtokens (n,T,D) owned by the model. */
+    int (*model_encode_backward)(mpsl_model *m, const mpsl_tensor *dlogits,
+                                 mpsl_tensor *dtokens, mpsl_error *err);
+    /* Backward of model_tokenize given dtokens (n,T,D). */
+    int (*model_tokenize_backward)(mpsl_model *m, const mpsl_tensor *dtokens,
+                                   mpsl_error *err);
+    /* Copy parameters from one model to another holding the same parts. */
+    int (*model_copy)(mpsl_model *dst, const mpsl_model *src, mpsl_error *err);
+
+    /* Optimizers as configured in `train.optimizer`; their state lives in the model. */
+    int (*optim_create)(mpsl_session *s, mpsl_model *m, mpsl_optim **o, mpsl_error *err);
+    void (*optim_destroy)(mpsl_optim *o);
+    /* One step over the model's trainable parameters with its current gradients, at the
+     * learning rate the schedule gives for `epoch` (0-based). */
+    int (*optim_step)(mpsl_optim *o, int64_t epoch, mpsl_error *err);
+
+    /* Message layer: the only way tensors move between parties. A send copies the payload
+     * (float32 or int32 data of t) into the receiver's mailbox and counts its exact bytes
+     * for the client end of the link, per direction and kind. recv takes the oldest message
+     * of that kind from `from` to `to` into t (whose buffer must be large enough; shape is
+     * written). */
+    int (*send)(mpsl_session *s, int from, int to, mpsl_msg_kind kind, const mpsl_tensor *t,
+                mpsl_error *err);
+    int (*recv)(mpsl_session *s, int to, int from, mpsl_msg_kind kind, mpsl_tensor *t,
+                mpsl_error *err);
+
+    /* FLOP attribution: kernels add their FLOPs to this party (and client, for clients). */
+    void (*set_party)(mpsl_session *s, mpsl_party party, int client);
+
+    /* Metrics. record_client stores a per-client figure for this epoch (e.g. train_acc). */
+    int (*record)(mpsl_session *s, int64_t epoch, const char *name, double value,
+                  mpsl_error *err);
+    int (*record_client)(mpsl_session *s, int64_t epoch, int client, const char *name,
+                         double value, mpsl_error *err);
+    /* Ends an epoch/round: evaluates `eval_model` (all parts) on the test split when due,
+     * stores train_loss / train_acc given here plus time, bytes, FLOPs and memory, and prints
+     * a progress line with ETA. */
+    int (*epoch_end)(mpsl_session *s, int64_t epoch, mpsl_model *eval_model,
+                     double train_loss, double train_acc, mpsl_error *err);
+    /* Non-zero once SIGINT/SIGTERM arrived: return MPSL_ERR_INTERRUPTED soon. */
+    int (*should_stop)(mpsl_session *s);
+} mpsl_host;
+
+/* ---------------------------------------------------------------- the descriptor */
+
+typedef struct mpsl_plugin_desc {
+    uint32_t abi_major;            /* MPSL_ABI_MAJOR at build time */
+    uint32_t abi_minor;            /* MPSL_ABI_MINOR at build time */
+    const char *name;              /* unique within its kind, [a-z0-9_] */
+    const char *version;           /* the plugin's own version, "1.2.0" */
+    mpsl_plugin_kind kind;
+    const char *summary;           /* one line for `mpsl plugins` */
+    const mpsl_param_spec *params; /* accepted YAML keys; may be NULL when n_params is 0 */
+    size_t n_params;
+    size_t params_size;            /* sizeof the struct the specs' offsets point into */
+    const void *api;               /* mpsl_dataset_api, mpsl_module_api or
+                                      mpsl_aggregation_api, by kind */
+} mpsl_plugin_desc;
+
+/* The one exported function. Return MPSL_OK and set *desc (a static descriptor), or fail
+ * with err set (the host then closes the library). */
+typedef int (*mpsl_plugin_entry_fn)(const mpsl_host *host, const mpsl_plugin_desc **desc,
+                                    mpsl_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,87 @@
+/* store.h: the SQLite results database. One file holds every run: its resolved config,
+ * plugins, status and timings, and every figure it measured. The schema is versioned with
+ * PRAGMA user_version and migrated forward on open; docs/results-schema.md documents it.
+ * Writes use WAL, a busy timeout and BEGIN IMMEDIATE so that several runs can share a file. */
+#ifndef MPSL_STORE_H
+#define MPSL_STORE_H
+
+#include <stdint.h>
+
+#include "mpsl/plugin.h"
+
+typedef struct store store;
+
+#define STORE_SCHEMA_VERSION 1
+
+typedef enum store_mode { STORE_READ_ONLY = 0, STORE_READ_WRITE = 1 } store_mode;
+
+/* Open (creating when writable and absent) and migrate. In READ_WRITE mode it checks that
+ * the file really can be written (read-only file or directory, locked, full disk, not a
+ * SQLite database, a newer schema than this mpsl knows) and refuses with a message naming
+ * the path, so a run fails before training starts. */
+int store_open(const char *path, store_mode mode, store **out, mpsl_error *err);
+void store_close(store *s);
+
+typedef struct store_plugin_row {
+    const char *slot;      /* "dataset", "tokenizer.image", "encoder", "head", "aggregation" */
+    const char *name;
+    const char *version;
+    const char *path;
+    uint32_t abi_major, abi_minor;
+} store_plugin_row;
+
+typedef struct store_run_info {
+    const char *name;           /* experiment name */
+    const char *experiment_path;
+    const char *config_yaml;    /* fully resolved configuration */
+    uint64_t seed;
+    const char *method;         /* aggregation plugin name */
+    const char *dataset;        /* dataset plugin name */
+    const char *revision;       /* project revision (git describe at build time) */
+    const char *mpsl_version;
+    const char *host;
+    int n_clients;
+    const store_plugin_row *plugins;
+    int n_plugins;
+    const char *const *tags;    /* NULL-terminated, may be NULL */
+} store_run_info;
+
+/* Insert a run with status 'running' and started_at = now. */
+int store_run_begin(store *s, const store_run_info *info, int64_t *run_id, mpsl_error *err);
+
+/* Final state: status is "finished", "failed" or "interrupted"; message may be NULL.
+ * wall_seconds and peak_rss_bytes summarise the run. */
+int store_run_end(store *s, int64_t run_id, const char *status, const char *message,
+                  double wall_seconds, int64_t peak_rss_bytes, mpsl_error *err);
+
+/* Group the writes of one epoch in one immediate transaction. */
+int store_begin(store *s, mpsl_error *err);
+int store_commit(store *s, mpsl_error *err);
+int store_rollback(store *s);
+
+/* Per-epoch metric (test_acc, test_loss, train_loss, wall_s, peak_rss, ...). */
+int store_metric(store *s, int64_t run_id, int64_t epoch, const char *name, double value,
+                 mpsl_error *err);
+/* Per-client metric for an epoch (train_acc, train_loss, ...). */
+int store_client_metric(store *s, int64_t run_id, int64_t epoch, int client,
+                        const char *name, double value, mpsl_error *err);
+/* Bytes and message count for one client, one direction ("up" client->server, "down"),
+ * one message kind ("activations", "logits", ...), during one epoch. */
+int store_comm(store *s, int64_t run_id, int64_t epoch, int client, const char *direction,
+               const char *kind, int64_t bytes, int64_t messages, mpsl_error *err);
+/* FLOPs executed by a party ("client" or "server") in a pass ("forward" or "backward")
+ * during one epoch; client = -1 for the server or for a total over clients. */
+int store_compute(store *s, int64_t run_id, int64_t epoch, const char *party, int client,
+                  const char *pass, double flops, mpsl_error *err);
+/* A client's partition: sample count and class histogram (n_classes counts). */
+int store_client_data(store *s, int64_t run_id, int client, int64_t n_samples,
+                      const int64_t *class_counts, int64_t n_classes, mpsl_error *err);
+
+/* The stored resolved config and experiment path of a run (caller frees both). */
+int store_run_config(store *s, int64_t run_id, char **config_yaml, char **experiment_path,
+                     mpsl_error *err);
+
+/* Read-only SQL for the CLI verbs: the sqlite3 handle behind the store. */
+struct sqlite3 *store_db(store *s);
+
+#endif

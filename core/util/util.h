@@ -1,0 +1,45 @@
+/* util.h: small helpers every core file uses: error messages, aligned allocation, strings,
+ * time and memory readings, and the run's seeded random generator. */
+#ifndef MPSL_UTIL_H
+#define MPSL_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mpsl/plugin.h"
+
+/* printf into err->msg (truncating safely). Returns MPSL_ERR_INVALID for convenience. */
+int mpsl_err(mpsl_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Same, with an explicit status to return. */
+int mpsl_errs(mpsl_error *err, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Prepend "prefix: " to an existing message (for adding context on the way up). */
+void mpsl_err_prefix(mpsl_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+void mpsl_log(mpsl_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Messages below this level are not printed (default INFO; MPSL_LOG=debug lowers it). */
+void mpsl_log_set_level(mpsl_log_level level);
+
+/* 64-byte aligned, zeroed allocation; NULL on failure (or bytes == 0 gives a valid pointer). */
+void *mpsl_alloc(size_t bytes);
+void mpsl_free(void *p);
+
+char *mpsl_strdup(const char *s);                       /* NULL on failure */
+/* asprintf that returns NULL on failure. */
+char *mpsl_strfmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+double mpsl_now(void);             /* monotonic seconds */
+int64_t mpsl_peak_rss_bytes(void); /* peak resident set size of this process, or -1 */
+
+/* SplitMix64-seeded xoshiro256**: reproducible streams from a 64-bit seed. */
+typedef struct mpsl_rng {
+    uint64_t s[4];
+} mpsl_rng;
+void mpsl_rng_seed(mpsl_rng *r, uint64_t seed);
+uint64_t mpsl_rng_u64(mpsl_rng *r);
+double mpsl_rng_uniform(mpsl_rng *r);          /* [0,1) */
+double mpsl_rng_normal(mpsl_rng *r);           /* N(0,1) */
+double mpsl_rng_gamma(mpsl_rng *r, double shape); /* Gamma(shape, 1), shape > 0 */
+void mpsl_rng_shuffle(mpsl_rng *r, int64_t *a, int64_t n);
+
+#endif
