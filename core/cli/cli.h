@@ -1,0 +1,12 @@
+/* cli.h: the `mpsl` command's verbs. Each takes the arguments after the verb name
+ * (argv[0] is the verb) and returns the process exit status (0 ok, 1 error, 2 usage). */
+#ifndef MPSL_CLI_H
+#define MPSL_CLI_H
+
+int cmd_run(int argc, char **argv);
+int cmd_plugins(int argc, char **argv);
+int cmd_runs(int argc, char **argv);     /* list runs, with filters */
+int cmd_show(int argc, char **argv);     /* one run in full */
+int cmd_compare(int argc, char **argv);  /* runs side by side */
+
+#endif
