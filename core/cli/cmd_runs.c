@@ -1,0 +1,4 @@
+/* placeholder until the results verbs land */
+#include <stdio.h>
+#include "cli.h"
+int cmd_runs(int argc, char **argv) { (void)argc; (void)argv; fputs("mpsl runs: not built yet\n", stderr); return 1; }
