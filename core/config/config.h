@@ -49,6 +49,14 @@ const char *cfg_where(const cfg_node *n, char *buf, size_t size);
 /* The position of the key `key` in map (or of the map itself when absent). */
 const char *cfg_where_key(const cfg_node *map, const char *key, char *buf, size_t size);
 
+/* 1 when the scalar was written quoted (or tagged !!str): it is a string even if it reads
+ * "5" or "true". 0 for plain scalars and non-scalars. */
+int cfg_scalar_quoted(const cfg_node *n);
+/* 1 for NULL and for plain null scalars (empty, "~", "null", "Null", "NULL"). */
+int cfg_is_null(const cfg_node *n);
+/* 1 when two trees hold the same types, keys (in order), texts and quoted-ness. */
+int cfg_equal(const cfg_node *a, const cfg_node *b);
+
 /* Deep copy of a subtree (positions kept). */
 cfg_node *cfg_clone(const cfg_node *n);
 /* Remove key from a map (no-op when absent). */

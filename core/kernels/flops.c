@@ -11,3 +11,5 @@ void flops_add(mpsl_pass pass, double n)
         target[pass] += n;
     }
 }
+
+double *flops_get_target(void) { return target; }

@@ -8,5 +8,7 @@
 /* counters[MPSL_PASS_FORWARD], counters[MPSL_PASS_BACKWARD]; NULL stops counting. */
 void flops_set_target(double *counters);
 void flops_add(mpsl_pass pass, double n);
+/* The current target (to restore it after a pause such as evaluation). */
+double *flops_get_target(void);
 
 #endif

@@ -84,4 +84,15 @@ int store_run_config(store *s, int64_t run_id, char **config_yaml, char **experi
 /* Read-only SQL for the CLI verbs: the sqlite3 handle behind the store. */
 struct sqlite3 *store_db(store *s);
 
+/* The path the store was opened with. */
+const char *store_path(const store *s);
+
+/* How long a write waits for another process's transaction before failing with a "locked"
+ * message, in milliseconds. The default is 10000, or MPSL_DB_BUSY_MS from the environment
+ * when it is set (read at store_open, so it also bounds the checks store_open does). */
+void store_set_busy_timeout(store *s, int ms);
+
+/* 1 when the run exists, 0 when it does not, a negative mpsl_status on error. */
+int store_run_exists(store *s, int64_t run_id, mpsl_error *err);
+
 #endif

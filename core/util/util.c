@@ -40,15 +40,25 @@ void mpsl_err_prefix(mpsl_error *err, const char *fmt, ...)
     if (!err) {
         return;
     }
-    char prefix[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(prefix, sizeof prefix, fmt, ap);
-    va_end(ap);
     char old[sizeof err->msg];
     memcpy(old, err->msg, sizeof old);
     old[sizeof old - 1] = '\0';
-    snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+    if (n >= 0 && (size_t)n < sizeof err->msg) {
+        /* The message is cut to the buffer, as every mpsl_error is. */
+        size_t room = sizeof err->msg - (size_t)n;
+        memcpy(err->msg + n, ": ", room > 2 ? 2 : room - 1);
+        if (room > 3) {
+            size_t keep = strlen(old) < room - 3 ? strlen(old) : room - 3;
+            memcpy(err->msg + n + 2, old, keep);
+            err->msg[n + 2 + keep] = '\0';
+        } else {
+            err->msg[sizeof err->msg - 1] = '\0';
+        }
+    }
 }
 
 static mpsl_log_level log_threshold = MPSL_LOG_INFO;

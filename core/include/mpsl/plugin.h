@@ -60,6 +60,9 @@ extern "C" {
 #define MPSL_ENTRY_SYMBOL "mpsl_plugin_entry"
 #define MPSL_COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
+/* The host's table of services, defined at the end of this header. */
+typedef struct mpsl_host mpsl_host;
+
 /* ---------------------------------------------------------------- errors */
 
 typedef enum mpsl_status {
@@ -240,7 +243,7 @@ typedef struct mpsl_weights {
  */
 typedef struct mpsl_module_api {
     uint32_t size;
-    int (*create)(const struct mpsl_host *h, const mpsl_module_init *init, void **state,
+    int (*create)(const mpsl_host *h, const mpsl_module_init *init, void **state,
                   mpsl_error *err);
     void (*destroy)(void *state);
     int (*output_shape)(void *state, int *ndim, int64_t *shape, int *cls);
@@ -282,7 +285,7 @@ typedef struct mpsl_batch {
  * - fill(): copy samples idx[0..n) of a split into batch (already allocated for >= n). */
 typedef struct mpsl_dataset_api {
     uint32_t size;
-    int (*open)(const struct mpsl_host *h, const void *params, const char *where,
+    int (*open)(const mpsl_host *h, const void *params, const char *where,
                 mpsl_dataset_info *info, void **state, mpsl_error *err);
     void (*close)(void *state);
     const int32_t *(*labels)(void *state, mpsl_split split);
@@ -306,7 +309,7 @@ typedef struct mpsl_optim mpsl_optim;
 
 typedef struct mpsl_aggregation_api {
     uint32_t size;
-    int (*create)(const struct mpsl_host *h, mpsl_session *s, const void *params,
+    int (*create)(const mpsl_host *h, mpsl_session *s, const void *params,
                   const char *where, void **state, mpsl_error *err);
     void (*destroy)(void *state);
     int (*run)(void *state, mpsl_session *s, mpsl_error *err);
@@ -346,7 +349,7 @@ typedef struct mpsl_train_settings {
 
 typedef enum mpsl_log_level { MPSL_LOG_DEBUG = 0, MPSL_LOG_INFO, MPSL_LOG_WARN } mpsl_log_level;
 
-typedef struct mpsl_host {
+struct mpsl_host {
     uint32_t size;
     uint32_t abi_major, abi_minor;
 
@@ -437,7 +440,7 @@ typedef struct mpsl_host {
                      double train_loss, double train_acc, mpsl_error *err);
     /* Non-zero once SIGINT/SIGTERM arrived: return MPSL_ERR_INTERRUPTED soon. */
     int (*should_stop)(mpsl_session *s);
-} mpsl_host;
+};
 
 /* ---------------------------------------------------------------- the descriptor */
 
@@ -459,6 +462,8 @@ typedef struct mpsl_plugin_desc {
  * with err set (the host then closes the library). */
 typedef int (*mpsl_plugin_entry_fn)(const mpsl_host *host, const mpsl_plugin_desc **desc,
                                     mpsl_error *err);
+MPSL_PLUGIN_EXPORT int mpsl_plugin_entry(const mpsl_host *host, const mpsl_plugin_desc **desc,
+                                         mpsl_error *err);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,50 @@
+/* main.c: the `mpsl` command: dispatch to a verb. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "mpsl_build_config.h"
+
+typedef struct verb {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *summary;
+} verb;
+
+static const verb verbs[] = {
+    {"run", cmd_run, "run an experiment file (or repeat a stored run with --from-run)"},
+    {"plugins", cmd_plugins, "list the plugins found on the search path"},
+    {"runs", cmd_runs, "list runs in a results database"},
+    {"show", cmd_show, "show one run in full"},
+    {"compare", cmd_compare, "compare runs side by side"},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: mpsl VERB [ARGS]   (mpsl VERB --help for a verb's options)\n\nverbs:\n");
+    for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++) {
+        fprintf(out, "  %-9s %s\n", verbs[i].name, verbs[i].summary);
+    }
+    fprintf(out, "  %-9s %s\n", "version", "print the version and revision");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+        printf("mpsl %s (%s)\n", MPSL_VERSION, MPSL_REVISION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++) {
+        if (strcmp(argv[1], verbs[i].name) == 0) {
+            return verbs[i].fn(argc - 1, argv + 1);
+        }
+    }
+    fprintf(stderr, "mpsl: unknown verb '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

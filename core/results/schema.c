@@ -1,0 +1,255 @@
+/* schema.c: the versioned schema of the results database. Each step takes the database from
+ * version N-1 to N; store_open applies the missing steps in its one write transaction and
+ * sets PRAGMA user_version. A released step never changes: add a new one at the end (and
+ * document it in docs/results-schema.md). */
+#include <stdio.h>
+
+#include "store_internal.h"
+#include "util/util.h"
+
+/* Version 1: the initial schema. */
+static const char schema_v1[] =
+    "CREATE TABLE meta (\n"
+    "  key   TEXT PRIMARY KEY,\n"
+    "  value TEXT\n"
+    ");\n"
+    "CREATE TABLE runs (\n"
+    "  id              INTEGER PRIMARY KEY,\n"
+    "  name            TEXT NOT NULL,\n"
+    "  experiment_path TEXT,\n"
+    "  config_yaml     TEXT,\n"
+    "  seed,\n" /* no type: integers stay integers, seeds >= 2^63 are stored as text */
+    "  method          TEXT,\n"
+    "  dataset         TEXT,\n"
+    "  revision        TEXT,\n"
+    "  mpsl_version    TEXT,\n"
+    "  host            TEXT,\n"
+    "  n_clients       INTEGER,\n"
+    "  status          TEXT NOT NULL DEFAULT 'running'\n"
+    "                  CHECK (status IN ('running','finished','failed','interrupted')),\n"
+    "  message         TEXT,\n"
+    "  started_at      TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),\n"
+    "  ended_at        TEXT,\n"
+    "  wall_seconds    REAL,\n"
+    "  peak_rss_bytes  INTEGER\n"
+    ");\n"
+    "CREATE INDEX runs_status ON runs(status);\n"
+    "CREATE INDEX runs_method ON runs(method);\n"
+    "CREATE INDEX runs_dataset ON runs(dataset);\n"
+    "CREATE TABLE run_plugins (\n"
+    "  run_id  INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
+    "  slot    TEXT NOT NULL,\n"
+    "  name    TEXT NOT NULL,\n"
+    "  version TEXT,\n"
+    "  path    TEXT,\n"
+    "  abi     TEXT\n"
+    ");\n"
+    "CREATE INDEX run_plugins_run ON run_plugins(run_id);\n"
+    "CREATE TABLE run_tags (\n"
+    "  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
+    "  tag    TEXT NOT NULL,\n"
+    "  PRIMARY KEY (run_id, tag)\n"
+    ");\n"
+    "CREATE INDEX run_tags_tag ON run_tags(tag);\n"
+    "CREATE TABLE epoch_metrics (\n"
+    "  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
+    "  epoch  INTEGER NOT NULL,\n"
+    "  name   TEXT NOT NULL,\n"
+    "  value  REAL,\n"
+    "  PRIMARY KEY (run_id, epoch, name)\n"
+    ");\n"
+    "CREATE TABLE client_metrics (\n"
+    "  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
+    "  epoch  INTEGER NOT NULL,\n"
+    "  client INTEGER NOT NULL,\n"
+    "  name   TEXT NOT NULL,\n"
+    "  value  REAL,\n"
+    "  PRIMARY KEY (run_id, epoch, client, name)\n"
+    ");\n"
+    "CREATE TABLE comm (\n"
+    "  run_id    INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
+    "  epoch     INTEGER NOT NULL,\n"
+    "  client    INTEGER NOT NULL,\n"
+    "  direction TEXT NOT NULL CHECK (direction IN ('up','down')),\n"
+    "  kind      TEXT NOT NULL,\n"
+    "  bytes     INTEGER NOT NULL CHECK (bytes >= 0),\n"
+    "  messages  INTEGER NOT NULL CHECK (messages >= 0),\n"
+    "  PRIMARY KEY (run_id, epoch, client, direction, kind)\n"
+    ");\n"
+    "CREATE TABLE compute (\n"
+    "  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
+    "  epoch  INTEGER NOT NULL,\n"
+    "  party  TEXT NOT NULL CHECK (party IN ('client','server')),\n"
+    "  client INTEGER NOT NULL DEFAULT -1,\n"
+    "  pass   TEXT NOT NULL CHECK (pass IN ('forward','backward')),\n"
+    "  flops  REAL NOT NULL CHECK (flops >= 0),\n"
+    "  PRIMARY KEY (run_id, epoch, party, client, pass)\n"
+    ");\n"
+    "CREATE TABLE client_data (\n"
+    "  run_id          INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
+    "  client          INTEGER NOT NULL,\n"
+    "  n_samples       INTEGER NOT NULL CHECK (n_samples >= 0),\n"
+    "  class_histogram TEXT NOT NULL DEFAULT '[]',\n"
+    "  PRIMARY KEY (run_id, client)\n"
+    ");\n"
+    /* Views. compute_totals resolves the two ways client FLOPs may be recorded (per client,
+     * or one total row with client = -1): per-client rows win where both exist. */
+    "CREATE VIEW compute_totals AS\n"
+    "  SELECT run_id, epoch, party, pass,\n"
+    "         COALESCE(SUM(CASE WHEN client >= 0 THEN flops END),\n"
+    "                  SUM(CASE WHEN client < 0 THEN flops END)) AS flops\n"
+    "  FROM compute GROUP BY run_id, epoch, party, pass;\n"
+    "CREATE VIEW comm_per_client AS\n"
+    "  SELECT run_id, client,\n"
+    "         SUM(CASE WHEN direction = 'up' THEN bytes ELSE 0 END) AS bytes_up,\n"
+    "         SUM(CASE WHEN direction = 'down' THEN bytes ELSE 0 END) AS bytes_down,\n"
+    "         SUM(CASE WHEN direction = 'up' THEN messages ELSE 0 END) AS messages_up,\n"
+    "         SUM(CASE WHEN direction = 'down' THEN messages ELSE 0 END) AS messages_down\n"
+    "  FROM comm GROUP BY run_id, client;\n"
+    "CREATE VIEW comm_by_kind AS\n"
+    "  SELECT run_id, direction, kind, SUM(bytes) AS bytes, SUM(messages) AS messages,\n"
+    "         COUNT(DISTINCT client) AS clients\n"
+    "  FROM comm GROUP BY run_id, direction, kind;\n"
+    "CREATE VIEW epoch_wide AS\n"
+    "  SELECT m.run_id, m.epoch,\n"
+    "         MAX(CASE WHEN m.name = 'test_acc' THEN m.value END) AS test_acc,\n"
+    "         MAX(CASE WHEN m.name = 'test_loss' THEN m.value END) AS test_loss,\n"
+    "         MAX(CASE WHEN m.name = 'train_acc' THEN m.value END) AS train_acc,\n"
+    "         MAX(CASE WHEN m.name = 'train_loss' THEN m.value END) AS train_loss,\n"
+    "         MAX(CASE WHEN m.name = 'epoch_seconds' THEN m.value END) AS epoch_seconds,\n"
+    "         MAX(CASE WHEN m.name = 'peak_rss_bytes' THEN m.value END) AS peak_rss_bytes,\n"
+    "         (SELECT SUM(c.bytes) FROM comm c WHERE c.run_id = m.run_id\n"
+    "            AND c.epoch = m.epoch AND c.direction = 'up') AS bytes_up,\n"
+    "         (SELECT SUM(c.bytes) FROM comm c WHERE c.run_id = m.run_id\n"
+    "            AND c.epoch = m.epoch AND c.direction = 'down') AS bytes_down,\n"
+    "         (SELECT SUM(t.flops) FROM compute_totals t WHERE t.run_id = m.run_id\n"
+    "            AND t.epoch = m.epoch AND t.party = 'client') AS client_flops,\n"
+    "         (SELECT SUM(t.flops) FROM compute_totals t WHERE t.run_id = m.run_id\n"
+    "            AND t.epoch = m.epoch AND t.party = 'server') AS server_flops\n"
+    "  FROM epoch_metrics m GROUP BY m.run_id, m.epoch;\n"
+    /* run_summary uses correlated subqueries (each an index lookup on run_id) rather than
+     * joins to aggregates, so that filtering a few runs never aggregates the whole file. */
+    "CREATE VIEW run_summary AS\n"
+    "  SELECT r.id, r.name, r.method, r.dataset, r.n_clients, r.status,\n"
+    "         r.started_at, r.ended_at,\n"
+    "         (SELECT COUNT(DISTINCT e.epoch) FROM epoch_metrics e WHERE e.run_id = r.id)\n"
+    "           AS epochs,\n"
+    "         (SELECT e.value FROM epoch_metrics e WHERE e.run_id = r.id\n"
+    "            AND e.name = 'test_acc' ORDER BY e.epoch DESC LIMIT 1) AS final_test_acc,\n"
+    "         (SELECT MAX(e.value) FROM epoch_metrics e WHERE e.run_id = r.id\n"
+    "            AND e.name = 'test_acc') AS best_test_acc,\n"
+    "         (SELECT e.value FROM epoch_metrics e WHERE e.run_id = r.id\n"
+    "            AND e.name = 'test_loss' ORDER BY e.epoch DESC LIMIT 1) AS final_test_loss,\n"
+    "         (SELECT SUM(c.bytes) FROM comm c WHERE c.run_id = r.id AND c.direction = 'up')\n"
+    "           * 1.0 / NULLIF(COALESCE(r.n_clients, (SELECT COUNT(DISTINCT c.client)\n"
+    "                                     FROM comm c WHERE c.run_id = r.id)), 0)\n"
+    "           AS bytes_up_per_client,\n"
+    "         (SELECT SUM(c.bytes) FROM comm c WHERE c.run_id = r.id AND c.direction = 'down')\n"
+    "           * 1.0 / NULLIF(COALESCE(r.n_clients, (SELECT COUNT(DISTINCT c.client)\n"
+    "                                     FROM comm c WHERE c.run_id = r.id)), 0)\n"
+    "           AS bytes_down_per_client,\n"
+    "         (SELECT SUM(c.bytes) FROM comm c WHERE c.run_id = r.id AND c.direction = 'up')\n"
+    "           AS bytes_up,\n"
+    "         (SELECT SUM(c.bytes) FROM comm c WHERE c.run_id = r.id AND c.direction = 'down')\n"
+    "           AS bytes_down,\n"
+    "         (SELECT SUM(t.flops) FROM compute_totals t WHERE t.run_id = r.id\n"
+    "            AND t.party = 'client') AS client_flops,\n"
+    "         (SELECT SUM(t.flops) FROM compute_totals t WHERE t.run_id = r.id\n"
+    "            AND t.party = 'client') / NULLIF(r.n_clients, 0) AS client_flops_per_client,\n"
+    "         (SELECT SUM(t.flops) FROM compute_totals t WHERE t.run_id = r.id\n"
+    "            AND t.party = 'server') AS server_flops,\n"
+    "         r.wall_seconds,\n"
+    "         COALESCE(r.peak_rss_bytes,\n"
+    "                  (SELECT CAST(MAX(e.value) AS INTEGER) FROM epoch_metrics e\n"
+    "                   WHERE e.run_id = r.id AND e.name = 'peak_rss_bytes'))\n"
+    "           AS peak_rss_bytes\n"
+    "  FROM runs r;\n";
+
+typedef struct schema_step {
+    int version;     /* the version this step produces */
+    const char *sql;
+} schema_step;
+
+static const schema_step schema_steps[] = {
+    {1, schema_v1},
+};
+
+_Static_assert(sizeof schema_steps / sizeof schema_steps[0] == STORE_SCHEMA_VERSION,
+               "one schema step per version: add the step when raising STORE_SCHEMA_VERSION");
+
+int store_schema_version_read(store *s, int *version, mpsl_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            *version = sqlite3_column_int(st, 0);
+            rc = SQLITE_OK;
+        }
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_OK ? MPSL_OK : store_sql_error(s, rc, "reading the schema version", err);
+}
+
+int store_schema_user_tables(store *s, int *count, mpsl_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db,
+                                "SELECT COUNT(*) FROM sqlite_master "
+                                "WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+                                -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            *count = sqlite3_column_int(st, 0);
+            rc = SQLITE_OK;
+        }
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_OK ? MPSL_OK : store_sql_error(s, rc, "reading the schema", err);
+}
+
+int store_schema_migrate(store *s, int *from, mpsl_error *err)
+{
+    int version = 0;
+    int rc = store_schema_version_read(s, &version, err);
+    if (rc) {
+        return rc;
+    }
+    *from = version;
+    if (version > STORE_SCHEMA_VERSION) {
+        return mpsl_errs(err, MPSL_ERR_INVALID,
+                         "%s has schema version %d, this mpsl knows up to %d; upgrade mpsl",
+                         s->path, version, STORE_SCHEMA_VERSION);
+    }
+    if (version == 0) {
+        int tables = 0;
+        rc = store_schema_user_tables(s, &tables, err);
+        if (rc) {
+            return rc;
+        }
+        if (tables > 0) {
+            return mpsl_errs(err, MPSL_ERR_INVALID,
+                             "%s is a SQLite database but not an mpsl results database "
+                             "(%d table%s, no schema version); choose another --db",
+                             s->path, tables, tables == 1 ? "" : "s");
+        }
+    }
+    for (int i = version; i < STORE_SCHEMA_VERSION; i++) {
+        const schema_step *step = &schema_steps[i];
+        char what[64];
+        snprintf(what, sizeof what, "migrating the schema to version %d", step->version);
+        rc = store_exec(s, step->sql, what, err);
+        if (rc) {
+            return rc;
+        }
+        char pragma[48];
+        snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", step->version);
+        rc = store_exec(s, pragma, what, err);
+        if (rc) {
+            return rc;
+        }
+    }
+    return MPSL_OK;
+}

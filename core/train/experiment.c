@@ -1,0 +1,452 @@
+/* experiment.c: the top-level schema of an experiment file. Each section is validated with
+ * the same cfg_parse_params() that plugins' own keys go through, so every message carries
+ * file:line:column; cross-section contradictions are checked here. */
+#include "experiment.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/util.h"
+
+/* ---- section structs and their key tables */
+
+typedef struct top_keys {
+    const char *name;
+    int64_t seed;
+} top_keys;
+static const mpsl_param_spec top_spec[] = {
+    MPSL_PARAM_STRING(top_keys, name, "name", 1, NULL, "experiment name, stored with each run"),
+    MPSL_PARAM_INT(top_keys, seed, "seed", 0, 0, 9007199254740991.0, "0",
+                   "seed for partitioning, initialisation and shuffling"),
+};
+static const char *const top_sections[] = {"data", "model", "strategy", "train", "output", NULL};
+
+typedef struct output_keys {
+    const char *db;
+} output_keys;
+static const mpsl_param_spec output_spec[] = {
+    MPSL_PARAM_STRING(output_keys, db, "db", 0, "results.db",
+                      "SQLite results database (relative to the working directory)"),
+};
+static const char *const output_ignore[] = {"tags", NULL};
+
+typedef struct data_keys {
+    int64_t clients;
+} data_keys;
+static const mpsl_param_spec data_spec[] = {
+    MPSL_PARAM_INT(data_keys, clients, "clients", 1, 1, 100000, NULL, "number of clients"),
+};
+static const char *const data_ignore[] = {"dataset", "partition", NULL};
+
+typedef struct partition_keys {
+    int scheme;
+    double alpha;
+    int64_t min_per_client;
+    int64_t max_redraws;
+} partition_keys;
+static const mpsl_param_spec partition_keys_spec[] = {
+    MPSL_PARAM_ENUM(partition_keys, scheme, "scheme", "iid|dirichlet|shards", "iid",
+                    "how the training set is split among clients"),
+    MPSL_PARAM_FLOAT(partition_keys, alpha, "alpha", 0, 1e-6, 1e9, "0.5",
+                     "Dirichlet concentration (dirichlet only)"),
+    MPSL_PARAM_INT(partition_keys, min_per_client, "min_per_client", 0, 0, 1000000000, "10",
+                   "Dirichlet: re-draw until every client has this many samples"),
+    MPSL_PARAM_INT(partition_keys, max_redraws, "max_redraws", 0, 1, 1000000, "1000",
+                   "Dirichlet: give up after this many draws"),
+};
+
+typedef struct model_keys {
+    int fusion;
+} model_keys;
+static const mpsl_param_spec model_spec[] = {
+    MPSL_PARAM_ENUM(model_keys, fusion, "fusion", "early|late", "early",
+                    "early: one encoder pass over all modalities' tokens; late: one per modality"),
+};
+static const char *const model_ignore[] = {"tokenizers", "encoder", "head", NULL};
+
+typedef struct train_keys {
+    int64_t epochs, batch_size, eval_every;
+} train_keys;
+static const mpsl_param_spec train_spec[] = {
+    MPSL_PARAM_INT(train_keys, epochs, "epochs", 1, 1, 1000000, NULL,
+                   "epochs (MPSL, centralized) or rounds (federated strategies)"),
+    MPSL_PARAM_INT(train_keys, batch_size, "batch_size", 0, 1, 1000000, "64",
+                   "total mini-batch over all clients per step"),
+    MPSL_PARAM_INT(train_keys, eval_every, "eval_every", 0, 1, 1000000, "1",
+                   "evaluate on the test split every N epochs (and after the last)"),
+};
+static const char *const train_ignore[] = {"optimizer", "schedule", NULL};
+
+typedef struct optimizer_keys {
+    int name;
+    double lr, momentum, beta1, beta2, eps, weight_decay, clip_norm;
+} optimizer_keys;
+static const mpsl_param_spec optimizer_spec[] = {
+    MPSL_PARAM_ENUM(optimizer_keys, name, "name", "sgd|adam|adamw", "adam", "optimizer"),
+    MPSL_PARAM_FLOAT(optimizer_keys, lr, "lr", 0, 0, 10, "0.001", "learning rate"),
+    MPSL_PARAM_FLOAT(optimizer_keys, momentum, "momentum", 0, 0, 1, "0", "SGD momentum"),
+    MPSL_PARAM_FLOAT(optimizer_keys, beta1, "beta1", 0, 0, 0.999999, "0.9", "Adam beta1"),
+    MPSL_PARAM_FLOAT(optimizer_keys, beta2, "beta2", 0, 0, 0.999999999, "0.999", "Adam beta2"),
+    MPSL_PARAM_FLOAT(optimizer_keys, eps, "eps", 0, 0, 1, "1e-08", "Adam epsilon"),
+    MPSL_PARAM_FLOAT(optimizer_keys, weight_decay, "weight_decay", 0, 0, 10, "0",
+                     "L2 penalty (decoupled for adamw)"),
+    MPSL_PARAM_FLOAT(optimizer_keys, clip_norm, "clip_norm", 0, 0, 1e9, "0",
+                     "clip the global gradient norm to this (0: off)"),
+};
+
+typedef struct schedule_keys {
+    int name;
+    int64_t step_epochs, warmup_epochs;
+    double gamma, min_lr;
+} schedule_keys;
+static const mpsl_param_spec schedule_spec[] = {
+    MPSL_PARAM_ENUM(schedule_keys, name, "name", "constant|step|cosine", "constant",
+                    "learning-rate schedule, applied per epoch"),
+    MPSL_PARAM_INT(schedule_keys, step_epochs, "step_epochs", 0, 1, 1000000, "5",
+                   "step: epochs between decays"),
+    MPSL_PARAM_FLOAT(schedule_keys, gamma, "gamma", 0, 0, 1, "0.1", "step: decay factor"),
+    MPSL_PARAM_INT(schedule_keys, warmup_epochs, "warmup_epochs", 0, 0, 1000000, "0",
+                   "cosine: linear warmup epochs"),
+    MPSL_PARAM_FLOAT(schedule_keys, min_lr, "min_lr", 0, 0, 10, "0", "cosine: final lr"),
+};
+
+/* ---- helpers */
+
+static const char *where(const cfg_node *n, char *buf, size_t size)
+{
+    return cfg_where(n, buf, size);
+}
+
+/* A section that must be a mapping when present (absent: all defaults). */
+static int section(const cfg_node *root, const char *key, int required, const cfg_node **out,
+                   mpsl_error *err)
+{
+    char w[256];
+    *out = cfg_get(root, key);
+    if (!*out) {
+        if (required) {
+            return mpsl_err(err, "%s: missing required section '%s'",
+                            cfg_where(root, w, sizeof w), key);
+        }
+        return MPSL_OK;
+    }
+    if (cfg_node_type(*out) != CFG_MAP) {
+        return mpsl_err(err, "%s: '%s' must be a mapping", cfg_where(*out, w, sizeof w), key);
+    }
+    return MPSL_OK;
+}
+
+static const char *const slot_ignore[] = {"plugin", NULL};
+
+/* Load the plugin a slot names and validate its keys against the plugin's own table. */
+static int load_slot(plugin_slot *slot, const cfg_node *node, const char *slot_name,
+                     const char *section_path, mpsl_plugin_kind kind, const char *dir,
+                     mpsl_error *err)
+{
+    char w[256];
+    snprintf(slot->slot, sizeof slot->slot, "%s", slot_name);
+    snprintf(slot->section, sizeof slot->section, "%s", section_path);
+    slot->kind = kind;
+    slot->node = node;
+    if (!node || cfg_node_type(node) != CFG_MAP) {
+        return mpsl_err(err, "%s: '%s' must be a mapping with a 'plugin' key naming a %s plugin",
+                        node ? cfg_where(node, w, sizeof w) : "?", section_path,
+                        plugin_kind_name(kind));
+    }
+    cfg_where(node, slot->where, sizeof slot->where);
+    const cfg_node *name = cfg_get(node, "plugin");
+    if (!name || cfg_node_type(name) != CFG_SCALAR || !cfg_scalar(name)[0]) {
+        return mpsl_err(err, "%s: '%s' needs a 'plugin' key naming a %s plugin", slot->where,
+                        section_path, plugin_kind_name(kind));
+    }
+    int rc = plugin_open(cfg_scalar(name), kind, dir, &slot->plugin, err);
+    if (rc != MPSL_OK) {
+        mpsl_err_prefix(err, "%s", cfg_where(name, w, sizeof w));
+        return rc;
+    }
+    const mpsl_plugin_desc *d = slot->plugin.desc;
+    slot->params = calloc(1, d->params_size ? d->params_size : 1);
+    if (!slot->params) {
+        return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
+    }
+    return cfg_parse_params(node, d->params, d->n_params, slot->params, d->params_size,
+                            section_path, slot_ignore, err);
+}
+
+static void free_slot(plugin_slot *slot)
+{
+    if (slot->plugin.handle) {
+        plugin_unload(&slot->plugin);
+    }
+    free(slot->params);
+    slot->params = NULL;
+}
+
+static int parse_tags(experiment *ex, const cfg_node *output, mpsl_error *err)
+{
+    const cfg_node *tags = output ? cfg_get(output, "tags") : NULL;
+    if (!tags) {
+        return MPSL_OK;
+    }
+    char w[256];
+    if (cfg_node_type(tags) != CFG_SEQ) {
+        return mpsl_err(err, "%s: output.tags must be a list of strings",
+                        where(tags, w, sizeof w));
+    }
+    size_t n = cfg_len(tags);
+    if (n > MPSL_COUNT(ex->tags) - 1) {
+        return mpsl_err(err, "%s: at most %zu tags", where(tags, w, sizeof w),
+                        MPSL_COUNT(ex->tags) - 1);
+    }
+    for (size_t i = 0; i < n; i++) {
+        const cfg_node *t = cfg_at(tags, i);
+        if (cfg_node_type(t) != CFG_SCALAR) {
+            return mpsl_err(err, "%s: each tag must be a string", where(t, w, sizeof w));
+        }
+        ex->tags[i] = cfg_scalar(t);
+    }
+    return MPSL_OK;
+}
+
+static int parse_data(experiment *ex, const cfg_node *root, mpsl_error *err)
+{
+    const cfg_node *data, *part = NULL;
+    char w[256];
+    int rc = section(root, "data", 1, &data, err);
+    if (rc != MPSL_OK) {
+        return rc;
+    }
+    data_keys dk;
+    rc = cfg_parse_params(data, data_spec, MPSL_COUNT(data_spec), &dk, sizeof dk, "data",
+                          data_ignore, err);
+    if (rc != MPSL_OK) {
+        return rc;
+    }
+    ex->n_clients = (int)dk.clients;
+    rc = section(data, "partition", 0, &part, err);
+    if (rc != MPSL_OK) {
+        return rc;
+    }
+    partition_keys pk;
+    rc = cfg_parse_params(part, partition_keys_spec, MPSL_COUNT(partition_keys_spec), &pk,
+                          sizeof pk, "data.partition", NULL, err);
+    if (rc != MPSL_OK) {
+        return rc;
+    }
+    if (pk.scheme != PARTITION_DIRICHLET && part) {
+        static const char *const dirichlet_only[] = {"alpha", "min_per_client", "max_redraws"};
+        for (size_t i = 0; i < MPSL_COUNT(dirichlet_only); i++) {
+            if (cfg_get(part, dirichlet_only[i])) {
+                return mpsl_err(err,
+                                "%s: data.partition.%s only applies to scheme 'dirichlet', "
+                                "but scheme is '%s'",
+                                cfg_where_key(part, dirichlet_only[i], w, sizeof w),
+                                dirichlet_only[i], pk.scheme == PARTITION_IID ? "iid" : "shards");
+            }
+        }
+    }
+    ex->partition = (partition_spec){.scheme = (partition_scheme)pk.scheme,
+                                     .n_clients = ex->n_clients,
+                                     .alpha = pk.alpha,
+                                     .min_per_client = pk.min_per_client,
+                                     .max_redraws = pk.max_redraws};
+    return load_slot(&ex->dataset, cfg_get(data, "dataset"), "dataset", "data.dataset",
+                     MPSL_KIND_DATASET, ex->dir, err);
+}
+
+static int parse_model(experiment *ex, const cfg_node *root, mpsl_error *err)
+{
+    const cfg_node *model;
+    char w[256];
+    int rc = section(root, "model", 1, &model, err);
+    if (rc != MPSL_OK) {
+        return rc;
+    }
+    model_keys mk;
+    rc = cfg_parse_params(model, model_spec, MPSL_COUNT(model_spec), &mk, sizeof mk, "model",
+                          model_ignore, err);
+    if (rc != MPSL_OK) {
+        return rc;
+    }
+    ex->fusion = (fusion_mode)mk.fusion;
+    const cfg_node *toks;
+    rc = section(model, "tokenizers", 1, &toks, err);
+    if (rc != MPSL_OK) {
+        return rc;
+    }
+    size_t n = cfg_len(toks);
+    if (n == 0 || n > MPSL_MAX_MODALITIES) {
+        return mpsl_err(err, "%s: model.tokenizers needs 1 to %d entries (one per modality), got %zu",
+                        where(toks, w, sizeof w), MPSL_MAX_MODALITIES, n);
+    }
+    ex->n_tokenizers = (int)n;
+    for (size_t i = 0; i < n; i++) {
+        ex->modality[i] = cfg_key_at(toks, i);
+        char slot[64], sec[96];
+        snprintf(slot, sizeof slot, "tokenizer.%s", ex->modality[i]);
+        snprintf(sec, sizeof sec, "model.tokenizers.%s", ex->modality[i]);
+        rc = load_slot(&ex->tokenizer[i], cfg_at(toks, i), slot, sec, MPSL_KIND_TOKENIZER,
+                       ex->dir, err);
+        if (rc != MPSL_OK) {
+            return rc;
+        }
+    }
+    if (ex->fusion == FUSION_LATE && n < 2) {
+        return mpsl_err(err, "%s: model.fusion 'late' needs at least two tokenizers, got %zu",
+                        cfg_where_key(model, "fusion", w, sizeof w), n);
+    }
+    rc = load_slot(&ex->encoder, cfg_get(model, "encoder"), "encoder", "model.encoder",
+                   MPSL_KIND_ENCODER, ex->dir, err);
+    if (rc == MPSL_OK) {
+        rc = load_slot(&ex->head, cfg_get(model, "head"), "head", "model.head", MPSL_KIND_HEAD,
+                       ex->dir, err);
+    }
+    return rc;
+}
+
+static int parse_train(experiment *ex, const cfg_node *root, mpsl_error *err)
+{
+    const cfg_node *train, *opt, *sched;
+    int rc = section(root, "train", 1, &train, err);
+    if (rc != MPSL_OK) {
+        return rc;
+    }
+    train_keys tk;
+    rc = cfg_parse_params(train, train_spec, MPSL_COUNT(train_spec), &tk, sizeof tk, "train",
+                          train_ignore, err);
+    if (rc == MPSL_OK) {
+        rc = section(train, "optimizer", 0, &opt, err);
+    }
+    if (rc == MPSL_OK) {
+        rc = section(train, "schedule", 0, &sched, err);
+    }
+    if (rc != MPSL_OK) {
+        return rc;
+    }
+    optimizer_keys ok;
+    schedule_keys sk;
+    rc = cfg_parse_params(opt, optimizer_spec, MPSL_COUNT(optimizer_spec), &ok, sizeof ok,
+                          "train.optimizer", NULL, err);
+    if (rc == MPSL_OK) {
+        rc = cfg_parse_params(sched, schedule_spec, MPSL_COUNT(schedule_spec), &sk, sizeof sk,
+                              "train.schedule", NULL, err);
+    }
+    if (rc != MPSL_OK) {
+        return rc;
+    }
+    char w[256];
+    if (sk.name == SCHEDULE_COSINE && sk.warmup_epochs >= tk.epochs) {
+        return mpsl_err(err, "%s: train.schedule.warmup_epochs (%lld) must be less than "
+                        "train.epochs (%lld)",
+                        cfg_where_key(sched, "warmup_epochs", w, sizeof w),
+                        (long long)sk.warmup_epochs, (long long)tk.epochs);
+    }
+    if (ok.name != OPTIM_SGD && opt && cfg_get(opt, "momentum")) {
+        return mpsl_err(err, "%s: train.optimizer.momentum only applies to 'sgd'",
+                        cfg_where_key(opt, "momentum", w, sizeof w));
+    }
+    if (tk.batch_size < ex->n_clients) {
+        mpsl_log(MPSL_LOG_DEBUG, "batch_size %lld is below the client count %d: each client "
+                 "still draws at least one sample per step", (long long)tk.batch_size,
+                 ex->n_clients);
+    }
+    ex->train.epochs = tk.epochs;
+    ex->train.batch_size = tk.batch_size;
+    ex->train.eval_every = tk.eval_every;
+    ex->optim = (optim_settings){.kind = (optim_kind)ok.name,
+                                 .lr = ok.lr,
+                                 .momentum = ok.momentum,
+                                 .beta1 = ok.beta1,
+                                 .beta2 = ok.beta2,
+                                 .eps = ok.eps,
+                                 .weight_decay = ok.weight_decay,
+                                 .clip_norm = ok.clip_norm,
+                                 .schedule = (schedule_kind)sk.name,
+                                 .step_epochs = sk.step_epochs,
+                                 .gamma = sk.gamma,
+                                 .warmup_epochs = sk.warmup_epochs,
+                                 .min_lr = sk.min_lr,
+                                 .total_epochs = tk.epochs};
+    return MPSL_OK;
+}
+
+int experiment_build(cfg_node *root, const char *path, const char *dir, experiment *ex,
+                     mpsl_error *err)
+{
+    memset(ex, 0, sizeof *ex);
+    ex->root = root;
+    ex->path = mpsl_strdup(path);
+    ex->dir = mpsl_strdup(dir ? dir : ".");
+    char w[256];
+    if (cfg_node_type(root) != CFG_MAP) {
+        return mpsl_err(err, "%s: an experiment file must be a mapping",
+                        cfg_where(root, w, sizeof w));
+    }
+    top_keys tk;
+    int rc = cfg_parse_params(root, top_spec, MPSL_COUNT(top_spec), &tk, sizeof tk,
+                              "experiment", top_sections, err);
+    if (rc != MPSL_OK) {
+        return rc;
+    }
+    ex->name = tk.name;
+    ex->train.seed = (uint64_t)tk.seed;
+    const cfg_node *output;
+    rc = section(root, "output", 0, &output, err);
+    if (rc != MPSL_OK) {
+        return rc;
+    }
+    output_keys outk;
+    rc = cfg_parse_params(output, output_spec, MPSL_COUNT(output_spec), &outk, sizeof outk,
+                          "output", output_ignore, err);
+    if (rc == MPSL_OK) {
+        rc = parse_tags(ex, output, err);
+    }
+    if (rc != MPSL_OK) {
+        return rc;
+    }
+    ex->db_path = outk.db;
+    /* Cheap checks first, so a typo in train: is reported before plugins are loaded. */
+    rc = parse_train(ex, root, err);
+    if (rc == MPSL_OK) {
+        rc = parse_data(ex, root, err);
+    }
+    if (rc == MPSL_OK) {
+        ex->partition.seed = ex->train.seed;
+        rc = parse_model(ex, root, err);
+    }
+    if (rc == MPSL_OK) {
+        rc = load_slot(&ex->strategy, cfg_get(root, "strategy"), "aggregation", "strategy",
+                       MPSL_KIND_AGGREGATION, ex->dir, err);
+    }
+    return rc;
+}
+
+int experiment_slots(experiment *ex, plugin_slot **slots, int max)
+{
+    int n = 0;
+    if (n < max) {
+        slots[n++] = &ex->dataset;
+    }
+    for (int i = 0; i < ex->n_tokenizers && n < max; i++) {
+        slots[n++] = &ex->tokenizer[i];
+    }
+    plugin_slot *rest[] = {&ex->encoder, &ex->head, &ex->strategy};
+    for (size_t i = 0; i < MPSL_COUNT(rest) && n < max; i++) {
+        slots[n++] = rest[i];
+    }
+    return n;
+}
+
+void experiment_free(experiment *ex)
+{
+    plugin_slot *slots[MPSL_MAX_MODALITIES + 4];
+    int n = experiment_slots(ex, slots, (int)MPSL_COUNT(slots));
+    for (int i = 0; i < n; i++) {
+        free_slot(slots[i]);
+    }
+    cfg_free(ex->root);
+    free(ex->path);
+    free(ex->dir);
+    memset(ex, 0, sizeof *ex);
+}

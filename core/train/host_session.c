@@ -1,0 +1,222 @@
+/* host_session.c: the session entries of the host table. They check their arguments (a
+ * strategy is plugin code, so mistakes become messages, not crashes), keep track of what a
+ * strategy creates so the run can release it, and forward to session, model and optimizer
+ * code. */
+#include "host_session.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/flops.h"
+#include "results/store.h"
+#include "train/model.h"
+#include "train/optim.h"
+#include "train/session.h"
+
+struct mpsl_optim {
+    mpsl_model *m;
+    optim_state state;
+};
+
+/* Append p to a growable array of pointers. */
+static int track(void ***items, int *n, int *cap, void *p)
+{
+    if (*n == *cap) {
+        int grown = *cap ? 2 * *cap : 16;
+        void **bigger = realloc(*items, (size_t)grown * sizeof *bigger);
+        if (!bigger) {
+            return MPSL_ERR_NOMEM;
+        }
+        *items = bigger;
+        *cap = grown;
+    }
+    (*items)[(*n)++] = p;
+    return MPSL_OK;
+}
+
+static void untrack(void **items, int *n, void *p)
+{
+    for (int i = 0; i < *n; i++) {
+        if (items[i] == p) {
+            items[i] = items[--*n];
+            return;
+        }
+    }
+}
+
+static const mpsl_train_settings *h_settings(mpsl_session *s) { return &s->ex->train; }
+static int h_n_clients(mpsl_session *s) { return s->ex->n_clients; }
+static int64_t h_client_samples(mpsl_session *s, int client)
+{
+    return client >= 0 && client < s->ex->n_clients ? s->part.count[client] : 0;
+}
+static const mpsl_dataset_info *h_dataset_info(mpsl_session *s) { return &s->info; }
+static double h_random(mpsl_session *s) { return mpsl_rng_uniform(&s->rng); }
+
+static mpsl_batch *h_batch_create(mpsl_session *s, int64_t max_n, mpsl_error *err)
+{
+    if (max_n < 1) {
+        mpsl_errs(err, MPSL_ERR_INTERNAL, "batch_create: max_n must be positive, got %lld",
+                  (long long)max_n);
+        return NULL;
+    }
+    mpsl_batch *b = session_batch_create(s, max_n, err);
+    if (b && track((void ***)&s->batches, &s->n_batches, &s->cap_batches, b) != MPSL_OK) {
+        session_batch_destroy(s, b);
+        mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    return b;
+}
+
+static void h_batch_destroy(mpsl_session *s, mpsl_batch *b)
+{
+    untrack((void **)s->batches, &s->n_batches, b);
+    session_batch_destroy(s, b);
+}
+
+static int h_model_create(mpsl_session *s, int parts, mpsl_model **m, mpsl_error *err)
+{
+    int rc = model_create(s, parts, m, err);
+    if (rc == MPSL_OK && track((void ***)&s->models, &s->n_models, &s->cap_models, *m) != MPSL_OK) {
+        model_destroy(*m);
+        *m = NULL;
+        return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
+    }
+    return rc;
+}
+
+static void h_model_destroy(mpsl_model *m)
+{
+    if (m) {
+        untrack((void **)m->s->models, &m->s->n_models, m);
+        model_destroy(m);
+    }
+}
+
+static float *h_model_params(mpsl_model *m, int64_t *n)
+{
+    *n = m->n;
+    return m->param;
+}
+static float *h_model_grads(mpsl_model *m, int64_t *n)
+{
+    *n = m->n;
+    return m->grad;
+}
+static const uint8_t *h_model_trainable(mpsl_model *m) { return m->trainable; }
+static int64_t h_model_trainable_count(mpsl_model *m) { return m->n_trainable; }
+static void h_model_zero_grad(mpsl_model *m) { memset(m->grad, 0, (size_t)m->n * sizeof(float)); }
+static int h_model_token_shape(mpsl_model *m, int64_t *T, int64_t *D)
+{
+    *T = m->T;
+    *D = m->D;
+    return MPSL_OK;
+}
+
+static int h_optim_create(mpsl_session *s, mpsl_model *m, mpsl_optim **o, mpsl_error *err)
+{
+    *o = calloc(1, sizeof **o);
+    if (!*o) {
+        return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
+    }
+    (*o)->m = m;
+    int rc = optim_state_init(&(*o)->state, &s->ex->optim, m->n, err);
+    if (rc == MPSL_OK && track((void ***)&s->optims, &s->n_optims, &s->cap_optims, *o) != MPSL_OK) {
+        rc = mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
+        optim_state_free(&(*o)->state);
+    }
+    if (rc != MPSL_OK) {
+        free(*o);
+        *o = NULL;
+    }
+    return rc;
+}
+
+void session_optim_free(mpsl_optim *o)
+{
+    optim_state_free(&o->state);
+    free(o);
+}
+
+static void h_optim_destroy(mpsl_optim *o)
+{
+    if (o) {
+        untrack((void **)o->m->s->optims, &o->m->s->n_optims, o);
+        session_optim_free(o);
+    }
+}
+
+static int h_optim_step(mpsl_optim *o, int64_t epoch, mpsl_error *err)
+{
+    if (epoch < 0) {
+        return mpsl_errs(err, MPSL_ERR_INTERNAL, "optim_step: negative epoch %lld", (long long)epoch);
+    }
+    optim_state_step(&o->state, o->m->param, o->m->grad, o->m->trainable, epoch);
+    return MPSL_OK;
+}
+
+static void h_set_party(mpsl_session *s, mpsl_party party, int client)
+{
+    if (party == MPSL_PARTY_CLIENT && client >= 0 && client < s->ex->n_clients) {
+        flops_set_target(s->client_flops + 2 * client);
+    } else {
+        flops_set_target(s->server_flops);
+    }
+}
+
+static int h_record(mpsl_session *s, int64_t epoch, const char *name, double value,
+                    mpsl_error *err)
+{
+    return store_metric(s->db, s->run_id, epoch, name, value, err);
+}
+
+static int h_record_client(mpsl_session *s, int64_t epoch, int client, const char *name,
+                           double value, mpsl_error *err)
+{
+    if (client < 0 || client >= s->ex->n_clients) {
+        return mpsl_errs(err, MPSL_ERR_INTERNAL, "record_client: no client %d", client);
+    }
+    return store_client_metric(s->db, s->run_id, epoch, client, name, value, err);
+}
+
+static int h_should_stop(mpsl_session *s)
+{
+    (void)s;
+    return session_stop_requested != 0;
+}
+
+void host_session_fill(mpsl_host *t)
+{
+    t->settings = h_settings;
+    t->n_clients = h_n_clients;
+    t->client_samples = h_client_samples;
+    t->dataset_info = h_dataset_info;
+    t->random = h_random;
+    t->batch_create = h_batch_create;
+    t->batch_destroy = h_batch_destroy;
+    t->client_next = session_client_next;
+    t->model_create = h_model_create;
+    t->model_destroy = h_model_destroy;
+    t->model_params = h_model_params;
+    t->model_grads = h_model_grads;
+    t->model_trainable = h_model_trainable;
+    t->model_trainable_count = h_model_trainable_count;
+    t->model_zero_grad = h_model_zero_grad;
+    t->model_tokenize = model_tokenize;
+    t->model_token_shape = h_model_token_shape;
+    t->model_encode = model_encode;
+    t->model_encode_backward = model_encode_backward;
+    t->model_tokenize_backward = model_tokenize_backward;
+    t->model_copy = model_copy;
+    t->optim_create = h_optim_create;
+    t->optim_destroy = h_optim_destroy;
+    t->optim_step = h_optim_step;
+    t->send = messages_send;
+    t->recv = messages_recv;
+    t->set_party = h_set_party;
+    t->record = h_record;
+    t->record_client = h_record_client;
+    t->epoch_end = session_epoch_end;
+    t->should_stop = h_should_stop;
+}

@@ -1,0 +1,535 @@
+/* model.c: composing tokenizer, encoder and head plugin instances into one party's model
+ * with flat parameter/gradient buffers, and running its two halves (tokenize | encode+head)
+ * forward and backward. The split between the halves is the MPSL cut layer. */
+#include "model.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- declaring parameters */
+
+typedef struct declare_ctx {
+    mpsl_model *m;
+    module_inst *mod;
+    int discard;            /* shape probe only: parameters are not kept */
+    const module_inst *replay; /* late fusion: reuse these declarations in order */
+    int replay_next;
+} declare_ctx;
+
+static int64_t declare_param(void *vctx, const char *name, int ndim, const int64_t *shape,
+                             mpsl_init init, float scale, int trainable, mpsl_error *err)
+{
+    declare_ctx *c = vctx;
+    mpsl_model *m = c->m;
+    if (ndim < 1 || ndim > MPSL_MAX_DIMS || !name || strlen(name) >= sizeof m->decls[0].name) {
+        mpsl_err(err, "%s: parameter '%s' has %d dimensions (1 to %d allowed) or a name longer "
+                 "than %zu characters", c->mod->slot->section, name ? name : "?", ndim,
+                 MPSL_MAX_DIMS, sizeof m->decls[0].name - 1);
+        return -1;
+    }
+    int64_t count = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 1 || shape[i] > (int64_t)1 << 32) {
+            mpsl_err(err, "%s: parameter '%s' has dimension %d of size %lld",
+                     c->mod->slot->section, name, i, (long long)shape[i]);
+            return -1;
+        }
+        count *= shape[i];
+    }
+    if (c->discard) {
+        return 0;
+    }
+    if (c->replay) {
+        /* The shared encoder of late fusion declares the same tensors again. */
+        int idx = c->replay_next++;
+        for (int i = 0; i < m->n_decls; i++) {
+            const param_decl *d = &m->decls[i];
+            if (d->offset >= c->replay->base && d->offset < c->replay->base + c->replay->count &&
+                idx-- == 0) {
+                if (strcmp(d->name, name) != 0 || d->count != count) {
+                    mpsl_err(err, "%s: encoder declares different parameters per modality "
+                             "('%s' vs '%s'); late fusion needs one shared encoder",
+                             c->mod->slot->section, name, d->name);
+                    return -1;
+                }
+                return d->offset - c->replay->base;
+            }
+        }
+        mpsl_err(err, "%s: encoder declares more parameters for one modality than another",
+                 c->mod->slot->section);
+        return -1;
+    }
+    if (m->n_decls == m->cap_decls) {
+        int cap = m->cap_decls ? 2 * m->cap_decls : 32;
+        param_decl *grown = realloc(m->decls, (size_t)cap * sizeof *grown);
+        if (!grown) {
+            mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
+            return -1;
+        }
+        m->decls = grown;
+        m->cap_decls = cap;
+    }
+    param_decl *d = &m->decls[m->n_decls++];
+    memset(d, 0, sizeof *d);
+    strcpy(d->name, name);
+    d->offset = m->n;
+    d->count = count;
+    d->ndim = ndim;
+    memcpy(d->shape, shape, (size_t)ndim * sizeof *shape);
+    d->init = init;
+    d->scale = scale;
+    d->trainable = trainable;
+    m->n += count;
+    c->mod->count += count;
+    return d->offset - c->mod->base;
+}
+
+static int create_module(mpsl_model *m, module_inst *mod, const plugin_slot *slot,
+                         const mpsl_modality_info *modality, int64_t T, int64_t D,
+                         const mpsl_token_layout *layout, int discard,
+                         const module_inst *replay, mpsl_error *err)
+{
+    memset(mod, 0, sizeof *mod);
+    mod->api = slot->plugin.desc->api;
+    mod->slot = slot;
+    mod->base = m->n;
+    declare_ctx ctx = {.m = m, .mod = mod, .discard = discard, .replay = replay};
+    mpsl_module_init init = {
+        .size = sizeof init,
+        .params = slot->params,
+        .n_classes = slot->kind == MPSL_KIND_HEAD ? m->s->info.n_classes : 0,
+        .layout = layout,
+        .declare = declare_param,
+        .ctx = &ctx,
+        .where = slot->where,
+    };
+    if (modality) {
+        init.in_ndim = modality->ndim;
+        memcpy(init.in_shape, modality->shape, sizeof init.in_shape);
+        init.in_dtype = modality->dtype;
+    } else {
+        init.in_ndim = 2;
+        init.in_shape[0] = T;
+        init.in_shape[1] = D;
+        init.in_dtype = MPSL_F32;
+    }
+    int rc = mod->api->create(m->s->host, &init, &mod->state, err);
+    if (rc != MPSL_OK) {
+        mod->state = NULL;
+        mpsl_err_prefix(err, "%s (%s plugin '%s')", slot->section, plugin_kind_name(slot->kind),
+                        slot->plugin.desc->name);
+        return rc ? rc : MPSL_ERR_PLUGIN;
+    }
+    if (replay) {
+        mod->base = replay->base;
+        mod->count = replay->count;
+    }
+    rc = mod->api->output_shape(mod->state, &mod->out_ndim, mod->out_shape, &mod->cls);
+    if (rc != MPSL_OK || mod->out_ndim < 1 || mod->out_ndim > MPSL_MAX_DIMS - 1) {
+        return mpsl_errs(err, MPSL_ERR_PLUGIN, "%s: plugin '%s' reported no valid output shape",
+                         slot->section, slot->plugin.desc->name);
+    }
+    return MPSL_OK;
+}
+
+static void destroy_module(module_inst *mod)
+{
+    if (mod->state) {
+        mod->api->destroy(mod->state);
+        mod->state = NULL;
+    }
+}
+
+/* Deterministic per-tensor initialisation: the same name and seed give the same values in
+ * every model, so a client's tokenizer and the centralized model start identical. */
+static void init_params(mpsl_model *m, uint64_t seed)
+{
+    for (int i = 0; i < m->n_decls; i++) {
+        const param_decl *d = &m->decls[i];
+        uint64_t h = seed ^ 0x6d70736c00000000ull; /* "mpsl" */
+        for (const char *c = d->name; *c; c++) {
+            h = (h ^ (uint8_t)*c) * 0x100000001b3ull;
+        }
+        mpsl_rng rng;
+        mpsl_rng_seed(&rng, h);
+        float *p = m->param + d->offset;
+        for (int64_t j = 0; j < d->count; j++) {
+            switch (d->init) {
+            case MPSL_INIT_ONES:
+                p[j] = 1.0f;
+                break;
+            case MPSL_INIT_NORMAL:
+                p[j] = d->scale * (float)mpsl_rng_normal(&rng);
+                break;
+            case MPSL_INIT_UNIFORM:
+                p[j] = d->scale * (float)(2.0 * mpsl_rng_uniform(&rng) - 1.0);
+                break;
+            case MPSL_INIT_ZEROS:
+            default:
+                p[j] = 0.0f;
+                break;
+            }
+        }
+        memset(m->trainable + d->offset, d->trainable ? 1 : 0, (size_t)d->count);
+        if (d->trainable) {
+            m->n_trainable += d->count;
+        }
+    }
+}
+
+static int tokenizer_shapes(mpsl_model *m, mpsl_error *err)
+{
+    const experiment *ex = m->s->ex;
+    int64_t T = 0;
+    for (int i = 0; i < m->n_tok; i++) {
+        const module_inst *t = &m->tok[i];
+        if (t->out_ndim != 2) {
+            return mpsl_err(err, "%s: a tokenizer must produce (T, D) tokens per sample, "
+                            "plugin '%s' reports %d dimensions", t->slot->where,
+                            t->slot->plugin.desc->name, t->out_ndim);
+        }
+        if (i > 0 && t->out_shape[1] != m->D) {
+            return mpsl_err(err, "%s: tokenizer width D = %lld differs from %s's D = %lld; all "
+                            "tokenizers must feed one encoder width", t->slot->where,
+                            (long long)t->out_shape[1], ex->tokenizer[0].section,
+                            (long long)m->D);
+        }
+        m->D = t->out_shape[1];
+        m->tok_T[i] = t->out_shape[0];
+        m->layout.segment[i].offset = T;
+        m->layout.segment[i].length = t->out_shape[0];
+        m->layout.segment[i].has_cls = t->cls;
+        T += t->out_shape[0];
+    }
+    m->layout.n_segments = m->n_tok;
+    m->T = T;
+    return MPSL_OK;
+}
+
+int model_create(mpsl_session *s, int parts, mpsl_model **out, mpsl_error *err)
+{
+    *out = NULL;
+    if (parts <= 0 || parts > MPSL_PART_ALL || parts == (MPSL_PART_TOKENIZERS | MPSL_PART_HEAD)) {
+        return mpsl_err(err, "model_create: parts %d is not a valid combination", parts);
+    }
+    mpsl_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
+    }
+    m->s = s;
+    m->parts = parts;
+    const experiment *ex = s->ex;
+    m->n_tok = ex->n_tokenizers;
+    int rc = MPSL_OK;
+    /* Tokenizers are always instantiated: their output shapes define the token layout. A
+     * model without the tokenizer part only probes them and keeps no parameters. */
+    int keep_tok = parts & MPSL_PART_TOKENIZERS;
+    for (int i = 0; i < m->n_tok && rc == MPSL_OK; i++) {
+        rc = create_module(m, &m->tok[i], &ex->tokenizer[i],
+                           &s->info.modality[s->modality_of_tokenizer[i]], 0, 0, NULL,
+                           !keep_tok, NULL, err);
+    }
+    if (rc == MPSL_OK) {
+        rc = tokenizer_shapes(m, err);
+    }
+    if (rc == MPSL_OK && !keep_tok) {
+        for (int i = 0; i < m->n_tok; i++) {
+            destroy_module(&m->tok[i]);
+        }
+    }
+    if (rc == MPSL_OK && (parts & MPSL_PART_ENCODER)) {
+        m->n_enc = ex->fusion == FUSION_LATE ? m->n_tok : 1;
+        for (int i = 0; i < m->n_enc && rc == MPSL_OK; i++) {
+            mpsl_token_layout one = {.n_segments = 1};
+            one.segment[0].length = m->tok_T[i];
+            one.segment[0].has_cls = m->layout.segment[i].has_cls;
+            int64_t T = m->n_enc == 1 ? m->T : m->tok_T[i];
+            rc = create_module(m, &m->enc[i], &ex->encoder, NULL, T, m->D,
+                               m->n_enc == 1 ? &m->layout : &one, 0, i > 0 ? &m->enc[0] : NULL,
+                               err);
+            if (rc == MPSL_OK &&
+                (m->enc[i].out_ndim != 2 || m->enc[i].out_shape[0] != T)) {
+                rc = mpsl_err(err, "%s: the encoder must keep the token count (%lld tokens in, "
+                              "%lld out)", ex->encoder.where, (long long)T,
+                              (long long)m->enc[i].out_shape[0]);
+            }
+        }
+    }
+    if (rc == MPSL_OK && (parts & MPSL_PART_HEAD)) {
+        int64_t Dh = (parts & MPSL_PART_ENCODER) ? m->enc[0].out_shape[1] : m->D;
+        rc = create_module(m, &m->head, &ex->head, NULL, m->T, Dh, &m->layout, 0, NULL, err);
+        if (rc == MPSL_OK) {
+            m->C = m->head.out_shape[0];
+        }
+    }
+    if (rc == MPSL_OK) {
+        m->param = mpsl_alloc((size_t)m->n * sizeof(float));
+        m->grad = mpsl_alloc((size_t)m->n * sizeof(float));
+        m->trainable = mpsl_alloc((size_t)m->n);
+        if (!m->param || !m->grad || !m->trainable) {
+            rc = mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory for %lld parameters",
+                           (long long)m->n);
+        }
+    }
+    if (rc != MPSL_OK) {
+        model_destroy(m);
+        return rc;
+    }
+    init_params(m, s->ex->train.seed);
+    *out = m;
+    return MPSL_OK;
+}
+
+static void free_activations(mpsl_model *m)
+{
+    float **bufs[] = {&m->tokens, &m->dtokens, &m->hidden, &m->dhidden, &m->logits};
+    for (size_t i = 0; i < MPSL_COUNT(bufs); i++) {
+        mpsl_free(*bufs[i]);
+        *bufs[i] = NULL;
+    }
+    for (int i = 0; i < MPSL_MAX_MODALITIES; i++) {
+        mpsl_free(m->tok_out[i]);
+        mpsl_free(m->dtok_out[i]);
+        mpsl_free(m->seg_in[i]);
+        mpsl_free(m->seg_out[i]);
+        m->tok_out[i] = m->dtok_out[i] = m->seg_in[i] = m->seg_out[i] = NULL;
+    }
+    m->cap = 0;
+}
+
+void model_destroy(mpsl_model *m)
+{
+    if (!m) {
+        return;
+    }
+    for (int i = 0; i < m->n_tok; i++) {
+        destroy_module(&m->tok[i]);
+    }
+    for (int i = 0; i < m->n_enc; i++) {
+        destroy_module(&m->enc[i]);
+    }
+    destroy_module(&m->head);
+    free_activations(m);
+    mpsl_free(m->param);
+    mpsl_free(m->grad);
+    mpsl_free(m->trainable);
+    free(m->decls);
+    free(m);
+}
+
+/* ---------------------------------------------------------------- activations */
+
+static int ensure_capacity(mpsl_model *m, int64_t B, mpsl_error *err)
+{
+    if (B <= m->cap) {
+        return MPSL_OK;
+    }
+    free_activations(m);
+    size_t td = (size_t)B * (size_t)m->T * (size_t)m->D * sizeof(float);
+    int64_t Dh = m->n_enc ? m->enc[0].out_shape[1] : m->D;
+    size_t th = (size_t)B * (size_t)m->T * (size_t)Dh * sizeof(float);
+    m->tokens = mpsl_alloc(td);
+    m->dtokens = mpsl_alloc(td);
+    m->hidden = mpsl_alloc(th);
+    m->dhidden = mpsl_alloc(th);
+    m->logits = mpsl_alloc((size_t)B * (size_t)(m->C ? m->C : 1) * sizeof(float));
+    int ok = m->tokens && m->dtokens && m->hidden && m->dhidden && m->logits;
+    for (int i = 0; i < m->n_tok && ok; i++) {
+        size_t seg = (size_t)B * (size_t)m->tok_T[i] * (size_t)m->D * sizeof(float);
+        size_t segh = (size_t)B * (size_t)m->tok_T[i] * (size_t)Dh * sizeof(float);
+        m->tok_out[i] = mpsl_alloc(seg);
+        m->dtok_out[i] = mpsl_alloc(seg);
+        m->seg_in[i] = mpsl_alloc(seg > segh ? seg : segh);
+        m->seg_out[i] = mpsl_alloc(seg > segh ? seg : segh);
+        ok = m->tok_out[i] && m->dtok_out[i] && m->seg_in[i] && m->seg_out[i];
+    }
+    if (!ok) {
+        free_activations(m);
+        return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory for activations of batch %lld",
+                         (long long)B);
+    }
+    m->cap = B;
+    return MPSL_OK;
+}
+
+static mpsl_weights weights_of(const mpsl_model *m, const module_inst *mod)
+{
+    return (mpsl_weights){m->param + mod->base, m->grad + mod->base, mod->count};
+}
+
+static mpsl_tensor f32_tensor(float *data, int64_t a, int64_t b, int64_t c)
+{
+    mpsl_tensor t = {.data = data, .dtype = MPSL_F32, .ndim = c ? 3 : 2};
+    t.shape[0] = a;
+    t.shape[1] = b;
+    t.shape[2] = c;
+    return t;
+}
+
+/* Copy segment i of each sample between the concatenated (B,T,W) and the per-modality
+ * (B,T_i,W) layouts; to_segment chooses the direction. */
+static void move_segment(float *concat, float *seg, const mpsl_model *m, int i, int64_t B,
+                         int64_t W, int to_segment)
+{
+    int64_t off = m->layout.segment[i].offset, len = m->tok_T[i];
+    for (int64_t b = 0; b < B; b++) {
+        float *c = concat + ((size_t)b * (size_t)m->T + (size_t)off) * (size_t)W;
+        float *s = seg + (size_t)b * (size_t)len * (size_t)W;
+        if (to_segment) {
+            memcpy(s, c, (size_t)(len * W) * sizeof(float));
+        } else {
+            memcpy(c, s, (size_t)(len * W) * sizeof(float));
+        }
+    }
+}
+
+static int call_failed(int rc, const module_inst *mod, const char *what, mpsl_error *err)
+{
+    mpsl_err_prefix(err, "%s plugin '%s' %s", plugin_kind_name(mod->slot->kind),
+                    mod->slot->plugin.desc->name, what);
+    return rc ? rc : MPSL_ERR_PLUGIN;
+}
+
+/* ---------------------------------------------------------------- the two halves */
+
+int model_tokenize(mpsl_model *m, const mpsl_batch *b, mpsl_tensor *tokens, mpsl_error *err)
+{
+    if (!(m->parts & MPSL_PART_TOKENIZERS)) {
+        return mpsl_errs(err, MPSL_ERR_INTERNAL, "model_tokenize: this model holds no tokenizers");
+    }
+    int64_t B = b->n;
+    int rc = ensure_capacity(m, B, err);
+    if (rc != MPSL_OK) {
+        return rc;
+    }
+    for (int i = 0; i < m->n_tok; i++) {
+        mpsl_tensor inp = b->modality[m->s->modality_of_tokenizer[i]];
+        inp.shape[0] = B;
+        mpsl_tensor out = f32_tensor(m->tok_out[i], B, m->tok_T[i], m->D);
+        mpsl_weights w = weights_of(m, &m->tok[i]);
+        rc = m->tok[i].api->forward(m->tok[i].state, &w, &inp, &out, err);
+        if (rc != MPSL_OK) {
+            return call_failed(rc, &m->tok[i], "forward", err);
+        }
+        move_segment(m->tokens, m->tok_out[i], m, i, B, m->D, 0);
+    }
+    m->B = B;
+    *tokens = f32_tensor(m->tokens, B, m->T, m->D);
+    return MPSL_OK;
+}
+
+int model_tokenize_backward(mpsl_model *m, const mpsl_tensor *dtokens, mpsl_error *err)
+{
+    int64_t B = dtokens->shape[0];
+    if (B != m->B || dtokens->shape[1] != m->T || dtokens->shape[2] != m->D) {
+        return mpsl_errs(err, MPSL_ERR_INTERNAL,
+                         "model_tokenize_backward: gradient shape (%lld,%lld,%lld) does not "
+                         "match the last forward (%lld,%lld,%lld)",
+                         (long long)B, (long long)dtokens->shape[1], (long long)dtokens->shape[2],
+                         (long long)m->B, (long long)m->T, (long long)m->D);
+    }
+    for (int i = 0; i < m->n_tok; i++) {
+        move_segment((float *)dtokens->data, m->dtok_out[i], m, i, B, m->D, 1);
+        mpsl_tensor dout = f32_tensor(m->dtok_out[i], B, m->tok_T[i], m->D);
+        mpsl_weights w = weights_of(m, &m->tok[i]);
+        int rc = m->tok[i].api->backward(m->tok[i].state, &w, &dout, NULL, err);
+        if (rc != MPSL_OK) {
+            return call_failed(rc, &m->tok[i], "backward", err);
+        }
+    }
+    return MPSL_OK;
+}
+
+int model_encode(mpsl_model *m, const mpsl_tensor *tokens, mpsl_tensor *logits,
+                 mpsl_error *err)
+{
+    if ((m->parts & (MPSL_PART_ENCODER | MPSL_PART_HEAD)) != (MPSL_PART_ENCODER | MPSL_PART_HEAD)) {
+        return mpsl_errs(err, MPSL_ERR_INTERNAL, "model_encode: this model lacks encoder or head");
+    }
+    int64_t B = tokens->shape[0];
+    if (tokens->ndim != 3 || tokens->shape[1] != m->T || tokens->shape[2] != m->D) {
+        return mpsl_err(err, "model_encode: tokens of shape (%lld,%lld,%lld), expected (B,%lld,%lld)",
+                        (long long)B, (long long)tokens->shape[1], (long long)tokens->shape[2],
+                        (long long)m->T, (long long)m->D);
+    }
+    int rc = ensure_capacity(m, B, err);
+    if (rc != MPSL_OK) {
+        return rc;
+    }
+    int64_t Dh = m->enc[0].out_shape[1];
+    for (int i = 0; i < m->n_enc; i++) {
+        mpsl_weights w = weights_of(m, &m->enc[i]);
+        if (m->n_enc == 1) {
+            mpsl_tensor out = f32_tensor(m->hidden, B, m->T, Dh);
+            rc = m->enc[0].api->forward(m->enc[0].state, &w, tokens, &out, err);
+        } else {
+            move_segment((float *)tokens->data, m->seg_in[i], m, i, B, m->D, 1);
+            mpsl_tensor inp = f32_tensor(m->seg_in[i], B, m->tok_T[i], m->D);
+            mpsl_tensor out = f32_tensor(m->seg_out[i], B, m->tok_T[i], Dh);
+            rc = m->enc[i].api->forward(m->enc[i].state, &w, &inp, &out, err);
+            move_segment(m->hidden, m->seg_out[i], m, i, B, Dh, 0);
+        }
+        if (rc != MPSL_OK) {
+            return call_failed(rc, &m->enc[i], "forward", err);
+        }
+    }
+    mpsl_tensor hidden = f32_tensor(m->hidden, B, m->T, Dh);
+    mpsl_tensor out = f32_tensor(m->logits, B, m->C, 0);
+    mpsl_weights w = weights_of(m, &m->head);
+    rc = m->head.api->forward(m->head.state, &w, &hidden, &out, err);
+    if (rc != MPSL_OK) {
+        return call_failed(rc, &m->head, "forward", err);
+    }
+    m->B = B;
+    *logits = out;
+    return MPSL_OK;
+}
+
+int model_encode_backward(mpsl_model *m, const mpsl_tensor *dlogits, mpsl_tensor *dtokens,
+                          mpsl_error *err)
+{
+    int64_t B = dlogits->shape[0];
+    if (B != m->B || dlogits->shape[1] != m->C) {
+        return mpsl_errs(err, MPSL_ERR_INTERNAL,
+                         "model_encode_backward: gradient shape (%lld,%lld) does not match the "
+                         "last forward (%lld,%lld)", (long long)B, (long long)dlogits->shape[1],
+                         (long long)m->B, (long long)m->C);
+    }
+    int64_t Dh = m->enc[0].out_shape[1];
+    mpsl_tensor dhidden = f32_tensor(m->dhidden, B, m->T, Dh);
+    mpsl_weights w = weights_of(m, &m->head);
+    int rc = m->head.api->backward(m->head.state, &w, dlogits, &dhidden, err);
+    if (rc != MPSL_OK) {
+        return call_failed(rc, &m->head, "backward", err);
+    }
+    for (int i = 0; i < m->n_enc; i++) {
+        mpsl_weights we = weights_of(m, &m->enc[i]);
+        if (m->n_enc == 1) {
+            mpsl_tensor din = f32_tensor(m->dtokens, B, m->T, m->D);
+            rc = m->enc[0].api->backward(m->enc[0].state, &we, &dhidden, &din, err);
+        } else {
+            move_segment(m->dhidden, m->seg_out[i], m, i, B, Dh, 1);
+            mpsl_tensor dout = f32_tensor(m->seg_out[i], B, m->tok_T[i], Dh);
+            mpsl_tensor din = f32_tensor(m->seg_in[i], B, m->tok_T[i], m->D);
+            rc = m->enc[i].api->backward(m->enc[i].state, &we, &dout, &din, err);
+            move_segment(m->dtokens, m->seg_in[i], m, i, B, m->D, 0);
+        }
+        if (rc != MPSL_OK) {
+            return call_failed(rc, &m->enc[i], "backward", err);
+        }
+    }
+    *dtokens = f32_tensor(m->dtokens, B, m->T, m->D);
+    return MPSL_OK;
+}
+
+int model_copy(mpsl_model *dst, const mpsl_model *src, mpsl_error *err)
+{
+    if (dst->parts != src->parts || dst->n != src->n) {
+        return mpsl_errs(err, MPSL_ERR_INTERNAL,
+                         "model_copy: models hold different parts (%d vs %d) or sizes", dst->parts,
+                         src->parts);
+    }
+    memcpy(dst->param, src->param, (size_t)src->n * sizeof(float));
+    return MPSL_OK;
+}

@@ -1,0 +1,70 @@
+/* model.h: a model for one party: instances of the tokenizer, encoder and head plugins the
+ * experiment names, one flat buffer of parameters and one of gradients with the layout the
+ * plugins declared, and the activations between parts. Early fusion concatenates all
+ * modalities' tokens into one sequence; late fusion runs the encoder once per modality. */
+#ifndef MPSL_MODEL_H
+#define MPSL_MODEL_H
+
+#include "train/session.h"
+
+typedef struct param_decl {
+    char name[96];
+    int64_t offset, count;      /* in floats, from the start of the model's buffer */
+    int ndim;
+    int64_t shape[MPSL_MAX_DIMS];
+    mpsl_init init;
+    float scale;
+    int trainable;
+} param_decl;
+
+typedef struct module_inst {
+    const mpsl_module_api *api;
+    const plugin_slot *slot;
+    void *state;
+    int64_t base, count;        /* the module's span of the flat buffer */
+    /* per-sample output shape */
+    int out_ndim;
+    int64_t out_shape[MPSL_MAX_DIMS];
+    int cls;
+} module_inst;
+
+struct mpsl_model {
+    mpsl_session *s;
+    int parts;
+    int n_tok;
+    module_inst tok[MPSL_MAX_MODALITIES];
+    int n_enc;                  /* 1 (early fusion) or n_tok (late: weights shared) */
+    module_inst enc[MPSL_MAX_MODALITIES];
+    module_inst head;
+
+    param_decl *decls;
+    int n_decls, cap_decls;
+    float *param, *grad;
+    uint8_t *trainable;
+    int64_t n, n_trainable;
+
+    mpsl_token_layout layout;   /* of the concatenated token sequence */
+    int64_t T, D, C;
+    int64_t tok_T[MPSL_MAX_MODALITIES];
+
+    /* activations, grown to the largest batch seen: tokens and encoder output (B,T,D),
+     * per-modality tokenizer outputs (B,T_i,D), logits (B,C), gradients of the same shapes */
+    int64_t cap;
+    int64_t B;                  /* batch of the last forward */
+    float *tokens, *dtokens, *hidden, *dhidden, *logits;
+    float *tok_out[MPSL_MAX_MODALITIES], *dtok_out[MPSL_MAX_MODALITIES];
+    float *seg_in[MPSL_MAX_MODALITIES], *seg_out[MPSL_MAX_MODALITIES]; /* late fusion */
+};
+
+int model_create(mpsl_session *s, int parts, mpsl_model **out, mpsl_error *err);
+void model_destroy(mpsl_model *m);
+
+int model_tokenize(mpsl_model *m, const mpsl_batch *b, mpsl_tensor *tokens, mpsl_error *err);
+int model_tokenize_backward(mpsl_model *m, const mpsl_tensor *dtokens, mpsl_error *err);
+int model_encode(mpsl_model *m, const mpsl_tensor *tokens, mpsl_tensor *logits,
+                 mpsl_error *err);
+int model_encode_backward(mpsl_model *m, const mpsl_tensor *dlogits, mpsl_tensor *dtokens,
+                          mpsl_error *err);
+int model_copy(mpsl_model *dst, const mpsl_model *src, mpsl_error *err);
+
+#endif

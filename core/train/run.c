@@ -1,0 +1,174 @@
+/* run.c: one run from a validated experiment to a finished row in the results store.
+ * Everything that can be refused (database, dataset, partition, model shapes, strategy
+ * settings) is checked before the run's row is written; from then on the row always ends as
+ * finished, failed or interrupted, never left running. */
+#include "run.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mpsl_build_config.h"
+#include "train/model.h"
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    session_stop_requested = 1;
+}
+
+static void install_handlers(struct sigaction *old_int, struct sigaction *old_term)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, old_int);
+    sigaction(SIGTERM, &sa, old_term);
+}
+
+static int begin_run(mpsl_session *s, const char *db_path, mpsl_error *err)
+{
+    experiment *ex = s->ex;
+    plugin_slot *slots[MPSL_MAX_MODALITIES + 4];
+    int n = experiment_slots(ex, slots, (int)MPSL_COUNT(slots));
+    store_plugin_row rows[MPSL_MAX_MODALITIES + 4];
+    for (int i = 0; i < n; i++) {
+        const mpsl_plugin_desc *d = slots[i]->plugin.desc;
+        rows[i] = (store_plugin_row){slots[i]->slot, d->name, d->version, slots[i]->plugin.path,
+                                     d->abi_major, d->abi_minor};
+    }
+    char host[256] = "unknown";
+    gethostname(host, sizeof host - 1);
+    char *yaml = cfg_to_yaml(ex->root);
+    if (!yaml) {
+        return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory writing the resolved config");
+    }
+    store_run_info info = {
+        .name = ex->name,
+        .experiment_path = ex->path,
+        .config_yaml = yaml,
+        .seed = ex->train.seed,
+        .method = ex->strategy.plugin.desc->name,
+        .dataset = ex->dataset.plugin.desc->name,
+        .revision = MPSL_REVISION,
+        .mpsl_version = MPSL_VERSION,
+        .host = host,
+        .n_clients = ex->n_clients,
+        .plugins = rows,
+        .n_plugins = n,
+        .tags = ex->tags,
+    };
+    int rc = store_run_begin(s->db, &info, &s->run_id, err);
+    free(yaml);
+    if (rc != MPSL_OK) {
+        mpsl_err_prefix(err, "%s", db_path);
+        return rc;
+    }
+    /* Each client's partition: size and class histogram. */
+    int64_t *hist = calloc((size_t)s->info.n_classes, sizeof *hist);
+    if (!hist) {
+        return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
+    }
+    const int32_t *labels = s->dataset_api->labels(s->dataset, MPSL_SPLIT_TRAIN);
+    rc = store_begin(s->db, err);
+    for (int k = 0; k < ex->n_clients && rc == MPSL_OK; k++) {
+        partition_histogram(&s->part, k, labels, s->info.n_classes, hist);
+        rc = store_client_data(s->db, s->run_id, k, s->part.count[k], hist, s->info.n_classes,
+                               err);
+    }
+    if (rc == MPSL_OK) {
+        rc = store_commit(s->db, err);
+    } else {
+        store_rollback(s->db);
+    }
+    free(hist);
+    return rc;
+}
+
+int run_experiment(experiment *ex, const char *db_path, const run_options *opt,
+                   run_result *result, mpsl_error *err)
+{
+    memset(result, 0, sizeof *result);
+    mpsl_session s = {.ex = ex, .host = host_services(), .last_epoch_recorded = -1};
+    mpsl_rng_seed(&s.rng, ex->train.seed ^ 0x5eed5eedull);
+    mpsl_rng_seed(&s.shuffle_rng, ex->train.seed ^ 0xba7c4e5ull);
+    session_stop_requested = 0;
+    const mpsl_aggregation_api *agg = ex->strategy.plugin.desc->api;
+    void *agg_state = NULL;
+    int begun = 0;
+
+    /* 1. Everything that can be refused, before the run's row exists. */
+    int rc = store_open(db_path, STORE_READ_WRITE, &s.db, err);
+    if (rc == MPSL_OK) {
+        rc = session_open_data(&s, err);
+    }
+    if (rc == MPSL_OK) {
+        mpsl_model *probe = NULL; /* builds every module once: shape and parameter errors */
+        rc = model_create(&s, MPSL_PART_ALL, &probe, err);
+        model_destroy(probe);
+    }
+    if (rc == MPSL_OK) {
+        rc = agg->create(s.host, &s, ex->strategy.params, ex->strategy.where, &agg_state, err);
+        if (rc != MPSL_OK) {
+            agg_state = NULL;
+            mpsl_err_prefix(err, "strategy (plugin '%s')", ex->strategy.plugin.desc->name);
+        }
+    }
+    /* 2. The run itself. */
+    if (rc == MPSL_OK) {
+        rc = begin_run(&s, db_path, err);
+        begun = rc == MPSL_OK;
+    }
+    struct sigaction old_int, old_term;
+    if (begun) {
+        result->run_id = s.run_id;
+        if (!opt || !opt->quiet) {
+            fprintf(stderr, "run %lld: %s (%s on %s, %d clients) -> %s\n", (long long)s.run_id,
+                    ex->name, ex->strategy.plugin.desc->name, ex->dataset.plugin.desc->name,
+                    ex->n_clients, db_path);
+        }
+        install_handlers(&old_int, &old_term);
+        s.started = s.epoch_started = mpsl_now();
+        rc = agg->run(agg_state, &s, err);
+        if (rc == MPSL_OK && s.epochs_done < ex->train.epochs && !session_stop_requested) {
+            rc = mpsl_errs(err, MPSL_ERR_PLUGIN,
+                           "strategy '%s' returned after %lld of %lld epochs without an error",
+                           ex->strategy.plugin.desc->name, (long long)s.epochs_done,
+                           (long long)ex->train.epochs);
+        }
+        if (session_stop_requested && (rc == MPSL_OK || rc == MPSL_ERR_INTERRUPTED)) {
+            rc = MPSL_ERR_INTERRUPTED;
+            mpsl_errs(err, rc, "interrupted by a signal after %lld epoch(s)",
+                      (long long)s.epochs_done);
+        }
+        sigaction(SIGINT, &old_int, NULL);
+        sigaction(SIGTERM, &old_term, NULL);
+        result->epochs_done = s.epochs_done;
+        result->wall_seconds = mpsl_now() - s.started;
+        const char *status = rc == MPSL_OK                 ? "finished"
+                             : rc == MPSL_ERR_INTERRUPTED ? "interrupted"
+                                                          : "failed";
+        snprintf(result->status, sizeof result->status, "%s", status);
+        mpsl_error end_err = {{0}};
+        if (store_run_end(s.db, s.run_id, status, rc == MPSL_OK ? NULL : err->msg,
+                          result->wall_seconds, mpsl_peak_rss_bytes(), &end_err) != MPSL_OK) {
+            mpsl_log(MPSL_LOG_WARN, "could not mark run %lld %s: %s", (long long)s.run_id,
+                     status, end_err.msg);
+            if (rc == MPSL_OK) {
+                rc = MPSL_ERR_IO;
+                *err = end_err;
+            }
+        }
+    }
+    if (agg_state) {
+        agg->destroy(agg_state);
+    }
+    session_close(&s);
+    if (s.db) {
+        store_close(s.db);
+    }
+    return rc;
+}

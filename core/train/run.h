@@ -1,0 +1,25 @@
+/* run.h: running a validated experiment and recording it in the results store. */
+#ifndef MPSL_RUN_H
+#define MPSL_RUN_H
+
+#include "train/experiment.h"
+#include "train/session.h"
+
+typedef struct run_options {
+    int quiet;                  /* no start line (progress lines still go to stderr) */
+} run_options;
+
+typedef struct run_result {
+    int64_t run_id;             /* 0 when the run was refused before it began */
+    char status[16];            /* finished, failed, interrupted */
+    int64_t epochs_done;
+    double wall_seconds;
+} run_result;
+
+/* Open the store at db_path, the data and the strategy, then run. Returns MPSL_OK when the
+ * run finished; MPSL_ERR_INTERRUPTED after SIGINT/SIGTERM (the run is marked interrupted);
+ * another status with err set otherwise (marked failed if it had begun). */
+int run_experiment(experiment *ex, const char *db_path, const run_options *opt,
+                   run_result *result, mpsl_error *err);
+
+#endif

@@ -1,0 +1,406 @@
+/* session.c: the data side of a run (dataset, partition, client batches), evaluation, and the
+ * end-of-epoch bookkeeping that turns counters into rows of the results store. */
+#include "session.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/flops.h"
+#include "train/model.h"
+
+volatile sig_atomic_t session_stop_requested;
+
+/* ---------------------------------------------------------------- data */
+
+static int match_modalities(mpsl_session *s, mpsl_error *err)
+{
+    const experiment *ex = s->ex;
+    for (int i = 0; i < ex->n_tokenizers; i++) {
+        int found = -1;
+        for (int j = 0; j < s->info.n_modalities; j++) {
+            if (strcmp(s->info.modality[j].name, ex->modality[i]) == 0) {
+                found = j;
+            }
+        }
+        if (found < 0) {
+            char names[160] = "";
+            for (int j = 0; j < s->info.n_modalities; j++) {
+                size_t used = strlen(names);
+                snprintf(names + used, sizeof names - used, "%s'%s'", j ? ", " : "",
+                         s->info.modality[j].name);
+            }
+            return mpsl_err(err, "%s: model.tokenizers.%s: dataset '%s' has no modality '%s' "
+                            "(it provides %s)", ex->tokenizer[i].where, ex->modality[i],
+                            ex->dataset.plugin.desc->name, ex->modality[i], names);
+        }
+        s->modality_of_tokenizer[i] = found;
+    }
+    return MPSL_OK;
+}
+
+int session_open_data(mpsl_session *s, mpsl_error *err)
+{
+    const experiment *ex = s->ex;
+    s->dataset_api = ex->dataset.plugin.desc->api;
+    int rc = s->dataset_api->open(s->host, ex->dataset.params, ex->dataset.where, &s->info,
+                                  &s->dataset, err);
+    if (rc != MPSL_OK) {
+        s->dataset = NULL;
+        mpsl_err_prefix(err, "data.dataset (plugin '%s')", ex->dataset.plugin.desc->name);
+        return rc ? rc : MPSL_ERR_PLUGIN;
+    }
+    if (s->info.n_modalities < 1 || s->info.n_modalities > MPSL_MAX_MODALITIES ||
+        s->info.n_classes < 1 || s->info.n_train < 1 || s->info.n_test < 1) {
+        return mpsl_errs(err, MPSL_ERR_PLUGIN, "dataset plugin '%s' reported an empty or "
+                         "malformed dataset (%d modalities, %lld classes, %lld/%lld samples)",
+                         ex->dataset.plugin.desc->name, s->info.n_modalities,
+                         (long long)s->info.n_classes, (long long)s->info.n_train,
+                         (long long)s->info.n_test);
+    }
+    rc = match_modalities(s, err);
+    if (rc != MPSL_OK) {
+        return rc;
+    }
+    const int32_t *labels = s->dataset_api->labels(s->dataset, MPSL_SPLIT_TRAIN);
+    rc = partition_create(&ex->partition, labels, s->info.n_train, s->info.n_classes, &s->part,
+                          err);
+    if (rc != MPSL_OK) {
+        mpsl_err_prefix(err, "data.partition");
+        return rc;
+    }
+    int n = ex->n_clients;
+    s->cursor = calloc((size_t)n + 1, sizeof *s->cursor);
+    s->links = calloc((size_t)n, sizeof *s->links);
+    s->client_flops = calloc((size_t)n * 2, sizeof *s->client_flops);
+    if (!s->cursor || !s->links || !s->client_flops) {
+        return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory for %d clients", n);
+    }
+    int64_t total = 0;
+    for (int k = 0; k < n; k++) {
+        total += s->part.count[k];
+    }
+    s->all_train = malloc((size_t)total * sizeof *s->all_train);
+    if (!s->all_train) {
+        return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
+    }
+    for (int k = 0; k <= n; k++) {
+        int64_t count = k < n ? s->part.count[k] : total;
+        const int64_t *src = k < n ? s->part.index[k] : NULL;
+        client_cursor *c = &s->cursor[k];
+        c->order = malloc((size_t)(count ? count : 1) * sizeof *c->order);
+        if (!c->order) {
+            return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
+        }
+        if (src) {
+            memcpy(c->order, src, (size_t)count * sizeof *src);
+            memcpy(s->all_train + s->n_all_train, src, (size_t)count * sizeof *src);
+            s->n_all_train += count;
+        } else {
+            memcpy(c->order, s->all_train, (size_t)count * sizeof *c->order);
+        }
+        c->n = count;
+        mpsl_rng_shuffle(&s->shuffle_rng, c->order, c->n);
+    }
+    return MPSL_OK;
+}
+
+mpsl_batch *session_batch_create(mpsl_session *s, int64_t max_n, mpsl_error *err)
+{
+    mpsl_batch *b = calloc(1, sizeof *b);
+    if (!b) {
+        mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    int ok = 1;
+    for (int i = 0; i < s->info.n_modalities; i++) {
+        const mpsl_modality_info *mi = &s->info.modality[i];
+        mpsl_tensor *t = &b->modality[i];
+        int64_t per = 1;
+        for (int d = 0; d < mi->ndim; d++) {
+            per *= mi->shape[d];
+            t->shape[d + 1] = mi->shape[d];
+        }
+        t->dtype = mi->dtype;
+        t->ndim = mi->ndim + 1;
+        t->shape[0] = max_n;
+        t->data = mpsl_alloc((size_t)(max_n * per) * 4);
+        ok = ok && t->data;
+    }
+    b->labels = mpsl_alloc((size_t)max_n * sizeof *b->labels);
+    if (!ok || !b->labels) {
+        session_batch_destroy(s, b);
+        mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory for a batch of %lld", (long long)max_n);
+        return NULL;
+    }
+    return b;
+}
+
+void session_batch_destroy(mpsl_session *s, mpsl_batch *b)
+{
+    (void)s;
+    if (!b) {
+        return;
+    }
+    for (int i = 0; i < MPSL_MAX_MODALITIES; i++) {
+        mpsl_free(b->modality[i].data);
+    }
+    mpsl_free(b->labels);
+    free(b);
+}
+
+static int fill_batch(mpsl_session *s, mpsl_split split, const int64_t *idx, int64_t n,
+                      mpsl_batch *b, mpsl_error *err)
+{
+    int rc = s->dataset_api->fill(s->dataset, split, idx, n, b, err);
+    if (rc != MPSL_OK) {
+        mpsl_err_prefix(err, "dataset plugin '%s'", s->ex->dataset.plugin.desc->name);
+        return rc ? rc : MPSL_ERR_PLUGIN;
+    }
+    b->n = n;
+    for (int i = 0; i < s->info.n_modalities; i++) {
+        b->modality[i].shape[0] = n;
+    }
+    return MPSL_OK;
+}
+
+int64_t session_client_next(mpsl_session *s, int client, mpsl_batch *b, int64_t n,
+                            mpsl_error *err)
+{
+    if (client < -1 || client >= s->ex->n_clients || n < 1) {
+        return mpsl_errs(err, MPSL_ERR_INTERNAL, "client_next: client %d of %d, n %lld", client,
+                         s->ex->n_clients, (long long)n);
+    }
+    client_cursor *c = &s->cursor[client < 0 ? s->ex->n_clients : client];
+    if (c->next >= c->n) {
+        c->next = 0;
+        mpsl_rng_shuffle(&s->shuffle_rng, c->order, c->n);
+        return 0;
+    }
+    int64_t take = c->n - c->next < n ? c->n - c->next : n;
+    int rc = fill_batch(s, MPSL_SPLIT_TRAIN, c->order + c->next, take, b, err);
+    if (rc != MPSL_OK) {
+        return rc;
+    }
+    c->next += take;
+    return take;
+}
+
+/* ---------------------------------------------------------------- evaluation */
+
+#define EVAL_BATCH 256
+
+int session_evaluate(mpsl_session *s, mpsl_model *m, double *acc, double *loss,
+                     mpsl_error *err)
+{
+    if (m->parts != MPSL_PART_ALL) {
+        return mpsl_errs(err, MPSL_ERR_INTERNAL, "evaluation needs a model with all parts");
+    }
+    double *saved_target = flops_get_target();
+    flops_set_target(NULL); /* evaluation is not part of the training cost */
+    mpsl_batch *b = session_batch_create(s, EVAL_BATCH, err);
+    int64_t *idx = malloc(EVAL_BATCH * sizeof *idx);
+    int rc = b && idx ? MPSL_OK : MPSL_ERR_NOMEM;
+    double loss_sum = 0.0;
+    int64_t correct = 0, seen = 0;
+    const int32_t *labels = s->dataset_api->labels(s->dataset, MPSL_SPLIT_TEST);
+    for (int64_t start = 0; rc == MPSL_OK && start < s->info.n_test; start += EVAL_BATCH) {
+        int64_t n = s->info.n_test - start < EVAL_BATCH ? s->info.n_test - start : EVAL_BATCH;
+        for (int64_t i = 0; i < n; i++) {
+            idx[i] = start + i;
+        }
+        mpsl_tensor tokens, logits;
+        rc = fill_batch(s, MPSL_SPLIT_TEST, idx, n, b, err);
+        if (rc == MPSL_OK) {
+            rc = model_tokenize(m, b, &tokens, err);
+        }
+        if (rc == MPSL_OK) {
+            rc = model_encode(m, &tokens, &logits, err);
+        }
+        if (rc == MPSL_OK) {
+            int64_t hits = 0;
+            loss_sum += (double)n * s->host->kernels->cross_entropy(NULL, logits.data,
+                                                                   labels + start, n, m->C,
+                                                                   1.0f, &hits);
+            correct += hits;
+            seen += n;
+        }
+    }
+    free(idx);
+    session_batch_destroy(s, b);
+    flops_set_target(saved_target);
+    if (rc != MPSL_OK) {
+        if (rc == MPSL_ERR_NOMEM && !err->msg[0]) {
+            mpsl_errs(err, rc, "out of memory for evaluation");
+        }
+        return rc;
+    }
+    *acc = (double)correct / (double)seen;
+    *loss = loss_sum / (double)seen;
+    return MPSL_OK;
+}
+
+/* ---------------------------------------------------------------- epoch bookkeeping */
+
+static int store_counters(mpsl_session *s, int64_t epoch, mpsl_error *err)
+{
+    int rc = MPSL_OK;
+    static const char *const dir_name[2] = {"up", "down"};
+    static const char *const pass_name[2] = {"forward", "backward"};
+    double client_total[2] = {0, 0};
+    for (int k = 0; k < s->ex->n_clients && rc == MPSL_OK; k++) {
+        for (int d = 0; d < 2 && rc == MPSL_OK; d++) {
+            for (int kind = 0; kind < MPSL_MSG_KIND_COUNT && rc == MPSL_OK; kind++) {
+                if (s->links[k].messages[d][kind]) {
+                    rc = store_comm(s->db, s->run_id, epoch, k, dir_name[d],
+                                    message_kind_name((mpsl_msg_kind)kind),
+                                    s->links[k].bytes[d][kind], s->links[k].messages[d][kind],
+                                    err);
+                }
+            }
+        }
+        for (int p = 0; p < 2 && rc == MPSL_OK; p++) {
+            double f = s->client_flops[2 * k + p];
+            client_total[p] += f;
+            if (f > 0) {
+                rc = store_compute(s->db, s->run_id, epoch, "client", k, pass_name[p], f, err);
+            }
+        }
+    }
+    for (int p = 0; p < 2 && rc == MPSL_OK; p++) {
+        rc = store_compute(s->db, s->run_id, epoch, "server", -1, pass_name[p],
+                           s->server_flops[p], err);
+    }
+    return rc;
+}
+
+static void reset_counters(mpsl_session *s)
+{
+    memset(s->links, 0, (size_t)s->ex->n_clients * sizeof *s->links);
+    memset(s->client_flops, 0, (size_t)s->ex->n_clients * 2 * sizeof *s->client_flops);
+    s->server_flops[0] = s->server_flops[1] = 0;
+}
+
+static void format_seconds(char *buf, size_t size, double sec)
+{
+    if (sec < 120) {
+        snprintf(buf, size, "%.1fs", sec);
+    } else if (sec < 7200) {
+        snprintf(buf, size, "%dm%02ds", (int)(sec / 60), (int)sec % 60);
+    } else {
+        snprintf(buf, size, "%dh%02dm", (int)(sec / 3600), (int)(sec / 60) % 60);
+    }
+}
+
+int session_epoch_end(mpsl_session *s, int64_t epoch, mpsl_model *eval_model, double train_loss,
+                      double train_acc, mpsl_error *err)
+{
+    const mpsl_train_settings *t = &s->ex->train;
+    if (epoch < 0 || epoch >= t->epochs || epoch <= s->last_epoch_recorded) {
+        return mpsl_errs(err, MPSL_ERR_INTERNAL,
+                         "epoch_end(%lld): epochs run from 0 to %lld, each ended once",
+                         (long long)epoch, (long long)t->epochs - 1);
+    }
+    double train_seconds = mpsl_now() - s->epoch_started;
+    double acc = -1, loss = -1, eval_seconds = 0;
+    int evaluate = eval_model && ((epoch + 1) % t->eval_every == 0 || epoch == t->epochs - 1);
+    if (evaluate) {
+        double t0 = mpsl_now();
+        int rc = session_evaluate(s, eval_model, &acc, &loss, err);
+        if (rc != MPSL_OK) {
+            return rc;
+        }
+        eval_seconds = mpsl_now() - t0;
+    }
+    int rc = store_begin(s->db, err);
+    struct {
+        const char *name;
+        double value;
+        int present;
+    } rows[] = {
+        {"train_loss", train_loss, train_loss >= 0},
+        {"train_acc", train_acc, train_acc >= 0},
+        {"test_acc", acc, evaluate},
+        {"test_loss", loss, evaluate},
+        {"epoch_seconds", train_seconds, 1},
+        {"eval_seconds", eval_seconds, evaluate},
+        {"peak_rss_bytes", (double)mpsl_peak_rss_bytes(), 1},
+    };
+    for (size_t i = 0; i < MPSL_COUNT(rows) && rc == MPSL_OK; i++) {
+        if (rows[i].present) {
+            rc = store_metric(s->db, s->run_id, epoch, rows[i].name, rows[i].value, err);
+        }
+    }
+    if (rc == MPSL_OK) {
+        rc = store_counters(s, epoch, err);
+    }
+    if (rc == MPSL_OK) {
+        rc = store_commit(s->db, err);
+    } else {
+        store_rollback(s->db);
+    }
+    if (rc != MPSL_OK) {
+        return rc;
+    }
+    reset_counters(s);
+    s->last_epoch_recorded = epoch;
+    s->epochs_done = epoch + 1;
+    double elapsed = mpsl_now() - s->started;
+    char el[32], eta[32];
+    format_seconds(el, sizeof el, elapsed);
+    format_seconds(eta, sizeof eta, elapsed / (double)s->epochs_done *
+                                        (double)(t->epochs - s->epochs_done));
+    char test[64] = "";
+    if (evaluate) {
+        snprintf(test, sizeof test, "  test_acc %.4f  test_loss %.4f", acc, loss);
+    }
+    fprintf(stderr, "[%s] epoch %lld/%lld  train_loss %.4f  train_acc %.4f%s  (%s elapsed, ETA %s)\n",
+            s->ex->name, (long long)epoch + 1, (long long)t->epochs, train_loss, train_acc, test,
+            el, eta);
+    s->epoch_started = mpsl_now();
+    return MPSL_OK;
+}
+
+/* ---------------------------------------------------------------- teardown */
+
+void session_close(mpsl_session *s)
+{
+    for (int i = 0; i < s->n_optims; i++) {
+        session_optim_free(s->optims[i]);
+    }
+    for (int i = 0; i < s->n_models; i++) {
+        model_destroy(s->models[i]);
+    }
+    for (int i = 0; i < s->n_batches; i++) {
+        session_batch_destroy(s, s->batches[i]);
+    }
+    free(s->optims);
+    free(s->models);
+    free(s->batches);
+    s->optims = NULL;
+    s->models = NULL;
+    s->batches = NULL;
+    s->n_optims = s->n_models = s->n_batches = 0;
+    messages_clear(s);
+    flops_set_target(NULL);
+    if (s->cursor) {
+        for (int k = 0; k <= s->ex->n_clients; k++) {
+            free(s->cursor[k].order);
+        }
+    }
+    free(s->cursor);
+    free(s->links);
+    free(s->client_flops);
+    free(s->all_train);
+    s->cursor = NULL;
+    s->links = NULL;
+    s->client_flops = NULL;
+    s->all_train = NULL;
+    if (s->part.count) {
+        partition_destroy(&s->part);
+    }
+    if (s->dataset) {
+        s->dataset_api->close(s->dataset);
+        s->dataset = NULL;
+    }
+}

@@ -1,0 +1,440 @@
+/* fashion_mnist.c: the Fashion-MNIST dataset plugin. Reads the four IDX files shipped by the
+ * Debian package dataset-fashion-mnist (gzip-compressed) with zlib, keeps the raw uint8
+ * pixels in memory (47 MB for the training split) and converts to float on fill().
+ *
+ * Sizes: B batch; every sample is one 1 x 28 x 28 greyscale image and a label in 0..9.
+ * IDX format (big-endian): images: magic 2051, count, rows, cols, then count*rows*cols bytes;
+ * labels: magic 2049, count, then count bytes. */
+#include <mpsl/plugin.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <zlib.h>
+
+#define FM_ROWS 28
+#define FM_COLS 28
+#define FM_PIXELS (FM_ROWS * FM_COLS)
+#define FM_CLASSES 10
+#define FM_MAGIC_IMAGES 2051u
+#define FM_MAGIC_LABELS 2049u
+#define FM_MEAN 0.2860f /* mean and std of the training pixels scaled to [0,1] */
+#define FM_STD 0.3530f
+#define FM_DEFAULT_DIR "/usr/share/datasets/fashion-mnist"
+#define FM_HINT "(install it with `apt-get install dataset-fashion-mnist`, or point data.dataset.dir at the files)"
+
+typedef enum { FM_NORM_UNIT = 0, FM_NORM_STANDARD = 1 } fm_norm;
+
+typedef struct fm_params {
+    const char *dir;
+    int64_t train_limit;
+    int64_t test_limit;
+    int normalize; /* fm_norm */
+} fm_params;
+
+static const mpsl_param_spec fm_spec[] = {
+    MPSL_PARAM_STRING(fm_params, dir, "dir", 0, FM_DEFAULT_DIR,
+                      "folder holding {train,t10k}-{images-idx3,labels-idx1}-ubyte.gz"),
+    MPSL_PARAM_INT(fm_params, train_limit, "train_limit", 0, 0, 60000, "0",
+                   "use only the first N training samples (0 = all 60000)"),
+    MPSL_PARAM_INT(fm_params, test_limit, "test_limit", 0, 0, 10000, "0",
+                   "use only the first N test samples (0 = all 10000)"),
+    MPSL_PARAM_ENUM(fm_params, normalize, "normalize", "unit|standard", "unit",
+                    "unit: x/255; standard: (x/255 - 0.2860) / 0.3530"),
+};
+
+typedef struct fm_split {
+    int64_t n;
+    uint8_t *pixels;  /* (n, 28*28) */
+    int32_t *labels;  /* (n) */
+} fm_split;
+
+typedef struct fm_state {
+    const mpsl_host *h;
+    int normalize;
+    fm_split split[2]; /* MPSL_SPLIT_TRAIN, MPSL_SPLIT_TEST */
+} fm_state;
+
+static uint32_t be32(const unsigned char *b)
+{
+    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | (uint32_t)b[3];
+}
+
+/* Open a gzip file, refusing a missing/unreadable file (with errno's reason) up front:
+ * gzopen's own errors are less specific. */
+static gzFile fm_gzopen(const mpsl_host *h, const char *path, mpsl_error *err)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        int e = errno;
+        h->error_set(err, "fashion_mnist: cannot open %s: %s%s", path, strerror(e),
+                     e == ENOENT ? " " FM_HINT : "");
+        return NULL;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        h->error_set(err, "fashion_mnist: %s is a directory, expected a .gz file", path);
+        return NULL;
+    }
+    gzFile gz = gzopen(path, "rb");
+    if (!gz) {
+        h->error_set(err, "fashion_mnist: cannot open %s: %s", path,
+                     errno ? strerror(errno) : "out of memory");
+        return NULL;
+    }
+    gzbuffer(gz, 1 << 17);
+    return gz;
+}
+
+/* zlib's reason for the last error, without the "path: " it puts in front. */
+static const char *fm_zerror(gzFile gz, const char *path)
+{
+    int zerr = 0;
+    const char *msg = gzerror(gz, &zerr);
+    if (zerr == Z_ERRNO) {
+        return strerror(errno);
+    }
+    size_t len = strlen(path);
+    if (strncmp(msg, path, len) == 0 && msg[len] == ':' && msg[len + 1] == ' ') {
+        msg += len + 2;
+    }
+    return msg;
+}
+
+/* Read exactly `want` bytes. On a short read or a zlib error, report what was expected. */
+static int fm_read(const mpsl_host *h, gzFile gz, const char *path, void *buf, size_t want,
+                   const char *what, mpsl_error *err)
+{
+    size_t got = 0;
+    unsigned char *p = buf;
+    while (got < want) {
+        size_t chunk = want - got;
+        if (chunk > (1u << 30)) {
+            chunk = 1u << 30;
+        }
+        int r = gzread(gz, p + got, (unsigned)chunk);
+        if (r < 0) {
+            h->error_set(err, "fashion_mnist: %s is corrupt: %s", path, fm_zerror(gz, path));
+            return MPSL_ERR_IO;
+        }
+        if (r == 0) {
+            break;
+        }
+        got += (size_t)r;
+    }
+    if (got < want) {
+        h->error_set(err,
+                     "fashion_mnist: %s is truncated: expected %zu bytes of %s, got %zu",
+                     path, want, what, got);
+        return MPSL_ERR_IO;
+    }
+    return MPSL_OK;
+}
+
+/* After the last sample: one more read makes zlib verify the gzip trailer (CRC and length)
+ * and shows data the header does not account for. */
+static int fm_check_end(const mpsl_host *h, gzFile gz, const char *path, mpsl_error *err)
+{
+    unsigned char extra;
+    int r = gzread(gz, &extra, 1);
+    if (r < 0) {
+        h->error_set(err, "fashion_mnist: %s is corrupt: %s", path, fm_zerror(gz, path));
+        return MPSL_ERR_IO;
+    }
+    if (r > 0) {
+        h->error_set(err, "fashion_mnist: %s holds more data than the sample count in its "
+                          "header says",
+                     path);
+        return MPSL_ERR_INVALID;
+    }
+    return MPSL_OK;
+}
+
+/* Reads the header (magic, count and, for images, rows and cols) and refuses non-gzip data
+ * (zlib would otherwise read it transparently) and a wrong magic. dims (3) gets the
+ * big-endian fields after the magic. */
+static int fm_header(const mpsl_host *h, gzFile gz, const char *path, uint32_t magic,
+                     int n_dims, uint32_t *dims, mpsl_error *err)
+{
+    unsigned char b[16];
+    size_t bytes = 4 + 4 * (size_t)n_dims;
+    int rc = fm_read(h, gz, path, b, bytes, "header", err);
+    if (gzdirect(gz)) {
+        h->error_set(err, "fashion_mnist: %s is not a gzip file (it should be the gzip-"
+                          "compressed IDX file of the Debian package dataset-fashion-mnist)",
+                     path);
+        return MPSL_ERR_INVALID;
+    }
+    if (rc != MPSL_OK) {
+        return rc;
+    }
+    uint32_t found = be32(b);
+    if (found != magic) {
+        h->error_set(err,
+                     "fashion_mnist: %s has magic number %u, expected %u (an IDX %s file)",
+                     path, found, magic, magic == FM_MAGIC_IMAGES ? "images" : "labels");
+        return MPSL_ERR_INVALID;
+    }
+    for (int i = 0; i < n_dims; i++) {
+        dims[i] = be32(b + 4 + 4 * i);
+    }
+    return MPSL_OK;
+}
+
+/* Load one split: `prefix` is "train" or "t10k". limit = 0 loads every sample, else the
+ * first `limit` (which must not exceed the file's count). */
+static int fm_load_split(const mpsl_host *h, const char *dir, const char *prefix,
+                         const char *limit_key, int64_t limit, const char *where, fm_split *out,
+                         mpsl_error *err)
+{
+    char ipath[4096], lpath[4096];
+    int n1 = snprintf(ipath, sizeof ipath, "%s/%s-images-idx3-ubyte.gz", dir, prefix);
+    int n2 = snprintf(lpath, sizeof lpath, "%s/%s-labels-idx1-ubyte.gz", dir, prefix);
+    if (n1 < 0 || (size_t)n1 >= sizeof ipath || n2 < 0 || (size_t)n2 >= sizeof lpath) {
+        h->error_set(err, "fashion_mnist: the path of dir is too long");
+        return MPSL_ERR_INVALID;
+    }
+    gzFile gi = NULL, gl = NULL;
+    uint8_t *raw_labels = NULL;
+    int rc;
+    uint32_t idim[3], ldim[1];
+
+    /* Open both and check the headers before reading any payload: mismatches fail fast. */
+    if (!(gi = fm_gzopen(h, ipath, err))) {
+        rc = MPSL_ERR_IO;
+        goto done;
+    }
+    if ((rc = fm_header(h, gi, ipath, FM_MAGIC_IMAGES, 3, idim, err)) != MPSL_OK) {
+        goto done;
+    }
+    if (idim[1] != FM_ROWS || idim[2] != FM_COLS) {
+        h->error_set(err, "fashion_mnist: %s holds %ux%u images, expected %dx%d", ipath,
+                     idim[1], idim[2], FM_ROWS, FM_COLS);
+        rc = MPSL_ERR_INVALID;
+        goto done;
+    }
+    if (!(gl = fm_gzopen(h, lpath, err))) {
+        rc = MPSL_ERR_IO;
+        goto done;
+    }
+    if ((rc = fm_header(h, gl, lpath, FM_MAGIC_LABELS, 1, ldim, err)) != MPSL_OK) {
+        goto done;
+    }
+    if (idim[0] != ldim[0]) {
+        h->error_set(err, "fashion_mnist: %s holds %u images but %s holds %u labels", ipath,
+                     idim[0], lpath, ldim[0]);
+        rc = MPSL_ERR_INVALID;
+        goto done;
+    }
+    if (idim[0] == 0) {
+        h->error_set(err, "fashion_mnist: %s holds no images", ipath);
+        rc = MPSL_ERR_INVALID;
+        goto done;
+    }
+    int64_t n = idim[0];
+    if (limit > n) {
+        h->error_set(err, "%s: fashion_mnist: %s = %lld but %s holds only %lld samples",
+                     where ? where : "data", limit_key, (long long)limit, ipath, (long long)n);
+        rc = MPSL_ERR_INVALID;
+        goto done;
+    }
+    if (limit > 0) {
+        n = limit;
+    }
+
+    out->pixels = h->alloc((size_t)n * FM_PIXELS);
+    out->labels = h->alloc((size_t)n * sizeof *out->labels);
+    raw_labels = h->alloc((size_t)n);
+    if (!out->pixels || !out->labels || !raw_labels) {
+        h->error_set(err, "fashion_mnist: out of memory for %lld samples of %s", (long long)n,
+                     ipath);
+        rc = MPSL_ERR_NOMEM;
+        goto done;
+    }
+    if ((rc = fm_read(h, gi, ipath, out->pixels, (size_t)n * FM_PIXELS, "pixels", err)) !=
+        MPSL_OK) {
+        goto done;
+    }
+    if ((rc = fm_read(h, gl, lpath, raw_labels, (size_t)n, "labels", err)) != MPSL_OK) {
+        goto done;
+    }
+    if (n == idim[0] && ((rc = fm_check_end(h, gi, ipath, err)) != MPSL_OK ||
+                         (rc = fm_check_end(h, gl, lpath, err)) != MPSL_OK)) {
+        goto done;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        if (raw_labels[i] >= FM_CLASSES) {
+            h->error_set(err, "fashion_mnist: %s: label %u of sample %lld is outside 0..%d",
+                         lpath, raw_labels[i], (long long)i, FM_CLASSES - 1);
+            rc = MPSL_ERR_INVALID;
+            goto done;
+        }
+        out->labels[i] = raw_labels[i];
+    }
+    out->n = n;
+done:
+    if (gi) {
+        gzclose(gi);
+    }
+    if (gl) {
+        gzclose(gl);
+    }
+    h->free(raw_labels);
+    if (rc != MPSL_OK) {
+        h->free(out->pixels);
+        h->free(out->labels);
+        memset(out, 0, sizeof *out);
+    }
+    return rc;
+}
+
+static void fm_close(void *state)
+{
+    fm_state *s = state;
+    if (!s) {
+        return;
+    }
+    const mpsl_host *h = s->h;
+    for (int i = 0; i < 2; i++) {
+        h->free(s->split[i].pixels);
+        h->free(s->split[i].labels);
+    }
+    h->free(s);
+}
+
+static int fm_open(const mpsl_host *h, const void *params, const char *where,
+                   mpsl_dataset_info *info, void **state, mpsl_error *err)
+{
+    const fm_params *p = params;
+    const char *dir = p && p->dir && p->dir[0] ? p->dir : FM_DEFAULT_DIR;
+    *state = NULL;
+    if (p && (p->train_limit < 0 || p->test_limit < 0 || p->normalize < 0 ||
+              p->normalize > FM_NORM_STANDARD)) {
+        h->error_set(err, "%s: fashion_mnist: invalid parameters", where ? where : "data");
+        return MPSL_ERR_INVALID;
+    }
+    fm_state *s = h->alloc(sizeof *s);
+    if (!s) {
+        h->error_set(err, "fashion_mnist: out of memory");
+        return MPSL_ERR_NOMEM;
+    }
+    s->h = h;
+    s->normalize = p ? p->normalize : FM_NORM_UNIT;
+    int rc = fm_load_split(h, dir, "train", "train_limit", p ? p->train_limit : 0, where,
+                           &s->split[MPSL_SPLIT_TRAIN], err);
+    if (rc == MPSL_OK) {
+        rc = fm_load_split(h, dir, "t10k", "test_limit", p ? p->test_limit : 0, where,
+                           &s->split[MPSL_SPLIT_TEST], err);
+    }
+    if (rc != MPSL_OK) {
+        fm_close(s);
+        return rc;
+    }
+    memset(info, 0, sizeof *info);
+    info->n_modalities = 1;
+    mpsl_modality_info *m = &info->modality[0];
+    snprintf(m->name, sizeof m->name, "image");
+    m->dtype = MPSL_F32;
+    m->ndim = 3;
+    m->shape[0] = 1;
+    m->shape[1] = FM_ROWS;
+    m->shape[2] = FM_COLS;
+    info->n_classes = FM_CLASSES;
+    info->n_train = s->split[MPSL_SPLIT_TRAIN].n;
+    info->n_test = s->split[MPSL_SPLIT_TEST].n;
+    h->log(MPSL_LOG_DEBUG, "fashion_mnist: %lld train and %lld test samples from %s",
+           (long long)info->n_train, (long long)info->n_test, dir);
+    *state = s;
+    return MPSL_OK;
+}
+
+static const int32_t *fm_labels(void *state, mpsl_split split)
+{
+    fm_state *s = state;
+    if (!s || (split != MPSL_SPLIT_TRAIN && split != MPSL_SPLIT_TEST)) {
+        return NULL;
+    }
+    return s->split[split].labels;
+}
+
+static int fm_fill(void *state, mpsl_split split, const int64_t *idx, int64_t n,
+                   mpsl_batch *batch, mpsl_error *err)
+{
+    fm_state *s = state;
+    const mpsl_host *h = s->h;
+    if (split != MPSL_SPLIT_TRAIN && split != MPSL_SPLIT_TEST) {
+        h->error_set(err, "fashion_mnist: unknown split %d", (int)split);
+        return MPSL_ERR_INVALID;
+    }
+    const fm_split *sp = &s->split[split];
+    const char *name = split == MPSL_SPLIT_TRAIN ? "train" : "test";
+    if (n < 0 || (n > 0 && !idx) || !batch || !batch->modality[0].data || !batch->labels) {
+        h->error_set(err, "fashion_mnist: fill() called without indices or batch buffers");
+        return MPSL_ERR_INTERNAL;
+    }
+    if (batch->modality[0].dtype != MPSL_F32) {
+        h->error_set(err, "fashion_mnist: the image tensor of the batch must be float32");
+        return MPSL_ERR_INTERNAL;
+    }
+    /* Check every index before touching the batch, so a refusal leaves it unchanged. */
+    for (int64_t i = 0; i < n; i++) {
+        if (idx[i] < 0 || idx[i] >= sp->n) {
+            h->error_set(err,
+                         "fashion_mnist: sample index %lld (batch position %lld) is out of "
+                         "range for the %s split (%lld samples)",
+                         (long long)idx[i], (long long)i, name, (long long)sp->n);
+            return MPSL_ERR_INVALID;
+        }
+    }
+    /* Lookup table: one multiply-add per pixel folded into 256 entries. */
+    float lut[256];
+    for (int v = 0; v < 256; v++) {
+        float x = (float)v / 255.0f;
+        lut[v] = s->normalize == FM_NORM_STANDARD ? (x - FM_MEAN) / FM_STD : x;
+    }
+    float *out = batch->modality[0].data; /* (B,1,28,28) */
+    for (int64_t i = 0; i < n; i++) {
+        const uint8_t *src = sp->pixels + idx[i] * FM_PIXELS;
+        float *dst = out + i * FM_PIXELS;
+        for (int j = 0; j < FM_PIXELS; j++) {
+            dst[j] = lut[src[j]];
+        }
+        batch->labels[i] = sp->labels[idx[i]];
+    }
+    batch->n = n;
+    mpsl_tensor *t = &batch->modality[0];
+    t->ndim = 4;
+    t->shape[0] = n;
+    t->shape[1] = 1;
+    t->shape[2] = FM_ROWS;
+    t->shape[3] = FM_COLS;
+    return MPSL_OK;
+}
+
+static const mpsl_dataset_api fm_api = {
+    sizeof(mpsl_dataset_api), fm_open, fm_close, fm_labels, fm_fill,
+};
+
+static const mpsl_plugin_desc fm_desc = {
+    MPSL_ABI_MAJOR,
+    MPSL_ABI_MINOR,
+    "fashion_mnist",
+    "1.0.0",
+    MPSL_KIND_DATASET,
+    "Fashion-MNIST 28x28 greyscale clothing images, 10 classes (Debian dataset-fashion-mnist)",
+    fm_spec,
+    MPSL_COUNT(fm_spec),
+    sizeof(fm_params),
+    &fm_api,
+};
+
+MPSL_PLUGIN_EXPORT int mpsl_plugin_entry(const mpsl_host *h, const mpsl_plugin_desc **desc,
+                                         mpsl_error *err);
+MPSL_PLUGIN_EXPORT int mpsl_plugin_entry(const mpsl_host *h, const mpsl_plugin_desc **desc,
+                                         mpsl_error *err)
+{
+    (void)err;
+    (void)h;
+    *desc = &fm_desc;
+    return MPSL_OK;
+}
