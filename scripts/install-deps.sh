@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# install-deps.sh: install what mpsl needs from Debian 12's archive, only what is missing.
+# Idempotent; run as root (or with sudo available). Set MPSL_WITH_TORCH=1 to also install
+# PyTorch (python3-torch) for the reference tests and benchmarks.
+set -euo pipefail
+
+packages=(
+  build-essential meson ninja-build pkg-config git
+  libopenblas-dev libyaml-dev libsqlite3-dev libcurl4-openssl-dev zlib1g-dev
+  dataset-fashion-mnist sqlite3
+)
+if [ "${MPSL_WITH_TORCH:-0}" = 1 ]; then
+  packages+=(python3 python3-torch python3-numpy)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages already installed"
+  exit 0
+fi
+
+sudo_cmd=()
+if [ "$(id -u)" != 0 ]; then
+  command -v sudo >/dev/null || { echo "install-deps: run as root or install sudo" >&2; exit 1; }
+  sudo_cmd=(sudo)
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# quickstart.sh: the README's first command. Installs what is missing, builds, and runs the
+# quickstart experiment through the real `mpsl run` path, then shows the run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+[ -f build/build.ninja ] || meson setup build --buildtype=release
+ninja -C build
+./build/core/cli/mpsl run experiments/quickstart.yaml --db results.db
+./build/core/cli/mpsl runs --db results.db --limit 5
