@@ -16,12 +16,13 @@ static const char compare_usage[] =
     "the maximum, or the minimum for a name containing 'loss' or 'error'. In table format\n"
     "each run is a column; in csv and json each run is a row.\n";
 
-static const char compare_sql_max[] =
+/* %s: MAX or MIN for the best value; %s: the loss column unless the metric is that loss. */
+static const char compare_sql_fmt[] =
     "SELECT s.id, s.name, s.method, s.dataset, s.n_clients, s.status, s.epochs,"
     " (SELECT e.value FROM epoch_metrics e WHERE e.run_id = s.id AND e.name = ?2"
     "   ORDER BY e.epoch DESC LIMIT 1),"
-    " (SELECT MAX(e.value) FROM epoch_metrics e WHERE e.run_id = s.id AND e.name = ?2),"
-    " s.final_test_loss, s.bytes_up_per_client, s.bytes_down_per_client, s.client_flops,"
+    " (SELECT %s(e.value) FROM epoch_metrics e WHERE e.run_id = s.id AND e.name = ?2)"
+    "%s, s.bytes_up_per_client, s.bytes_down_per_client, s.client_flops,"
     " s.client_flops_per_client, s.server_flops, s.wall_seconds, s.peak_rss_bytes "
     "FROM run_summary s WHERE s.id = ?1";
 
@@ -97,7 +98,7 @@ int cmd_compare(int argc, char **argv)
     char final_name[160], best_name[160];
     snprintf(final_name, sizeof final_name, "final_%s", metric);
     snprintf(best_name, sizeof best_name, "best_%s", metric);
-    const table_column cols[] = {
+    table_column cols[] = {
         {"id", TABLE_INT},
         {"name", TABLE_TEXT},
         {"method", TABLE_TEXT},
@@ -116,7 +117,13 @@ int cmd_compare(int argc, char **argv)
         {"wall_seconds", TABLE_SECONDS},
         {"peak_rss_bytes", TABLE_BYTES},
     };
-    _Static_assert(sizeof cols / sizeof cols[0] == 17, "one column per selected value");
+    int ncols = (int)(sizeof cols / sizeof cols[0]);
+    /* With --metric test_loss the loss is already there: drop the fixed column. */
+    int loss_column = strcmp(metric, "test_loss") != 0;
+    if (!loss_column) {
+        memmove(&cols[9], &cols[10], sizeof cols[0] * (size_t)(ncols - 10));
+        ncols--;
+    }
 
     mpsl_error err = {{0}};
     store *s = NULL;
@@ -128,13 +135,11 @@ int cmd_compare(int argc, char **argv)
     sqlite3 *h = store_db(s);
     /* Lower is better for losses and errors. */
     int minimize = strstr(metric, "loss") || strstr(metric, "error");
-    char sql[sizeof compare_sql_max];
-    memcpy(sql, compare_sql_max, sizeof sql);
-    if (minimize) {
-        memcpy(strstr(sql, "MAX(e.value)"), "MIN", 3);
-    }
+    char sql[sizeof compare_sql_fmt + 32];
+    snprintf(sql, sizeof sql, compare_sql_fmt, minimize ? "MIN" : "MAX",
+             loss_column ? ", s.final_test_loss" : "");
     sqlite3_stmt *st = NULL;
-    table *t = table_create(cols, (int)(sizeof cols / sizeof cols[0]));
+    table *t = table_create(cols, ncols);
     int rc = t ? sqlite3_prepare_v2(h, sql, -1, &st, NULL) : SQLITE_NOMEM;
     int status = 0;
     for (int i = 0; rc == SQLITE_OK && i < nruns; i++) {

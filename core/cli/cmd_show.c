@@ -257,6 +257,14 @@ static void print_section_text(int i, const table *t, FILE *out)
         fprintf(out, "\n%s: (none)\n", show_sections[i]);
         return;
     }
+    if (i == 2) { /* tags on one line */
+        fputs("\ntags:", out);
+        for (int r = 0; r < table_rows(t); r++) {
+            fprintf(out, "%s%s", r ? ", " : " ", table_get(t, r, 0));
+        }
+        fputc('\n', out);
+        return;
+    }
     fprintf(out, "\n%s:\n", show_sections[i]);
     table_print(t, TABLE_FORMAT_TABLE, out);
 }

@@ -344,8 +344,9 @@ void table_print_transposed(const table *t, FILE *out)
         for (int r = 0; r < t->rows; r++) {
             fputs("  ", out);
             int numeric = kind_is_numeric(t->cols[c].kind);
+            int right = numeric && t->rows > 1; /* one value: a plain key/value list */
             put_padded(table_human(t->cols[c].kind, table_get(t, r, c), buf, sizeof buf),
-                       r + 1 < t->rows || numeric ? width[r] : 0, numeric && t->rows > 1, out);
+                       r + 1 < t->rows || right ? width[r] : 0, right, out);
         }
         fputc('\n', out);
     }

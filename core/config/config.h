@@ -54,7 +54,9 @@ const char *cfg_where_key(const cfg_node *map, const char *key, char *buf, size_
 int cfg_scalar_quoted(const cfg_node *n);
 /* 1 for NULL and for plain null scalars (empty, "~", "null", "Null", "NULL"). */
 int cfg_is_null(const cfg_node *n);
-/* 1 when two trees hold the same types, keys (in order), texts and quoted-ness. */
+/* 1 when two trees mean the same: same types, keys in the same order, same scalar texts,
+ * and quoted-ness equal wherever it matters (quoted "5" differs from plain 5; a plain and a
+ * quoted "a b" are the same string). Positions are not compared. */
 int cfg_equal(const cfg_node *a, const cfg_node *b);
 
 /* Deep copy of a subtree (positions kept). */

@@ -48,8 +48,10 @@ static int emit_scalar(yaml_emitter_t *e, const cfg_node *n)
         style = strpbrk(n->text, "\n\t") ? YAML_DOUBLE_QUOTED_SCALAR_STYLE
                                          : YAML_SINGLE_QUOTED_SCALAR_STYLE;
     }
+    /* quoted_implicit = 1 even for plain ones: when a plain string cannot be written plain
+     * (a tab, a leading '-'), quoting it does not change what it means, so no "!" tag. */
     return yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)n->text,
-                                        (int)strlen(n->text), !n->quoted, n->quoted, style) &&
+                                        (int)strlen(n->text), !n->quoted, 1, style) &&
            yaml_emitter_emit(e, &ev);
 }
 

@@ -236,6 +236,46 @@ int cfg_relabel(cfg_node *n, const char *file, int line, int col)
     return MPSL_OK;
 }
 
+/* Would this plain text read as something other than a string under the YAML 1.2 core
+ * schema (null, bool, integer, float)? Only then does plain vs quoted change the meaning. */
+static int text_is_typed(const char *t)
+{
+    static const char *const words[] = {"true", "True", "TRUE", "false", "False", "FALSE",
+                                        ".inf", ".Inf", ".INF", ".nan", ".NaN", ".NAN"};
+    if (cfg_text_is_null(t)) {
+        return 1;
+    }
+    const char *p = t + (*t == '-' || *t == '+');
+    for (size_t i = 0; i < MPSL_COUNT(words); i++) {
+        if (!strcmp(p, words[i])) {
+            return 1;
+        }
+    }
+    if ((!strncmp(t, "0x", 2) && t[2] && strspn(t + 2, "0123456789abcdefABCDEF") == strlen(t + 2)) ||
+        (!strncmp(t, "0o", 2) && t[2] && strspn(t + 2, "01234567") == strlen(t + 2))) {
+        return 1;
+    }
+    size_t before = strspn(p, "0123456789"), after = 0;
+    p += before;
+    if (*p == '.') {
+        after = strspn(p + 1, "0123456789");
+        p += 1 + after;
+    }
+    if (!before && !after) {
+        return 0;
+    }
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        p += *p == '-' || *p == '+';
+        size_t exp = strspn(p, "0123456789");
+        if (!exp) {
+            return 0;
+        }
+        p += exp;
+    }
+    return *p == '\0';
+}
+
 int cfg_equal(const cfg_node *a, const cfg_node *b)
 {
     if (!a || !b) {
@@ -245,10 +285,10 @@ int cfg_equal(const cfg_node *a, const cfg_node *b)
         return 0;
     }
     if (a->type == CFG_SCALAR) {
-        /* A quoted and a plain null are different things; other plain/quoted pairs with the
-         * same text only differ when the text would be read as a number, bool or null, but
-         * the round trip keeps quoted-ness exactly, so compare it exactly. */
-        return a->quoted == b->quoted && !strcmp(a->text, b->text);
+        /* Quoted "5" and plain 5 differ; quoted "a\tb" and plain a<tab>b are the same
+         * string (the emitter has to quote the latter). */
+        return !strcmp(a->text, b->text) &&
+               (a->quoted == b->quoted || !text_is_typed(a->text));
     }
     for (size_t i = 0; i < a->n; i++) {
         if (a->type == CFG_MAP && strcmp(a->items[i].key->text, b->items[i].key->text)) {

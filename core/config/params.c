@@ -392,8 +392,9 @@ int cfg_parse_params(const cfg_node *map, const mpsl_param_spec *specs, size_t n
             if (convert(s, &v, dst, why, sizeof why)) {
                 /* The spec's help line says what the key is for: often the real hint. */
                 int help = s->help && s->help[0];
-                return mpsl_err(err, "%s: %s%s%s%s", cfg_where(n, where, sizeof where), why,
-                                help ? " (" : "", help ? s->help : "", help ? ")" : "");
+                return mpsl_err(err, "%s: %s%s%s%s%s", cfg_where(n, where, sizeof where), why,
+                                help ? "; " : "", help ? s->key : "", help ? ": " : "",
+                                help ? s->help : "");
             }
         } else if (s->required) {
             const char *help = s->help && s->help[0] ? s->help : NULL;

@@ -130,7 +130,7 @@ static int check_descriptor(const char *path, const mpsl_plugin_desc *d,
     }
     if (expected != PLUGIN_ANY_KIND && d->kind != expected) {
         return mpsl_errs(err, MPSL_ERR_PLUGIN,
-                         "plugin %s (%s) is a %s plugin, but this slot needs a %s plugin", path,
+                         "plugin %s (%s) is of kind '%s', but this slot needs kind '%s'", path,
                          d->name, plugin_kind_name(d->kind), plugin_kind_name(expected));
     }
     int rc = check_table(path, d, err);

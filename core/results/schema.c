@@ -8,11 +8,11 @@
 #include "util/util.h"
 
 /* Version 1: the initial schema. */
-static const char schema_v1[] =
+static const char *const schema_v1[] = {
     "CREATE TABLE meta (\n"
     "  key   TEXT PRIMARY KEY,\n"
     "  value TEXT\n"
-    ");\n"
+    ");\n",
     "CREATE TABLE runs (\n"
     "  id              INTEGER PRIMARY KEY,\n"
     "  name            TEXT NOT NULL,\n"
@@ -32,10 +32,10 @@ static const char schema_v1[] =
     "  ended_at        TEXT,\n"
     "  wall_seconds    REAL,\n"
     "  peak_rss_bytes  INTEGER\n"
-    ");\n"
-    "CREATE INDEX runs_status ON runs(status);\n"
-    "CREATE INDEX runs_method ON runs(method);\n"
-    "CREATE INDEX runs_dataset ON runs(dataset);\n"
+    ");\n",
+    "CREATE INDEX runs_status ON runs(status);\n",
+    "CREATE INDEX runs_method ON runs(method);\n",
+    "CREATE INDEX runs_dataset ON runs(dataset);\n",
     "CREATE TABLE run_plugins (\n"
     "  run_id  INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
     "  slot    TEXT NOT NULL,\n"
@@ -43,21 +43,21 @@ static const char schema_v1[] =
     "  version TEXT,\n"
     "  path    TEXT,\n"
     "  abi     TEXT\n"
-    ");\n"
-    "CREATE INDEX run_plugins_run ON run_plugins(run_id);\n"
+    ");\n",
+    "CREATE INDEX run_plugins_run ON run_plugins(run_id);\n",
     "CREATE TABLE run_tags (\n"
     "  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
     "  tag    TEXT NOT NULL,\n"
     "  PRIMARY KEY (run_id, tag)\n"
-    ");\n"
-    "CREATE INDEX run_tags_tag ON run_tags(tag);\n"
+    ");\n",
+    "CREATE INDEX run_tags_tag ON run_tags(tag);\n",
     "CREATE TABLE epoch_metrics (\n"
     "  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
     "  epoch  INTEGER NOT NULL,\n"
     "  name   TEXT NOT NULL,\n"
     "  value  REAL,\n"
     "  PRIMARY KEY (run_id, epoch, name)\n"
-    ");\n"
+    ");\n",
     "CREATE TABLE client_metrics (\n"
     "  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
     "  epoch  INTEGER NOT NULL,\n"
@@ -65,7 +65,7 @@ static const char schema_v1[] =
     "  name   TEXT NOT NULL,\n"
     "  value  REAL,\n"
     "  PRIMARY KEY (run_id, epoch, client, name)\n"
-    ");\n"
+    ");\n",
     "CREATE TABLE comm (\n"
     "  run_id    INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
     "  epoch     INTEGER NOT NULL,\n"
@@ -75,7 +75,7 @@ static const char schema_v1[] =
     "  bytes     INTEGER NOT NULL CHECK (bytes >= 0),\n"
     "  messages  INTEGER NOT NULL CHECK (messages >= 0),\n"
     "  PRIMARY KEY (run_id, epoch, client, direction, kind)\n"
-    ");\n"
+    ");\n",
     "CREATE TABLE compute (\n"
     "  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
     "  epoch  INTEGER NOT NULL,\n"
@@ -84,32 +84,32 @@ static const char schema_v1[] =
     "  pass   TEXT NOT NULL CHECK (pass IN ('forward','backward')),\n"
     "  flops  REAL NOT NULL CHECK (flops >= 0),\n"
     "  PRIMARY KEY (run_id, epoch, party, client, pass)\n"
-    ");\n"
+    ");\n",
     "CREATE TABLE client_data (\n"
     "  run_id          INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
     "  client          INTEGER NOT NULL,\n"
     "  n_samples       INTEGER NOT NULL CHECK (n_samples >= 0),\n"
     "  class_histogram TEXT NOT NULL DEFAULT '[]',\n"
     "  PRIMARY KEY (run_id, client)\n"
-    ");\n"
+    ");\n",
     /* Views. compute_totals resolves the two ways client FLOPs may be recorded (per client,
      * or one total row with client = -1): per-client rows win where both exist. */
     "CREATE VIEW compute_totals AS\n"
     "  SELECT run_id, epoch, party, pass,\n"
     "         COALESCE(SUM(CASE WHEN client >= 0 THEN flops END),\n"
     "                  SUM(CASE WHEN client < 0 THEN flops END)) AS flops\n"
-    "  FROM compute GROUP BY run_id, epoch, party, pass;\n"
+    "  FROM compute GROUP BY run_id, epoch, party, pass;\n",
     "CREATE VIEW comm_per_client AS\n"
     "  SELECT run_id, client,\n"
     "         SUM(CASE WHEN direction = 'up' THEN bytes ELSE 0 END) AS bytes_up,\n"
     "         SUM(CASE WHEN direction = 'down' THEN bytes ELSE 0 END) AS bytes_down,\n"
     "         SUM(CASE WHEN direction = 'up' THEN messages ELSE 0 END) AS messages_up,\n"
     "         SUM(CASE WHEN direction = 'down' THEN messages ELSE 0 END) AS messages_down\n"
-    "  FROM comm GROUP BY run_id, client;\n"
+    "  FROM comm GROUP BY run_id, client;\n",
     "CREATE VIEW comm_by_kind AS\n"
     "  SELECT run_id, direction, kind, SUM(bytes) AS bytes, SUM(messages) AS messages,\n"
     "         COUNT(DISTINCT client) AS clients\n"
-    "  FROM comm GROUP BY run_id, direction, kind;\n"
+    "  FROM comm GROUP BY run_id, direction, kind;\n",
     "CREATE VIEW epoch_wide AS\n"
     "  SELECT m.run_id, m.epoch,\n"
     "         MAX(CASE WHEN m.name = 'test_acc' THEN m.value END) AS test_acc,\n"
@@ -126,7 +126,7 @@ static const char schema_v1[] =
     "            AND t.epoch = m.epoch AND t.party = 'client') AS client_flops,\n"
     "         (SELECT SUM(t.flops) FROM compute_totals t WHERE t.run_id = m.run_id\n"
     "            AND t.epoch = m.epoch AND t.party = 'server') AS server_flops\n"
-    "  FROM epoch_metrics m GROUP BY m.run_id, m.epoch;\n"
+    "  FROM epoch_metrics m GROUP BY m.run_id, m.epoch;\n",
     /* run_summary uses correlated subqueries (each an index lookup on run_id) rather than
      * joins to aggregates, so that filtering a few runs never aggregates the whole file. */
     "CREATE VIEW run_summary AS\n"
@@ -163,11 +163,13 @@ static const char schema_v1[] =
     "                  (SELECT CAST(MAX(e.value) AS INTEGER) FROM epoch_metrics e\n"
     "                   WHERE e.run_id = r.id AND e.name = 'peak_rss_bytes'))\n"
     "           AS peak_rss_bytes\n"
-    "  FROM runs r;\n";
+    "  FROM runs r;\n",
+    NULL,
+};
 
 typedef struct schema_step {
-    int version;     /* the version this step produces */
-    const char *sql;
+    int version;                /* the version this step produces */
+    const char *const *sql;     /* statements, NULL-terminated */
 } schema_step;
 
 static const schema_step schema_steps[] = {
@@ -240,9 +242,11 @@ int store_schema_migrate(store *s, int *from, mpsl_error *err)
         const schema_step *step = &schema_steps[i];
         char what[64];
         snprintf(what, sizeof what, "migrating the schema to version %d", step->version);
-        rc = store_exec(s, step->sql, what, err);
-        if (rc) {
-            return rc;
+        for (const char *const *sql = step->sql; *sql; sql++) {
+            rc = store_exec(s, *sql, what, err);
+            if (rc) {
+                return rc;
+            }
         }
         char pragma[48];
         snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", step->version);

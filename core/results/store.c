@@ -302,6 +302,30 @@ static int pragma_text(store *s, const char *sql, char *buf, size_t n, const cha
     return MPSL_OK;
 }
 
+/* Switching a new file to WAL takes an exclusive lock from a shared one; two processes
+ * creating the same file can each hold the shared lock while waiting for the other, and a
+ * busy timeout only makes both wait it out. So try in short waits, backing off by a random
+ * few milliseconds between tries (which drops our shared lock), until busy_ms has passed.
+ * Once the file is in WAL mode the pragma takes no lock at all. */
+static int switch_to_wal(store *s, char *mode, size_t n, mpsl_error *err)
+{
+    double deadline = mpsl_now() + s->busy_ms / 1000.0;
+    unsigned seed = (unsigned)getpid();
+    int rc;
+    for (;;) {
+        sqlite3_busy_timeout(s->db, 10 + (int)(rand_r(&seed) % 40));
+        rc = pragma_text(s, "PRAGMA journal_mode = WAL", mode, n, "switching to WAL journal mode",
+                         err);
+        if (rc == MPSL_OK || (sqlite3_errcode(s->db) & 0xff) != SQLITE_BUSY ||
+            mpsl_now() >= deadline) {
+            break;
+        }
+        usleep(1000 + rand_r(&seed) % 10000);
+    }
+    sqlite3_busy_timeout(s->db, s->busy_ms);
+    return rc;
+}
+
 /* READ_WRITE: WAL, then one immediate transaction that migrates and writes a row, which
  * proves the file, its directory and the disk take writes before any training starts. */
 static int open_read_write(store *s, mpsl_error *err)
@@ -313,8 +337,7 @@ static int open_read_write(store *s, mpsl_error *err)
     sqlite3_extended_result_codes(s->db, 1);
     sqlite3_busy_timeout(s->db, s->busy_ms);
     char mode[32];
-    rc = pragma_text(s, "PRAGMA journal_mode = WAL", mode, sizeof mode,
-                     "switching to WAL journal mode", err);
+    rc = switch_to_wal(s, mode, sizeof mode, err);
     if (rc) {
         return rc;
     }

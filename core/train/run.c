@@ -101,10 +101,7 @@ int run_experiment(experiment *ex, const char *db_path, const run_options *opt,
     int begun = 0;
 
     /* 1. Everything that can be refused, before the run's row exists. */
-    int rc = store_open(db_path, STORE_READ_WRITE, &s.db, err);
-    if (rc == MPSL_OK) {
-        rc = session_open_data(&s, err);
-    }
+    int rc = session_open_data(&s, err);
     if (rc == MPSL_OK) {
         mpsl_model *probe = NULL; /* builds every module once: shape and parameter errors */
         rc = model_create(&s, MPSL_PART_ALL, &probe, err);
@@ -116,6 +113,10 @@ int run_experiment(experiment *ex, const char *db_path, const run_options *opt,
             agg_state = NULL;
             mpsl_err_prefix(err, "strategy (plugin '%s')", ex->strategy.plugin.desc->name);
         }
+    }
+    /* The database last: a refused experiment never opens (let alone changes) it. */
+    if (rc == MPSL_OK) {
+        rc = store_open(db_path, STORE_READ_WRITE, &s.db, err);
     }
     /* 2. The run itself. */
     if (rc == MPSL_OK) {

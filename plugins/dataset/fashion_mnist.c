@@ -22,7 +22,9 @@
 #define FM_MEAN 0.2860f /* mean and std of the training pixels scaled to [0,1] */
 #define FM_STD 0.3530f
 #define FM_DEFAULT_DIR "/usr/share/datasets/fashion-mnist"
-#define FM_HINT "(install it with `apt-get install dataset-fashion-mnist`, or point data.dataset.dir at the files)"
+#define FM_HINT \
+    "(install it with `apt-get install dataset-fashion-mnist`, or point data.dataset.dir " \
+    "at the files)"
 
 typedef enum { FM_NORM_UNIT = 0, FM_NORM_STANDARD = 1 } fm_norm;
 

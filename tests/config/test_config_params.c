@@ -103,7 +103,7 @@ static void test_accept(void)
 static void test_refuse(void)
 {
     refuse("depth: abc\n", "p.yaml:1:8: expected an integer in [1, 64] for 'depth', got \"abc\"",
-           "(number of blocks)");
+           "got \"abc\"; depth: number of blocks");
     refuse("depth: 1.5\n", "p.yaml:1:8: expected an integer in [1, 64] for 'depth', got \"1.5\" "
                            "(not a whole number)",
            NULL);
@@ -146,7 +146,7 @@ static void test_refuse(void)
            "p.yaml:2:7: expected one of cls, mean, max for 'pool', got \"maen\"; did you mean "
            "'mean'?",
            NULL);
-    refuse("depth: 1\npool: average\n", "expected one of cls, mean, max for 'pool', got \"average\" (",
+    refuse("depth: 1\npool: average\n", "expected one of cls, mean, max for 'pool', got \"average\"; pool: pooling",
            NULL);
     refuse("depth: 1\npool: Mean\n", "did you mean 'mean'?", NULL);
     refuse("depth: 1\npool:\n", "got null", NULL);

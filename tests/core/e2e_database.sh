@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# e2e_database.sh: two runs writing one database at the same time both keep every row; an
+# unwritable, corrupt or locked database is refused before training with a clear message.
+source "$(dirname "$0")/lib.sh"
+EXP="$MPSL_SOURCE/experiments"
+
+# Two concurrent runs on one file.
+"$MPSL" run "$EXP/quickstart.yaml" --db shared.db "${QUICK[@]}" --set train.epochs=2 2>a.log &
+pa=$!
+"$MPSL" run "$EXP/fmnist_centralized.yaml" --db shared.db "${QUICK[@]}" --set train.epochs=2 2>b.log &
+pb=$!
+wait $pa; ra=$?
+wait $pb; rb=$?
+check "first concurrent run exits 0 (got $ra)" [ $ra = 0 ]
+check "second concurrent run exits 0 (got $rb)" [ $rb = 0 ]
+check "both finished" [ "$(sql shared.db "select count(*) from runs where status='finished'")" = 2 ]
+for id in 1 2; do
+  check "run $id has both epochs' test_acc" \
+    [ "$(sql shared.db "select count(*) from epoch_metrics where run_id=$id and name='test_acc'")" = 2 ]
+done
+check "fedavg kept all client rows" \
+  [ "$(sql shared.db "select count(*) from client_metrics where run_id=(select id from runs where method='fedavg') and name='train_acc'")" = 20 ]
+
+# Corrupt: not a SQLite file. Refused, and the file is left as it was.
+head -c 8192 /dev/urandom > corrupt.db
+sum=$(sha256sum corrupt.db)
+expect_refusal "corrupt database" "corrupt.db" "not a database" -- "$MPSL" run "$EXP/quickstart.yaml" --db corrupt.db "${QUICK[@]}"
+check "corrupt file untouched" [ "$(sha256sum corrupt.db)" = "$sum" ]
+check "no training output for a corrupt db" not grep -q "epoch 1/" "$WORK/err"
+
+# Unwritable: a location no one can create files in (root ignores file modes, so use /proc).
+expect_refusal "unwritable database" "/proc/mpsl-results.db" -- "$MPSL" run "$EXP/quickstart.yaml" --db /proc/mpsl-results.db "${QUICK[@]}"
+
+# Locked: another process holds an exclusive lock for longer than the busy timeout.
+cp shared.db locked.db
+( echo "PRAGMA locking_mode=EXCLUSIVE; BEGIN EXCLUSIVE; SELECT count(*) FROM runs;"; sleep 8 ) \
+  | sqlite3 locked.db >/dev/null 2>&1 &
+locker=$!
+sleep 1
+MPSL_DB_BUSY_MS=500 expect_refusal "locked database" "locked.db" "lock" -- "$MPSL" run "$EXP/quickstart.yaml" --db locked.db "${QUICK[@]}"
+kill $locker 2>/dev/null; wait $locker 2>/dev/null
+check "locked db still has its two runs" [ "$(sql locked.db 'select count(*) from runs')" = 2 ]
+
+# The verbs refuse a database that is not there, rather than creating one.
+expect_refusal "runs on a missing db" "missing.db" -- "$MPSL" runs --db missing.db
+check "no file created" [ ! -e missing.db ]
+finish

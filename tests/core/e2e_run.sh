@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# e2e_run.sh: the run path end to end on real data: quickstart and centralized runs, accuracy
+# well above chance, listing, show, compare in every format, --from-run reproducing a run
+# exactly, and plugins named by a path relative to the experiment file.
+source "$(dirname "$0")/lib.sh"
+EXP="$MPSL_SOURCE/experiments"
+
+expect_ok "quickstart" "$MPSL" run "$EXP/quickstart.yaml" --db r.db "${QUICK[@]}"
+expect_ok "centralized" "$MPSL" run "$EXP/fmnist_centralized.yaml" --db r.db "${QUICK[@]}"
+check "two finished runs" [ "$(sql r.db "select count(*) from runs where status='finished'")" = 2 ]
+check "run 1 is fedavg" [ "$(sql r.db "select method from runs where id=1")" = fedavg ]
+check "clients' data stored" [ "$(sql r.db "select count(*) from client_data where run_id=1")" = 10 ]
+check "client partition sums to the slice" \
+  [ "$(sql r.db "select sum(n_samples) from client_data where run_id=1")" = 3000 ]
+check "parameter bytes counted both ways" \
+  [ "$(sql r.db "select count(distinct direction) from comm where run_id=1 and kind='parameters'")" = 2 ]
+check "client FLOPs counted for fedavg" \
+  [ "$(sql r.db "select sum(flops) > 0 from compute where run_id=1 and party='client'")" = 1 ]
+
+# FedAvg's bytes are exactly the trainable parameters, 4 bytes each, once each way per round.
+params=$(sql r.db "select bytes from comm where run_id=1 and client=0 and direction='down'")
+check "fedavg payload is 4 bytes per trainable parameter" [ $((params % 4)) = 0 ] 
+check "every client got the same model size" \
+  [ "$(sql r.db "select count(distinct bytes) from comm where run_id=1 and direction='down'")" = 1 ]
+
+# Listing, showing and comparing.
+expect_ok "runs" "$MPSL" runs --db r.db
+check "runs lists both" grep -q fmnist_centralized "$WORK/out"
+expect_ok "show" "$MPSL" show 1 --db r.db
+check "show has the config" grep -q "quickstart" "$WORK/out"
+for fmt in table csv json; do
+  expect_ok "compare $fmt" "$MPSL" compare 1 2 --db r.db --format "$fmt"
+  check "compare $fmt names both methods" grep -q centralized "$WORK/out"
+  check "compare $fmt names fedavg" grep -q fedavg "$WORK/out"
+done
+expect_refusal "show of a missing run" "no run 99" -- "$MPSL" show 99 --db r.db
+
+# --from-run repeats a run from the database alone, to the same numbers.
+expect_ok "from-run" "$MPSL" run --from-run 1 --db r.db
+check "same resolved config" [ "$(sql r.db "select count(distinct config_yaml) from runs where id in (1,3)")" = 1 ]
+a=$(sql r.db "select value from epoch_metrics where run_id=1 and name='test_acc'")
+b=$(sql r.db "select value from epoch_metrics where run_id=3 and name='test_acc'")
+check "from-run reproduces test_acc ($a vs $b)" [ -n "$a" ] && [ "$a" = "$b" ]
+
+# Accuracy on the real test set, full data, two epochs: well above chance (0.10).
+expect_ok "full centralized" "$MPSL" run "$EXP/fmnist_centralized.yaml" --db full.db --set train.epochs=2
+acc=$(sql full.db "select value from epoch_metrics where run_id=1 and epoch=1 and name='test_acc'")
+check "test accuracy $acc > 0.70" awk -v a="$acc" 'BEGIN { exit !(a > 0.70) }'
+echo "full Fashion-MNIST centralized, 2 epochs: test_acc $acc" >&2
+
+# A plugin given as a path relative to the experiment file.
+mkdir -p exp/my && cp "$MPSL_PLUGIN_DIR/aggregation/fedavg.so" exp/my/fedavg_copy.so
+cp "$EXP/quickstart.yaml" exp/q.yaml
+sed -i 's|plugin: fedavg|plugin: my/fedavg_copy.so|' exp/q.yaml
+MPSL_CONFIG_PATH="$MPSL_SOURCE/configs" expect_ok "relative plugin path" \
+  "$MPSL" run exp/q.yaml --db rel.db "${QUICK[@]}"
+check "the copy was used" grep -q "my/fedavg_copy.so" <(sql rel.db "select path from run_plugins")
+
+# mpsl plugins lists every built plugin with its kind.
+expect_ok "plugins" "$MPSL" plugins
+for p in "fashion_mnist *dataset" "image_patch *tokenizer" "token_mlp *encoder" \
+         "classifier *head" "fedavg *aggregation" "centralized *aggregation"; do
+  check "plugins lists $p" grep -Eq "^$p" "$WORK/out"
+done
+finish

@@ -1,0 +1,55 @@
+# lib.sh: helpers for the end-to-end tests, which drive the real `mpsl` command.
+# Needs: MPSL (the command), MPSL_SOURCE (the source tree), sqlite3.
+set -u
+failures=0
+checks=0
+WORK=$(mktemp -d /tmp/mpsl-e2e.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+cd "$WORK"
+export MPSL_PLUGIN_PATH="${MPSL_PLUGIN_DIR:-}"
+
+fail() { failures=$((failures + 1)); echo "FAIL: $*" >&2; }
+ok() { checks=$((checks + 1)); }
+
+# expect_ok DESCRIPTION CMD...: the command must exit 0.
+expect_ok() {
+  local what=$1; shift
+  if "$@" >"$WORK/out" 2>"$WORK/err"; then ok; else
+    fail "$what: exit $? from: $*"; sed 's/^/    /' "$WORK/err" >&2; fi
+}
+
+# expect_refusal DESCRIPTION NEEDLE... -- CMD...: the command must exit non-zero and its
+# stderr must contain every needle.
+expect_refusal() {
+  local what=$1; shift
+  local needles=()
+  while [ "$1" != "--" ]; do needles+=("$1"); shift; done
+  shift
+  if "$@" >"$WORK/out" 2>"$WORK/err"; then
+    fail "$what: expected a refusal, got exit 0 from: $*"; return
+  fi
+  local n
+  for n in "${needles[@]}"; do
+    if grep -qF -- "$n" "$WORK/err"; then ok; else
+      fail "$what: message lacks '$n'"; sed 's/^/    got: /' "$WORK/err" >&2; fi
+  done
+}
+
+# check CONDITION-DESCRIPTION TEST-EXPRESSION...
+check() {
+  local what=$1; shift
+  if "$@"; then ok; else fail "$what"; fi
+}
+
+# not CMD...: succeeds when CMD fails (for use with check).
+not() { ! "$@"; }
+
+sql() { sqlite3 -batch -noheader "$1" "$2"; }
+
+# Quick settings: a slice of Fashion-MNIST and one epoch.
+QUICK=(--set data.dataset.train_limit=3000 --set data.dataset.test_limit=1000 --set train.epochs=1)
+
+finish() {
+  echo "$checks checks, $failures failed" >&2
+  [ "$failures" -eq 0 ]
+}

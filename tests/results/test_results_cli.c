@@ -1,0 +1,361 @@
+/* test_results_cli.c: `mpsl runs`, `show` and `compare` on a small database, in table, CSV
+ * and JSON; their messages for bad input; and the example SQL of docs/results-schema.md
+ * (given as argv[1]), each of which must run. */
+#include "cli/cli.h"
+#include <stdarg.h>
+
+#include "results_test.h"
+
+static const char *dir;
+static char *db;
+
+/* Three runs: a finished MPSL run whose name needs CSV quoting, a finished FedAvg run and
+ * one still running. */
+static void populate(void)
+{
+    mpsl_error err = {{0}};
+    store *s = NULL;
+    CHECK(store_open(db, STORE_READ_WRITE, &s, &err) == MPSL_OK);
+    if (!s) {
+        fprintf(stderr, "%s\n", err.msg);
+        return;
+    }
+    const store_plugin_row plugins[] = {
+        {"dataset", "mnist", "1.0.0", "/opt/mpsl/plugins/dataset_mnist.so", 1, 0},
+        {"aggregation", "mpsl", "0.3.0", "/opt/mpsl/plugins/aggregation_mpsl.so", 1, 0},
+    };
+    const char *tags1[] = {"paper", "mnist", NULL};
+    const char *tags2[] = {"paper", NULL};
+    const char *method[2] = {"mpsl", "fedavg"};
+    for (int r = 0; r < 2; r++) {
+        store_run_info info = {
+            .name = r == 0 ? "mnist, \"quoted\" run" : "mnist-fedavg",
+            .experiment_path = "experiments/quickstart.yaml",
+            .config_yaml = "experiment: quickstart\nseed: 42\ntrain:\n  epochs: 3\n",
+            .seed = 42, .method = method[r], .dataset = "mnist", .revision = "v0.1-3-gabc",
+            .mpsl_version = "0.1.0", .host = "lab1", .n_clients = 4, .plugins = plugins,
+            .n_plugins = 2, .tags = r == 0 ? tags1 : tags2};
+        int64_t id = 0;
+        CHECK(store_run_begin(s, &info, &id, &err) == MPSL_OK);
+        for (int e = 0; e < 3; e++) {
+            CHECK(store_begin(s, &err) == MPSL_OK);
+            double acc = (r == 0 ? 0.80 : 0.70) + 0.05 * e - (e == 2 ? 0.06 : 0);
+            store_metric(s, id, e, "test_acc", acc, &err);
+            store_metric(s, id, e, "test_loss", 1.0 / (e + 1), &err);
+            store_metric(s, id, e, "train_loss", 1.2 / (e + 1), &err);
+            store_metric(s, id, e, "epoch_seconds", 61.5, &err);
+            store_metric(s, id, e, "peak_rss_bytes", 2.5e8, &err);
+            for (int c = 0; c < 4; c++) {
+                store_client_metric(s, id, e, c, "train_acc", 0.6 + 0.01 * c, &err);
+                store_client_metric(s, id, e, c, "train_loss", 0.9, &err);
+                store_comm(s, id, e, c, "up", r == 0 ? "activations" : "weights",
+                           r == 0 ? 1500000 : 4000000, 10, &err);
+                store_comm(s, id, e, c, "down", r == 0 ? "gradients" : "weights",
+                           r == 0 ? 500000 : 4000000, 10, &err);
+                store_compute(s, id, e, "client", c, "forward", 1.5e9, &err);
+                store_compute(s, id, e, "client", c, "backward", 3e9, &err);
+            }
+            store_compute(s, id, e, "server", -1, "forward", r == 0 ? 2e10 : 0, &err);
+            store_compute(s, id, e, "server", -1, "backward", r == 0 ? 4e10 : 0, &err);
+            CHECK(store_commit(s, &err) == MPSL_OK);
+        }
+        for (int c = 0; c < 4; c++) {
+            const int64_t hist[3] = {10 + c, c, 5};
+            CHECK(store_client_data(s, id, c, 15 + 2 * c, hist, 3, &err) == MPSL_OK);
+        }
+        CHECK(store_run_end(s, id, "finished", NULL, 190.25, 262144000, &err) == MPSL_OK);
+    }
+    store_run_info running = {.name = "cifar-live", .method = "fedprox", .dataset = "cifar10",
+                              .n_clients = 8, .config_yaml = "seed: 1\n"};
+    int64_t id = 0;
+    CHECK(store_run_begin(s, &running, &id, &err) == MPSL_OK);
+    store_close(s);
+}
+
+typedef struct result {
+    int rc;
+    char *out, *err;
+} result;
+
+static result run(rt_verb verb, const char *a0, ...)
+{
+    char *argv[32];
+    int argc = 0;
+    va_list ap;
+    va_start(ap, a0);
+    for (const char *a = a0; a && argc < 31; a = va_arg(ap, const char *)) {
+        argv[argc++] = (char *)a;
+    }
+    va_end(ap);
+    argv[argc] = NULL;
+    result r;
+    r.rc = rt_capture(dir, verb, &r.out, &r.err, argc, argv);
+    return r;
+}
+
+static void done(result *r)
+{
+    free(r->out);
+    free(r->err);
+}
+
+static int count_lines(const char *s)
+{
+    int n = 0;
+    for (; s && *s; s++) {
+        n += *s == '\n';
+    }
+    return n;
+}
+
+static void test_runs(void)
+{
+    result r = run(cmd_runs, "runs", "--db", db, NULL);
+    CHECK(r.rc == 0);
+    CHECK_CONTAINS(r.out, "final_test_acc");
+    CHECK_CONTAINS(r.out, "mnist-fedavg");
+    CHECK_CONTAINS(r.out, "cifar-live");
+    CHECK_CONTAINS(r.out, "3m 10s"); /* wall time in human units */
+    CHECK(count_lines(r.out) == 4);
+    done(&r);
+
+    r = run(cmd_runs, "runs", "--db", db, "--status", "running", NULL);
+    CHECK(r.rc == 0 && count_lines(r.out) == 2);
+    CHECK_CONTAINS(r.out, "cifar-live");
+    done(&r);
+    r = run(cmd_runs, "runs", "--db", db, "--tag", "mnist", "--format", "csv", NULL);
+    CHECK(r.rc == 0 && count_lines(r.out) == 2);
+    CHECK_CONTAINS(r.out, "1,\"mnist, \"\"quoted\"\" run\",mpsl,mnist,4,finished,3,");
+    done(&r);
+    r = run(cmd_runs, "runs", "--db", db, "--tag", "paper", "--method", "fedavg", NULL);
+    CHECK(r.rc == 0 && count_lines(r.out) == 2);
+    done(&r);
+    r = run(cmd_runs, "runs", "--db", db, "--name", "mnist*", "--dataset", "mnist", NULL);
+    CHECK(r.rc == 0 && count_lines(r.out) == 3);
+    done(&r);
+    r = run(cmd_runs, "runs", "--db", db, "--limit", "1", "--format", "json", NULL);
+    CHECK(r.rc == 0);
+    CHECK(rt_json_valid(r.out));
+    CHECK_CONTAINS(r.out, "\"id\": 3, \"name\": \"cifar-live\"");
+    CHECK(!strstr(r.out, "mnist"));
+    done(&r);
+    r = run(cmd_runs, "runs", "--db", db, "--format", "json", NULL);
+    CHECK(rt_json_valid(r.out));
+    CHECK_CONTAINS(r.out, "\"name\": \"mnist, \\\"quoted\\\" run\"");
+    CHECK_CONTAINS(r.out, "\"final_test_acc\": 0.84");
+    CHECK_CONTAINS(r.out, "\"best_test_acc\": 0.85");
+    CHECK_CONTAINS(r.out, "\"wall_seconds\": 190.25");
+    CHECK_CONTAINS(r.out, "\"final_test_acc\": null"); /* the running run */
+    done(&r);
+    r = run(cmd_runs, "runs", "--db", db, "--status", "weird", NULL);
+    CHECK(r.rc == 2);
+    CHECK_CONTAINS(r.err, "unknown status 'weird'");
+    done(&r);
+    r = run(cmd_runs, "runs", "--db", db, "--status", "failed", NULL);
+    CHECK(r.rc == 0);
+    CHECK_CONTAINS(r.out, "(no runs in");
+    done(&r);
+    r = run(cmd_runs, "runs", "--bogus", NULL);
+    CHECK(r.rc == 2);
+    CHECK_CONTAINS(r.err, "mpsl runs: unknown option '--bogus'");
+    done(&r);
+    r = run(cmd_runs, "runs", "--limit", "zero", NULL);
+    CHECK(r.rc == 2);
+    CHECK_CONTAINS(r.err, "--limit wants a positive number");
+    done(&r);
+    r = run(cmd_runs, "runs", "--db", NULL);
+    CHECK(r.rc == 2);
+    CHECK_CONTAINS(r.err, "needs a value");
+    done(&r);
+    char *missing = rt_path(dir, "nowhere.db");
+    r = run(cmd_runs, "runs", "--db", missing, NULL);
+    CHECK(r.rc == 1);
+    CHECK_CONTAINS(r.err, "no results database");
+    CHECK(access(missing, F_OK) != 0); /* reading never creates */
+    free(missing);
+    done(&r);
+}
+
+static void test_show(void)
+{
+    result r = run(cmd_show, "show", "1", "--db", db, NULL);
+    CHECK(r.rc == 0);
+    CHECK_CONTAINS(r.out, "mnist, \"quoted\" run");
+    CHECK_CONTAINS(r.out, "plugins:");
+    CHECK_CONTAINS(r.out, "/opt/mpsl/plugins/aggregation_mpsl.so");
+    CHECK_CONTAINS(r.out, "0.3.0");
+    CHECK_CONTAINS(r.out, "\ntags: mnist, paper\n");
+    CHECK_CONTAINS(r.out, "\nstatus                   finished\n"); /* no padding after */
+    CHECK_CONTAINS(r.out, "epochs:");
+    CHECK_CONTAINS(r.out, "epoch_seconds");
+    CHECK_CONTAINS(r.out, "clients:");
+    CHECK_CONTAINS(r.out, "[13,3,5]");
+    CHECK_CONTAINS(r.out, "comm:");
+    CHECK_CONTAINS(r.out, "activations");
+    CHECK_CONTAINS(r.out, "4.5 MB");   /* bytes up per client over 3 epochs */
+    CHECK_CONTAINS(r.out, "compute:");
+    CHECK_CONTAINS(r.out, "18 GFLOP"); /* client backward, all clients */
+    CHECK_CONTAINS(r.out, "config:\nexperiment: quickstart\nseed: 42\n");
+    done(&r);
+
+    r = run(cmd_show, "show", "--format", "json", "--db", db, "1", NULL);
+    CHECK(r.rc == 0);
+    CHECK(rt_json_valid(r.out));
+    CHECK_CONTAINS(r.out, "\"run\": {\"id\": 1,");
+    CHECK_CONTAINS(r.out, "\"tags\": [\"mnist\", \"paper\"]");
+    CHECK_CONTAINS(r.out, "\"class_histogram\": [10,0,5]");
+    CHECK_CONTAINS(r.out, "\"bytes_up_per_client\": 4500000");
+    CHECK_CONTAINS(r.out, "\"seed\": 42");
+    CHECK_CONTAINS(r.out, "\"config_yaml\": \"experiment: quickstart\\nseed: 42\\n");
+    CHECK_CONTAINS(r.out, "\"direction\": \"up\", \"kind\": \"activations\", \"bytes\": 18000000");
+    done(&r);
+
+    r = run(cmd_show, "show", "2", "--db", db, "--format", "csv", NULL);
+    CHECK(r.rc == 0);
+    CHECK_CONTAINS(r.out, "# summary\nid,name,status");
+    CHECK_CONTAINS(r.out, "# epochs\nepoch,test_acc,test_loss,train_loss,epoch_seconds,"
+                          "peak_rss_bytes,bytes_up,bytes_down,client_flops,server_flops\n");
+    CHECK_CONTAINS(r.out, "# config\nconfig_yaml\n\"experiment: quickstart\n");
+    done(&r);
+    r = run(cmd_show, "show", "2", "--db", db, "--format", "csv", "--section", "comm", NULL);
+    CHECK(r.rc == 0);
+    CHECK(r.out && !strcmp(r.out, "direction,kind,bytes,messages,clients,bytes_per_client\n"
+                                  "up,weights,48000000,120,4,12000000\n"
+                                  "down,weights,48000000,120,4,12000000\n"));
+    done(&r);
+    r = run(cmd_show, "show", "3", "--db", db, NULL); /* no figures yet */
+    CHECK(r.rc == 0);
+    CHECK_CONTAINS(r.out, "epochs: (none)");
+    CHECK_CONTAINS(r.out, "running");
+    done(&r);
+    r = run(cmd_show, "show", "3", "--db", db, "--format", "json", NULL);
+    CHECK(rt_json_valid(r.out));
+    done(&r);
+
+    r = run(cmd_show, "show", "42", "--db", db, NULL);
+    CHECK(r.rc == 1);
+    char want[512];
+    snprintf(want, sizeof want, "mpsl show 42: no run 42 in %s", db);
+    CHECK_CONTAINS(r.err, want);
+    done(&r);
+    r = run(cmd_show, "show", "abc", "--db", db, NULL);
+    CHECK(r.rc == 2);
+    CHECK_CONTAINS(r.err, "mpsl show abc: not a run id");
+    done(&r);
+    r = run(cmd_show, "show", NULL);
+    CHECK(r.rc == 2);
+    CHECK_CONTAINS(r.err, "which run?");
+    done(&r);
+    r = run(cmd_show, "show", "1", "--section", "nope", NULL);
+    CHECK(r.rc == 2);
+    done(&r);
+}
+
+static void test_compare(void)
+{
+    result r = run(cmd_compare, "compare", "1", "2", "--db", db, NULL);
+    CHECK(r.rc == 0);
+    CHECK_CONTAINS(r.out, "bytes_up_per_client");
+    CHECK_CONTAINS(r.out, "4.5 MB");
+    CHECK_CONTAINS(r.out, "12 MB");
+    CHECK_CONTAINS(r.out, "54 GFLOP"); /* client FLOPs: 3 epochs x 4 clients x 4.5 GFLOP */
+    CHECK_CONTAINS(r.out, "180 GFLOP"); /* server FLOPs of run 1 */
+    CHECK_CONTAINS(r.out, "262 MB");    /* peak memory, 262144000 bytes */
+    done(&r);
+    r = run(cmd_compare, "compare", "--format", "csv", "--db", db, "2", "1", NULL);
+    CHECK(r.rc == 0 && count_lines(r.out) == 3);
+    CHECK_CONTAINS(r.out, "\n2,mnist-fedavg,fedavg,mnist,4,finished,3,");
+    CHECK_CONTAINS(r.out, ",12000000,12000000,54000000000,13500000000,0,190.25,262144000\n");
+    done(&r);
+    r = run(cmd_compare, "compare", "--format", "json", "--db", db, "1", "2", "3", NULL);
+    CHECK(r.rc == 0);
+    CHECK(rt_json_valid(r.out));
+    CHECK_CONTAINS(r.out, "\"best_test_acc\": 0.85");
+    CHECK_CONTAINS(r.out, "\"server_flops\": 180000000000");
+    done(&r);
+    r = run(cmd_compare, "compare", "--format", "json", "--metric", "test_loss", "--db", db,
+            "1", NULL);
+    CHECK_CONTAINS(r.out, "\"best_test_loss\": 0.3333333333333333, \"bytes_up_per_client\"");
+    done(&r);
+    r = run(cmd_compare, "compare", "1", "99", "--db", db, NULL);
+    CHECK(r.rc == 1);
+    CHECK_CONTAINS(r.err, "mpsl compare: no run 99 in");
+    done(&r);
+    r = run(cmd_compare, "compare", "1", "x2", "--db", db, NULL);
+    CHECK(r.rc == 2);
+    CHECK_CONTAINS(r.err, "'x2' is not a run id");
+    done(&r);
+    r = run(cmd_compare, "compare", "--format", "yaml", "1", NULL);
+    CHECK(r.rc == 2);
+    CHECK_CONTAINS(r.err, "unknown format 'yaml'");
+    done(&r);
+}
+
+/* Every ```sql block of the schema document runs on this database. */
+static void test_doc_queries(const char *doc_path)
+{
+    char *doc = rt_read_file(doc_path);
+    CHECK(doc != NULL);
+    if (!doc) {
+        return;
+    }
+    sqlite3 *h = NULL;
+    CHECK(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
+    int blocks = 0;
+    for (char *p = strstr(doc, "```sql\n"); p; p = strstr(p, "```sql\n")) {
+        p += 7;
+        char *end = strstr(p, "```");
+        if (!end) {
+            break;
+        }
+        *end = '\0';
+        const char *sql = p;
+        while (sql && *sql) {
+            sqlite3_stmt *st = NULL;
+            const char *tail = NULL;
+            int rc = sqlite3_prepare_v2(h, sql, -1, &st, &tail);
+            if (rc != SQLITE_OK) {
+                fprintf(stderr, "doc query failed: %s\n%s\n", sqlite3_errmsg(h), sql);
+                CHECK(rc == SQLITE_OK);
+                break;
+            }
+            if (st) {
+                while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                }
+                if (rc != SQLITE_DONE) {
+                    fprintf(stderr, "doc query failed: %s\n%s\n", sqlite3_errmsg(h), sql);
+                }
+                CHECK(rc == SQLITE_DONE);
+                blocks++;
+            }
+            sqlite3_finalize(st);
+            sql = tail;
+        }
+        p = end + 3;
+    }
+    CHECK(blocks >= 4);
+    sqlite3_close(h);
+    free(doc);
+}
+
+int main(int argc, char **argv)
+{
+    char *tmp = rt_tmpdir();
+    CHECK(tmp != NULL);
+    if (!tmp) {
+        return check_exit();
+    }
+    dir = tmp;
+    db = rt_path(dir, "results.db");
+    populate();
+    test_runs();
+    test_show();
+    test_compare();
+    if (argc > 1) {
+        test_doc_queries(argv[1]);
+    }
+    free(db);
+    if (!getenv("KEEP")) rt_rmtree(tmp); else fprintf(stderr, "kept %s\n", tmp);
+    free(tmp);
+    return check_exit();
+}
