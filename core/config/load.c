@@ -178,9 +178,8 @@ static int check_tag(builder *b, const yaml_char_t *tag, int *quoted, const yaml
     const char *t = (const char *)tag;
     static const char *const ok[] = {"tag:yaml.org,2002:int",   "tag:yaml.org,2002:float",
                                      "tag:yaml.org,2002:bool",  "tag:yaml.org,2002:null",
-                                     "tag:yaml.org,2002:map",   "tag:yaml.org,2002:seq",
-                                     "!"};
-    if (!strcmp(t, "tag:yaml.org,2002:str")) {
+                                     "tag:yaml.org,2002:map",   "tag:yaml.org,2002:seq"};
+    if (!strcmp(t, "tag:yaml.org,2002:str") || !strcmp(t, "!")) { /* `! x` is a string too */
         *quoted = 1;
         return MPSL_OK;
     }

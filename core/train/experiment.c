@@ -137,6 +137,52 @@ static int section(const cfg_node *root, const char *key, int required, const cf
     return MPSL_OK;
 }
 
+
+/* Write every default the validation applied into the tree, so that the configuration stored
+ * with a run is complete: repeating it later gives the same run even if defaults change.
+ * Keys in `skip` (NULL-terminated) are left out where they would contradict other settings. */
+static int record_defaults(cfg_node *root, const char *path, const mpsl_param_spec *specs,
+                           size_t n, const char *const *skip, mpsl_error *err)
+{
+    const cfg_node *section = path[0] ? cfg_path(root, path) : root;
+    for (size_t i = 0; i < n; i++) {
+        const mpsl_param_spec *p = &specs[i];
+        int skipped = 0;
+        for (const char *const *k = skip; k && *k; k++) {
+            skipped |= strcmp(*k, p->key) == 0;
+        }
+        if (skipped || !p->def || (section && cfg_get(section, p->key))) {
+            continue;
+        }
+        char *assignment;
+        if (p->type == MPSL_PARAM_T_STRING || p->type == MPSL_PARAM_T_ENUM) {
+            /* Single-quoted YAML: the only escape is a doubled quote. */
+            char quoted[512];
+            size_t j = 0;
+            for (const char *c = p->def; *c && j + 3 < sizeof quoted; c++) {
+                if (*c == '\'') {
+                    quoted[j++] = '\'';
+                }
+                quoted[j++] = *c;
+            }
+            quoted[j] = '\0';
+            assignment = mpsl_strfmt("%s%s%s='%s'", path, path[0] ? "." : "", p->key, quoted);
+        } else {
+            assignment = mpsl_strfmt("%s%s%s=%s", path, path[0] ? "." : "", p->key, p->def);
+        }
+        if (!assignment) {
+            return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
+        }
+        int rc = cfg_apply_override(root, assignment, err);
+        free(assignment);
+        if (rc != MPSL_OK) {
+            return rc;
+        }
+        section = path[0] ? cfg_path(root, path) : root;
+    }
+    return MPSL_OK;
+}
+
 static const char *const slot_ignore[] = {"plugin", NULL};
 
 /* Load the plugin a slot names and validate its keys against the plugin's own table. */
@@ -371,6 +417,40 @@ static int parse_train(experiment *ex, const cfg_node *root, mpsl_error *err)
     return MPSL_OK;
 }
 
+static int record_all_defaults(experiment *ex, mpsl_error *err)
+{
+    static const char *const dirichlet_only[] = {"alpha", "min_per_client", "max_redraws", NULL};
+    static const char *const sgd_only[] = {"momentum", NULL};
+    struct {
+        const char *path;
+        const mpsl_param_spec *specs;
+        size_t n;
+        const char *const *skip;
+    } sections[] = {
+        {"", top_spec, MPSL_COUNT(top_spec), NULL},
+        {"output", output_spec, MPSL_COUNT(output_spec), NULL},
+        {"data.partition", partition_keys_spec, MPSL_COUNT(partition_keys_spec),
+         ex->partition.scheme == PARTITION_DIRICHLET ? NULL : dirichlet_only},
+        {"model", model_spec, MPSL_COUNT(model_spec), NULL},
+        {"train", train_spec, MPSL_COUNT(train_spec), NULL},
+        {"train.optimizer", optimizer_spec, MPSL_COUNT(optimizer_spec),
+         ex->optim.kind == OPTIM_SGD ? NULL : sgd_only},
+        {"train.schedule", schedule_spec, MPSL_COUNT(schedule_spec), NULL},
+    };
+    int rc = MPSL_OK;
+    for (size_t i = 0; i < MPSL_COUNT(sections) && rc == MPSL_OK; i++) {
+        rc = record_defaults(ex->root, sections[i].path, sections[i].specs, sections[i].n,
+                             sections[i].skip, err);
+    }
+    plugin_slot *slots[MPSL_MAX_MODALITIES + 4];
+    int n = experiment_slots(ex, slots, (int)MPSL_COUNT(slots));
+    for (int i = 0; i < n && rc == MPSL_OK; i++) {
+        const mpsl_plugin_desc *d = slots[i]->plugin.desc;
+        rc = record_defaults(ex->root, slots[i]->section, d->params, d->n_params, NULL, err);
+    }
+    return rc;
+}
+
 int experiment_build(cfg_node *root, const char *path, const char *dir, experiment *ex,
                      mpsl_error *err)
 {
@@ -418,6 +498,9 @@ int experiment_build(cfg_node *root, const char *path, const char *dir, experime
     if (rc == MPSL_OK) {
         rc = load_slot(&ex->strategy, cfg_get(root, "strategy"), "aggregation", "strategy",
                        MPSL_KIND_AGGREGATION, ex->dir, err);
+    }
+    if (rc == MPSL_OK) {
+        rc = record_all_defaults(ex, err);
     }
     return rc;
 }

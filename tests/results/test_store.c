@@ -297,9 +297,11 @@ static void test_concurrent(const char *dir)
     free(path);
 }
 
+static char *dir; /* static: the forked writers _exit with it still reachable */
+
 int main(void)
 {
-    char *dir = rt_tmpdir();
+    dir = rt_tmpdir();
     CHECK(dir != NULL);
     if (!dir) {
         return check_exit();

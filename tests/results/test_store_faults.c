@@ -31,7 +31,7 @@ static void check_refused_as_user(const char *path, const char *want1, const cha
     pid_t pid = fork();
     if (pid == 0) {
         if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0)) {
-            _exit(3);
+            _exit(77); /* cannot drop root here: root writes anything, nothing to test */
         }
         mpsl_error err = {{0}};
         store *s = NULL;
@@ -45,6 +45,10 @@ static void check_refused_as_user(const char *path, const char *want1, const cha
     }
     int st = 0;
     CHECK(waitpid(pid, &st, 0) == pid);
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 77) {
+        fprintf(stderr, "note: running as root without setuid: read-only checks skipped\n");
+        return;
+    }
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
