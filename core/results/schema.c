@@ -7,6 +7,14 @@
 #include "store_internal.h"
 #include "util/util.h"
 
+/* The rows of compute (alias c) that count: per-client rows, and a total row (client -1)
+ * only where its run, epoch, party and pass has no per-client rows, so that a total is never
+ * added to its parts. An index lookup, usable inside correlated subqueries (where SQLite
+ * does not push the run id into a grouped view). */
+#define COMPUTE_NOT_DOUBLE                                                                 \
+    "(c.client >= 0 OR NOT EXISTS (SELECT 1 FROM compute d WHERE d.run_id = c.run_id"     \
+    " AND d.epoch = c.epoch AND d.party = c.party AND d.pass = c.pass AND d.client >= 0))"
+
 /* Version 1: the initial schema. */
 static const char *const schema_v1[] = {
     "CREATE TABLE meta (\n"
@@ -92,13 +100,12 @@ static const char *const schema_v1[] = {
     "  class_histogram TEXT NOT NULL DEFAULT '[]',\n"
     "  PRIMARY KEY (run_id, client)\n"
     ");\n",
-    /* Views. compute_totals resolves the two ways client FLOPs may be recorded (per client,
-     * or one total row with client = -1): per-client rows win where both exist. */
+    /* Views. Client FLOPs may be recorded per client or as one total row (client = -1):
+     * per-client rows win where both exist (COMPUTE_NOT_DOUBLE). */
     "CREATE VIEW compute_totals AS\n"
-    "  SELECT run_id, epoch, party, pass,\n"
-    "         COALESCE(SUM(CASE WHEN client >= 0 THEN flops END),\n"
-    "                  SUM(CASE WHEN client < 0 THEN flops END)) AS flops\n"
-    "  FROM compute GROUP BY run_id, epoch, party, pass;\n",
+    "  SELECT c.run_id, c.epoch, c.party, c.pass, SUM(c.flops) AS flops\n"
+    "  FROM compute c WHERE " COMPUTE_NOT_DOUBLE "\n"
+    "  GROUP BY c.run_id, c.epoch, c.party, c.pass;\n",
     "CREATE VIEW comm_per_client AS\n"
     "  SELECT run_id, client,\n"
     "         SUM(CASE WHEN direction = 'up' THEN bytes ELSE 0 END) AS bytes_up,\n"
@@ -122,10 +129,12 @@ static const char *const schema_v1[] = {
     "            AND c.epoch = m.epoch AND c.direction = 'up') AS bytes_up,\n"
     "         (SELECT SUM(c.bytes) FROM comm c WHERE c.run_id = m.run_id\n"
     "            AND c.epoch = m.epoch AND c.direction = 'down') AS bytes_down,\n"
-    "         (SELECT SUM(t.flops) FROM compute_totals t WHERE t.run_id = m.run_id\n"
-    "            AND t.epoch = m.epoch AND t.party = 'client') AS client_flops,\n"
-    "         (SELECT SUM(t.flops) FROM compute_totals t WHERE t.run_id = m.run_id\n"
-    "            AND t.epoch = m.epoch AND t.party = 'server') AS server_flops\n"
+    "         (SELECT SUM(c.flops) FROM compute c WHERE c.run_id = m.run_id\n"
+    "            AND c.epoch = m.epoch AND c.party = 'client' AND " COMPUTE_NOT_DOUBLE ")\n"
+    "           AS client_flops,\n"
+    "         (SELECT SUM(c.flops) FROM compute c WHERE c.run_id = m.run_id\n"
+    "            AND c.epoch = m.epoch AND c.party = 'server' AND " COMPUTE_NOT_DOUBLE ")\n"
+    "           AS server_flops\n"
     "  FROM epoch_metrics m GROUP BY m.run_id, m.epoch;\n",
     /* run_summary uses correlated subqueries (each an index lookup on run_id) rather than
      * joins to aggregates, so that filtering a few runs never aggregates the whole file. */
@@ -152,12 +161,13 @@ static const char *const schema_v1[] = {
     "           AS bytes_up,\n"
     "         (SELECT SUM(c.bytes) FROM comm c WHERE c.run_id = r.id AND c.direction = 'down')\n"
     "           AS bytes_down,\n"
-    "         (SELECT SUM(t.flops) FROM compute_totals t WHERE t.run_id = r.id\n"
-    "            AND t.party = 'client') AS client_flops,\n"
-    "         (SELECT SUM(t.flops) FROM compute_totals t WHERE t.run_id = r.id\n"
-    "            AND t.party = 'client') / NULLIF(r.n_clients, 0) AS client_flops_per_client,\n"
-    "         (SELECT SUM(t.flops) FROM compute_totals t WHERE t.run_id = r.id\n"
-    "            AND t.party = 'server') AS server_flops,\n"
+    "         (SELECT SUM(c.flops) FROM compute c WHERE c.run_id = r.id\n"
+    "            AND c.party = 'client' AND " COMPUTE_NOT_DOUBLE ") AS client_flops,\n"
+    "         (SELECT SUM(c.flops) FROM compute c WHERE c.run_id = r.id\n"
+    "            AND c.party = 'client' AND " COMPUTE_NOT_DOUBLE ")\n"
+    "           / NULLIF(r.n_clients, 0) AS client_flops_per_client,\n"
+    "         (SELECT SUM(c.flops) FROM compute c WHERE c.run_id = r.id\n"
+    "            AND c.party = 'server' AND " COMPUTE_NOT_DOUBLE ") AS server_flops,\n"
     "         r.wall_seconds,\n"
     "         COALESCE(r.peak_rss_bytes,\n"
     "                  (SELECT CAST(MAX(e.value) AS INTEGER) FROM epoch_metrics e\n"

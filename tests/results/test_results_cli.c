@@ -355,7 +355,11 @@ int main(int argc, char **argv)
         test_doc_queries(argv[1]);
     }
     free(db);
-    if (!getenv("KEEP")) rt_rmtree(tmp); else fprintf(stderr, "kept %s\n", tmp);
+    if (getenv("MPSL_TEST_KEEP")) { /* keep the database to look at by hand */
+        fprintf(stderr, "kept %s\n", tmp);
+    } else {
+        rt_rmtree(tmp);
+    }
     free(tmp);
     return check_exit();
 }

@@ -90,6 +90,10 @@ static void test_create(const char *dir)
     CHECK(store_metric(s, 999, 0, "test_acc", 1, &err) != MPSL_OK); /* no such run */
     CHECK_CONTAINS(err.msg, "FOREIGN KEY");
 
+    /* A total over clients (client -1) counts only where there are no per-client rows. */
+    CHECK(store_compute(s, id, 0, "client", -1, "forward", 4e6, &err) == MPSL_OK);
+    CHECK(store_compute(s, id, 1, "client", -1, "backward", 5e6, &err) == MPSL_OK);
+
     /* The views. */
     CHECK(rt_query_int(db, "SELECT epochs FROM run_summary WHERE id = 1") == 3);
     CHECK(rt_query_int(db, "SELECT CAST(final_test_acc * 100 + 0.5 AS INTEGER) FROM run_summary "
@@ -97,7 +101,11 @@ static void test_create(const char *dir)
     CHECK(rt_query_int(db, "SELECT CAST(bytes_up_per_client AS INTEGER) FROM run_summary "
                            "WHERE id = 1") == 3006);
     CHECK(rt_query_int(db, "SELECT CAST(client_flops AS INTEGER) FROM run_summary WHERE id = 1")
-          == 12000000);
+          == 17000000);
+    CHECK(rt_query_int(db, "SELECT CAST(SUM(flops) AS INTEGER) FROM compute_totals "
+                           "WHERE run_id = 1 AND party = 'client'") == 17000000);
+    CHECK(rt_query_int(db, "SELECT CAST(client_flops AS INTEGER) FROM epoch_wide "
+                           "WHERE run_id = 1 AND epoch = 1") == 9000000);
     CHECK(rt_query_int(db, "SELECT CAST(server_flops AS INTEGER) FROM run_summary WHERE id = 1")
           == 120000000);
     CHECK(rt_query_int(db, "SELECT COUNT(*) FROM epoch_wide WHERE run_id = 1 AND bytes_up > 0") == 3);
