@@ -54,7 +54,7 @@ extern "C" {
 /* ABI version. Major: incompatible change (the host refuses a different major).
  * Minor: tables grew at the end (the host refuses a plugin built for a newer minor). */
 #define MPSL_ABI_MAJOR 1
-#define MPSL_ABI_MINOR 0
+#define MPSL_ABI_MINOR 1
 
 #define MPSL_PLUGIN_EXPORT __attribute__((visibility("default")))
 #define MPSL_ENTRY_SYMBOL "mpsl_plugin_entry"
@@ -189,6 +189,61 @@ typedef struct mpsl_kernels {
      * nP = (H/P)*(W/P), patch order row-major, feature order (c, py, px) as in a conv. */
     void (*patch_gather)(float *out, const float *img, int64_t B, int64_t Cin, int64_t H,
                          int64_t W, int64_t P);
+
+    /* --- transformer kernels. Shapes: N rows, C features, B batch, T tokens, D width,
+     * H heads (D % H == 0), E embedding width, V vocabulary. */
+
+    /* LayerNorm over the last dimension (PyTorch's, biased variance):
+     * out (N,C) = (inp - mean) * rstd * w + b, saving mean (N) and rstd (N) for backward.
+     * w, b (C). Backward writes dinp (N,C), accumulates dw, db (C). */
+    void (*layernorm_forward)(float *out, float *mean, float *rstd, const float *inp,
+                              const float *w, const float *b, int64_t N, int64_t C, float eps);
+    void (*layernorm_backward)(float *dinp, float *dw, float *db, const float *dout,
+                               const float *inp, const float *w, const float *mean,
+                               const float *rstd, int64_t N, int64_t C);
+    /* Exact GELU: out (N) = 0.5 * x * (1 + erf(x / sqrt(2))). */
+    void (*gelu_forward)(float *out, const float *inp, int64_t N);
+    void (*gelu_backward)(float *dinp, const float *dout, const float *inp, int64_t N);
+    /* Multi-head self-attention between the qkv and output projections.
+     * qkv (B,T,3D) packed as timm's Linear(D, 3D) output: q = qkv[..., 0:D], k = [D:2D],
+     * v = [2D:3D], each split into H heads of D/H. out (B,T,D) heads concatenated.
+     * att (B,H,T,T) receives the softmax probabilities (scale 1/sqrt(D/H), max-subtracted),
+     * kept for backward. Backward writes dqkv (B,T,3D). */
+    void (*attention_forward)(float *out, float *att, const float *qkv, int64_t B, int64_t T,
+                              int64_t D, int64_t H);
+    void (*attention_backward)(float *dqkv, const float *dout, const float *qkv,
+                               const float *att, int64_t B, int64_t T, int64_t D, int64_t H);
+    /* Residual add: out (N) = a + b; out may alias a or b. (Its backward is the identity.) */
+    void (*add)(float *out, const float *a, const float *b, int64_t N);
+    /* Broadcast add over a batch: out (B,M) = inp (B,M) + bias (M) (e.g. position
+     * embeddings with M = T*D); out may alias inp. Backward: dbias (M) += sum over B. */
+    void (*bias_add_forward)(float *out, const float *inp, const float *bias, int64_t B,
+                             int64_t M);
+    void (*bias_add_backward)(float *dbias, const float *dout, int64_t B, int64_t M);
+    /* Patches with a stride (overlapping when stride < patch, as AST does on spectrograms):
+     * out (B, nH*nW, Cin*Ph*Pw) from img (B,Cin,H,W), nH = (H-Ph)/Sh + 1,
+     * nW = (W-Pw)/Sw + 1, patches row-major, features in (c, py, px) order. */
+    void (*patch_gather_strided)(float *out, const float *img, int64_t B, int64_t Cin,
+                                 int64_t H, int64_t W, int64_t Ph, int64_t Pw, int64_t Sh,
+                                 int64_t Sw);
+    /* Token embedding lookup: out (N,D) = table[ids[n]] with ids in [0,V) (the caller
+     * validates). Backward: dtable (V,D) += scatter of dout (N,D). */
+    void (*embedding_forward)(float *out, const int32_t *ids, const float *table, int64_t N,
+                              int64_t V, int64_t D);
+    void (*embedding_backward)(float *dtable, const float *dout, const int32_t *ids, int64_t N,
+                               int64_t V, int64_t D);
+    /* One token of each sample: out (B,D) = inp[:, t, :] from inp (B,T,D) (CLS pooling).
+     * Backward: dinp[:, t, :] += dout (accumulates, like meanpool_backward). */
+    void (*token_select_forward)(float *out, const float *inp, int64_t B, int64_t T, int64_t D,
+                                 int64_t t);
+    void (*token_select_backward)(float *dinp, const float *dout, int64_t B, int64_t T,
+                                  int64_t D, int64_t t);
+    /* Symmetric contrastive loss of the retrieval task (see docs): S = img @ txt^T (B,B) of
+     * raw dot products (no normalisation, no temperature); loss = (CE(S, diag) +
+     * CE(S^T, diag)) / 2 with CE the mean cross-entropy. Returns the loss; dimg, dtxt (B,E)
+     * (either may be NULL) receive scale * its gradient. */
+    double (*contrastive_loss)(float *dimg, float *dtxt, const float *img, const float *txt,
+                               int64_t B, int64_t E, float scale);
 } mpsl_kernels;
 
 /* ---------------------------------------------------------------- modules */
