@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
   build-essential meson ninja-build pkg-config git
-  libopenblas-dev libyaml-dev libsqlite3-dev libcurl4-openssl-dev zlib1g-dev
+  libopenblas-dev libyaml-dev libsqlite3-dev libcurl4-openssl-dev zlib1g-dev libjansson-dev
   dataset-fashion-mnist sqlite3
 )
 if [ "${MPSL_WITH_TORCH:-0}" = 1 ]; then

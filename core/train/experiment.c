@@ -95,6 +95,64 @@ static const mpsl_param_spec optimizer_spec[] = {
                      "clip the global gradient norm to this (0: off)"),
 };
 
+static const char *const optimizer_ignore[] = {"groups", NULL};
+
+typedef struct group_keys {
+    const char *match;
+    double lr, weight_decay;
+    int frozen;
+} group_keys;
+static const mpsl_param_spec group_spec[] = {
+    MPSL_PARAM_STRING(group_keys, match, "match", 1, NULL,
+                      "glob over parameter names, e.g. 'blocks.1[01].*' or 'head.*'"),
+    MPSL_PARAM_FLOAT(group_keys, lr, "lr", 0, 0, 10, NULL, "learning rate of this group"),
+    MPSL_PARAM_FLOAT(group_keys, weight_decay, "weight_decay", 0, 0, 10, NULL,
+                     "weight decay of this group"),
+    MPSL_PARAM_BOOL(group_keys, frozen, "frozen", "false", "do not train this group"),
+};
+
+/* train.optimizer.groups: a list of {match, lr, weight_decay, frozen}; first match wins. */
+static int parse_groups(const cfg_node *opt, optim_settings *o, mpsl_error *err)
+{
+    const cfg_node *groups = opt ? cfg_get(opt, "groups") : NULL;
+    char w[256];
+    if (!groups) {
+        return MPSL_OK;
+    }
+    if (cfg_node_type(groups) != CFG_SEQ) {
+        return mpsl_err(err, "%s: train.optimizer.groups must be a list of mappings "
+                        "({match: GLOB, lr: X, weight_decay: X, frozen: BOOL})",
+                        cfg_where(groups, w, sizeof w));
+    }
+    if (cfg_len(groups) > OPTIM_MAX_GROUPS) {
+        return mpsl_err(err, "%s: at most %d optimizer groups", cfg_where(groups, w, sizeof w),
+                        OPTIM_MAX_GROUPS);
+    }
+    for (size_t i = 0; i < cfg_len(groups); i++) {
+        const cfg_node *g = cfg_at(groups, i);
+        group_keys gk;
+        char context[64];
+        snprintf(context, sizeof context, "train.optimizer.groups[%zu]", i);
+        int rc = cfg_parse_params(g, group_spec, MPSL_COUNT(group_spec), &gk, sizeof gk, context,
+                                  NULL, err);
+        if (rc != MPSL_OK) {
+            return rc;
+        }
+        o->groups[i] = (optim_group){.match = gk.match,
+                                     .has_lr = cfg_get(g, "lr") != NULL,
+                                     .lr = gk.lr,
+                                     .has_weight_decay = cfg_get(g, "weight_decay") != NULL,
+                                     .weight_decay = gk.weight_decay,
+                                     .frozen = gk.frozen};
+        if (gk.frozen && (o->groups[i].has_lr || o->groups[i].has_weight_decay)) {
+            return mpsl_err(err, "%s: a frozen group takes no lr or weight_decay",
+                            cfg_where(g, w, sizeof w));
+        }
+        o->n_groups = (int)i + 1;
+    }
+    return MPSL_OK;
+}
+
 typedef struct schedule_keys {
     int name;
     int64_t step_epochs, warmup_epochs;
@@ -373,7 +431,7 @@ static int parse_train(experiment *ex, const cfg_node *root, mpsl_error *err)
     optimizer_keys ok;
     schedule_keys sk;
     rc = cfg_parse_params(opt, optimizer_spec, MPSL_COUNT(optimizer_spec), &ok, sizeof ok,
-                          "train.optimizer", NULL, err);
+                          "train.optimizer", optimizer_ignore, err);
     if (rc == MPSL_OK) {
         rc = cfg_parse_params(sched, schedule_spec, MPSL_COUNT(schedule_spec), &sk, sizeof sk,
                               "train.schedule", NULL, err);
@@ -414,7 +472,7 @@ static int parse_train(experiment *ex, const cfg_node *root, mpsl_error *err)
                                  .warmup_epochs = sk.warmup_epochs,
                                  .min_lr = sk.min_lr,
                                  .total_epochs = tk.epochs};
-    return MPSL_OK;
+    return parse_groups(opt, &ex->optim, err);
 }
 
 static int record_all_defaults(experiment *ex, mpsl_error *err)

@@ -152,7 +152,7 @@ static int h_optim_step(mpsl_optim *o, int64_t epoch, mpsl_error *err)
     if (epoch < 0) {
         return mpsl_errs(err, MPSL_ERR_INTERNAL, "optim_step: negative epoch %lld", (long long)epoch);
     }
-    optim_state_step(&o->state, o->m->param, o->m->grad, o->m->trainable, epoch);
+    optim_state_step(&o->state, o->m->param, o->m->grad, o->m->spans, o->m->n_spans, epoch);
     return MPSL_OK;
 }
 

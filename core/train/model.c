@@ -3,6 +3,7 @@
  * forward and backward. The split between the halves is the MPSL cut layer. */
 #include "model.h"
 
+#include <fnmatch.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,6 +142,43 @@ static void destroy_module(module_inst *mod)
     }
 }
 
+/* Apply train.optimizer.groups: the first matching group freezes a tensor or gives it its own
+ * learning rate and weight decay. Then list the trainable spans, merging neighbours that share
+ * settings, so the optimizer is a few flat loops. */
+static int build_spans(mpsl_model *m, const optim_settings *o, mpsl_error *err)
+{
+    m->spans = calloc((size_t)(m->n_decls ? m->n_decls : 1), sizeof *m->spans);
+    if (!m->spans) {
+        return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
+    }
+    for (int i = 0; i < m->n_decls; i++) {
+        param_decl *d = &m->decls[i];
+        double lr = o->lr, wd = o->weight_decay;
+        for (int g = 0; g < o->n_groups; g++) {
+            const optim_group *grp = &o->groups[g];
+            if (fnmatch(grp->match, d->name, 0) == 0) {
+                if (grp->frozen) {
+                    d->trainable = 0;
+                }
+                lr = grp->has_lr ? grp->lr : lr;
+                wd = grp->has_weight_decay ? grp->weight_decay : wd;
+                break;
+            }
+        }
+        if (!d->trainable) {
+            continue;
+        }
+        optim_span *last = m->n_spans ? &m->spans[m->n_spans - 1] : NULL;
+        if (last && last->offset + last->count == d->offset && last->lr == lr &&
+            last->weight_decay == wd) {
+            last->count += d->count;
+        } else {
+            m->spans[m->n_spans++] = (optim_span){d->offset, d->count, lr, wd};
+        }
+    }
+    return MPSL_OK;
+}
+
 /* Deterministic per-tensor initialisation: the same name and seed give the same values in
  * every model, so a client's tokenizer and the centralized model start identical. */
 static void init_params(mpsl_model *m, uint64_t seed)
@@ -272,6 +310,9 @@ int model_create(mpsl_session *s, int parts, mpsl_model **out, mpsl_error *err)
                            (long long)m->n);
         }
     }
+    if (rc == MPSL_OK) {
+        rc = build_spans(m, &s->ex->optim, err);
+    }
     if (rc != MPSL_OK) {
         model_destroy(m);
         return rc;
@@ -314,6 +355,7 @@ void model_destroy(mpsl_model *m)
     mpsl_free(m->param);
     mpsl_free(m->grad);
     mpsl_free(m->trainable);
+    free(m->spans);
     free(m->decls);
     free(m);
 }
@@ -355,7 +397,8 @@ static int ensure_capacity(mpsl_model *m, int64_t B, mpsl_error *err)
 
 static mpsl_weights weights_of(const mpsl_model *m, const module_inst *mod)
 {
-    return (mpsl_weights){m->param + mod->base, m->grad + mod->base, mod->count};
+    return (mpsl_weights){m->param + mod->base, m->grad + mod->base, mod->count,
+                          m->trainable + mod->base};
 }
 
 static mpsl_tensor f32_tensor(float *data, int64_t a, int64_t b, int64_t c)

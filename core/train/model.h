@@ -5,6 +5,7 @@
 #ifndef MPSL_MODEL_H
 #define MPSL_MODEL_H
 
+#include "train/optim.h"
 #include "train/session.h"
 
 typedef struct param_decl {
@@ -42,6 +43,8 @@ struct mpsl_model {
     float *param, *grad;
     uint8_t *trainable;
     int64_t n, n_trainable;
+    optim_span *spans;          /* trainable spans with their group's lr and weight decay */
+    int n_spans;
 
     mpsl_token_layout layout;   /* of the concatenated token sequence */
     int64_t T, D, C;

@@ -7,25 +7,25 @@
 
 #include "util/util.h"
 
-double optim_lr(const optim_settings *o, int64_t epoch)
+double optim_lr(const optim_settings *o, double base_lr, int64_t epoch)
 {
     switch (o->schedule) {
     case SCHEDULE_STEP:
-        return o->lr * pow(o->gamma, (double)(epoch / (o->step_epochs > 0 ? o->step_epochs : 1)));
+        return base_lr * pow(o->gamma, (double)(epoch / (o->step_epochs > 0 ? o->step_epochs : 1)));
     case SCHEDULE_COSINE: {
         if (epoch < o->warmup_epochs) {
-            return o->lr * (double)(epoch + 1) / (double)o->warmup_epochs;
+            return base_lr * (double)(epoch + 1) / (double)o->warmup_epochs;
         }
         int64_t span = o->total_epochs - o->warmup_epochs;
         double progress = span > 1 ? (double)(epoch - o->warmup_epochs) / (double)(span - 1) : 1.0;
         if (progress > 1.0) {
             progress = 1.0;
         }
-        return o->min_lr + 0.5 * (o->lr - o->min_lr) * (1.0 + cos(M_PI * progress));
+        return o->min_lr + 0.5 * (base_lr - o->min_lr) * (1.0 + cos(M_PI * progress));
     }
     case SCHEDULE_CONSTANT:
     default:
-        return o->lr;
+        return base_lr;
     }
 }
 
@@ -53,70 +53,83 @@ void optim_state_free(optim_state *o)
     o->m = o->v = NULL;
 }
 
-static void clip_gradients(float *grad, const uint8_t *trainable, int64_t n, double max_norm)
+static void clip_gradients(float *grad, const optim_span *spans, int n_spans, double max_norm)
 {
     double sq = 0.0;
-    for (int64_t i = 0; i < n; i++) {
-        if (trainable[i]) {
-            sq += (double)grad[i] * grad[i];
+    for (int k = 0; k < n_spans; k++) {
+        const float *g = grad + spans[k].offset;
+        for (int64_t i = 0; i < spans[k].count; i++) {
+            sq += (double)g[i] * g[i];
         }
     }
     double norm = sqrt(sq);
     if (norm > max_norm) {
         /* PyTorch's clip_grad_norm_ adds 1e-6 to the norm; do the same to match it. */
         float scale = (float)(max_norm / (norm + 1e-6));
-        for (int64_t i = 0; i < n; i++) {
-            grad[i] *= scale;
+        for (int k = 0; k < n_spans; k++) {
+            float *g = grad + spans[k].offset;
+            for (int64_t i = 0; i < spans[k].count; i++) {
+                g[i] *= scale;
+            }
         }
     }
 }
 
-double optim_state_step(optim_state *o, float *param, float *grad, const uint8_t *trainable,
-                        int64_t epoch)
+static void sgd_span(optim_state *o, float *p, float *g, float *m, int64_t n, float lr, float wd)
+{
+    float mu = (float)o->settings.momentum;
+    for (int64_t i = 0; i < n; i++) {
+        float gi = g[i] + wd * p[i];
+        if (mu != 0.0f) {
+            /* PyTorch: the first step initialises the buffer with the gradient. */
+            m[i] = o->t == 1 ? gi : mu * m[i] + gi;
+            gi = m[i];
+        }
+        p[i] -= lr * gi;
+    }
+}
+
+static void adam_span(optim_state *o, float *p, float *g, float *m, float *v, int64_t n,
+                      double lr, float wd)
 {
     const optim_settings *s = &o->settings;
-    double lr = optim_lr(s, epoch);
-    if (s->clip_norm > 0) {
-        clip_gradients(grad, trainable, o->n, s->clip_norm);
-    }
-    o->t++;
-    float wd = (float)s->weight_decay;
-    if (s->kind == OPTIM_SGD) {
-        float mu = (float)s->momentum;
-        for (int64_t i = 0; i < o->n; i++) {
-            if (!trainable[i]) {
-                continue;
-            }
-            float g = grad[i] + wd * param[i];
-            if (mu != 0.0f) {
-                /* PyTorch: the first step initialises the buffer with the gradient. */
-                o->m[i] = o->t == 1 ? g : mu * o->m[i] + g;
-                g = o->m[i];
-            }
-            param[i] -= (float)lr * g;
-        }
-        return lr;
-    }
     double bc1 = 1.0 - pow(s->beta1, (double)o->t);
     double bc2 = 1.0 - pow(s->beta2, (double)o->t);
     float b1 = (float)s->beta1, b2 = (float)s->beta2;
     float step = (float)(lr / bc1);
     float bc2_sqrt = (float)sqrt(bc2);
     float eps = (float)s->eps;
+    float decay = 1.0f - (float)lr * wd;
     int decoupled = s->kind == OPTIM_ADAMW;
-    for (int64_t i = 0; i < o->n; i++) {
-        if (!trainable[i]) {
-            continue;
-        }
-        float g = grad[i];
+    for (int64_t i = 0; i < n; i++) {
+        float gi = g[i];
         if (decoupled) {
-            param[i] *= 1.0f - (float)lr * wd;
+            p[i] *= decay;
         } else {
-            g += wd * param[i];
+            gi += wd * p[i];
         }
-        o->m[i] = b1 * o->m[i] + (1.0f - b1) * g;
-        o->v[i] = b2 * o->v[i] + (1.0f - b2) * g * g;
-        param[i] -= step * o->m[i] / (sqrtf(o->v[i]) / bc2_sqrt + eps);
+        m[i] = b1 * m[i] + (1.0f - b1) * gi;
+        v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
+        p[i] -= step * m[i] / (sqrtf(v[i]) / bc2_sqrt + eps);
     }
-    return lr;
+}
+
+void optim_state_step(optim_state *o, float *param, float *grad, const optim_span *spans,
+                      int n_spans, int64_t epoch)
+{
+    const optim_settings *s = &o->settings;
+    if (s->clip_norm > 0) {
+        clip_gradients(grad, spans, n_spans, s->clip_norm);
+    }
+    o->t++;
+    for (int k = 0; k < n_spans; k++) {
+        const optim_span *sp = &spans[k];
+        double lr = optim_lr(s, sp->lr, epoch);
+        float *p = param + sp->offset, *g = grad + sp->offset, *m = o->m + sp->offset;
+        if (s->kind == OPTIM_SGD) {
+            sgd_span(o, p, g, m, sp->count, (float)lr, (float)sp->weight_decay);
+        } else {
+            adam_span(o, p, g, m, o->v + sp->offset, sp->count, lr, (float)sp->weight_decay);
+        }
+    }
 }

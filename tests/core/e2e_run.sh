@@ -56,6 +56,16 @@ MPSL_CONFIG_PATH="$MPSL_SOURCE/configs" expect_ok "relative plugin path" \
   "$MPSL" run exp/q.yaml --db rel.db "${QUICK[@]}"
 check "the copy was used" grep -q "my/fedavg_copy.so" <(sql rel.db "select path from run_plugins")
 
+# Optimizer groups: freezing the encoder removes exactly its parameters from FedAvg's
+# messages (token_mlp depth 1, D 64, hidden 128: 64*128+128 + 128*64+64 = 16576 floats).
+expect_ok "frozen encoder group" "$MPSL" run "$EXP/quickstart.yaml" --db groups.db "${QUICK[@]}" \
+  --set 'train.optimizer.groups=[{match: "blocks.*", frozen: true}, {match: "head.*", lr: 0.01}]'
+full=$(sql r.db "select bytes from comm where run_id=1 and client=0 and direction='down' and kind='parameters'")
+frozen=$(sql groups.db "select bytes from comm where run_id=1 and client=0 and direction='down' and kind='parameters'")
+check "frozen encoder saves exactly its bytes ($full - $frozen = 66304)" [ $((full - frozen)) = 66304 ]
+expect_refusal "group without match" "train.optimizer.groups[0]" "match" -- \
+  "$MPSL" run "$EXP/quickstart.yaml" --db groups.db --set 'train.optimizer.groups=[{lr: 0.1}]'
+
 # mpsl plugins lists every built plugin with its kind.
 expect_ok "plugins" "$MPSL" plugins
 for p in "fashion_mnist *dataset" "image_patch *tokenizer" "token_mlp *encoder" \

@@ -148,7 +148,7 @@ static int module_open(module *m, const char *name, mpsl_plugin_kind kind, const
     m->param = fnew(m->n);
     m->grad = fnew(m->n);
     fill_uniform(&rng, m->param, m->n, -0.5f, 0.5f);
-    m->w = (mpsl_weights){m->param, m->grad, m->n};
+    m->w = (mpsl_weights){m->param, m->grad, m->n, NULL};
     return MPSL_OK;
 }
 

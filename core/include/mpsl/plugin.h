@@ -282,6 +282,10 @@ typedef struct mpsl_weights {
     const float *param;
     float *grad;               /* backward accumulates here (+=); host zeroes it */
     int64_t n;
+    /* (n) 1 where a float is trained, 0 where frozen (by the plugin's own declaration or by
+     * the experiment's optimizer groups); NULL means all trained. A module should skip the
+     * weight gradients of a tensor whose entries are all frozen. Since ABI 1.1. */
+    const uint8_t *trainable;
 } mpsl_weights;
 
 /* Tokenizer, encoder and head.
