@@ -18,7 +18,9 @@ static void print_params(const mpsl_plugin_desc *d)
     for (size_t i = 0; i < d->n_params; i++) {
         const mpsl_param_spec *p = &d->params[i];
         char range[96] = "";
-        if (p->type == MPSL_PARAM_T_INT || p->type == MPSL_PARAM_T_FLOAT) {
+        if (p->type == MPSL_PARAM_T_INT) {
+            snprintf(range, sizeof range, " in [%lld, %lld]", (long long)p->min, (long long)p->max);
+        } else if (p->type == MPSL_PARAM_T_FLOAT) {
             snprintf(range, sizeof range, " in [%g, %g]", p->min, p->max);
         } else if (p->type == MPSL_PARAM_T_ENUM) {
             snprintf(range, sizeof range, " one of %s", p->choices);

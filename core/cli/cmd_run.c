@@ -22,7 +22,9 @@ static void run_usage(FILE *out)
             "  --set KEY=VALUE  override any key, e.g. --set train.epochs=2\n"
             "  --db PATH        results database (overrides output.db; with --from-run, the\n"
             "                   database the run is read from and written to)\n"
-            "  --from-run ID    repeat a stored run from its resolved configuration\n");
+            "  --from-run ID    repeat a stored run from its resolved configuration\n"
+            "  --quiet          no start line (progress and the summary still print)\n"
+            "exit status: 0 finished, 1 refused or failed, 2 usage, 130 interrupted\n");
 }
 
 /* Directory of a file path (malloc'd). */
@@ -101,7 +103,11 @@ int cmd_run(int argc, char **argv)
                 return 2;
             }
             overrides[n_over++] = argv[++i];
-        } else if (strncmp(a, "--set=", 6) == 0 && n_over < MAX_OVERRIDES) {
+        } else if (strncmp(a, "--set=", 6) == 0) {
+            if (n_over == MAX_OVERRIDES) {
+                fprintf(stderr, "mpsl run: at most %d --set options\n", MAX_OVERRIDES);
+                return 2;
+            }
             overrides[n_over++] = a + 6;
         } else if (strcmp(a, "--db") == 0 && has_value) {
             db_arg = argv[++i];
@@ -150,7 +156,20 @@ int cmd_run(int argc, char **argv)
     int status = 1;
     if (root) {
         experiment ex;
-        int rc = experiment_build(root, exp_path, exp_dir, &ex, &err);
+        int rc = MPSL_OK;
+        if (db_arg && !from_run) {
+            /* The stored config says where its results went. */
+            char *set = mpsl_strfmt("output.db='%s'", db_arg);
+            rc = set && !strchr(db_arg, '\'') ? cfg_apply_override(root, set, &err)
+                                               : mpsl_err(&err, "--db: a path without quotes, please");
+            free(set);
+        }
+        if (rc == MPSL_OK) {
+            rc = experiment_build(root, exp_path, exp_dir, &ex, &err);
+        } else {
+            cfg_free(root);
+            memset(&ex, 0, sizeof ex);
+        }
         if (rc == MPSL_OK) {
             const char *db_path = db_arg ? db_arg : from_run ? "results.db" : ex.db_path;
             run_result res;

@@ -1,9 +1,12 @@
 /* main.c: the `mpsl` command: dispatch to a verb. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "util/util.h"
 #include "mpsl_build_config.h"
+#include "mpsl_revision.h"
 
 typedef struct verb {
     const char *name;
@@ -26,10 +29,18 @@ static void usage(FILE *out)
         fprintf(out, "  %-9s %s\n", verbs[i].name, verbs[i].summary);
     }
     fprintf(out, "  %-9s %s\n", "version", "print the version and revision");
+    fprintf(out, "\nenvironment: MPSL_PLUGIN_PATH, MPSL_CONFIG_PATH, MPSL_DB_BUSY_MS, "
+                 "MPSL_LOG=debug|warn\n");
 }
 
 int main(int argc, char **argv)
 {
+    const char *level = getenv("MPSL_LOG");
+    if (level && strcmp(level, "debug") == 0) {
+        mpsl_log_set_level(MPSL_LOG_DEBUG);
+    } else if (level && strcmp(level, "warn") == 0) {
+        mpsl_log_set_level(MPSL_LOG_WARN);
+    }
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
         usage(argc < 2 ? stderr : stdout);

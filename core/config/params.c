@@ -300,13 +300,19 @@ static const char *in_context(const char *context, char *buf, size_t size)
     return buf;
 }
 
+/* The keys a section accepts are its specs' plus the ones handled elsewhere (`ignore`, e.g.
+ * sub-sections or `plugin`), so both appear in suggestions and in the list. */
 static int unknown_key(const cfg_node *map, size_t i, const mpsl_param_spec *specs,
-                       size_t n_specs, const char *context, mpsl_error *err)
+                       size_t n_specs, const char *const *ignore, const char *context,
+                       mpsl_error *err)
 {
     const char *cands[64];
-    size_t nc = n_specs < MPSL_COUNT(cands) ? n_specs : MPSL_COUNT(cands);
-    for (size_t k = 0; k < nc; k++) {
-        cands[k] = specs[k].key;
+    size_t nc = 0;
+    for (size_t k = 0; k < n_specs && nc < MPSL_COUNT(cands); k++) {
+        cands[nc++] = specs[k].key;
+    }
+    for (size_t k = 0; ignore && ignore[k] && nc < MPSL_COUNT(cands); k++) {
+        cands[nc++] = ignore[k];
     }
     const cfg_node *key = map->items[i].key;
     const char *best = cfg_did_you_mean(key->text, cands, nc);
@@ -315,13 +321,13 @@ static int unknown_key(const cfg_node *map, size_t i, const mpsl_param_spec *spe
     if (best) {
         used = (size_t)snprintf(hint, sizeof hint, "; did you mean '%s'?", best);
     }
-    if (n_specs == 0) {
+    if (nc == 0) {
         snprintf(hint + used, sizeof hint - used, "; this section takes no keys");
-    } else if (n_specs <= 12) {
+    } else if (nc <= 12) {
         used += (size_t)snprintf(hint + used, sizeof hint - used, " (valid keys:");
-        for (size_t k = 0; k < n_specs && used < sizeof hint; k++) {
-            used += (size_t)snprintf(hint + used, sizeof hint - used, "%s %s",
-                                     k ? "," : "", specs[k].key);
+        for (size_t k = 0; k < nc && used < sizeof hint; k++) {
+            used += (size_t)snprintf(hint + used, sizeof hint - used, "%s %s", k ? "," : "",
+                                     cands[k]);
         }
         if (used < sizeof hint) {
             snprintf(hint + used, sizeof hint - used, ")");
@@ -379,7 +385,7 @@ int cfg_parse_params(const cfg_node *map, const mpsl_param_spec *specs, size_t n
             k++;
         }
         if (k == n_specs && !ignored(key, ignore)) {
-            return unknown_key(map, i, specs, n_specs, context, err);
+            return unknown_key(map, i, specs, n_specs, ignore, context, err);
         }
     }
     for (size_t k = 0; k < n_specs; k++) {

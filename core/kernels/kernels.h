@@ -72,4 +72,100 @@ void kern_patch_gather(float *out, const float *img, int64_t B, int64_t Cin, int
 void kern_patch_gather_ref(float *out, const float *img, int64_t B, int64_t Cin, int64_t H,
                            int64_t W, int64_t P);
 
+/* ------------------------------------------------------------------ threads */
+
+/* Threads the kernels use (the caller's thread included): MPSL_THREADS if set to an integer
+ * >= 1, else the CPUs this process may run on. kern_set_threads(n) overrides it (n <= 0
+ * restores the default); call it between kernels, not during one. */
+int kern_threads(void);
+void kern_set_threads(int n);
+
+/* Runs fn(ctx, begin, end, part) over contiguous slices of [0, n): at most kern_threads()
+ * parts of at least `grain` items each (one part, in the calling thread, when n < 2*grain),
+ * part 0 in the calling thread, the slices in order of part. Returns when all are done.
+ * Nested calls, and calls while another thread's region runs, run serially in the caller. */
+typedef void (*kern_range_fn)(void *ctx, int64_t begin, int64_t end, int part);
+void kern_parallel_for(int64_t n, int64_t grain, kern_range_fn fn, void *ctx);
+
+/* ------------------------------------------------------------------ transformer kernels */
+
+/* LayerNorm over the last dimension as torch.nn.LayerNorm: biased variance, eps inside the
+ * square root. out (N,C), mean (N), rstd (N) saved for backward, inp (N,C), w, b (C). */
+void kern_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                            const float *w, const float *b, int64_t N, int64_t C, float eps);
+/* dinp (N,C) written; dw, db (C) accumulated; any of the three may be NULL. */
+void kern_layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
+                             const float *inp, const float *w, const float *mean,
+                             const float *rstd, int64_t N, int64_t C);
+void kern_layernorm_forward_ref(float *out, float *mean, float *rstd, const float *inp,
+                                const float *w, const float *b, int64_t N, int64_t C,
+                                float eps);
+void kern_layernorm_backward_ref(float *dinp, float *dw, float *db, const float *dout,
+                                 const float *inp, const float *w, const float *mean,
+                                 const float *rstd, int64_t N, int64_t C);
+
+/* Exact (erf) GELU as torch.nn.GELU(): out (N) = x * Phi(x). The fast version evaluates erf
+ * with the same rational approximation as PyTorch's vectorised CPU kernel (absolute error
+ * below 2e-7); the reference calls erff. dinp (N) = dout * (Phi(x) + x * phi(x)).
+ * out == inp and dinp == dout allowed. */
+void kern_gelu_forward(float *out, const float *inp, int64_t N);
+void kern_gelu_backward(float *dinp, const float *dout, const float *inp, int64_t N);
+void kern_gelu_forward_ref(float *out, const float *inp, int64_t N);
+void kern_gelu_backward_ref(float *dinp, const float *dout, const float *inp, int64_t N);
+
+/* Multi-head self-attention without mask, as timm's Attention between qkv and proj:
+ * qkv (B,T,3D) = reshape(B,T,3,H,D/H), out (B,T,D) heads concatenated, att (B,H,T,T) the
+ * softmax probabilities of (q k^T) / sqrt(D/H). dqkv (B,T,3D) written (NULL: nothing). */
+void kern_attention_forward(float *out, float *att, const float *qkv, int64_t B, int64_t T,
+                            int64_t D, int64_t H);
+void kern_attention_backward(float *dqkv, const float *dout, const float *qkv,
+                             const float *att, int64_t B, int64_t T, int64_t D, int64_t H);
+void kern_attention_forward_ref(float *out, float *att, const float *qkv, int64_t B,
+                                int64_t T, int64_t D, int64_t H);
+void kern_attention_backward_ref(float *dqkv, const float *dout, const float *qkv,
+                                 const float *att, int64_t B, int64_t T, int64_t D,
+                                 int64_t H);
+
+/* out (N) = a + b (out may alias a or b). */
+void kern_add(float *out, const float *a, const float *b, int64_t N);
+/* out (B,M) = inp (B,M) + bias (M), out may alias inp; dbias (M) += sum over B of dout
+ * (B,M) (dbias NULL: nothing). */
+void kern_bias_add_forward(float *out, const float *inp, const float *bias, int64_t B,
+                           int64_t M);
+void kern_bias_add_backward(float *dbias, const float *dout, int64_t B, int64_t M);
+
+/* Strided (possibly overlapping) patches: out (B, nH*nW, Cin*Ph*Pw) from img (B,Cin,H,W),
+ * nH = (H-Ph)/Sh + 1, nW = (W-Pw)/Sw + 1 (Ph <= H, Pw <= W), features in (c, py, px) order. */
+void kern_patch_gather_strided(float *out, const float *img, int64_t B, int64_t Cin,
+                               int64_t H, int64_t W, int64_t Ph, int64_t Pw, int64_t Sh,
+                               int64_t Sw);
+void kern_patch_gather_strided_ref(float *out, const float *img, int64_t B, int64_t Cin,
+                                   int64_t H, int64_t W, int64_t Ph, int64_t Pw, int64_t Sh,
+                                   int64_t Sw);
+
+/* out (N,D) = table (V,D) rows ids (N) (asserted in [0,V)); dtable (V,D) += scatter of
+ * dout (N,D) (repeated ids accumulate; dtable NULL: nothing). */
+void kern_embedding_forward(float *out, const int32_t *ids, const float *table, int64_t N,
+                            int64_t V, int64_t D);
+void kern_embedding_backward(float *dtable, const float *dout, const int32_t *ids, int64_t N,
+                             int64_t V, int64_t D);
+void kern_embedding_backward_ref(float *dtable, const float *dout, const int32_t *ids,
+                                 int64_t N, int64_t V, int64_t D);
+
+/* out (B,D) = inp (B,T,D)[:, t, :];  dinp (B,T,D)[:, t, :] += dout (B,D), other tokens
+ * untouched (like meanpool_backward). */
+void kern_token_select_forward(float *out, const float *inp, int64_t B, int64_t T, int64_t D,
+                               int64_t t);
+void kern_token_select_backward(float *dinp, const float *dout, int64_t B, int64_t T,
+                                int64_t D, int64_t t);
+
+/* Symmetric contrastive loss: S = img (B,E) @ txt (B,E)^T of raw dot products, loss =
+ * (CE(S, diag) + CE(S^T, diag)) / 2 with CE the mean cross-entropy (softmax in double, max
+ * subtracted). dimg, dtxt (B,E) (either may be NULL) are written with scale * gradient.
+ * Returns the loss; B == 0 returns 0. */
+double kern_contrastive_loss(float *dimg, float *dtxt, const float *img, const float *txt,
+                             int64_t B, int64_t E, float scale);
+double kern_contrastive_loss_ref(float *dimg, float *dtxt, const float *img, const float *txt,
+                                 int64_t B, int64_t E, float scale);
+
 #endif

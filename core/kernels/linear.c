@@ -1,31 +1,98 @@
 /* linear.c: fully connected layer, out = inp @ w^T + b, through OpenBLAS sgemm, with a
- * triple-loop reference beside it. Weights are (OC,IC) as in PyTorch's nn.Linear. */
+ * triple-loop reference beside it. Weights are (OC,IC) as in PyTorch's nn.Linear. Each GEMM
+ * is split into row (or column) slices over the kernel threads, each slice one
+ * single-threaded sgemm (kernels.h explains why). */
 #include <assert.h>
 #include <cblas.h>
 #include <string.h>
 
 #include "flops.h"
 #include "kernels.h"
+#include "vecmath.h"
+
+/* FLOPs of GEMM work per thread below which splitting costs more than it saves. */
+#define LINEAR_GRAIN_FLOPS (1 << 19)
+
+typedef struct {
+    float *out;
+    const float *inp, *w, *b, *dout;
+    int64_t N, IC, OC;
+} linear_ctx;
+
+/* rows [begin, end) of out = inp @ w^T + b */
+static void linear_fwd_range(void *p, int64_t begin, int64_t end, int part)
+{
+    linear_ctx *c = p;
+    int64_t IC = c->IC, OC = c->OC;
+    float beta = 0.0f;
+    if (c->b) {
+        for (int64_t n = begin; n < end; n++) {
+            memcpy(c->out + n * OC, c->b, (size_t)OC * sizeof(float));
+        }
+        beta = 1.0f;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)(end - begin), (blasint)OC,
+                (blasint)IC, 1.0f, c->inp + begin * IC, (blasint)IC, c->w, (blasint)IC, beta,
+                c->out + begin * OC, (blasint)OC);
+}
+
+/* Rows per thread so that each gets at least LINEAR_GRAIN_FLOPS of a GEMM with `row` FLOPs
+ * per row. */
+static int64_t rows_grain(double row)
+{
+    double g = (double)LINEAR_GRAIN_FLOPS / (row > 1.0 ? row : 1.0);
+    return g < 1.0 ? 1 : (int64_t)g;
+}
 
 void kern_linear_forward(float *out, const float *inp, const float *w, const float *b,
                          int64_t N, int64_t IC, int64_t OC)
 {
     // out (N,OC), inp (N,IC), w (OC,IC), b (OC)
     assert(N >= 0 && IC > 0 && OC > 0);
-    if (N == 0) {
-        return;
+    if (N > 0) {
+        linear_ctx c = {out, inp, w, b, NULL, N, IC, OC};
+        kern_parallel_for(N, rows_grain(2.0 * (double)IC * (double)OC), linear_fwd_range, &c);
     }
-    float beta = 0.0f;
     if (b) {
-        for (int64_t n = 0; n < N; n++) {
-            memcpy(out + n * OC, b, (size_t)OC * sizeof(float));
-        }
-        beta = 1.0f;
         flops_add(MPSL_PASS_FORWARD, (double)N * (double)OC);
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)N, (blasint)OC, (blasint)IC,
-                1.0f, inp, (blasint)IC, w, (blasint)IC, beta, out, (blasint)OC);
     flops_add(MPSL_PASS_FORWARD, 2.0 * (double)N * (double)IC * (double)OC);
+}
+
+/* rows [begin, end) of dinp = dout @ w */
+static void linear_dinp_range(void *p, int64_t begin, int64_t end, int part)
+{
+    linear_ctx *c = p;
+    int64_t IC = c->IC, OC = c->OC;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)(end - begin), (blasint)IC,
+                (blasint)OC, 1.0f, c->dout + begin * OC, (blasint)OC, c->w, (blasint)IC, 0.0f,
+                c->out + begin * IC, (blasint)IC);
+}
+
+/* rows [begin, end) of dw += dout^T @ inp, and of db += column sums of dout */
+static void linear_dw_rows(void *p, int64_t begin, int64_t end, int part)
+{
+    linear_ctx *c = p;
+    int64_t N = c->N, IC = c->IC, OC = c->OC;
+    float *dw = c->out, *db = (float *)c->b;
+    if (dw) {
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (blasint)(end - begin),
+                    (blasint)IC, (blasint)N, 1.0f, c->dout + begin, (blasint)OC, c->inp,
+                    (blasint)IC, 1.0f, dw + begin * IC, (blasint)IC);
+    }
+    if (db) {
+        kern_colsum_acc(db, c->dout, N, OC, begin, end);
+    }
+}
+
+/* columns [begin, end) of dw += dout^T @ inp (when IC is the wider side) */
+static void linear_dw_cols(void *p, int64_t begin, int64_t end, int part)
+{
+    linear_ctx *c = p;
+    int64_t N = c->N, IC = c->IC, OC = c->OC;
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (blasint)OC, (blasint)(end - begin),
+                (blasint)N, 1.0f, c->dout, (blasint)OC, c->inp + begin, (blasint)IC, 1.0f,
+                c->out + begin, (blasint)IC);
 }
 
 void kern_linear_backward(float *dinp, float *dw, float *db, const float *dout,
@@ -37,29 +104,30 @@ void kern_linear_backward(float *dinp, float *dw, float *db, const float *dout,
     double mm = 2.0 * (double)N * (double)IC * (double)OC;
     if (dinp) {
         if (N > 0) {
-            // dinp = dout @ w
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)N, (blasint)IC,
-                        (blasint)OC, 1.0f, dout, (blasint)OC, w, (blasint)IC, 0.0f, dinp,
-                        (blasint)IC);
+            linear_ctx c = {dinp, NULL, w, NULL, dout, N, IC, OC};
+            kern_parallel_for(N, rows_grain(2.0 * (double)IC * (double)OC), linear_dinp_range,
+                              &c);
         }
         flops_add(MPSL_PASS_BACKWARD, mm);
     }
-    if (dw) {
-        if (N > 0) {
-            // dw += dout^T @ inp
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (blasint)OC, (blasint)IC,
-                        (blasint)N, 1.0f, dout, (blasint)OC, inp, (blasint)IC, 1.0f, dw,
-                        (blasint)IC);
+    if ((dw || db) && N > 0) {
+        // split dw over its longer side; db rides along with rows or gets its own pass
+        if (!dw || OC >= IC) {
+            linear_ctx c = {dw, inp, NULL, db, dout, N, IC, OC};
+            double row = dw ? 2.0 * (double)N * (double)IC : (double)N;
+            kern_parallel_for(OC, rows_grain(row), linear_dw_rows, &c);
+        } else {
+            linear_ctx c = {dw, inp, NULL, NULL, dout, N, IC, OC};
+            kern_parallel_for(IC, rows_grain(2.0 * (double)N * (double)OC), linear_dw_cols, &c);
+            if (db) {
+                kern_colsum_acc(db, dout, N, OC, 0, OC);
+            }
         }
+    }
+    if (dw) {
         flops_add(MPSL_PASS_BACKWARD, mm);
     }
     if (db) {
-        for (int64_t n = 0; n < N; n++) {
-            const float *dout_n = dout + n * OC;
-            for (int64_t o = 0; o < OC; o++) {
-                db[o] += dout_n[o];
-            }
-        }
         flops_add(MPSL_PASS_BACKWARD, (double)N * (double)OC);
     }
 }

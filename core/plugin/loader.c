@@ -124,6 +124,10 @@ static int check_descriptor(const char *path, const mpsl_plugin_desc *d,
         return mpsl_errs(err, MPSL_ERR_PLUGIN, "plugin %s: descriptor lacks a name or version",
                          path);
     }
+    if (strspn(d->name, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(d->name)) {
+        return mpsl_errs(err, MPSL_ERR_PLUGIN,
+                         "plugin %s: name '%s' may only use a-z, 0-9 and '_'", path, d->name);
+    }
     if ((int)d->kind < 0 || d->kind >= MPSL_KIND_COUNT) {
         return mpsl_errs(err, MPSL_ERR_PLUGIN, "plugin %s (%s): unknown kind %d", path, d->name,
                          (int)d->kind);
@@ -179,7 +183,7 @@ int plugin_load(const char *path, mpsl_plugin_kind expected_kind, loaded_plugin 
     }
     out->handle = handle;
     out->desc = desc;
-    out->path = mpsl_strdup(path);
+    out->path = realpath(path, NULL); /* absolute: runs record where the code came from */
     if (!out->path) {
         dlclose(handle);
         memset(out, 0, sizeof *out);

@@ -119,9 +119,9 @@ int plugin_resolve(const char *name, mpsl_plugin_kind kind, const char *experime
             *path = mpsl_strdup(name);
             return *path ? MPSL_OK : MPSL_ERR_NOMEM;
         }
-        return mpsl_errs(err, MPSL_ERR_PLUGIN, "cannot open plugin %s: no such file%s%s", name,
+        return mpsl_errs(err, MPSL_ERR_PLUGIN, "cannot open plugin %s: no such file%s%s%s", name,
                          experiment_dir ? " (also tried relative to " : "",
-                         experiment_dir ? experiment_dir : "");
+                         experiment_dir ? experiment_dir : "", experiment_dir ? ")" : "");
     }
     char **dirs = plugin_search_path(experiment_dir);
     if (!dirs) {
@@ -163,6 +163,16 @@ int plugin_open(const char *name, mpsl_plugin_kind kind, const char *experiment_
         return rc;
     }
     rc = plugin_load(path, kind, out, err);
+    /* Found by name: the file must be the plugin it is named after, so that what the run
+     * records is what the experiment asked for. */
+    if (rc == MPSL_OK && !strchr(name, '/') && !ends_with(name, ".so") &&
+        strcmp(out->desc->name, name) != 0) {
+        rc = mpsl_errs(err, MPSL_ERR_PLUGIN,
+                       "plugin %s declares the name '%s', but was found for '%s' (rename the "
+                       "file to %s.so or set the name in its descriptor)",
+                       path, out->desc->name, name, out->desc->name);
+        plugin_unload(out);
+    }
     free(path);
     return rc;
 }

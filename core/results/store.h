@@ -59,7 +59,7 @@ int store_begin(store *s, mpsl_error *err);
 int store_commit(store *s, mpsl_error *err);
 int store_rollback(store *s);
 
-/* Per-epoch metric (test_acc, test_loss, train_loss, wall_s, peak_rss, ...). */
+/* Per-epoch metric (test_acc, test_loss, train_loss, epoch_seconds, peak_rss_bytes, ...). */
 int store_metric(store *s, int64_t run_id, int64_t epoch, const char *name, double value,
                  mpsl_error *err);
 /* Per-client metric for an epoch (train_acc, train_loss, ...). */

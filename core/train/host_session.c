@@ -161,6 +161,9 @@ static void h_set_party(mpsl_session *s, mpsl_party party, int client)
     if (party == MPSL_PARTY_CLIENT && client >= 0 && client < s->ex->n_clients) {
         flops_set_target(s->client_flops + 2 * client);
     } else {
+        if (party == MPSL_PARTY_CLIENT) {
+            mpsl_log(MPSL_LOG_WARN, "set_party: no client %d; FLOPs go to the server", client);
+        }
         flops_set_target(s->server_flops);
     }
 }

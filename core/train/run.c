@@ -11,11 +11,18 @@
 #include <unistd.h>
 
 #include "mpsl_build_config.h"
+#include "mpsl_revision.h"
 #include "train/model.h"
 
+/* The first SIGINT/SIGTERM asks the strategy to stop at its next check; a second one ends
+ * the process at once (for a strategy that never checks). */
 static void on_signal(int sig)
 {
-    (void)sig;
+    if (session_stop_requested) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
     session_stop_requested = 1;
 }
 
@@ -94,7 +101,6 @@ int run_experiment(experiment *ex, const char *db_path, const run_options *opt,
     memset(result, 0, sizeof *result);
     mpsl_session s = {.ex = ex, .host = host_services(), .last_epoch_recorded = -1};
     mpsl_rng_seed(&s.rng, ex->train.seed ^ 0x5eed5eedull);
-    mpsl_rng_seed(&s.shuffle_rng, ex->train.seed ^ 0xba7c4e5ull);
     session_stop_requested = 0;
     const mpsl_aggregation_api *agg = ex->strategy.plugin.desc->api;
     void *agg_state = NULL;
@@ -118,12 +124,18 @@ int run_experiment(experiment *ex, const char *db_path, const run_options *opt,
     if (rc == MPSL_OK) {
         rc = store_open(db_path, STORE_READ_WRITE, &s.db, err);
     }
-    /* 2. The run itself. */
+    /* 2. The run itself. Signals are caught from before its row is written, so the row can
+     * never be left 'running'. */
+    struct sigaction old_int, old_term;
     if (rc == MPSL_OK) {
+        install_handlers(&old_int, &old_term);
         rc = begin_run(&s, db_path, err);
         begun = rc == MPSL_OK;
+        if (!begun) {
+            sigaction(SIGINT, &old_int, NULL);
+            sigaction(SIGTERM, &old_term, NULL);
+        }
     }
-    struct sigaction old_int, old_term;
     if (begun) {
         result->run_id = s.run_id;
         if (!opt || !opt->quiet) {
@@ -131,8 +143,8 @@ int run_experiment(experiment *ex, const char *db_path, const run_options *opt,
                     ex->name, ex->strategy.plugin.desc->name, ex->dataset.plugin.desc->name,
                     ex->n_clients, db_path);
         }
-        install_handlers(&old_int, &old_term);
         s.started = s.epoch_started = mpsl_now();
+        s.host->set_party(&s, MPSL_PARTY_SERVER, -1); /* until the strategy says otherwise */
         rc = agg->run(agg_state, &s, err);
         if (rc == MPSL_OK && s.epochs_done < ex->train.epochs && !session_stop_requested) {
             rc = mpsl_errs(err, MPSL_ERR_PLUGIN,

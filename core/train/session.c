@@ -66,7 +66,6 @@ int session_open_data(mpsl_session *s, mpsl_error *err)
     rc = partition_create(&ex->partition, labels, s->info.n_train, s->info.n_classes, &s->part,
                           err);
     if (rc != MPSL_OK) {
-        mpsl_err_prefix(err, "data.partition");
         return rc;
     }
     int n = ex->n_clients;
@@ -100,7 +99,15 @@ int session_open_data(mpsl_session *s, mpsl_error *err)
             memcpy(c->order, s->all_train, (size_t)count * sizeof *c->order);
         }
         c->n = count;
-        mpsl_rng_shuffle(&s->shuffle_rng, c->order, c->n);
+        /* A cursor's batch order is seeded by the run seed and the clients it draws from:
+         * the union of one client's data shuffles exactly like that client, so one-client
+         * runs of different strategies see the same batches. */
+        uint64_t h = ex->train.seed ^ 0xba7c4e5ull;
+        for (int c0 = k < n ? k : 0; c0 <= (k < n ? k : n - 1); c0++) {
+            h = (h ^ (uint64_t)(c0 + 1)) * 0x9E3779B97F4A7C15ull;
+        }
+        mpsl_rng_seed(&c->rng, h);
+        mpsl_rng_shuffle(&c->rng, c->order, c->n);
     }
     return MPSL_OK;
 }
@@ -174,7 +181,7 @@ int64_t session_client_next(mpsl_session *s, int client, mpsl_batch *b, int64_t 
     client_cursor *c = &s->cursor[client < 0 ? s->ex->n_clients : client];
     if (c->next >= c->n) {
         c->next = 0;
-        mpsl_rng_shuffle(&s->shuffle_rng, c->order, c->n);
+        mpsl_rng_shuffle(&c->rng, c->order, c->n);
         return 0;
     }
     int64_t take = c->n - c->next < n ? c->n - c->next : n;

@@ -23,6 +23,7 @@ typedef struct message message;   /* a payload waiting in a mailbox (messages.c)
 typedef struct client_cursor {
     int64_t *order;        /* this pass's shuffled sample indices */
     int64_t n, next;
+    mpsl_rng rng;          /* its own batch-order stream (see session_open_data) */
 } client_cursor;
 
 struct mpsl_session {
@@ -39,7 +40,6 @@ struct mpsl_session {
     int64_t n_all_train;
     client_cursor *cursor;                  /* (n_clients + 1): the last is the union */
     mpsl_rng rng;                           /* strategy-visible random numbers */
-    mpsl_rng shuffle_rng;                   /* batch order */
 
     /* message layer */
     message *mail_head, *mail_tail;

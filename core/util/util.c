@@ -70,6 +70,9 @@ void mpsl_log(mpsl_log_level level, const char *fmt, ...)
     if (level < log_threshold) {
         return;
     }
+    if ((int)level < MPSL_LOG_DEBUG || level > MPSL_LOG_WARN) {
+        level = MPSL_LOG_WARN;
+    }
     static const char *const prefix[] = {"debug: ", "", "warning: "};
     va_list ap;
     va_start(ap, fmt);

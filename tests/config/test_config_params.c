@@ -152,7 +152,7 @@ static void test_refuse(void)
     refuse("depth: 1\npool:\n", "got null", NULL);
 
     refuse("dpeth: 4\n", "p.yaml:1:1: unknown key 'dpeth' in model.encoder; did you mean 'depth'?",
-           "(valid keys: depth, lr, bias, name, pool, seed)");
+           "(valid keys: depth, lr, bias, name, pool, seed, plugin)");
     refuse("depth: 4\nzzzzzz: 1\n", "p.yaml:2:1: unknown key 'zzzzzz' in model.encoder (valid keys:",
            NULL);
     refuse("lr: 0.1\n", "p.yaml:1:1: missing required key 'depth' in model.encoder (number of blocks)",

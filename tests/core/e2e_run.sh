@@ -67,7 +67,7 @@ expect_refusal "group without match" "train.optimizer.groups[0]" "match" -- \
   "$MPSL" run "$EXP/quickstart.yaml" --db groups.db --set 'train.optimizer.groups=[{lr: 0.1}]'
 
 # mpsl plugins lists every built plugin with its kind.
-expect_ok "plugins" "$MPSL" plugins
+MPSL_PLUGIN_PATH="$MPSL_PLUGIN_DIR" expect_ok "plugins" "$MPSL" plugins
 for p in "fashion_mnist *dataset" "image_patch *tokenizer" "token_mlp *encoder" \
          "classifier *head" "fedavg *aggregation" "centralized *aggregation"; do
   check "plugins lists $p" grep -Eq "^$p" "$WORK/out"

@@ -6,7 +6,7 @@ checks=0
 WORK=$(mktemp -d /tmp/mpsl-e2e.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 cd "$WORK"
-export MPSL_PLUGIN_PATH="${MPSL_PLUGIN_DIR:-}"
+export MPSL_PLUGIN_PATH="${MPSL_PLUGIN_DIR:-}:${MPSL_TEST_PLUGIN_DIR:-}"
 
 fail() { failures=$((failures + 1)); echo "FAIL: $*" >&2; }
 ok() { checks=$((checks + 1)); }
@@ -48,6 +48,15 @@ sql() { sqlite3 -batch -noheader "$1" "$2"; }
 
 # Quick settings: a slice of Fashion-MNIST and one epoch.
 QUICK=(--set data.dataset.train_limit=3000 --set data.dataset.test_limit=1000 --set train.epochs=1)
+
+# same_numbers A B TOL: two whitespace-separated lists of numbers agree to relative TOL.
+same_numbers() {
+  awk -v a="$1" -v b="$2" -v tol="$3" 'BEGIN {
+    n = split(a, x); m = split(b, y); if (n != m || n == 0) exit 1
+    for (i = 1; i <= n; i++) { d = x[i] - y[i]; if (d < 0) d = -d
+      s = (x[i] < 0 ? -x[i] : x[i]); if (s < 1) s = 1; if (d > tol * s) exit 1 }
+  }'
+}
 
 finish() {
   echo "$checks checks, $failures failed" >&2

@@ -256,7 +256,8 @@ typedef enum mpsl_init {
     MPSL_INIT_UNIFORM   /* U(-scale, scale) */
 } mpsl_init;
 
-/* Given to a module's create(): what it receives and how it declares its parameters. */
+/* Given to a module's create(): what it receives and how it declares its parameters. Valid
+ * only during create(): copy what you need (e.g. the layout) into your state. */
 typedef struct mpsl_module_init {
     uint32_t size;
     const void *params;        /* the struct the host filled from the plugin's YAML keys */
@@ -467,7 +468,8 @@ struct mpsl_host {
     /* Copy parameters from one model to another holding the same parts. */
     int (*model_copy)(mpsl_model *dst, const mpsl_model *src, mpsl_error *err);
 
-    /* Optimizers as configured in `train.optimizer`; their state lives in the model. */
+    /* Optimizers as configured in `train.optimizer` (with its parameter groups); the state
+     * (moments) has the model's flat layout and belongs to the optimizer object. */
     int (*optim_create)(mpsl_session *s, mpsl_model *m, mpsl_optim **o, mpsl_error *err);
     void (*optim_destroy)(mpsl_optim *o);
     /* One step over the model's trainable parameters with its current gradients, at the

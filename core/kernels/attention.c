@@ -1,0 +1,268 @@
+/* attention.c: multi-head self-attention between timm's qkv and proj layers. Each (sample,
+ * head) pair is four small GEMMs reading q, k, v in place from the packed qkv (leading
+ * dimension 3D) plus a row softmax; pairs are spread over the kernel threads, each calling
+ * single-threaded sgemm (kernels.h explains why). */
+#include <assert.h>
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "flops.h"
+#include "kernels.h"
+#include "vecmath.h"
+
+/* FLOPs (kernels.h): forward 2 GEMMs of 2*T*T*hs each plus softmax (max, subtract, exp, sum,
+ * normalise) 5 per score; backward 4 GEMMs plus softmax backward (multiply-accumulate of
+ * P*dP, subtract, multiply) 4 per score. The 1/sqrt(hs) scale rides in the GEMMs' alpha. */
+#define ATT_SOFTMAX_FWD_FLOPS 5.0
+#define ATT_SOFTMAX_BWD_FLOPS 4.0
+
+static void attention_flops(mpsl_pass pass, int64_t B, int64_t T, int64_t D, int64_t H)
+{
+    double scores = (double)B * (double)H * (double)T * (double)T;
+    double gemm = (pass == MPSL_PASS_FORWARD ? 4.0 : 8.0) * scores * (double)(D / H);
+    double soft = pass == MPSL_PASS_FORWARD ? ATT_SOFTMAX_FWD_FLOPS : ATT_SOFTMAX_BWD_FLOPS;
+    flops_add(pass, gemm + soft * scores);
+}
+
+/* In place: s (T) = softmax(s). */
+KERN_CLONES
+static void softmax_row(float *s, int64_t T)
+{
+    int64_t i = 0;
+    v8f mv = V8(-INFINITY);
+    for (; i + 8 <= T; i += 8) {
+        mv = v_max(mv, v_load(s + i));
+    }
+    float m = v_hmax(mv);
+    for (; i < T; i++) {
+        m = s[i] > m ? s[i] : m;
+    }
+    v8f sum = V8(0.0f);
+    for (i = 0; i + 8 <= T; i += 8) {
+        v8f e = v_exp(v_load(s + i) - m);
+        sum += e;
+        v_store(s + i, e);
+    }
+    if (i < T) {
+        // padding lanes hold -inf: exp gives 0
+        v8f e = v_exp(v_load_part(s + i, T - i, -INFINITY) - m);
+        sum += e;
+        v_store_part(s + i, e, T - i);
+    }
+    float inv = 1.0f / v_hsum(sum);
+    for (i = 0; i + 8 <= T; i += 8) {
+        v_store(s + i, v_load(s + i) * inv);
+    }
+    for (; i < T; i++) {
+        s[i] *= inv;
+    }
+}
+
+/* In place: dp (T) = p * (dp - sum(p * dp)), the gradient through a row softmax. */
+KERN_CLONES
+static void softmax_backward_row(float *dp, const float *p, int64_t T)
+{
+    int64_t i = 0;
+    v8f acc = V8(0.0f);
+    for (; i + 8 <= T; i += 8) {
+        acc += v_load(p + i) * v_load(dp + i);
+    }
+    float dot = v_hsum(acc);
+    for (; i < T; i++) {
+        dot += p[i] * dp[i];
+    }
+    for (i = 0; i + 8 <= T; i += 8) {
+        v_store(dp + i, v_load(p + i) * (v_load(dp + i) - dot));
+    }
+    for (; i < T; i++) {
+        dp[i] = p[i] * (dp[i] - dot);
+    }
+}
+
+typedef struct {
+    float *out, *att, *dqkv;
+    const float *qkv, *dout, *catt;
+    int64_t B, T, D, H;
+} att_ctx;
+
+static void att_fwd_range(void *p, int64_t begin, int64_t end, int part)
+{
+    att_ctx *c = p;
+    int64_t T = c->T, D = c->D, H = c->H, hs = D / H;
+    float scale = 1.0f / sqrtf((float)hs);
+    for (int64_t bh = begin; bh < end; bh++) {
+        int64_t b = bh / H, h = bh % H;
+        const float *q = c->qkv + b * T * 3 * D + h * hs, *k = q + D, *v = q + 2 * D;
+        float *s = c->att + bh * T * T;
+        // s (T,T) = scale * q k^T, then row softmax, then out (T,hs; ld D) = s v
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)T, (blasint)T,
+                    (blasint)hs, scale, q, (blasint)(3 * D), k, (blasint)(3 * D), 0.0f, s,
+                    (blasint)T);
+        for (int64_t t = 0; t < T; t++) {
+            softmax_row(s + t * T, T);
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)T, (blasint)hs,
+                    (blasint)T, 1.0f, s, (blasint)T, v, (blasint)(3 * D), 0.0f,
+                    c->out + b * T * D + h * hs, (blasint)D);
+    }
+}
+
+void kern_attention_forward(float *out, float *att, const float *qkv, int64_t B, int64_t T,
+                            int64_t D, int64_t H)
+{
+    // out (B,T,D), att (B,H,T,T), qkv (B,T,3D)
+    assert(B >= 0 && T > 0 && H > 0 && D > 0 && D % H == 0);
+    att_ctx c = {.out = out, .att = att, .qkv = qkv, .B = B, .T = T, .D = D, .H = H};
+    // a pair is 4*T*T*hs FLOPs; split when each thread gets about 1 MFLOP or more
+    int64_t per_pair = 4 * T * T * (D / H) + 1, grain = (1 << 20) / per_pair;
+    kern_parallel_for(B * H, grain > 0 ? grain : 1, att_fwd_range, &c);
+    attention_flops(MPSL_PASS_FORWARD, B, T, D, H);
+}
+
+static void att_bwd_range(void *p, int64_t begin, int64_t end, int part)
+{
+    att_ctx *c = p;
+    int64_t T = c->T, D = c->D, H = c->H, hs = D / H;
+    float scale = 1.0f / sqrtf((float)hs);
+    float *ds = malloc((size_t)(T * T) * sizeof(float));
+    assert(ds && "out of memory in attention_backward");
+    for (int64_t bh = begin; bh < end; bh++) {
+        int64_t b = bh / H, h = bh % H;
+        const float *q = c->qkv + b * T * 3 * D + h * hs, *k = q + D, *v = q + 2 * D;
+        const float *pr = c->catt + bh * T * T, *dout = c->dout + b * T * D + h * hs;
+        float *dq = c->dqkv + b * T * 3 * D + h * hs, *dk = dq + D, *dv = dq + 2 * D;
+        // dP (T,T) = dO v^T;  dv (T,hs) = P^T dO
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)T, (blasint)T,
+                    (blasint)hs, 1.0f, dout, (blasint)D, v, (blasint)(3 * D), 0.0f, ds,
+                    (blasint)T);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (blasint)T, (blasint)hs,
+                    (blasint)T, 1.0f, pr, (blasint)T, dout, (blasint)D, 0.0f, dv,
+                    (blasint)(3 * D));
+        for (int64_t t = 0; t < T; t++) {
+            softmax_backward_row(ds + t * T, pr + t * T, T);
+        }
+        // dq = scale * dS k;  dk = scale * dS^T q
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)T, (blasint)hs,
+                    (blasint)T, scale, ds, (blasint)T, k, (blasint)(3 * D), 0.0f, dq,
+                    (blasint)(3 * D));
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (blasint)T, (blasint)hs,
+                    (blasint)T, scale, ds, (blasint)T, q, (blasint)(3 * D), 0.0f, dk,
+                    (blasint)(3 * D));
+    }
+    free(ds);
+}
+
+void kern_attention_backward(float *dqkv, const float *dout, const float *qkv,
+                             const float *att, int64_t B, int64_t T, int64_t D, int64_t H)
+{
+    // dqkv (B,T,3D), dout (B,T,D), qkv (B,T,3D), att (B,H,T,T)
+    assert(B >= 0 && T > 0 && H > 0 && D > 0 && D % H == 0);
+    if (!dqkv) {
+        return;
+    }
+    att_ctx c = {.dqkv = dqkv, .dout = dout, .qkv = qkv, .catt = att, .B = B, .T = T, .D = D,
+                 .H = H};
+    int64_t per_pair = 8 * T * T * (D / H) + 1, grain = (1 << 20) / per_pair;
+    kern_parallel_for(B * H, grain > 0 ? grain : 1, att_bwd_range, &c);
+    attention_flops(MPSL_PASS_BACKWARD, B, T, D, H);
+}
+
+void kern_attention_forward_ref(float *out, float *att, const float *qkv, int64_t B,
+                                int64_t T, int64_t D, int64_t H)
+{
+    // out (B,T,D), att (B,H,T,T), qkv (B,T,3D)
+    assert(B >= 0 && T > 0 && H > 0 && D > 0 && D % H == 0);
+    int64_t hs = D / H;
+    double scale = 1.0 / sqrt((double)hs);
+    for (int64_t b = 0; b < B; b++) {
+        for (int64_t h = 0; h < H; h++) {
+            float *a = att + (b * H + h) * T * T;
+            for (int64_t t = 0; t < T; t++) {
+                const float *q = qkv + (b * T + t) * 3 * D + h * hs;
+                double m = -INFINITY;
+                for (int64_t s = 0; s < T; s++) {
+                    const float *k = qkv + (b * T + s) * 3 * D + D + h * hs;
+                    double dot = 0.0;
+                    for (int64_t i = 0; i < hs; i++) {
+                        dot += (double)q[i] * k[i];
+                    }
+                    a[t * T + s] = (float)(dot * scale);
+                    m = a[t * T + s] > m ? a[t * T + s] : m;
+                }
+                double sum = 0.0;
+                for (int64_t s = 0; s < T; s++) {
+                    sum += exp(a[t * T + s] - m);
+                }
+                for (int64_t s = 0; s < T; s++) {
+                    a[t * T + s] = (float)(exp(a[t * T + s] - m) / sum);
+                }
+                float *o = out + (b * T + t) * D + h * hs;
+                for (int64_t i = 0; i < hs; i++) {
+                    double acc = 0.0;
+                    for (int64_t s = 0; s < T; s++) {
+                        acc += (double)a[t * T + s] * qkv[(b * T + s) * 3 * D + 2 * D + h * hs + i];
+                    }
+                    o[i] = (float)acc;
+                }
+            }
+        }
+    }
+    attention_flops(MPSL_PASS_FORWARD, B, T, D, H);
+}
+
+void kern_attention_backward_ref(float *dqkv, const float *dout, const float *qkv,
+                                 const float *att, int64_t B, int64_t T, int64_t D,
+                                 int64_t H)
+{
+    // dqkv (B,T,3D), dout (B,T,D), qkv (B,T,3D), att (B,H,T,T)
+    assert(B >= 0 && T > 0 && H > 0 && D > 0 && D % H == 0);
+    if (!dqkv) {
+        return;
+    }
+    int64_t hs = D / H;
+    double scale = 1.0 / sqrt((double)hs);
+    double *ds = malloc((size_t)(T * T) * sizeof(double));
+    assert(ds && "out of memory in attention_backward_ref");
+    for (int64_t i = 0; i < B * T * 3 * D; i++) {
+        dqkv[i] = 0.0f;
+    }
+    for (int64_t b = 0; b < B; b++) {
+        for (int64_t h = 0; h < H; h++) {
+            const float *a = att + (b * H + h) * T * T;
+            for (int64_t t = 0; t < T; t++) {
+                const float *g = dout + (b * T + t) * D + h * hs;
+                // dP[t,s] = dO[t] . v[s];  dv[s] += P[t,s] dO[t]
+                double dot = 0.0;
+                for (int64_t s = 0; s < T; s++) {
+                    const float *v = qkv + (b * T + s) * 3 * D + 2 * D + h * hs;
+                    float *dv = dqkv + (b * T + s) * 3 * D + 2 * D + h * hs;
+                    double dp = 0.0;
+                    for (int64_t i = 0; i < hs; i++) {
+                        dp += (double)g[i] * v[i];
+                        dv[i] += a[t * T + s] * g[i];
+                    }
+                    ds[t * T + s] = dp;
+                    dot += dp * a[t * T + s];
+                }
+                for (int64_t s = 0; s < T; s++) {
+                    ds[t * T + s] = a[t * T + s] * (ds[t * T + s] - dot);
+                }
+                // dq[t] += scale dS[t,s] k[s];  dk[s] += scale dS[t,s] q[t]
+                const float *q = qkv + (b * T + t) * 3 * D + h * hs;
+                float *dq = dqkv + (b * T + t) * 3 * D + h * hs;
+                for (int64_t s = 0; s < T; s++) {
+                    const float *k = qkv + (b * T + s) * 3 * D + D + h * hs;
+                    float *dk = dqkv + (b * T + s) * 3 * D + D + h * hs;
+                    double w = scale * ds[t * T + s];
+                    for (int64_t i = 0; i < hs; i++) {
+                        dq[i] += (float)(w * k[i]);
+                        dk[i] += (float)(w * q[i]);
+                    }
+                }
+            }
+        }
+    }
+    free(ds);
+    attention_flops(MPSL_PASS_BACKWARD, B, T, D, H);
+}

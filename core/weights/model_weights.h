@@ -1,0 +1,83 @@
+/* model_weights.h: a model's parameters to and from safetensors files, by name, so that timm
+ * checkpoints load into the plugins that declare timm names and fine-tuned models leave the
+ * run in a format PyTorch reads.
+ *
+ * NAMES
+ * A parameter's file name is the name its plugin declared (timm's: patch_embed.proj.weight,
+ * cls_token, pos_embed, blocks.0.attn.qkv.weight, norm.weight, fc_norm.weight, head.weight).
+ * Tokenizer, encoder and head names do not clash. Several tokenizers would (two
+ * patch_embed.proj.weight), so when the experiment has two or more tokenizers, each
+ * tokenizer's names get its modality key (the key under model.tokenizers) as a prefix:
+ * image.patch_embed.proj.weight, audio.cls_token. weights_param_name() gives that name.
+ *
+ * SHAPES
+ * A file tensor must have the declared shape, with one exception: a tensor named
+ * patch_embed.proj.weight stored as timm's convolution kernel (D, C, P, P) loads into a
+ * declared (D, C*P*P) matrix, which is the same bytes (mpsl's patch features are ordered
+ * channel, row, column, as the kernel is). pos_embed with another token count (a checkpoint
+ * made at another resolution or patch size) is refused: there is no interpolation yet.
+ *
+ * EXAMPLE (what the run does for model.weights and output.save_weights)
+ *     weights_report rep;
+ *     rc = weights_load_into_model(m, "vit.safetensors", "module.=", 1, &rep, err);
+ *     ...
+ *     const char *meta[] = {"mpsl_run", "12", NULL};
+ *     rc = weights_save_model(m, "final.safetensors", meta, err);
+ */
+#ifndef MPSL_MODEL_WEIGHTS_H
+#define MPSL_MODEL_WEIGHTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "train/model.h"
+
+/* Large enough for any decl name (95) with a modality prefix (31) and the dot. */
+#define WEIGHTS_NAME_MAX 160
+
+typedef struct weights_report {
+    int n_params;           /* declared parameter tensors */
+    int n_loaded;           /* of them, taken from the file */
+    int n_missing;          /* of them, not in the file (they keep their initial values) */
+    int n_reshaped;         /* of the loaded, taken through the conv-kernel exception */
+    int n_file;             /* tensors in the file */
+    int n_unused;           /* of them, taken by no parameter */
+    int64_t floats_loaded;
+    char missing[512];      /* the first missing names, "'a', 'b'" ("" when none) */
+    char unused[512];       /* the first unused file names */
+} weights_report;
+
+/* Write decl decl_index's file name into buf (see NAMES). Returns 0, or -1 when it does not
+ * fit in size bytes (buf then holds a truncated, NUL-terminated name). */
+int weights_param_name(const mpsl_model *m, int decl_index, char *buf, size_t size);
+
+/* Load path into m->param. For each declared parameter, the file tensor whose name, after
+ * prefix_map, equals weights_param_name(); it must have the declared shape (see SHAPES) and
+ * a float dtype (F32, F16, BF16, F64: converted to float32).
+ *
+ * prefix_map: NULL or "" for none, else comma-separated "from=to" rules applied to the file's
+ * names, the first rule whose `from` begins the name wins: "module.=" strips DataParallel's
+ * prefix, "visual.=,text.=txt." strips one and renames another. Two file tensors that map to
+ * the same name are refused.
+ *
+ * strict: every declared parameter must be in the file, else the error lists the first
+ * missing ones and how many. Not strict: missing ones keep their values. Either way, file
+ * tensors that no parameter takes are only counted (rep->n_unused).
+ *
+ * Everything is checked before anything is copied: on failure m->param is unchanged.
+ * rep may be NULL. Returns MPSL_OK, MPSL_ERR_INVALID, MPSL_ERR_IO or MPSL_ERR_NOMEM; every
+ * message names the file. */
+int weights_load_into_model(mpsl_model *m, const char *path, const char *prefix_map,
+                            int strict, weights_report *rep, mpsl_error *err);
+
+/* Save every declared parameter of m as F32 under its weights_param_name(), in declaration
+ * order, atomically (see st_write). metadata_kv: NULL or "key", "value", ..., NULL; a
+ * "format": "pt" entry is added unless the list has "format" (Hugging Face loaders look for
+ * it). Returns MPSL_OK, MPSL_ERR_INVALID, MPSL_ERR_IO or MPSL_ERR_NOMEM. */
+int weights_save_model(const mpsl_model *m, const char *path, const char *const *metadata_kv,
+                       mpsl_error *err);
+
+/* Log one line summarising rep (info level), e.g. after a non-strict load. */
+void weights_report_log(const weights_report *rep, const char *path);
+
+#endif
