@@ -1,9 +1,13 @@
 /* cmd_run.c: `mpsl run EXPERIMENT.yaml [--set KEY=VALUE]... [--db PATH]` and
  * `mpsl run --from-run ID [--db PATH] [--set ...]`: load and validate, then run. */
+#include <errno.h>
 #include <libgen.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "config/config.h"
@@ -85,6 +89,217 @@ static cfg_node *load_from_run(const char *db_path, const char *id_text, char **
     return root;
 }
 
+/* Validate, run and report one experiment tree (owned). Returns the exit status; the run's
+ * id (0 if it never began) and database go to *done when non-NULL. */
+typedef struct run_done {
+    int64_t run_id;
+    char db[1024];
+} run_done;
+
+static int run_one(cfg_node *root, const char *exp_path, const char *exp_dir, const char *db_arg,
+                   int from_run, const run_options *opt, run_done *done, mpsl_error *err)
+{
+    experiment ex;
+    int rc = MPSL_OK;
+    if (db_arg && !from_run) {
+        /* The stored config says where its results went. */
+        char *set = mpsl_strfmt("output.db='%s'", db_arg);
+        rc = set && !strchr(db_arg, '\'') ? cfg_apply_override(root, set, err)
+                                           : mpsl_err(err, "--db: a path without quotes, please");
+        free(set);
+    }
+    if (rc == MPSL_OK) {
+        rc = experiment_build(root, exp_path, exp_dir, &ex, err);
+    } else {
+        cfg_free(root);
+        memset(&ex, 0, sizeof ex);
+    }
+    int status = 1;
+    if (rc == MPSL_OK) {
+        const char *db_path = db_arg ? db_arg : from_run ? "results.db" : ex.db_path;
+        run_result res;
+        rc = run_experiment(&ex, db_path, opt, &res, err);
+        if (res.run_id) {
+            fprintf(stderr, "run %lld %s after %lld epoch(s) in %.1f s (results in %s; "
+                    "see: mpsl show %lld --db %s)\n",
+                    (long long)res.run_id, res.status, (long long)res.epochs_done,
+                    res.wall_seconds, db_path, (long long)res.run_id, db_path);
+        }
+        if (done) {
+            done->run_id = res.run_id;
+            snprintf(done->db, sizeof done->db, "%s", db_path);
+        }
+        status = rc == MPSL_OK ? 0 : rc == MPSL_ERR_INTERRUPTED ? 130 : 1;
+    }
+    experiment_free(&ex);
+    return status;
+}
+
+/* Each sweep point runs in a child process, so that its peak memory, its signals and any
+ * crash are its own; the child reports its run id through a pipe. */
+static int run_isolated(cfg_node *point, const char *exp_path, const char *exp_dir,
+                        const char *db_arg, const run_options *opt, run_done *done,
+                        mpsl_error *err)
+{
+    int fds[2];
+    if (pipe(fds) != 0) {
+        cfg_free(point);
+        return mpsl_err(err, "cannot create a pipe: %s", strerror(errno)), 1;
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        cfg_free(point);
+        return mpsl_err(err, "cannot fork: %s", strerror(errno)), 1;
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        mpsl_error child_err = {{0}};
+        int status = run_one(point, exp_path, exp_dir, db_arg, 0, opt, done, &child_err);
+        if (status != 0 && child_err.msg[0]) {
+            fprintf(stderr, "mpsl run: %s\n", child_err.msg);
+        }
+        ssize_t wrote = write(fds[1], done, sizeof *done);
+        (void)wrote;
+        close(fds[1]);
+        fflush(NULL);
+        _exit(status);
+    }
+    cfg_free(point);
+    close(fds[1]);
+    /* A Ctrl-C reaches the child too; the parent waits for it to mark its run. */
+    struct sigaction ignore = {.sa_handler = SIG_IGN}, old_int, old_term;
+    sigaction(SIGINT, &ignore, &old_int);
+    sigaction(SIGTERM, &ignore, &old_term);
+    ssize_t got = read(fds[0], done, sizeof *done);
+    close(fds[0]);
+    int wstatus = 0;
+    while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
+    }
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    if (got != (ssize_t)sizeof *done) {
+        memset(done, 0, sizeof *done);
+    }
+    if (WIFEXITED(wstatus)) {
+        if (WEXITSTATUS(wstatus) != 0) {
+            mpsl_err(err, "the run exited with status %d", WEXITSTATUS(wstatus));
+        }
+        return WEXITSTATUS(wstatus);
+    }
+    mpsl_err(err, "the run was killed by signal %d", WTERMSIG(wstatus));
+    return 128 + WTERMSIG(wstatus);
+}
+
+#define MAX_SWEEP_KEYS 8
+#define MAX_SWEEP_RUNS 1000
+
+/* `sweep:` maps dotted keys to lists of values; the experiment runs once per combination
+ * (the first key varies slowest), each run stored on its own with the sweep resolved, then
+ * the runs are compared side by side. */
+static int run_sweep(cfg_node *root, const char *exp_path, const char *exp_dir,
+                     const char *db_arg, const run_options *opt, mpsl_error *err)
+{
+    const cfg_node *sweep = cfg_get(root, "sweep");
+    char w[256];
+    size_t n_keys = cfg_node_type(sweep) == CFG_MAP ? cfg_len(sweep) : 0;
+    if (n_keys == 0 || n_keys > MAX_SWEEP_KEYS) {
+        mpsl_err(err, "%s: sweep must map 1 to %d dotted keys to lists of values "
+                 "(e.g. strategy: [{plugin: mpsl}, {plugin: fedavg}])",
+                 cfg_where(sweep, w, sizeof w), MAX_SWEEP_KEYS);
+        cfg_free(root);
+        return 1;
+    }
+    size_t total = 1, len[MAX_SWEEP_KEYS];
+    for (size_t k = 0; k < n_keys; k++) {
+        const cfg_node *values = cfg_at(sweep, k);
+        len[k] = cfg_node_type(values) == CFG_SEQ ? cfg_len(values) : 0;
+        if (len[k] == 0) {
+            mpsl_err(err, "%s: sweep.%s must be a non-empty list of values",
+                     cfg_where(values, w, sizeof w), cfg_key_at(sweep, k));
+            cfg_free(root);
+            return 1;
+        }
+        total *= len[k];
+        if (total > MAX_SWEEP_RUNS) {
+            mpsl_err(err, "%s: the sweep has more than %d combinations",
+                     cfg_where(sweep, w, sizeof w), MAX_SWEEP_RUNS);
+            cfg_free(root);
+            return 1;
+        }
+    }
+    run_done *done = calloc(total, sizeof *done);
+    int status = done ? 0 : 1;
+    for (size_t r = 0; r < total && status == 0; r++) {
+        cfg_node *point = cfg_clone(root);
+        if (!point) {
+            status = 1;
+            mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
+            break;
+        }
+        cfg_remove(point, "sweep");
+        char label[512] = "";
+        size_t rest = r, used = 0;
+        for (size_t k = n_keys; k-- > 0;) { /* the last key varies fastest */
+            size_t i = rest % len[k];
+            rest /= len[k];
+            if (cfg_set(point, cfg_key_at(sweep, k), cfg_at(cfg_at(sweep, k), i), err) != MPSL_OK) {
+                status = 1;
+            }
+        }
+        for (size_t k = 0; k < n_keys; k++) {
+            size_t stride = 1;
+            for (size_t j = k + 1; j < n_keys; j++) {
+                stride *= len[j];
+            }
+            const cfg_node *v = cfg_at(cfg_at(sweep, k), (r / stride) % len[k]);
+            const cfg_node *plugin = cfg_node_type(v) == CFG_MAP ? cfg_get(v, "plugin") : NULL;
+            const char *text = cfg_node_type(v) == CFG_SCALAR ? cfg_scalar(v)
+                               : plugin && cfg_node_type(plugin) == CFG_SCALAR ? cfg_scalar(plugin)
+                                                                               : "...";
+            used += (size_t)snprintf(label + used, used < sizeof label ? sizeof label - used : 0,
+                                     "%s%s=%s", k ? ", " : "", cfg_key_at(sweep, k), text);
+        }
+        if (status != 0) {
+            cfg_free(point);
+            break;
+        }
+        fprintf(stderr, "sweep %zu/%zu: %s\n", r + 1, total, label);
+        status = run_isolated(point, exp_path, exp_dir, db_arg, opt, &done[r], err);
+        if (status != 0) {
+            mpsl_err_prefix(err, "sweep point %zu/%zu (%s)", r + 1, total, label);
+        }
+    }
+    cfg_free(root);
+    /* Whatever ran is compared, even when the sweep stopped early. */
+    size_t ran = 0;
+    while (done && ran < total && done[ran].run_id) {
+        ran++;
+    }
+    if (ran > 0) {
+        char **argv = calloc(ran + 4, sizeof *argv);
+        char (*ids)[24] = calloc(ran, sizeof *ids);
+        if (argv && ids) {
+            int argc = 0;
+            argv[argc++] = "compare";
+            for (size_t i = 0; i < ran; i++) {
+                snprintf(ids[i], sizeof ids[i], "%lld", (long long)done[i].run_id);
+                argv[argc++] = ids[i];
+            }
+            argv[argc++] = "--db";
+            argv[argc++] = done[0].db;
+            fflush(stderr);
+            cmd_compare(argc, argv);
+        }
+        free(argv);
+        free(ids);
+    }
+    free(done);
+    return status;
+}
+
 int cmd_run(int argc, char **argv)
 {
     const char *file = NULL, *db_arg = NULL, *from_run = NULL;
@@ -155,34 +370,10 @@ int cmd_run(int argc, char **argv)
     }
     int status = 1;
     if (root) {
-        experiment ex;
-        int rc = MPSL_OK;
-        if (db_arg && !from_run) {
-            /* The stored config says where its results went. */
-            char *set = mpsl_strfmt("output.db='%s'", db_arg);
-            rc = set && !strchr(db_arg, '\'') ? cfg_apply_override(root, set, &err)
-                                               : mpsl_err(&err, "--db: a path without quotes, please");
-            free(set);
-        }
-        if (rc == MPSL_OK) {
-            rc = experiment_build(root, exp_path, exp_dir, &ex, &err);
-        } else {
-            cfg_free(root);
-            memset(&ex, 0, sizeof ex);
-        }
-        if (rc == MPSL_OK) {
-            const char *db_path = db_arg ? db_arg : from_run ? "results.db" : ex.db_path;
-            run_result res;
-            rc = run_experiment(&ex, db_path, &opt, &res, &err);
-            if (res.run_id) {
-                fprintf(stderr, "run %lld %s after %lld epoch(s) in %.1f s (results in %s; "
-                        "see: mpsl show %lld --db %s)\n",
-                        (long long)res.run_id, res.status, (long long)res.epochs_done,
-                        res.wall_seconds, db_path, (long long)res.run_id, db_path);
-            }
-            status = rc == MPSL_OK ? 0 : rc == MPSL_ERR_INTERRUPTED ? 130 : 1;
-        }
-        experiment_free(&ex);
+        const cfg_node *sweep = cfg_get(root, "sweep");
+        status = sweep ? run_sweep(root, exp_path, exp_dir, db_arg, &opt, &err)
+                       : run_one(root, exp_path, exp_dir, db_arg, from_run != NULL, &opt, NULL,
+                                 &err);
     }
     if (status != 0 && err.msg[0]) {
         fprintf(stderr, "mpsl run: %s\n", err.msg);

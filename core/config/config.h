@@ -36,6 +36,10 @@ void cfg_free(cfg_node *n);
  * reported as "--set a.b.c". */
 int cfg_apply_override(cfg_node *root, const char *assignment, mpsl_error *err);
 
+/* Set the value at a dotted path to a deep copy of `value` (positions kept), creating
+ * mappings along the way. Same refusals as cfg_apply_override. */
+int cfg_set(cfg_node *root, const char *dotted, const cfg_node *value, mpsl_error *err);
+
 /* Inspection. */
 cfg_type cfg_node_type(const cfg_node *n);
 const char *cfg_scalar(const cfg_node *n);            /* NULL unless a scalar */

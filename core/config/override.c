@@ -92,6 +92,61 @@ static cfg_node *walk(cfg_node *root, char *path, const char *label, char **last
     return map;
 }
 
+/* Store value (owned, consumed in every case) at the dotted path, creating mappings along
+ * the way and replacing an existing value. */
+static int put(cfg_node *root, char *path, const char *label, cfg_node *value, mpsl_error *err)
+{
+    char *last = NULL;
+    cfg_node *map = walk(root, path, label, &last, err);
+    if (!map) {
+        cfg_free(value);
+        return MPSL_ERR_INVALID;
+    }
+    int rc = MPSL_OK;
+    cfg_node *key = cfg_scalar_new(label, 0, 0, last, strlen(last), 0);
+    long i = cfg_find(map, last);
+    if (!key) {
+        rc = MPSL_ERR_NOMEM;
+    } else if (i >= 0) {
+        cfg_free(map->items[i].key);
+        cfg_free(map->items[i].val);
+        map->items[i].key = key;
+        map->items[i].val = value;
+        value = NULL;
+    } else if (cfg_append(map, key, value) == MPSL_OK) {
+        value = NULL;
+    } else {
+        cfg_free(key);
+        rc = MPSL_ERR_NOMEM;
+    }
+    if (rc == MPSL_ERR_NOMEM) {
+        mpsl_errs(err, rc, "%s: out of memory", label);
+    }
+    cfg_free(value);
+    return rc;
+}
+
+int cfg_set(cfg_node *root, const char *dotted, const cfg_node *value, mpsl_error *err)
+{
+    if (!root || root->type != CFG_MAP) {
+        return mpsl_err(err, "cannot set '%s': the config is not a mapping", dotted);
+    }
+    char *path = mpsl_strdup(dotted);
+    char *label = mpsl_strfmt("--set %s", dotted);
+    cfg_node *copy = cfg_clone(value); /* keeps its positions: messages point at the source */
+    int rc = path && label && copy ? check_path(path, dotted, err) : MPSL_ERR_NOMEM;
+    if (rc == MPSL_OK) {
+        rc = put(root, path, label, copy, err);
+        copy = NULL;
+    } else if (rc == MPSL_ERR_NOMEM) {
+        mpsl_errs(err, rc, "out of memory setting '%s'", dotted);
+    }
+    cfg_free(copy);
+    free(path);
+    free(label);
+    return rc;
+}
+
 int cfg_apply_override(cfg_node *root, const char *assignment, mpsl_error *err)
 {
     if (!assignment) {
@@ -135,31 +190,9 @@ int cfg_apply_override(cfg_node *root, const char *assignment, mpsl_error *err)
             mpsl_errs(err, rc, "%s: out of memory", label);
         }
     }
-    char *last = NULL;
-    cfg_node *map = rc == MPSL_OK ? walk(root, path, label, &last, err) : NULL;
-    if (rc == MPSL_OK && !map) {
-        rc = MPSL_ERR_INVALID;
-    }
     if (rc == MPSL_OK) {
-        cfg_node *key = cfg_scalar_new(label, 0, 0, last, strlen(last), 0);
-        long i = cfg_find(map, last);
-        if (!key) {
-            rc = MPSL_ERR_NOMEM;
-        } else if (i >= 0) {
-            cfg_free(map->items[i].key);
-            cfg_free(map->items[i].val);
-            map->items[i].key = key;
-            map->items[i].val = value;
-            value = NULL;
-        } else if (cfg_append(map, key, value) == MPSL_OK) {
-            value = NULL;
-        } else {
-            cfg_free(key);
-            rc = MPSL_ERR_NOMEM;
-        }
-        if (rc == MPSL_ERR_NOMEM) {
-            mpsl_errs(err, rc, "%s: out of memory", label);
-        }
+        rc = put(root, path, label, value, err);
+        value = NULL;
     }
     cfg_free(value);
     free(path);

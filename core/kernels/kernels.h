@@ -80,10 +80,12 @@ void kern_patch_gather_ref(float *out, const float *img, int64_t B, int64_t Cin,
 int kern_threads(void);
 void kern_set_threads(int n);
 
-/* Runs fn(ctx, begin, end, part) over contiguous slices of [0, n): at most kern_threads()
- * parts of at least `grain` items each (one part, in the calling thread, when n < 2*grain),
- * part 0 in the calling thread, the slices in order of part. Returns when all are done.
- * Nested calls, and calls while another thread's region runs, run serially in the caller. */
+/* Runs fn(ctx, begin, end, part) over contiguous slices of [0, n): slice `part` is
+ * [n*part/S, n*(part+1)/S) with S <= 4*kern_threads() slices of at least `grain` items each
+ * (one slice, in the calling thread, when n < 2*grain or one thread is set). The threads,
+ * the caller's included, claim slices in order as they come free, so which thread runs a slice
+ * varies but the slices do not. Returns when all are done. Nested calls, and calls while
+ * another thread's region runs, run serially in the caller as one slice. */
 typedef void (*kern_range_fn)(void *ctx, int64_t begin, int64_t end, int part);
 void kern_parallel_for(int64_t n, int64_t grain, kern_range_fn fn, void *ctx);
 

@@ -12,6 +12,10 @@
 
 /* FLOPs of GEMM work per thread below which splitting costs more than it saves. */
 #define LINEAR_GRAIN_FLOPS (1 << 19)
+/* Slices start at multiples of this many rows (columns), a multiple of OpenBLAS's register
+ * blocking, so that every element is computed by the same micro-kernel whatever the thread
+ * count: results are bitwise independent of it. */
+#define LINEAR_ALIGN 16
 
 typedef struct {
     float *out;
@@ -19,11 +23,29 @@ typedef struct {
     int64_t N, IC, OC;
 } linear_ctx;
 
-/* rows [begin, end) of out = inp @ w^T + b */
-static void linear_fwd_range(void *p, int64_t begin, int64_t end, int part)
+/* Blocks [begin, end) of LINEAR_ALIGN rows, clipped to n: rows [*r0, *r1). */
+static void block_rows(int64_t begin, int64_t end, int64_t n, int64_t *r0, int64_t *r1)
+{
+    *r0 = begin * LINEAR_ALIGN;
+    *r1 = end * LINEAR_ALIGN < n ? end * LINEAR_ALIGN : n;
+}
+
+static int64_t n_blocks(int64_t n) { return (n + LINEAR_ALIGN - 1) / LINEAR_ALIGN; }
+
+/* Blocks per thread so that each gets at least LINEAR_GRAIN_FLOPS of a GEMM with `row` FLOPs
+ * per row. */
+static int64_t blocks_grain(double row)
+{
+    double g = (double)LINEAR_GRAIN_FLOPS / ((row > 1.0 ? row : 1.0) * LINEAR_ALIGN);
+    return g < 1.0 ? 1 : (int64_t)g;
+}
+
+/* rows of out = inp @ w^T + b */
+static void linear_fwd_range(void *p, int64_t bb, int64_t be, int part)
 {
     linear_ctx *c = p;
-    int64_t IC = c->IC, OC = c->OC;
+    int64_t IC = c->IC, OC = c->OC, begin, end;
+    block_rows(bb, be, c->N, &begin, &end);
     float beta = 0.0f;
     if (c->b) {
         for (int64_t n = begin; n < end; n++) {
@@ -36,14 +58,6 @@ static void linear_fwd_range(void *p, int64_t begin, int64_t end, int part)
                 c->out + begin * OC, (blasint)OC);
 }
 
-/* Rows per thread so that each gets at least LINEAR_GRAIN_FLOPS of a GEMM with `row` FLOPs
- * per row. */
-static int64_t rows_grain(double row)
-{
-    double g = (double)LINEAR_GRAIN_FLOPS / (row > 1.0 ? row : 1.0);
-    return g < 1.0 ? 1 : (int64_t)g;
-}
-
 void kern_linear_forward(float *out, const float *inp, const float *w, const float *b,
                          int64_t N, int64_t IC, int64_t OC)
 {
@@ -51,7 +65,8 @@ void kern_linear_forward(float *out, const float *inp, const float *w, const flo
     assert(N >= 0 && IC > 0 && OC > 0);
     if (N > 0) {
         linear_ctx c = {out, inp, w, b, NULL, N, IC, OC};
-        kern_parallel_for(N, rows_grain(2.0 * (double)IC * (double)OC), linear_fwd_range, &c);
+        kern_parallel_for(n_blocks(N), blocks_grain(2.0 * (double)IC * (double)OC),
+                          linear_fwd_range, &c);
     }
     if (b) {
         flops_add(MPSL_PASS_FORWARD, (double)N * (double)OC);
@@ -59,21 +74,23 @@ void kern_linear_forward(float *out, const float *inp, const float *w, const flo
     flops_add(MPSL_PASS_FORWARD, 2.0 * (double)N * (double)IC * (double)OC);
 }
 
-/* rows [begin, end) of dinp = dout @ w */
-static void linear_dinp_range(void *p, int64_t begin, int64_t end, int part)
+/* rows of dinp = dout @ w */
+static void linear_dinp_range(void *p, int64_t bb, int64_t be, int part)
 {
     linear_ctx *c = p;
-    int64_t IC = c->IC, OC = c->OC;
+    int64_t IC = c->IC, OC = c->OC, begin, end;
+    block_rows(bb, be, c->N, &begin, &end);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)(end - begin), (blasint)IC,
                 (blasint)OC, 1.0f, c->dout + begin * OC, (blasint)OC, c->w, (blasint)IC, 0.0f,
                 c->out + begin * IC, (blasint)IC);
 }
 
-/* rows [begin, end) of dw += dout^T @ inp, and of db += column sums of dout */
-static void linear_dw_rows(void *p, int64_t begin, int64_t end, int part)
+/* rows of dw += dout^T @ inp, and of db += column sums of dout */
+static void linear_dw_rows(void *p, int64_t bb, int64_t be, int part)
 {
     linear_ctx *c = p;
-    int64_t N = c->N, IC = c->IC, OC = c->OC;
+    int64_t N = c->N, IC = c->IC, OC = c->OC, begin, end;
+    block_rows(bb, be, OC, &begin, &end);
     float *dw = c->out, *db = (float *)c->b;
     if (dw) {
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (blasint)(end - begin),
@@ -85,11 +102,12 @@ static void linear_dw_rows(void *p, int64_t begin, int64_t end, int part)
     }
 }
 
-/* columns [begin, end) of dw += dout^T @ inp (when IC is the wider side) */
-static void linear_dw_cols(void *p, int64_t begin, int64_t end, int part)
+/* columns of dw += dout^T @ inp (when IC is the wider side) */
+static void linear_dw_cols(void *p, int64_t bb, int64_t be, int part)
 {
     linear_ctx *c = p;
-    int64_t N = c->N, IC = c->IC, OC = c->OC;
+    int64_t N = c->N, IC = c->IC, OC = c->OC, begin, end;
+    block_rows(bb, be, IC, &begin, &end);
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (blasint)OC, (blasint)(end - begin),
                 (blasint)N, 1.0f, c->dout, (blasint)OC, c->inp + begin, (blasint)IC, 1.0f,
                 c->out + begin, (blasint)IC);
@@ -105,8 +123,8 @@ void kern_linear_backward(float *dinp, float *dw, float *db, const float *dout,
     if (dinp) {
         if (N > 0) {
             linear_ctx c = {dinp, NULL, w, NULL, dout, N, IC, OC};
-            kern_parallel_for(N, rows_grain(2.0 * (double)IC * (double)OC), linear_dinp_range,
-                              &c);
+            kern_parallel_for(n_blocks(N), blocks_grain(2.0 * (double)IC * (double)OC),
+                              linear_dinp_range, &c);
         }
         flops_add(MPSL_PASS_BACKWARD, mm);
     }
@@ -115,10 +133,11 @@ void kern_linear_backward(float *dinp, float *dw, float *db, const float *dout,
         if (!dw || OC >= IC) {
             linear_ctx c = {dw, inp, NULL, db, dout, N, IC, OC};
             double row = dw ? 2.0 * (double)N * (double)IC : (double)N;
-            kern_parallel_for(OC, rows_grain(row), linear_dw_rows, &c);
+            kern_parallel_for(n_blocks(OC), blocks_grain(row), linear_dw_rows, &c);
         } else {
             linear_ctx c = {dw, inp, NULL, NULL, dout, N, IC, OC};
-            kern_parallel_for(IC, rows_grain(2.0 * (double)N * (double)OC), linear_dw_cols, &c);
+            kern_parallel_for(n_blocks(IC), blocks_grain(2.0 * (double)N * (double)OC),
+                              linear_dw_cols, &c);
             if (db) {
                 kern_colsum_acc(db, dout, N, OC, 0, OC);
             }

@@ -14,8 +14,11 @@
  * A file tensor must have the declared shape, with one exception: a tensor named
  * patch_embed.proj.weight stored as timm's convolution kernel (D, C, P, P) loads into a
  * declared (D, C*P*P) matrix, which is the same bytes (mpsl's patch features are ordered
- * channel, row, column, as the kernel is). pos_embed with another token count (a checkpoint
- * made at another resolution or patch size) is refused: there is no interpolation yet.
+ * channel, row, column, as the kernel is). The kernel must be square and, when the model
+ * has a session, its C must be the modality's channel count: a 2-D declaration does not say
+ * Ph and Pw, so a tokenizer with non-square patches must declare the 4-D (D, C, Ph, Pw)
+ * shape itself (same bytes, matched exactly). pos_embed with another token count (a
+ * checkpoint made at another resolution or patch size) is refused: no interpolation yet.
  *
  * EXAMPLE (what the run does for model.weights and output.save_weights)
  *     weights_report rep;

@@ -554,6 +554,9 @@ int st_tensor_to_f32(const st_file *f, const char *name, float *dst, int64_t n,
         return mpsl_err(err, "%s: tensor '%s' has %lld elements, the destination %lld",
                         f->path, name, (long long)t->numel, (long long)n);
     }
+    if (n == 0) {
+        return MPSL_OK;
+    }
     const uint8_t *p = f->data + t->begin;
     switch (t->dtype) {
     case ST_F32:
@@ -654,20 +657,22 @@ static int build_header(const char *path, const st_write_tensor *tensors, int n,
         }
         uint64_t numel = 1;
         int overflow = 0;
-        json_t *shape = json_array();
+        /* json_object_set_new takes the value's reference even when it fails */
         json_t *entry = json_object();
-        if (!shape || !entry || json_object_set_new(entry, "dtype", json_string("F32")) != 0 ||
-            json_object_set_new(entry, "shape", shape) != 0) {
-            json_decref(shape);
-            json_decref(entry);
+        if (!entry) {
             rc = mpsl_errs(err, MPSL_ERR_NOMEM, "%s: out of memory", path);
             goto fail;
         }
         if (json_object_set_new(root, name, entry) != 0) {
-            json_decref(entry);
             rc = mpsl_err(err, "%s: tensor name '%s' is not valid UTF-8 text", path, name);
             goto fail;
         }
+        if (json_object_set_new(entry, "dtype", json_string("F32")) != 0 ||
+            json_object_set_new(entry, "shape", json_array()) != 0) {
+            rc = mpsl_errs(err, MPSL_ERR_NOMEM, "%s: out of memory", path);
+            goto fail;
+        }
+        json_t *shape = json_object_get(entry, "shape");
         for (int d = 0; d < t->ndim; d++) {
             if (t->shape[d] < 0) {
                 char sb[160];

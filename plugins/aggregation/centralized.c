@@ -54,7 +54,7 @@ static int central_run(void *state, mpsl_session *s, mpsl_error *err)
         step_stats st = {0};
         int64_t n;
         while (rc == MPSL_OK && (n = h->client_next(s, -1, b, t->batch_size, err)) > 0) {
-            rc = local_step(h, m, opt, b, dlogits, epoch, &st, err);
+            rc = local_step(h, m, opt, b, dlogits, epoch, NULL, &st, err);
             if (rc == MPSL_OK && h->should_stop(s)) {
                 rc = MPSL_ERR_INTERRUPTED;
             }

@@ -11,10 +11,18 @@ typedef struct step_stats {
     int64_t correct, seen;
 } step_stats;
 
-/* dlogits: scratch of at least b->n * C floats. */
+/* FedProx's proximal term (mu/2)||w - anchor||^2 over the trainable parameters; its
+ * gradient mu (w - anchor) is added before the optimizer step. mu = 0 adds nothing, so
+ * FedProx with mu = 0 is FedAvg bit for bit. */
+typedef struct proximal {
+    float mu;
+    const float *anchor;    /* the global model's parameters (same layout) */
+} proximal;
+
+/* dlogits: scratch of at least b->n * C floats; prox may be NULL. */
 static inline int local_step(const mpsl_host *h, mpsl_model *m, mpsl_optim *opt,
                              const mpsl_batch *b, float *dlogits, int64_t epoch,
-                             step_stats *st, mpsl_error *err)
+                             const proximal *prox, step_stats *st, mpsl_error *err)
 {
     mpsl_tensor tokens, logits, dtokens;
     h->model_zero_grad(m);
@@ -31,6 +39,17 @@ static inline int local_step(const mpsl_host *h, mpsl_model *m, mpsl_optim *opt,
     rc = h->model_encode_backward(m, &dl, &dtokens, err);
     if (rc == MPSL_OK) {
         rc = h->model_tokenize_backward(m, &dtokens, err);
+    }
+    if (rc == MPSL_OK && prox && prox->mu != 0.0f) {
+        int64_t n;
+        const float *w = h->model_params(m, &n);
+        float *g = h->model_grads(m, &n);
+        const uint8_t *trainable = h->model_trainable(m);
+        for (int64_t i = 0; i < n; i++) {
+            if (trainable[i]) {
+                g[i] += prox->mu * (w[i] - prox->anchor[i]);
+            }
+        }
     }
     if (rc == MPSL_OK) {
         rc = h->optim_step(opt, epoch, err);

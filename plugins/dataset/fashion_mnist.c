@@ -415,6 +415,7 @@ static int fm_fill(void *state, mpsl_split split, const int64_t *idx, int64_t n,
 
 static const mpsl_dataset_api fm_api = {
     sizeof(mpsl_dataset_api), fm_open, fm_close, fm_labels, fm_fill,
+    NULL, /* prepare: the Debian package ships the files ready to read */
 };
 
 static const mpsl_plugin_desc fm_desc = {

@@ -144,6 +144,7 @@ static int td_fill(void *state, mpsl_split split, const int64_t *idx, int64_t n,
 
 static const mpsl_dataset_api td_api = {
     sizeof(mpsl_dataset_api), td_open, td_close, td_labels, td_fill,
+    NULL, /* prepare: nothing to prepare, the data is generated on open */
 };
 
 static const mpsl_plugin_desc td_desc = {

@@ -758,11 +758,6 @@ static const uint16_t k_cp1252[32] = {
     0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x9D,   0x017E, 0x0178,
 };
 
-static int is_alnum_ascii(uint32_t c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
 static int match_name(const uint32_t *c, int64_t n, const char *name)
 {
     int64_t k = 0;

@@ -222,23 +222,31 @@ static int pe_backward(void *state, const mpsl_weights *w, const mpsl_tensor *do
         return MPSL_OK; // nothing trainable asked for
     }
     const float *g = dout->data;                   // (B,T,D)
-    if (s->pos) {
+    if (s->pos && tok_trained(w, s->off_pos, T * D)) {
         k->bias_add_backward(w->grad + s->off_pos, g, B, T * D); // dpos (T,D)
     }
-    const float *gpatch = g;                       // (B*nP, D) rows of patch tokens
-    if (s->cls) {
+    if (s->cls && tok_trained(w, s->off_cls, D)) {
         float *dcls = w->grad + s->off_cls;        // (D)
         for (int64_t b = 0; b < B; b++) {
             const float *gb = g + b * T * D;
             for (int64_t d = 0; d < D; d++) {
                 dcls[d] += gb[d];
             }
-            memcpy(s->proj + b * nP * D, gb + D, (size_t)(nP * D) * sizeof(float));
+        }
+    }
+    float *dw = tok_trained(w, s->off_w, D * s->K) ? w->grad + s->off_w : NULL;
+    float *db = tok_trained(w, s->off_b, D) ? w->grad + s->off_b : NULL;
+    if (!dw && !db) {
+        return MPSL_OK;
+    }
+    const float *gpatch = g;                       // (B*nP, D) rows of patch tokens
+    if (s->cls) {
+        for (int64_t b = 0; b < B; b++) {
+            memcpy(s->proj + b * nP * D, g + (b * T + 1) * D, (size_t)(nP * D) * sizeof(float));
         }
         gpatch = s->proj;
     }
-    k->linear_backward(NULL, w->grad + s->off_w, w->grad + s->off_b, gpatch, s->patches,
-                       w->param + s->off_w, B * nP, s->K, D);
+    k->linear_backward(NULL, dw, db, gpatch, s->patches, w->param + s->off_w, B * nP, s->K, D);
     return MPSL_OK;
 }
 

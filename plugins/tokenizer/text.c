@@ -354,31 +354,33 @@ static int tx_backward(void *state, const mpsl_weights *w, const mpsl_tensor *do
         return MPSL_OK; // nothing trainable asked for
     }
     const float *g = dout->data;                   // (B,T,D)
-    if (s->pos) {
+    if (s->pos && tok_trained(w, s->off_pos, T * D)) {
         k->bias_add_backward(w->grad + s->off_pos, g, B, T * D); // dpos (T,D)
+    }
+    if (s->cls && tok_trained(w, s->off_cls, D)) {
+        float *dcls = w->grad + s->off_cls;        // (D)
+        for (int64_t b = 0; b < B; b++) {
+            for (int64_t d = 0; d < D; d++) {
+                dcls[d] += g[b * T * D + d];
+            }
+        }
+    }
+    if (!tok_trained(w, s->off_tab, s->V * D)) {
+        return MPSL_OK;
     }
     if (s->pool) {
         memset(s->rows, 0, (size_t)(s->saved_N * D) * sizeof(float));
     }
     float *row = s->rows;                          // (N,D) gradients of the real tokens
-    for (int64_t b = 0; b < B; b++) {
-        const float *gb = g + b * T * D;
-        if (s->cls) {
-            float *dcls = w->grad + s->off_cls;    // (D)
-            for (int64_t d = 0; d < D; d++) {
-                dcls[d] += gb[d];
-            }
+    for (int64_t q = 0; q < B * S; q++) {
+        int64_t b = q / S, n = s->lens[q];
+        const float *gq = g + (b * T + s->cls + (q % S) * s->Tq) * D;
+        if (s->pool) {
+            k->meanpool_backward(row, gq, 1, n, D, 0, n);
+        } else {
+            memcpy(row, gq, (size_t)(n * D) * sizeof(float));   // pads send nothing
         }
-        for (int64_t q = 0; q < S; q++) {
-            int64_t n = s->lens[b * S + q];
-            const float *gq = gb + (s->cls + q * s->Tq) * D;
-            if (s->pool) {
-                k->meanpool_backward(row, gq, 1, n, D, 0, n);
-            } else {
-                memcpy(row, gq, (size_t)(n * D) * sizeof(float));   // pads send nothing
-            }
-            row += n * D;
-        }
+        row += n * D;
     }
     k->embedding_backward(w->grad + s->off_tab, s->rows, s->rid, s->saved_N, s->V, D);
     return MPSL_OK;

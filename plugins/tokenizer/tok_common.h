@@ -24,4 +24,20 @@
         }                                                                                   \
     } while (0)
 
+/* 1 when any float of the tensor at [off, off+n) is trained (w->trainable NULL: all are).
+ * Backward skips the weight gradients of a fully frozen tensor, as plugin.h asks. The scan
+ * stops at the first trained float, so it is only long for a frozen tensor. */
+static inline int tok_trained(const mpsl_weights *w, int64_t off, int64_t n)
+{
+    if (!w->trainable) {
+        return 1;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        if (w->trainable[off + i]) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 #endif

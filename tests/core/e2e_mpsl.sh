@@ -57,4 +57,55 @@ done
 # Frozen tokenizers: no cut-layer gradients and no parameter uploads.
 expect_ok "frozen tokenizers" "$MPSL" run fusion.yaml --db frozen.db --set strategy.freeze_tokenizers=true --set train.epochs=1
 check "no cut-layer gradients when frozen" [ "$(sql frozen.db "select count(*) from comm where kind in ('cut_grads', 'parameters')")" = 0 ]
+# The server runs ONE forward and ONE backward per step, over every client's rows, whatever
+# the number of clients (63 steps of 4 x 8 rows, the last of 4 x 4).
+for K in 1 4; do
+  rm -f calls.log
+  expect_ok "counting encoder, $K clients" "$MPSL" run fusion.yaml --db count.db --set data.clients=$K \
+    --set train.epochs=1 --set "model.encoder={plugin: counting_encoder, log: $WORK/calls.log}"
+  server=$(awk '$2 == "backward" { print $1; exit }' calls.log)
+  check "$K clients: 63 server backward passes" [ "$(grep -c "^$server backward" calls.log)" = 63 ]
+  check "$K clients: 63 server forward passes" [ "$(grep -c "^$server forward" calls.log)" = 63 ]
+  check "$K clients: the server saw all 2000 samples once" \
+    [ "$(awk -v s="$server" '$1 == s && $2 == "forward" { n += $3 } END { print n }' calls.log)" = 2000 ]
+done
+
+# No label crosses the message layer: every message is float32 data of an allowed kind, and
+# nothing the clients send is an integer tensor.
+check "only activations, logit gradients, loss values and tokenizers go up" \
+  [ "$(sql f.db "select group_concat(kind, ',') from (select distinct kind from comm where run_id=1 and direction='up' order by kind)")" = "activations,logit_grads,parameters,scalars" ]
+
+# FedProx with mu = 0 is FedAvg bit for bit.
+expect_ok "fedavg" "$MPSL" run fusion.yaml --db prox.db --set strategy.plugin=fedavg --set train.epochs=2
+expect_ok "fedprox mu 0" "$MPSL" run fusion.yaml --db prox.db --set "strategy={plugin: fedprox, mu: 0}" --set train.epochs=2
+a=$(sql prox.db "select group_concat(value, ' ') from (select value from epoch_metrics where run_id=1 and name not like '%seconds' and name != 'peak_rss_bytes' order by epoch, name)")
+b=$(sql prox.db "select group_concat(value, ' ') from (select value from epoch_metrics where run_id=2 and name not like '%seconds' and name != 'peak_rss_bytes' order by epoch, name)")
+check "fedprox(mu=0) = fedavg exactly" [ -n "$a" ] && [ "$a" = "$b" ]
+expect_ok "fedprox mu 0.5" "$MPSL" run fusion.yaml --db prox.db --set "strategy={plugin: fedprox, mu: 0.5}" --set train.epochs=2
+c=$(sql prox.db "select group_concat(value, ' ') from (select value from epoch_metrics where run_id=3 and name not like '%seconds' and name != 'peak_rss_bytes' order by epoch, name)")
+check "fedprox(mu=0.5) differs from fedavg" [ "$a" != "$c" ]
+
+# A sweep runs every combination in its own process and compares them.
+cat > sweep.yaml <<'YAML'
+name: sweep
+seed: 3
+data:
+  dataset: {plugin: two_modalities, n_train: 400, n_test: 100}
+  clients: 2
+model:
+  tokenizers:
+    image: {plugin: image_patch, patch: 4, dim: 16}
+  encoder: {plugin: token_mlp}
+  head: {plugin: classifier, pool: mean}
+strategy: {plugin: mpsl}
+train: {epochs: 1, batch_size: 20}
+sweep:
+  strategy: [{plugin: mpsl}, {plugin: fedavg}]
+  data.clients: [1, 2]
+YAML
+expect_ok "sweep" "$MPSL" run sweep.yaml --db sweep.db
+check "sweep made four runs" [ "$(sql sweep.db "select count(*) from runs where status='finished'")" = 4 ]
+check "sweep order: first key slowest" [ "$(sql sweep.db "select group_concat(method || n_clients, ' ') from (select * from runs order by id)")" = "mpsl1 mpsl2 fedavg1 fedavg2" ]
+check "sweep prints the comparison" grep -q "final_test_acc" "$WORK/out"
+check "stored configs hold no sweep" [ "$(sql sweep.db "select count(*) from runs where config_yaml like '%sweep:%'")" = 0 ]
 finish

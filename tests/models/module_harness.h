@@ -48,15 +48,6 @@ static float *fnew(int64_t n)
     return p;
 }
 
-static int64_t prod(const int64_t *s, int n)
-{
-    int64_t p = 1;
-    for (int i = 0; i < n; i++) {
-        p *= s[i];
-    }
-    return p;
-}
-
 /* ------------------------------------------------------------------ the host */
 
 static const mpsl_host *harness_host(void)
@@ -216,7 +207,7 @@ static int module_open(module *m, const char *name, mpsl_plugin_kind kind, const
     m->param = fnew(m->n);
     m->grad = fnew(m->n);
     fill_uniform(&rng, m->param, m->n, -0.5f, 0.5f);
-    m->w = (mpsl_weights){m->param, m->grad, m->n};
+    m->w = (mpsl_weights){.param = m->param, .grad = m->grad, .n = m->n};
     return MPSL_OK;
 }
 
@@ -365,7 +356,7 @@ static void check_param_grads(fd_ctx *c, float eps, double rtol, double atol,
 }
 
 /* The whole gradient buffer is zero. */
-static int all_zero(const float *g, int64_t n)
+static inline int all_zero(const float *g, int64_t n)
 {
     for (int64_t i = 0; i < n; i++) {
         if (g[i] != 0.0f) {

@@ -390,6 +390,60 @@ static void test_batches_and_determinism(void)
     module_close(&b);
 }
 
+/* ------------------------------------------------------------------ host freezing */
+
+/* w->trainable (the host's per-float mask, e.g. optimizer groups): tensors whose entries are
+ * all frozen get no gradient; the others get exactly the gradient they get without a mask,
+ * also when the mask freezes block 0 but trains norm_pre below it. */
+static void test_host_mask(void)
+{
+    mpsl_error err = {{0}};
+    module m;
+    CHECK(module_open(&m, "vit", MPSL_KIND_ENCODER, "depth: 2\nheads: 2\npre_norm: true\n", 2,
+                      td(5, 16), 0, NULL, &err) == MPSL_OK);
+    if (!m.state) {
+        module_close(&m);
+        return;
+    }
+    int64_t in_shape[3] = {2, 5, 16}, n = 2 * 5 * 16;
+    float *x = fnew(n), *full = fnew(m.n);
+    fill_uniform(&rng, x, n, -1, 1);
+    fd_ctx c;
+    CHECK(fd_setup(&c, &m, x, 3, in_shape, NULL) == MPSL_OK);
+    memcpy(full, m.grad, (size_t)m.n * sizeof(float));
+    uint8_t *mask = malloc((size_t)m.n);
+    memset(mask, 1, (size_t)m.n);
+    for (int i = 0; i < m.n_decl; i++) {
+        const decl *d = &m.d[i];
+        if (strncmp(d->name, "blocks.0.", 9) == 0 || strcmp(d->name, "norm.bias") == 0) {
+            memset(mask + d->off, 0, (size_t)d->count);
+        }
+    }
+    m.w.trainable = mask;
+    CHECK(fd_backward(&c, NULL, 0) == MPSL_OK);
+    for (int i = 0; i < m.n_decl; i++) {
+        const decl *d = &m.d[i];
+        int frozen = !mask[d->off];
+        int ok = 1;
+        for (int64_t j = 0; j < d->count; j++) {
+            ok &= m.grad[d->off + j] == (frozen ? 0.0f : full[d->off + j]);
+        }
+        CHECK(ok);
+        if (!ok) {
+            fprintf(stderr, "host mask: %s (frozen %d) has a wrong gradient\n", d->name, frozen);
+        }
+    }
+    CHECK(!all_zero(m.grad + find_decl(&m, "norm_pre.weight")->off, 16));
+    // everything frozen: nothing to do, nothing written
+    memset(mask, 0, (size_t)m.n);
+    CHECK(fd_backward(&c, NULL, 0) == MPSL_OK);
+    CHECK(all_zero(m.grad, m.n));
+    m.w.trainable = NULL;
+    free(mask), free(x), free(full);
+    fd_free(&c);
+    module_close(&m);
+}
+
 int main(int argc, char **argv)
 {
     g_argc = argc;
@@ -399,5 +453,6 @@ int main(int argc, char **argv)
     test_refusals();
     test_numerics();
     test_batches_and_determinism();
+    test_host_mask();
     return check_exit();
 }

@@ -224,11 +224,20 @@ static void test_modality_prefix(void)
     };
     const char *p1 = wt_path("single.safetensors");
     write_file(p1, single, 3, "");
-    CHECK(weights_load_into_model(b, p1, "patch_embed.=image.patch_embed.,cls_token=image.cls_token",
-                                  0, &rep, &err) == MPSL_OK);
+    CHECK(weights_load_into_model(b, p1,
+                                  "patch_embed.=image.patch_embed.,cls_token=image.cls_token", 0,
+                                  &rep, &err) == MPSL_OK);
     CHECK(rep.n_loaded == 3 && rep.n_missing == 3 && rep.n_unused == 0);
     CHECK_CONTAINS(rep.missing, "'audio.patch_embed.proj.weight'");
     CHECK(b->param[b->decls[1].offset] == 0.0f && b->param[b->decls[1].offset + 1] == 0.25f);
+    /* an empty `from` matches every name: add the prefix to all but the encoder's */
+    memset(b->param, 0, (size_t)b->n * sizeof(float));
+    CHECK(weights_load_into_model(b, p1, "blocks.=blocks.,=image.", 1, &rep, &err) ==
+          MPSL_ERR_INVALID);
+    CHECK_CONTAINS(err.msg, "3 of 6 model parameters are not in the file");
+    CHECK(weights_load_into_model(b, p1, "blocks.=blocks.,=image.", 0, &rep, &err) == MPSL_OK);
+    CHECK(rep.n_loaded == 3 && rep.n_unused == 0);
+    CHECK(b->param[b->decls[1].offset + 1] == 0.25f);
     free(ex);
     free(s);
     free_model(a);
@@ -300,7 +309,8 @@ static void test_strict(void)
     mpsl_error err = {{0}};
     weights_report rep;
     CHECK(weights_load_into_model(m, path, NULL, 1, &rep, &err) == MPSL_ERR_INVALID);
-    CHECK_CONTAINS(err.msg, "2 of 9 model parameters are not in the file: 'cls_token', 'pos_embed'");
+    CHECK_CONTAINS(err.msg,
+                   "2 of 9 model parameters are not in the file: 'cls_token', 'pos_embed'");
     CHECK_CONTAINS(err.msg, "'head_dist.weight'");
     CHECK(same_params(m, before));
 
@@ -324,7 +334,8 @@ static void test_strict(void)
     }
     mpsl_model *big = make_model(many, 24, 0, 0.0f);
     CHECK(weights_load_into_model(big, path, NULL, 1, &rep, &err) == MPSL_ERR_INVALID);
-    CHECK_CONTAINS(err.msg, "24 of 24 model parameters are not in the file: 'blocks.0.norm1.weight'");
+    CHECK_CONTAINS(err.msg,
+                   "24 of 24 model parameters are not in the file: 'blocks.0.norm1.weight'");
     CHECK_CONTAINS(err.msg, "'blocks.9.norm1.weight' and 14 more");
     CHECK(strstr(err.msg, "blocks.10.") == NULL);
     CHECK(rep.n_missing == 24);

@@ -93,7 +93,8 @@ static void test_timm_checkpoint(void)
 {
     const int n = (int)MPSL_COUNT(vit);
     mpsl_model m = {0};
-    param_decl decls[MPSL_COUNT(vit)] = {{{0}}};
+    param_decl decls[MPSL_COUNT(vit)];
+    memset(decls, 0, sizeof decls);
     m.decls = decls;
     m.n_decls = n;
     m.n_tok = 1;

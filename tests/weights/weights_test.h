@@ -12,13 +12,13 @@
 
 static char wt_dir[64];
 
-static int wt_rm(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+static inline int wt_rm(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
     (void)sb, (void)flag, (void)ftw;
     return remove(path);
 }
 
-static void wt_cleanup(void)
+static inline void wt_cleanup(void)
 {
     if (wt_dir[0] && !getenv("MPSL_KEEP_TEST_FILES")) {
         nftw(wt_dir, wt_rm, 16, FTW_DEPTH | FTW_PHYS);
@@ -26,7 +26,7 @@ static void wt_cleanup(void)
 }
 
 /* Make the scratch directory (removed at exit unless MPSL_KEEP_TEST_FILES is set). */
-static void wt_setup(void)
+static inline void wt_setup(void)
 {
     strcpy(wt_dir, "/tmp/mpsl-weights-XXXXXX");
     if (!mkdtemp(wt_dir)) {
@@ -37,7 +37,7 @@ static void wt_setup(void)
 }
 
 /* A path in the scratch directory; rotates among 8 static buffers. */
-static const char *wt_path(const char *name)
+static inline const char *wt_path(const char *name)
 {
     static char bufs[8][256];
     static int next;
@@ -47,8 +47,8 @@ static const char *wt_path(const char *name)
 }
 
 /* Write [u64 hsize][header bytes][data_len bytes of data (or a counting pattern if NULL)]. */
-static void wt_write_raw(const char *path, uint64_t hsize, const void *header, size_t hlen,
-                         const void *data, size_t data_len)
+static inline void wt_write_raw(const char *path, uint64_t hsize, const void *header,
+                                size_t hlen, const void *data, size_t data_len)
 {
     FILE *f = fopen(path, "wb");
     if (!f) {
@@ -68,7 +68,8 @@ static void wt_write_raw(const char *path, uint64_t hsize, const void *header, s
 }
 
 /* A well-formed crafted file: the size field matches the header. */
-static void wt_write_json(const char *path, const char *json, const void *data, size_t data_len)
+static inline void wt_write_json(const char *path, const char *json, const void *data,
+                                 size_t data_len)
 {
     wt_write_raw(path, strlen(json), json, strlen(json), data, data_len);
 }

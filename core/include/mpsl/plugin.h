@@ -351,6 +351,11 @@ typedef struct mpsl_dataset_api {
     const int32_t *(*labels)(void *state, mpsl_split split);
     int (*fill)(void *state, mpsl_split split, const int64_t *idx, int64_t n,
                 mpsl_batch *batch, mpsl_error *err);
+    /* Optional (NULL when the data needs no preparation; since ABI 1.1): turn raw inputs
+     * into the prepared files open() reads, once. Must be idempotent (a verified prepared
+     * file is kept) and write atomically (temporary name, then rename). `mpsl prepare`
+     * calls it; open() may call it itself when the prepared file is missing. */
+    int (*prepare)(const mpsl_host *h, const void *params, const char *where, mpsl_error *err);
 } mpsl_dataset_api;
 
 /* ---------------------------------------------------------------- aggregation */

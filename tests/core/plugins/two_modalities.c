@@ -130,8 +130,8 @@ static int tm_fill(void *state, mpsl_split split, const int64_t *idx, int64_t n,
     return MPSL_OK;
 }
 
-static const mpsl_dataset_api tm_api = {sizeof(mpsl_dataset_api), tm_open, tm_close, tm_labels,
-                                        tm_fill};
+static const mpsl_dataset_api tm_api = {sizeof(mpsl_dataset_api), tm_open, tm_close,
+                                        tm_labels, tm_fill, NULL};
 
 static const mpsl_plugin_desc tm_desc = {
     MPSL_ABI_MAJOR, MPSL_ABI_MINOR, "two_modalities", "1.0.0", MPSL_KIND_DATASET,

@@ -1,0 +1,106 @@
+/* counting_encoder.c: an identity encoder that appends one line per call ("<instance> forward
+ * <rows>" / "... backward <rows>") to the file named by its `log` parameter, so tests can
+ * count how often and on how many rows the server really runs. */
+#include <mpsl/plugin.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef struct ce_params {
+    const char *log;
+} ce_params;
+
+static const mpsl_param_spec ce_spec[] = {
+    MPSL_PARAM_STRING(ce_params, log, "log", 1, NULL, "file the calls are appended to"),
+};
+
+typedef struct ce_state {
+    const mpsl_host *h;
+    char log[512];
+    int64_t T, D;
+    int64_t scale_offset;
+} ce_state;
+
+static int ce_create(const mpsl_host *h, const mpsl_module_init *init, void **state,
+                     mpsl_error *err)
+{
+    ce_state *s = h->alloc(sizeof *s);
+    if (!s) {
+        h->error_set(err, "out of memory");
+        return MPSL_ERR_NOMEM;
+    }
+    s->h = h;
+    snprintf(s->log, sizeof s->log, "%s", ((const ce_params *)init->params)->log);
+    s->T = init->in_shape[0];
+    s->D = init->in_shape[1];
+    *state = s;
+    return MPSL_OK;
+}
+
+static void ce_destroy(void *state)
+{
+    ce_state *s = state;
+    s->h->free(s);
+}
+
+static int ce_output_shape(void *state, int *ndim, int64_t *shape, int *cls)
+{
+    ce_state *s = state;
+    *ndim = 2;
+    shape[0] = s->T;
+    shape[1] = s->D;
+    if (cls) {
+        *cls = 0;
+    }
+    return MPSL_OK;
+}
+
+static void note(ce_state *s, const char *what, int64_t rows)
+{
+    FILE *f = fopen(s->log, "a");
+    if (f) {
+        fprintf(f, "%p %s %lld\n", (void *)s, what, (long long)rows);
+        fclose(f);
+    }
+}
+
+static int ce_forward(void *state, const mpsl_weights *w, const mpsl_tensor *inp,
+                      mpsl_tensor *out, mpsl_error *err)
+{
+    (void)w;
+    (void)err;
+    ce_state *s = state;
+    memcpy(out->data, inp->data, (size_t)(inp->shape[0] * s->T * s->D) * sizeof(float));
+    note(s, "forward", inp->shape[0]);
+    return MPSL_OK;
+}
+
+static int ce_backward(void *state, const mpsl_weights *w, const mpsl_tensor *dout,
+                       mpsl_tensor *din, mpsl_error *err)
+{
+    (void)w;
+    (void)err;
+    ce_state *s = state;
+    if (din) {
+        memcpy(din->data, dout->data, (size_t)(dout->shape[0] * s->T * s->D) * sizeof(float));
+    }
+    note(s, "backward", dout->shape[0]);
+    return MPSL_OK;
+}
+
+static const mpsl_module_api ce_api = {sizeof(mpsl_module_api), ce_create, ce_destroy,
+                                       ce_output_shape, ce_forward, ce_backward};
+
+static const mpsl_plugin_desc ce_desc = {
+    MPSL_ABI_MAJOR, MPSL_ABI_MINOR, "counting_encoder", "1.0.0", MPSL_KIND_ENCODER,
+    "identity encoder that logs every call (for tests)", ce_spec, MPSL_COUNT(ce_spec),
+    sizeof(ce_params), &ce_api,
+};
+
+MPSL_PLUGIN_EXPORT int mpsl_plugin_entry(const mpsl_host *h, const mpsl_plugin_desc **desc,
+                                         mpsl_error *err)
+{
+    (void)h;
+    (void)err;
+    *desc = &ce_desc;
+    return MPSL_OK;
+}
