@@ -8,5 +8,13 @@ int cmd_plugins(int argc, char **argv);
 int cmd_runs(int argc, char **argv);     /* list runs, with filters */
 int cmd_show(int argc, char **argv);     /* one run in full */
 int cmd_compare(int argc, char **argv);  /* runs side by side */
+int cmd_prepare(int argc, char **argv);  /* prepare an experiment's dataset */
+
+/* Load an experiment file with its includes resolved (see load.c for the search order);
+ * *exp_dir receives the file's directory (malloc'd, also on failure). */
+#include "config/config.h"
+cfg_node *cli_load_experiment(const char *file, char **exp_dir, mpsl_error *err);
+/* Directory part of a path (malloc'd). */
+char *cli_dir_of(const char *path);
 
 #endif

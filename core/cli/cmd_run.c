@@ -31,38 +31,6 @@ static void run_usage(FILE *out)
             "exit status: 0 finished, 1 refused or failed, 2 usage, 130 interrupted\n");
 }
 
-/* Directory of a file path (malloc'd). */
-static char *dir_of(const char *path)
-{
-    char *copy = mpsl_strdup(path);
-    char *dir = copy ? mpsl_strdup(dirname(copy)) : NULL;
-    free(copy);
-    return dir;
-}
-
-/* configs/ directories searched for included fragments. */
-static void config_search_dirs(const char *exp_dir, char **dirs, int max)
-{
-    int n = 0;
-    const char *env = getenv("MPSL_CONFIG_PATH");
-    if (env && *env && n < max - 1) {
-        dirs[n++] = mpsl_strdup(env);
-    }
-    if (exp_dir && n < max - 1) {
-        dirs[n++] = mpsl_strfmt("%s/../configs", exp_dir);
-    }
-    if (n < max - 1) {
-        dirs[n++] = mpsl_strdup("configs");
-    }
-    if (n < max - 1) {
-        dirs[n++] = mpsl_strdup(MPSL_SOURCE_ROOT "/configs");
-    }
-    if (n < max - 1) {
-        dirs[n++] = mpsl_strdup(MPSL_CONFIGS_INSTALL_DIR);
-    }
-    dirs[n] = NULL;
-}
-
 static cfg_node *load_from_run(const char *db_path, const char *id_text, char **exp_path,
                                mpsl_error *err)
 {
@@ -351,16 +319,10 @@ int cmd_run(int argc, char **argv)
     cfg_node *root;
     if (from_run) {
         root = load_from_run(db_arg ? db_arg : "results.db", from_run, &exp_path, &err);
-        exp_dir = exp_path ? dir_of(exp_path) : mpsl_strdup(".");
+        exp_dir = exp_path ? cli_dir_of(exp_path) : mpsl_strdup(".");
     } else {
         exp_path = mpsl_strdup(file);
-        exp_dir = dir_of(file);
-        char *dirs[8];
-        config_search_dirs(exp_dir, dirs, 8);
-        root = cfg_load_file(file, (const char *const *)dirs, &err);
-        for (char **d = dirs; *d; d++) {
-            free(*d);
-        }
+        root = cli_load_experiment(file, &exp_dir, &err);
     }
     for (int i = 0; root && i < n_over; i++) {
         if (cfg_apply_override(root, overrides[i], &err) != MPSL_OK) {

@@ -19,7 +19,44 @@
  *   cross_entropy           3*B*C forward (max, exp, sum per logit); plus B*C backward
  *                           when dlogits is non-NULL
  *   patch_gather            0 (pure data movement)
- * Reference versions count exactly as their fast versions do.
+ *   layernorm_forward       7*N*C (sum, subtract, square, accumulate, *rstd, *w, +b)
+ *   layernorm_backward      10*N*C for dinp (normalise 2, dout*w 1, the two row sums 3,
+ *                           combine 4), 2*N*C for dw, N*C for db (backward)
+ *   gelu_forward            8*N (x*x, *-1/2, exp, /sqrt2, erf, +1, *1/2, *x; exp, erf = 1)
+ *   gelu_backward           11*N (the same Phi 7, x*exp, *1/sqrt(2pi), +Phi, *dout)
+ *   attention_forward       4*B*H*T*T*(D/H) for q k^T and P v, plus 5*B*H*T*T for the
+ *                           softmax (max, subtract, exp, sum, normalise); the 1/sqrt(D/H)
+ *                           scale rides in the GEMM and is not counted
+ *   attention_backward      8*B*H*T*T*(D/H) for dP, dv, dq, dk, plus 4*B*H*T*T for the
+ *                           softmax backward (P*dP multiply-accumulate, subtract, multiply)
+ *   add                     N                                                  (forward)
+ *   bias_add_forward        B*M; bias_add_backward B*M               (forward / backward)
+ *   patch_gather_strided    0
+ *   embedding_forward       0; embedding_backward N*D                         (backward)
+ *   token_select_forward    0; token_select_backward B*D                      (backward)
+ *   contrastive_loss        forward 2*B*B*E (similarities) + 6*B*B (each direction's
+ *                           softmax cross-entropy 3*B*B, as cross_entropy); backward, when
+ *                           dimg or dtxt is non-NULL, 2*B*B (B*B per direction) plus
+ *                           2*B*B*E for each of dimg, dtxt requested
+ * Reference versions count exactly as their fast versions do. Kernels whose gradient pointer
+ * is NULL (attention, gelu, bias_add, embedding, token_select) do nothing and count nothing.
+ *
+ * THREADING (measured on this project's 2-core AMD EPYC (Zen 5) VM, OpenBLAS 0.3.21 pthread
+ * build with OPENBLAS_CORETYPE=Haswell; numbers in the kernels' report):
+ * the kernels run on their own small pool (parallel.c): kern_threads() threads, the caller
+ * included, persistent workers that spin ~0.1 ms after a job and then sleep on a condition
+ * variable, so no environment variable is needed and an idle process uses no CPU. Threads
+ * claim slices of each job dynamically, so a core busy with another process delays a kernel by
+ * a slice, not by half its work. OpenBLAS is set to ONE thread (openblas_set_num_threads(1)
+ * when the pool starts): every GEMM is split by the pool into row slices (linear: rows of the
+ * output, dw over its longer side; attention: (sample, head) pairs), each a single-threaded
+ * sgemm. Two pools spinning on 2 cores (OpenBLAS's workers spin for a while after each call)
+ * would fight each other; one pool cannot. Any code in the process that calls cblas directly
+ * therefore gets single-threaded BLAS once the kernels have run.
+ * Results do not depend on the thread count, except that OpenBLAS's Haswell sgemm rounds a
+ * row differently depending on where it falls in its blocking: GEMM outputs differ between
+ * thread counts by about an ulp (~1e-6 relative). Reductions (bias, LayerNorm and embedding
+ * gradients) are split over columns and sum rows in order, so they are bitwise identical.
  */
 #ifndef MPSL_KERNELS_H
 #define MPSL_KERNELS_H

@@ -11,6 +11,11 @@
 
 /* Every function taking or returning v8f is inlined, so there is no vector ABI to warn about. */
 #pragma GCC diagnostic ignored "-Wpsabi"
+/* -std=c11 turns off contraction of a*b+c into fused multiply-adds; the vector code wants
+ * them (the AVX2 clones are about 1.5x faster with FMA). Applies to the rest of the file. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("fp-contract=fast")
+#endif
 
 typedef float v8f __attribute__((vector_size(32)));
 typedef int32_t v8i __attribute__((vector_size(32)));
