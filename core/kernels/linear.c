@@ -13,12 +13,11 @@
 /* FLOPs of GEMM work per thread below which splitting costs more than it saves. */
 #define LINEAR_GRAIN_FLOPS (1 << 19)
 /* Slices start at multiples of this many rows (columns), a multiple of OpenBLAS's register
- * blocking, so that every element is computed by the same micro-kernel whatever the thread
- * count: results are bitwise independent of it. */
+ * blocking, so that slices other than the last have no ragged micro-kernel edge. */
 #define LINEAR_ALIGN 16
 
 typedef struct {
-    float *out;
+    float *out, *db;   // out: out, dinp or dw
     const float *inp, *w, *b, *dout;
     int64_t N, IC, OC;
 } linear_ctx;
@@ -64,7 +63,7 @@ void kern_linear_forward(float *out, const float *inp, const float *w, const flo
     // out (N,OC), inp (N,IC), w (OC,IC), b (OC)
     assert(N >= 0 && IC > 0 && OC > 0);
     if (N > 0) {
-        linear_ctx c = {out, inp, w, b, NULL, N, IC, OC};
+        linear_ctx c = {out, NULL, inp, w, b, NULL, N, IC, OC};
         kern_parallel_for(n_blocks(N), blocks_grain(2.0 * (double)IC * (double)OC),
                           linear_fwd_range, &c);
     }
@@ -91,7 +90,7 @@ static void linear_dw_rows(void *p, int64_t bb, int64_t be, int part)
     linear_ctx *c = p;
     int64_t N = c->N, IC = c->IC, OC = c->OC, begin, end;
     block_rows(bb, be, OC, &begin, &end);
-    float *dw = c->out, *db = (float *)c->b;
+    float *dw = c->out, *db = c->db;
     if (dw) {
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (blasint)(end - begin),
                     (blasint)IC, (blasint)N, 1.0f, c->dout + begin, (blasint)OC, c->inp,
@@ -122,7 +121,7 @@ void kern_linear_backward(float *dinp, float *dw, float *db, const float *dout,
     double mm = 2.0 * (double)N * (double)IC * (double)OC;
     if (dinp) {
         if (N > 0) {
-            linear_ctx c = {dinp, NULL, w, NULL, dout, N, IC, OC};
+            linear_ctx c = {dinp, NULL, NULL, w, NULL, dout, N, IC, OC};
             kern_parallel_for(n_blocks(N), blocks_grain(2.0 * (double)IC * (double)OC),
                               linear_dinp_range, &c);
         }
@@ -131,11 +130,11 @@ void kern_linear_backward(float *dinp, float *dw, float *db, const float *dout,
     if ((dw || db) && N > 0) {
         // split dw over its longer side; db rides along with rows or gets its own pass
         if (!dw || OC >= IC) {
-            linear_ctx c = {dw, inp, NULL, db, dout, N, IC, OC};
+            linear_ctx c = {dw, db, inp, NULL, NULL, dout, N, IC, OC};
             double row = dw ? 2.0 * (double)N * (double)IC : (double)N;
             kern_parallel_for(n_blocks(OC), blocks_grain(row), linear_dw_rows, &c);
         } else {
-            linear_ctx c = {dw, inp, NULL, NULL, dout, N, IC, OC};
+            linear_ctx c = {dw, NULL, inp, NULL, NULL, dout, N, IC, OC};
             kern_parallel_for(n_blocks(IC), blocks_grain(2.0 * (double)N * (double)OC),
                               linear_dw_cols, &c);
             if (db) {

@@ -24,10 +24,13 @@ static const char *const top_sections[] = {"data", "model", "strategy", "train",
 
 typedef struct output_keys {
     const char *db;
+    const char *save_weights;
 } output_keys;
 static const mpsl_param_spec output_spec[] = {
     MPSL_PARAM_STRING(output_keys, db, "db", 0, "results.db",
                       "SQLite results database (relative to the working directory)"),
+    MPSL_PARAM_STRING(output_keys, save_weights, "save_weights", 0, NULL,
+                      "write the final evaluated model here as safetensors"),
 };
 static const char *const output_ignore[] = {"tags", NULL};
 
@@ -63,7 +66,20 @@ static const mpsl_param_spec model_spec[] = {
     MPSL_PARAM_ENUM(model_keys, fusion, "fusion", "early|late", "early",
                     "early: one encoder pass over all modalities' tokens; late: one per modality"),
 };
-static const char *const model_ignore[] = {"tokenizers", "encoder", "head", NULL};
+static const char *const model_ignore[] = {"tokenizers", "encoder", "head", "weights", NULL};
+
+typedef struct weights_keys {
+    const char *path, *prefix_map;
+    int strict;
+} weights_keys;
+static const mpsl_param_spec weights_spec[] = {
+    MPSL_PARAM_STRING(weights_keys, path, "path", 1, NULL,
+                      "safetensors file with pretrained parameters (timm names)"),
+    MPSL_PARAM_STRING(weights_keys, prefix_map, "prefix_map", 0, "",
+                      "comma-separated from=to rewrites of the file's names"),
+    MPSL_PARAM_BOOL(weights_keys, strict, "strict", "true",
+                    "every parameter the model declares must be in the file"),
+};
 
 typedef struct train_keys {
     int64_t epochs, batch_size, eval_every;
@@ -374,6 +390,24 @@ static int parse_model(experiment *ex, const cfg_node *root, mpsl_error *err)
         return rc;
     }
     ex->fusion = (fusion_mode)mk.fusion;
+    const cfg_node *weights;
+    rc = section(model, "weights", 0, &weights, err);
+    if (rc == MPSL_OK && weights) {
+        weights_keys wk;
+        rc = cfg_parse_params(weights, weights_spec, MPSL_COUNT(weights_spec), &wk, sizeof wk,
+                              "model.weights", NULL, err);
+        if (rc == MPSL_OK) {
+            /* Relative to the experiment file, like plugin paths. */
+            ex->weights_path_owned = wk.path[0] == '/' ? mpsl_strdup(wk.path)
+                                                       : mpsl_strfmt("%s/%s", ex->dir, wk.path);
+            ex->weights.path = ex->weights_path_owned;
+            ex->weights.prefix_map = wk.prefix_map;
+            ex->weights.strict = wk.strict;
+        }
+    }
+    if (rc != MPSL_OK) {
+        return rc;
+    }
     const cfg_node *toks;
     rc = section(model, "tokenizers", 1, &toks, err);
     if (rc != MPSL_OK) {
@@ -495,7 +529,9 @@ static int record_all_defaults(experiment *ex, mpsl_error *err)
          ex->optim.kind == OPTIM_SGD ? NULL : sgd_only},
         {"train.schedule", schedule_spec, MPSL_COUNT(schedule_spec), NULL},
     };
-    int rc = MPSL_OK;
+    int rc = ex->weights.path ? record_defaults(ex->root, "model.weights", weights_spec,
+                                                MPSL_COUNT(weights_spec), NULL, err)
+                              : MPSL_OK;
     for (size_t i = 0; i < MPSL_COUNT(sections) && rc == MPSL_OK; i++) {
         rc = record_defaults(ex->root, sections[i].path, sections[i].specs, sections[i].n,
                              sections[i].skip, err);
@@ -544,6 +580,7 @@ int experiment_build(cfg_node *root, const char *path, const char *dir, experime
         return rc;
     }
     ex->db_path = outk.db;
+    ex->save_weights = outk.save_weights;
     /* Cheap checks first, so a typo in train: is reported before plugins are loaded. */
     rc = parse_train(ex, root, err);
     if (rc == MPSL_OK) {
@@ -587,6 +624,7 @@ void experiment_free(experiment *ex)
         free_slot(slots[i]);
     }
     cfg_free(ex->root);
+    free(ex->weights_path_owned);
     free(ex->path);
     free(ex->dir);
     memset(ex, 0, sizeof *ex);

@@ -46,6 +46,14 @@ typedef struct experiment {
 
     mpsl_train_settings train;
     optim_settings optim;
+
+    struct {
+        const char *path;       /* model.weights.path: a safetensors file, NULL for none */
+        const char *prefix_map; /* "from=to,..." rewrites of the file's names */
+        int strict;             /* every declared parameter must be in the file */
+    } weights;
+    const char *save_weights;   /* output.save_weights: where the final model goes, or NULL */
+    char *weights_path_owned;   /* weights.path resolved against the experiment's folder */
 } experiment;
 
 /* Validate root (taking ownership of it) and load every plugin it names, validating their

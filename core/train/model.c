@@ -3,6 +3,8 @@
  * forward and backward. The split between the halves is the MPSL cut layer. */
 #include "model.h"
 
+#include "weights/model_weights.h"
+
 #include <fnmatch.h>
 #include <math.h>
 #include <stdlib.h>
@@ -154,9 +156,11 @@ static int build_spans(mpsl_model *m, const optim_settings *o, mpsl_error *err)
     for (int i = 0; i < m->n_decls; i++) {
         param_decl *d = &m->decls[i];
         double lr = o->lr, wd = o->weight_decay;
+        char name[160]; /* as in weight files: modality-prefixed with several tokenizers */
+        weights_param_name(m, i, name, sizeof name);
         for (int g = 0; g < o->n_groups; g++) {
             const optim_group *grp = &o->groups[g];
-            if (fnmatch(grp->match, d->name, 0) == 0) {
+            if (fnmatch(grp->match, name, 0) == 0) {
                 if (grp->frozen) {
                     d->trainable = 0;
                 }
@@ -318,6 +322,20 @@ int model_create(mpsl_session *s, int parts, mpsl_model **out, mpsl_error *err)
         return rc;
     }
     init_params(m, s->ex->train.seed);
+    if (s->ex->weights.path) {
+        weights_report rep;
+        rc = weights_load_into_model(m, s->ex->weights.path, s->ex->weights.prefix_map,
+                                     s->ex->weights.strict, &rep, err);
+        if (rc != MPSL_OK) {
+            mpsl_err_prefix(err, "model.weights");
+            model_destroy(m);
+            return rc;
+        }
+        if (!s->weights_logged) { /* the first model is run.c's probe, before the database */
+            weights_report_log(&rep, s->ex->weights.path);
+            s->weights_logged = 1;
+        }
+    }
     *out = m;
     return MPSL_OK;
 }

@@ -7,7 +7,9 @@
 #include <string.h>
 
 #include "kernels/flops.h"
+#include "mpsl_build_config.h"
 #include "train/model.h"
+#include "weights/model_weights.h"
 
 volatile sig_atomic_t session_stop_requested;
 
@@ -352,6 +354,18 @@ int session_epoch_end(mpsl_session *s, int64_t epoch, mpsl_model *eval_model, do
     reset_counters(s);
     s->last_epoch_recorded = epoch;
     s->epochs_done = epoch + 1;
+    if (epoch == t->epochs - 1 && eval_model && s->ex->save_weights) {
+        char run[24], ep[24];
+        snprintf(run, sizeof run, "%lld", (long long)s->run_id);
+        snprintf(ep, sizeof ep, "%lld", (long long)s->epochs_done);
+        const char *meta[] = {"mpsl_version", MPSL_VERSION, "mpsl_run", run, "experiment",
+                              s->ex->name, "epochs", ep, NULL};
+        rc = weights_save_model(eval_model, s->ex->save_weights, meta, err);
+        if (rc != MPSL_OK) {
+            mpsl_err_prefix(err, "output.save_weights");
+            return rc;
+        }
+    }
     double elapsed = mpsl_now() - s->started;
     char el[32], eta[32];
     format_seconds(el, sizeof el, elapsed);

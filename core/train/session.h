@@ -55,6 +55,7 @@ struct mpsl_session {
     double started, epoch_started;
     int64_t epochs_done;
     int64_t last_epoch_recorded;
+    int weights_logged;                     /* the pretrained-weights report was printed */
 
     /* models made through the host, released at the end of the run */
     mpsl_model **models;

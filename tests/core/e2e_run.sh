@@ -66,6 +66,21 @@ check "frozen encoder saves exactly its bytes ($full - $frozen = 66304)" [ $((fu
 expect_refusal "group without match" "train.optimizer.groups[0]" "match" -- \
   "$MPSL" run "$EXP/quickstart.yaml" --db groups.db --set 'train.optimizer.groups=[{lr: 0.1}]'
 
+# Weights: save the final model, load it into a run that does not train (lr 0): the same
+# test accuracy. A strict load of a file missing parameters is refused before the run.
+expect_ok "save weights" "$MPSL" run "$EXP/fmnist_centralized.yaml" --db w.db "${QUICK[@]}" \
+  --set output.save_weights="$WORK/model.safetensors"
+check "weights file written" [ -s "$WORK/model.safetensors" ]
+expect_ok "load weights" "$MPSL" run "$EXP/fmnist_centralized.yaml" --db w.db "${QUICK[@]}" \
+  --set "model.weights={path: $WORK/model.safetensors}" --set train.optimizer.lr=0
+a=$(sql w.db "select value from epoch_metrics where run_id=1 and name='test_acc'")
+b=$(sql w.db "select value from epoch_metrics where run_id=2 and name='test_acc'")
+check "loaded model evaluates the same ($a = $b)" [ -n "$a" ] && [ "$a" = "$b" ]
+expect_refusal "strict load of a smaller model" "model.weights" "not in the file" "blocks.1.mlp.fc1.weight" -- \
+  "$MPSL" run "$EXP/fmnist_centralized.yaml" --db w.db "${QUICK[@]}" \
+  --set "model.weights={path: $WORK/model.safetensors}" --set model.encoder.depth=2
+check "refused load left no run" [ "$(sql w.db 'select count(*) from runs')" = 2 ]
+
 # mpsl plugins lists every built plugin with its kind.
 MPSL_PLUGIN_PATH="$MPSL_PLUGIN_DIR" expect_ok "plugins" "$MPSL" plugins
 for p in "fashion_mnist *dataset" "image_patch *tokenizer" "token_mlp *encoder" \

@@ -168,7 +168,9 @@ static void test_layernorm(void)
                                         mask & 4 ? db_r : NULL, c.R, c.inp, c.w, c.mean,
                                         c.rstd, N, C);
             CHECK(f[MPSL_PASS_BACKWARD] == 2 * want);
-            CHECK_ARRAYS("layernorm dinp", dinp, dinp_r, N * C, 1e-4, 1e-5);
+            // C = 1 has zero variance: rstd = 1/sqrt(eps) ~ 316 amplifies the rounding of
+            // the (fused) dout*w - mean(dout*w), which is exactly 0 in the double reference
+            CHECK_ARRAYS("layernorm dinp", dinp, dinp_r, N * C, 1e-4, C == 1 ? 1e-4 : 1e-5);
             CHECK_ARRAYS("layernorm dw", dw, dw_r, C, 1e-5, 1e-5 * (double)N);
             CHECK_ARRAYS("layernorm db", db, db_r, C, 1e-5, 1e-5 * (double)N);
             if (!(mask & 1)) {
