@@ -33,8 +33,8 @@
 typedef struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int started;                  /* workers running */
-    int threads;                  /* threads a parallel region uses, caller included */
+    int started;                  /* workers running, ids 1..started */
+    atomic_int threads;           /* threads a parallel region uses, caller included */
     atomic_uint_fast64_t ticket;
     atomic_int sleepers;          /* workers blocked in cond_wait */
     atomic_int done;              /* slices of the current job finished */
@@ -80,11 +80,16 @@ static uint32_t current_job(void) { return (uint32_t)(atomic_load(&pool.ticket) 
 
 static void *worker_main(void *arg)
 {
-    (void)arg;
+    int id = (int)(intptr_t)arg;
     in_worker = 1;
-    uint32_t seen;
+    uint32_t seen = current_job();
     for (;;) {
-        help(&seen);
+        // workers beyond the current thread count sit the job out
+        if (id < atomic_load(&pool.threads)) {
+            help(&seen);
+        } else {
+            seen = current_job();
+        }
         int spins = 0;
         while (current_job() == seen && spins < KERN_SPIN) {
             cpu_relax();
@@ -153,7 +158,7 @@ static void ensure_workers(int want)
         pthread_attr_t attr;
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        int rc = pthread_create(&tid, &attr, worker_main, NULL);
+        int rc = pthread_create(&tid, &attr, worker_main, (void *)(intptr_t)(pool.started + 1));
         pthread_attr_destroy(&attr);
         if (rc != 0) {
             break;

@@ -324,6 +324,16 @@ static int cl_forward(void *state, const mpsl_weights *w, const mpsl_tensor *inp
     return MPSL_OK;
 }
 
+/* Where the gradient of the tensor at [off, off+count) goes, or NULL: no gradient buffer, no
+ * such tensor, or all its entries frozen by the host (w->trainable, e.g. optimizer groups). */
+static float *cl_grad(const mpsl_weights *w, int64_t off, int64_t count)
+{
+    if (!w->grad || off < 0 || (w->trainable && !memchr(w->trainable + off, 1, (size_t)count))) {
+        return NULL;
+    }
+    return w->grad + off;
+}
+
 static int cl_backward(void *state, const mpsl_weights *w, const mpsl_tensor *dout,
                        mpsl_tensor *din, mpsl_error *err)
 {
@@ -337,15 +347,14 @@ static int cl_backward(void *state, const mpsl_weights *w, const mpsl_tensor *do
         return MPSL_ERR_INVALID;
     }
     float *dinp = din && din->data ? din->data : NULL;   // (B,T,D)
-    float *g = w->grad;
+    float *g_w = cl_grad(w, s->off_w, s->C * D), *g_b = cl_grad(w, s->off_b, s->C);
+    float *g_nw = cl_grad(w, s->off_nw, D), *g_nb = cl_grad(w, s->off_nb, D);
     // d feat is needed for the input's gradient and, with norm, for fc_norm's
-    int dfeat = dinp || (s->norm && g);
-    k->linear_backward(dfeat ? s->tmp : NULL, g ? g + s->off_w : NULL, g ? g + s->off_b : NULL,
-                       dout->data, s->norm ? s->normed : s->pooled, w->param + s->off_w, B, D,
-                       s->C);
+    int dfeat = dinp || g_nw || g_nb;
+    k->linear_backward(dfeat ? s->tmp : NULL, g_w, g_b, dout->data,
+                       s->norm ? s->normed : s->pooled, w->param + s->off_w, B, D, s->C);
     if (s->norm && dfeat) {
-        k->layernorm_backward(dinp ? s->tmp2 : NULL, g ? g + s->off_nw : NULL,
-                              g ? g + s->off_nb : NULL, s->tmp, s->pooled,
+        k->layernorm_backward(dinp ? s->tmp2 : NULL, g_nw, g_nb, s->tmp, s->pooled,
                               w->param + s->off_nw, s->mean, s->rstd, B, D);
         if (dinp) {
             memcpy(s->tmp, s->tmp2, (size_t)(B * D) * sizeof(float));

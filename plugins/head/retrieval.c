@@ -256,6 +256,16 @@ static int rt_forward(void *state, const mpsl_weights *w, const mpsl_tensor *inp
     return MPSL_OK;
 }
 
+/* Where the gradient of the tensor at [off, off+count) goes, or NULL: no gradient buffer, no
+ * such tensor, or all its entries frozen by the host (w->trainable, e.g. optimizer groups). */
+static float *rt_grad(const mpsl_weights *w, int64_t off, int64_t count)
+{
+    if (!w->grad || off < 0 || (w->trainable && !memchr(w->trainable + off, 1, (size_t)count))) {
+        return NULL;
+    }
+    return w->grad + off;
+}
+
 static int rt_backward(void *state, const mpsl_weights *w, const mpsl_tensor *dout,
                        mpsl_tensor *din, mpsl_error *err)
 {
@@ -271,19 +281,19 @@ static int rt_backward(void *state, const mpsl_weights *w, const mpsl_tensor *do
         return MPSL_ERR_INVALID;
     }
     float *dinp = din && din->data ? din->data : NULL;   // (B,T,D)
-    float *g = w->grad;
-    int dfeat = dinp || (s->norm && g);
+    float *g_iw = rt_grad(w, s->off_iw, E * D), *g_ib = rt_grad(w, s->off_ib, E);
+    float *g_tw = rt_grad(w, s->off_tw, E * D), *g_tb = rt_grad(w, s->off_tb, E);
+    float *g_nw = rt_grad(w, s->off_nw, D), *g_nb = rt_grad(w, s->off_nb, D);
+    int dfeat = dinp || g_nw || g_nb;
     const float *f = s->norm ? s->normed : s->feat;
     rt_permute(s->y, dout->data, B, K, E, 1);   // dy in row order
-    k->linear_backward(dfeat ? s->dfeat : NULL, g ? g + s->off_iw : NULL,
-                       g ? g + s->off_ib : NULL, s->y, f, w->param + s->off_iw, B, D, E);
-    k->linear_backward(dfeat ? s->dfeat + B * D : NULL, g ? g + s->off_tw : NULL,
-                       g ? g + s->off_tb : NULL, s->y + B * E, f + B * D,
+    k->linear_backward(dfeat ? s->dfeat : NULL, g_iw, g_ib, s->y, f, w->param + s->off_iw, B,
+                       D, E);
+    k->linear_backward(dfeat ? s->dfeat + B * D : NULL, g_tw, g_tb, s->y + B * E, f + B * D,
                        w->param + s->off_tw, B * K, D, E);
     float *dx = s->dfeat;   // (R,D) gradient w.r.t. the gathered tokens
     if (s->norm && dfeat) {
-        k->layernorm_backward(dinp ? s->dnorm : NULL, g ? g + s->off_nw : NULL,
-                              g ? g + s->off_nb : NULL, s->dfeat, s->feat,
+        k->layernorm_backward(dinp ? s->dnorm : NULL, g_nw, g_nb, s->dfeat, s->feat,
                               w->param + s->off_nw, s->mean, s->rstd, B * (1 + K), D);
         dx = s->dnorm;
     }

@@ -370,6 +370,62 @@ static void test_retrieval(void)
     module_close(&m);
 }
 
+/* ------------------------------------------------------------------ host freezing */
+
+/* With w->trainable freezing the tensors whose names start with `frozen`, those get no
+ * gradient and the others exactly the gradient they get without a mask. */
+static void check_host_mask(const char *name, const char *yaml, const mpsl_token_layout *lay,
+                            int64_t C, const char *frozen)
+{
+    mpsl_error err = {{0}};
+    module m;
+    CHECK(module_open(&m, name, MPSL_KIND_HEAD, yaml, 2, td(8, 6), C, lay, &err) == MPSL_OK);
+    if (!m.state) {
+        module_close(&m);
+        return;
+    }
+    int64_t in_shape[3] = {3, 8, 6}, n = 3 * 8 * 6;
+    float *x = fnew(n), *full = fnew(m.n);
+    fill_uniform(&rng, x, n, -1, 1);
+    fd_ctx c;
+    CHECK(fd_setup(&c, &m, x, 3, in_shape, NULL) == MPSL_OK);
+    memcpy(full, m.grad, (size_t)m.n * sizeof(float));
+    uint8_t *mask = malloc((size_t)m.n);
+    memset(mask, 1, (size_t)m.n);
+    for (int i = 0; i < m.n_decl; i++) {
+        if (strncmp(m.d[i].name, frozen, strlen(frozen)) == 0) {
+            memset(mask + m.d[i].off, 0, (size_t)m.d[i].count);
+        }
+    }
+    m.w.trainable = mask;
+    CHECK(fd_backward(&c, NULL, 0) == MPSL_OK);
+    for (int i = 0; i < m.n_decl; i++) {
+        const decl *d = &m.d[i];
+        int off = !mask[d->off], ok = 1;
+        for (int64_t j = 0; j < d->count; j++) {
+            ok &= m.grad[d->off + j] == (off ? 0.0f : full[d->off + j]);
+        }
+        CHECK(ok);
+        if (!ok) {
+            fprintf(stderr, "%s host mask: %s (frozen %d) has a wrong gradient\n", name,
+                    d->name, off);
+        }
+    }
+    m.w.trainable = NULL;
+    free(mask), free(x), free(full);
+    fd_free(&c);
+    module_close(&m);
+}
+
+static void test_host_mask(void)
+{
+    const mpsl_token_layout two = {2, {{0, 5, 1}, {5, 3, 0}}};
+    check_host_mask("classifier", "norm: true\nsegments: 0\n", &two, 4, "head.");
+    check_host_mask("classifier", "norm: true\nsegments: 0\n", &two, 4, "fc_norm.");
+    check_host_mask("retrieval", "norm: true\n", &two, 0, "head.");
+    check_host_mask("retrieval", "norm: true\n", &two, 0, "head.img.");
+}
+
 int main(int argc, char **argv)
 {
     g_argc = argc;
@@ -377,5 +433,6 @@ int main(int argc, char **argv)
     mpsl_rng_seed(&rng, 11);
     test_classifier();
     test_retrieval();
+    test_host_mask();
     return check_exit();
 }

@@ -1,10 +1,11 @@
 /* test_clip_bpe.c: CLIP's BPE (plugins/tokenizer/clip_bpe.c, compiled in) on a 20-merge
- * fixture in CLIP's file format whose ids were worked out by hand (and agree with CLIP's
- * algorithm): vocabulary order, merge ranks, "</w>", the pre-tokenizer's pieces (contractions,
- * letters, single digits, punctuation runs, special tokens), cleaning (case, whitespace,
- * HTML entities, curly quotes), non-ASCII and invalid UTF-8, truncation; and the file checks:
- * missing, not gzip, corrupt, truncated, bad header, bad merge lines, shadowed strings, the
- * 48894-merge cap.
+ * fixture in CLIP's file format. The ids were worked out by hand (the non-ASCII ones from the
+ * byte table) and agree with a Python implementation of CLIP's SimpleTokenizer. Covered:
+ * vocabulary order, merge ranks, "</w>", the pre-tokenizer's pieces (contractions, letters,
+ * single digits, punctuation runs, special tokens), cleaning (case, whitespace, HTML
+ * references, curly quotes, final sigma), non-ASCII and invalid UTF-8, truncation; and the
+ * file checks: missing, not gzip, corrupt, truncated, bad header, bad merge lines, shadowed
+ * strings, the 48894-merge cap.
  *
  * Usage: test_clip_bpe fixtures/bpe_tiny.txt */
 #include <stdint.h>
@@ -67,6 +68,15 @@ static const bpe_case k_cases[] = {
      {67, 526, 6, 339, 86, 324, 6, 81, 324, 512, 68, 344, 6, 85, 324, 328, 6, 332, 86, 324, 6,
       75, 331, 71, 324, 6, 323}},
     {"\xff", 1, {443}},                                 // invalid UTF-8: the byte's symbol
+    // str.lower()'s final sigma: "ΟΔΟΣ" ends in ς (CF 82), "ΣΑ" starts with σ (CF 83)
+    {"\xce\x9f\xce\x94\xce\x9f\xce\xa3", 8, {138, 123, 138, 112, 138, 123, 139, 480}},
+    {"\xce\x9f\xce\x94\xce\x9f\xce\xa3 \xce\xa3\xce\x91", 12,
+     {138, 123, 138, 112, 138, 123, 139, 480, 139, 225, 138, 365}},
+    {"a\xcd\x85" "b", 2, {320, 321}},                  // U+0345: no alternative matches it
+    {"a\x1c" "b", 3, {320, 472, 321}},                 // U+001C: not regex's \s, punctuation
+    {"\x1c a \x1c", 1, {320}},                         // ... but str.strip() removes it
+    {"x'\xc5\xbfy", 5, {343, 6, 129, 379, 344}},        // 'ſ matches 's under IGNORECASE
+    {"a\xcc\x81", 3, {320, 136, 479}},                 // a + combining acute: a mark piece
 };
 
 static void check_ids(clip_bpe *b, const char *text, int64_t len, int64_t max_ids,
