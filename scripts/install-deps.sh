@@ -8,6 +8,7 @@ packages=(
   build-essential meson ninja-build pkg-config git
   libopenblas-dev libyaml-dev libsqlite3-dev libcurl4-openssl-dev zlib1g-dev libjansson-dev
   dataset-fashion-mnist sqlite3
+  libespeak-ng-dev espeak-ng-data libfftw3-dev
 )
 if [ "${MPSL_WITH_TORCH:-0}" = 1 ]; then
   packages+=(python3 python3-torch python3-numpy)
