@@ -19,6 +19,7 @@
 
 typedef float v8f __attribute__((vector_size(32)));
 typedef int32_t v8i __attribute__((vector_size(32)));
+typedef uint32_t v8u __attribute__((vector_size(32)));
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 && \
     !defined(MPSL_NO_CLONES)
@@ -102,7 +103,7 @@ KERN_INLINE v8f v_exp(v8f x)
     y = y * r + 5.0000001201e-1f;
     y = y * (r * r) + r + 1.0f;
     v8i n = __builtin_convertvector(fx, v8i);
-    v8f pow2n = (v8f)((n + 127) << 23);
+    v8f pow2n = (v8f)((v8u)(n + 127) << 23);   // unsigned: NaN lanes must not shift a sign
     return v_select(under, V8(0.0f), y * pow2n);
 }
 

@@ -31,7 +31,7 @@ static const mpsl_param_spec avf_spec[] = {
                    "espeak-ng voices in the utterance pool (accent x male/female variant)"),
     MPSL_PARAM_FLOAT(avf_params, image_noise, "image_noise", 0, 0, 10, "0.6",
                      "std of Gaussian noise added to pixels/255 (fixed per sample)"),
-    MPSL_PARAM_FLOAT(avf_params, audio_noise, "audio_noise", 0, 0, 100, "2.0",
+    MPSL_PARAM_FLOAT(avf_params, audio_noise, "audio_noise", 0, 0, 100, "4.0",
                      "std of white noise on the waveform relative to the word's RMS "
                      "(SNR = -20 log10(audio_noise) dB)"),
     MPSL_PARAM_INT(avf_params, mel_bins, "mel_bins", 0, 8, 128, "64", "mel filters M"),
@@ -65,7 +65,7 @@ static avf_params avf_resolve(const void *params)
     if (params) {
         return *(const avf_params *)params;
     }
-    avf_params p = {AVF_DEFAULT_DIR, "", 0, 0, 0, 6, 0.6, 2.0, 64, 64, 0, 32, 0.5, 1, ""};
+    avf_params p = {AVF_DEFAULT_DIR, "", 0, 0, 0, 6, 0.6, 4.0, 64, 64, 0, 32, 0.5, 1, ""};
     return p;
 }
 
