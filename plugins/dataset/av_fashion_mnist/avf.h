@@ -151,7 +151,7 @@ int64_t avf_mel_window(const avf_mel *mel);
 void avf_mel_compute(const avf_mel *mel, avf_mel_scratch *s, const float *wave, float *out);
 /* The filterbank (M, n_fft/2 + 1), row-major: for the tests and docs. */
 const float *avf_mel_filters(const avf_mel *mel, int *n_bins);
-double avf_mel_hz_to_mel(double hz); /* HTK: 2595 log10(1 + hz/700) */
+double avf_mel_hz_to_mel(double hz); /* Slaney: linear below 1 kHz, log above */
 
 /* ------------------------------------------------------------------ text.c */
 

@@ -1,10 +1,14 @@
 /* melspec.c: log-mel spectrograms at 16 kHz with FFTW (single precision).
  * Frame t covers samples [t*hop, t*hop + win) of the window, multiplied by a periodic Hann
  * window (as torch.hann_window), zero-padded to n_fft = 512; power spectrum |X_k|^2 of the
- * 257 bins; M triangular filters on the HTK mel scale (mel = 2595 log10(1 + f/700)), equally
- * spaced in mel between 20 Hz and 8 kHz, peak 1 (not area-normalised); log(mel + 1e-6).
+ * 257 bins; M triangular filters on the Slaney mel scale (librosa's default, htk=False:
+ * linear below 1 kHz, 200/3 Hz per mel, logarithmic above), equally spaced in mel between
+ * 20 Hz and 8 kHz, peak 1 (not area-normalised); log(mel + 1e-6). Slaney rather than HTK
+ * because its linear low end keeps every filter at least one FFT bin (31.25 Hz) wide up to
+ * M = 128; on the HTK scale filters below 100 Hz would cover no bin at all for M > 100.
  * No pre-emphasis, no dithering (the added noise plays that role). */
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
 
 #include <fftw3.h>
@@ -12,6 +16,14 @@
 #include "avf.h"
 
 #define AVF_NBINS (AVF_NFFT / 2 + 1)
+
+/* FFTW's planner is global and not thread-safe, and it keeps memory (its tables of codelets
+ * and wisdom) after the plans are gone. The lock serialises planning; when the last of our
+ * plans goes, fftwf_cleanup() hands that memory back, so that unloading the plugin leaks
+ * nothing. mpsl has no other FFTW user; one that plans while ours live would be safe (no
+ * cleanup then), one that holds plans across our last destroy would not. */
+static pthread_mutex_t avf_fftw_lock = PTHREAD_MUTEX_INITIALIZER;
+static int avf_fftw_plans;
 
 struct avf_mel {
     int mel_bins, frames;
@@ -27,9 +39,22 @@ struct avf_mel_scratch {
     float *power;            /* (AVF_NBINS) */
 };
 
-double avf_mel_hz_to_mel(double hz) { return 2595.0 * log10(1.0 + hz / 700.0); }
+/* Slaney's scale: 3 mels per 200 Hz up to 1 kHz (15 mels), then 27 mels per factor 6.4. */
+#define AVF_MEL_BREAK_HZ 1000.0
+#define AVF_MEL_BREAK 15.0
+#define AVF_MEL_LOGSTEP (log(6.4) / 27.0)
 
-static double avf_mel_to_hz(double mel) { return 700.0 * (pow(10.0, mel / 2595.0) - 1.0); }
+double avf_mel_hz_to_mel(double hz)
+{
+    return hz < AVF_MEL_BREAK_HZ ? hz * 3.0 / 200.0
+                                 : AVF_MEL_BREAK + log(hz / AVF_MEL_BREAK_HZ) / AVF_MEL_LOGSTEP;
+}
+
+static double avf_mel_to_hz(double mel)
+{
+    return mel < AVF_MEL_BREAK ? mel * 200.0 / 3.0
+                               : AVF_MEL_BREAK_HZ * exp((mel - AVF_MEL_BREAK) * AVF_MEL_LOGSTEP);
+}
 
 int avf_mel_create(const mpsl_host *h, int mel_bins, int frames, avf_mel **out, mpsl_error *err)
 {
@@ -80,9 +105,12 @@ int avf_mel_create(const mpsl_host *h, int mel_bins, int frames, avf_mel **out, 
     }
     float *in = fftwf_malloc(AVF_NFFT * sizeof *in);
     fftwf_complex *tmp = fftwf_malloc(AVF_NBINS * sizeof *tmp);
+    pthread_mutex_lock(&avf_fftw_lock);
     if (in && tmp) {
         m->plan = fftwf_plan_dft_r2c_1d(AVF_NFFT, in, tmp, FFTW_ESTIMATE);
     }
+    avf_fftw_plans += m->plan != NULL;
+    pthread_mutex_unlock(&avf_fftw_lock);
     fftwf_free(in);
     fftwf_free(tmp);
     if (!m->plan) {
@@ -101,7 +129,12 @@ void avf_mel_destroy(const mpsl_host *h, avf_mel *m)
         return;
     }
     if (m->plan) {
+        pthread_mutex_lock(&avf_fftw_lock);
         fftwf_destroy_plan(m->plan);
+        if (--avf_fftw_plans == 0) {
+            fftwf_cleanup();
+        }
+        pthread_mutex_unlock(&avf_fftw_lock);
     }
     h->free(m->filters);
     h->free(m->lo);

@@ -11,7 +11,7 @@ const char *const avf_written[AVF_CLASSES] = {
 };
 
 static const char *const avf_templates[] = {
-    "a photo of the %s", "this %s is on sale", "catalogue item: %s",
+    "a photo of the %s", "this %s is on sale", "catalogue entry: %s",
     "look at this %s",   "here is one %s",     "the %s, photographed",
 };
 #define AVF_N_TEMPLATES ((int)(sizeof avf_templates / sizeof avf_templates[0]))

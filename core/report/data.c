@@ -1,0 +1,411 @@
+/* data.c: the queries behind `mpsl report` and `mpsl plot`, over the views of
+ * docs/results-schema.md (run_summary, epoch_wide) and the client tables. */
+#include <math.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "report/data.h"
+#include "util/util.h"
+
+static int sql_fail(sqlite3 *db, const char *what, mpsl_error *err)
+{
+    return mpsl_errs(err, MPSL_ERR_IO, "reading the results database (%s): %s", what,
+                     sqlite3_errmsg(db));
+}
+
+static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, const char *what,
+                   mpsl_error *err)
+{
+    return sqlite3_prepare_v2(db, sql, -1, st, NULL) == SQLITE_OK ? MPSL_OK
+                                                                    : sql_fail(db, what, err);
+}
+
+static double col_double(sqlite3_stmt *st, int i)
+{
+    return sqlite3_column_type(st, i) == SQLITE_NULL ? NAN : sqlite3_column_double(st, i);
+}
+
+static char *col_text(sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    return mpsl_strdup(t ? (const char *)t : "");
+}
+
+/* A growing array of doubles or int64s. */
+static int grow(void **p, int *cap, int need, size_t elem)
+{
+    if (need <= *cap) {
+        return 0;
+    }
+    int c = *cap ? *cap * 2 : 16;
+    while (c < need) {
+        c *= 2;
+    }
+    void *q = realloc(*p, (size_t)c * elem);
+    if (!q) {
+        return -1;
+    }
+    *p = q;
+    *cap = c;
+    return 0;
+}
+
+int report_select_runs(sqlite3 *db, const report_filter *f, int64_t **ids, int *n,
+                       mpsl_error *err)
+{
+    *ids = NULL;
+    *n = 0;
+    char sql[2048];
+    size_t len = (size_t)snprintf(sql, sizeof sql,
+                                  "SELECT id FROM (SELECT id FROM runs r WHERE 1");
+    if (f->status) {
+        len += (size_t)snprintf(sql + len, sizeof sql - len, " AND status = :status");
+    }
+    if (f->method) {
+        len += (size_t)snprintf(sql + len, sizeof sql - len, " AND method = :method");
+    }
+    if (f->dataset) {
+        len += (size_t)snprintf(sql + len, sizeof sql - len, " AND dataset = :dataset");
+    }
+    if (f->name) {
+        len += (size_t)snprintf(sql + len, sizeof sql - len, " AND name GLOB :name");
+    }
+    for (int i = 0; i < f->ntags && i < 64; i++) {
+        len += (size_t)snprintf(sql + len, sizeof sql - len,
+                                " AND EXISTS (SELECT 1 FROM run_tags t WHERE t.run_id = r.id"
+                                " AND t.tag = ?%d)", 10 + i);
+    }
+    snprintf(sql + len, sizeof sql - len, " ORDER BY id DESC LIMIT :limit) ORDER BY id");
+    sqlite3_stmt *st = NULL;
+    if (prepare(db, sql, &st, "selecting runs", err)) {
+        return MPSL_ERR_IO;
+    }
+    sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":status"), f->status, -1, NULL);
+    sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":method"), f->method, -1, NULL);
+    sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":dataset"), f->dataset, -1, NULL);
+    sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":name"), f->name, -1, NULL);
+    sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":limit"),
+                       f->limit > 0 ? f->limit : -1);
+    for (int i = 0; i < f->ntags && i < 64; i++) {
+        sqlite3_bind_text(st, 10 + i, f->tags[i], -1, NULL);
+    }
+    int cap = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (grow((void **)ids, &cap, *n + 1, sizeof **ids)) {
+            sqlite3_finalize(st);
+            return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory selecting runs");
+        }
+        (*ids)[(*n)++] = sqlite3_column_int64(st, 0);
+    }
+    int status = rc == SQLITE_DONE ? MPSL_OK : sql_fail(db, "selecting runs", err);
+    sqlite3_finalize(st);
+    return status;
+}
+
+/* The figures of `mpsl compare` (cmd_compare.c), with the metric's best as MAX or MIN. */
+static const char run_sql_fmt[] =
+    "SELECT s.id, s.name, s.method, s.dataset, s.status, s.started_at, s.n_clients, s.epochs,"
+    " (SELECT e.value FROM epoch_metrics e WHERE e.run_id = s.id AND e.name = ?2"
+    "   ORDER BY e.epoch DESC LIMIT 1),"
+    " (SELECT %s(e.value) FROM epoch_metrics e WHERE e.run_id = s.id AND e.name = ?2),"
+    " s.final_test_loss, s.bytes_up_per_client, s.bytes_down_per_client, s.client_flops,"
+    " s.client_flops_per_client, s.server_flops, s.wall_seconds, s.peak_rss_bytes "
+    "FROM run_summary s WHERE s.id = ?1";
+
+void report_free_runs(report_run *runs, int n)
+{
+    for (int i = 0; runs && i < n; i++) {
+        free(runs[i].name);
+        free(runs[i].method);
+        free(runs[i].dataset);
+        free(runs[i].status);
+        free(runs[i].started_at);
+    }
+    free(runs);
+}
+
+int report_load_runs(sqlite3 *db, const char *db_path, const int64_t *ids, int n,
+                     const char *metric, report_run **out, mpsl_error *err)
+{
+    *out = NULL;
+    report_run *runs = calloc((size_t)(n > 0 ? n : 1), sizeof *runs);
+    if (!runs) {
+        return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory reading runs");
+    }
+    int minimize = strstr(metric, "loss") || strstr(metric, "error");
+    char sql[sizeof run_sql_fmt + 8];
+    snprintf(sql, sizeof sql, run_sql_fmt, minimize ? "MIN" : "MAX");
+    sqlite3_stmt *st = NULL;
+    if (prepare(db, sql, &st, "reading run summaries", err)) {
+        free(runs);
+        return MPSL_ERR_IO;
+    }
+    int status = MPSL_OK;
+    for (int i = 0; i < n && status == MPSL_OK; i++) {
+        sqlite3_reset(st);
+        sqlite3_bind_int64(st, 1, ids[i]);
+        sqlite3_bind_text(st, 2, metric, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE) {
+            status = mpsl_errs(err, MPSL_ERR_INVALID, "no run %lld in %s", (long long)ids[i],
+                               db_path);
+            break;
+        }
+        if (rc != SQLITE_ROW) {
+            status = sql_fail(db, "reading run summaries", err);
+            break;
+        }
+        report_run *r = &runs[i];
+        r->id = sqlite3_column_int64(st, 0);
+        r->name = col_text(st, 1);
+        r->method = col_text(st, 2);
+        r->dataset = col_text(st, 3);
+        r->status = col_text(st, 4);
+        r->started_at = col_text(st, 5);
+        r->n_clients = sqlite3_column_int64(st, 6);
+        r->epochs = sqlite3_column_int64(st, 7);
+        r->final_metric = col_double(st, 8);
+        r->best_metric = col_double(st, 9);
+        r->final_test_loss = col_double(st, 10);
+        r->bytes_up_per_client = col_double(st, 11);
+        r->bytes_down_per_client = col_double(st, 12);
+        r->client_flops = col_double(st, 13);
+        r->client_flops_per_client = col_double(st, 14);
+        r->server_flops = col_double(st, 15);
+        r->wall_seconds = col_double(st, 16);
+        r->peak_rss_bytes = col_double(st, 17);
+        if (!r->name || !r->method || !r->dataset || !r->status || !r->started_at) {
+            status = mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory reading runs");
+        }
+    }
+    sqlite3_finalize(st);
+    if (status != MPSL_OK) {
+        report_free_runs(runs, n);
+        return status;
+    }
+    *out = runs;
+    return MPSL_OK;
+}
+
+/* Which byte series a metric name asks for: 0 none, 1 up+down, 2 up, 3 down. */
+static int bytes_series(const char *metric)
+{
+    return !strcmp(metric, "bytes") ? 1 : !strcmp(metric, "bytes_up") ? 2
+           : !strcmp(metric, "bytes_down") ? 3 : 0;
+}
+
+int report_has_metric(sqlite3 *db, int64_t run_id, const char *metric)
+{
+    const char *sql = bytes_series(metric)
+                          ? "SELECT EXISTS (SELECT 1 FROM comm WHERE run_id = ?1)"
+                          : "SELECT EXISTS (SELECT 1 FROM epoch_metrics WHERE run_id = ?1 "
+                            "AND name = ?2)";
+    sqlite3_stmt *st = NULL;
+    int has = 0;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, run_id);
+        if (!bytes_series(metric)) {
+            sqlite3_bind_text(st, 2, metric, -1, SQLITE_STATIC);
+        }
+        has = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0);
+    }
+    sqlite3_finalize(st);
+    return has;
+}
+
+char *report_metric_names(sqlite3 *db, const int64_t *ids, int n)
+{
+    sqlite3_stmt *st = NULL;
+    char *names = NULL;
+    size_t len = 0;
+    if (sqlite3_prepare_v2(db, "SELECT DISTINCT name FROM epoch_metrics WHERE run_id = ?1",
+                           -1, &st, NULL) != SQLITE_OK) {
+        return mpsl_strdup("");
+    }
+    /* Collect distinct names over all runs, in first-seen order. */
+    for (int i = 0; i < n; i++) {
+        sqlite3_reset(st);
+        sqlite3_bind_int64(st, 1, ids[i]);
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            const char *nm = (const char *)sqlite3_column_text(st, 0);
+            if (!nm) {
+                continue;
+            }
+            size_t k = strlen(nm);
+            int seen = 0;
+            for (const char *p = names; p && *p;) {
+                const char *comma = strchr(p, ',');
+                size_t l = comma ? (size_t)(comma - p) : strlen(p);
+                if (l == k && !strncmp(p, nm, k)) {
+                    seen = 1;
+                    break;
+                }
+                p = comma ? comma + 2 : p + l;
+            }
+            if (seen) {
+                continue;
+            }
+            char *q = realloc(names, len + k + 3);
+            if (!q) {
+                break;
+            }
+            names = q;
+            len += (size_t)snprintf(names + len, k + 3, "%s%s", len ? ", " : "", nm);
+        }
+    }
+    sqlite3_finalize(st);
+    return names ? names : mpsl_strdup("");
+}
+
+int report_load_series(sqlite3 *db, int64_t run_id, const char *metric, double **x,
+                       double **y, int *n, mpsl_error *err)
+{
+    *x = *y = NULL;
+    *n = 0;
+    int bytes = bytes_series(metric);
+    const char *sql;
+    if (bytes) {
+#define BYTES_SQL(expr)                                                                   \
+    "SELECT w.epoch + 1, (" expr ") * 1.0 / MAX(1, COALESCE(r.n_clients, 1)) "            \
+    "FROM epoch_wide w JOIN runs r ON r.id = w.run_id WHERE w.run_id = ?1 "              \
+    "AND EXISTS (SELECT 1 FROM comm c WHERE c.run_id = ?1) ORDER BY w.epoch"
+        static const char *const bytes_sql[3] = {
+            BYTES_SQL("COALESCE(w.bytes_up, 0) + COALESCE(w.bytes_down, 0)"),
+            BYTES_SQL("COALESCE(w.bytes_up, 0)"),
+            BYTES_SQL("COALESCE(w.bytes_down, 0)"),
+        };
+#undef BYTES_SQL
+        sql = bytes_sql[bytes - 1];
+    } else {
+        sql = "SELECT epoch + 1, value FROM epoch_metrics WHERE run_id = ?1 AND name = ?2 "
+              "ORDER BY epoch";
+    }
+    sqlite3_stmt *st = NULL;
+    if (prepare(db, sql, &st, "reading per-epoch figures", err)) {
+        return MPSL_ERR_IO;
+    }
+    sqlite3_bind_int64(st, 1, run_id);
+    if (!bytes) {
+        sqlite3_bind_text(st, 2, metric, -1, SQLITE_STATIC);
+    }
+    int cap = 0, capy = 0, rc;
+    double total = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (grow((void **)x, &cap, *n + 1, sizeof **x) ||
+            grow((void **)y, &capy, *n + 1, sizeof **y)) {
+            sqlite3_finalize(st);
+            free(*x);
+            free(*y);
+            *x = *y = NULL;
+            *n = 0;
+            return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory reading a series");
+        }
+        (*x)[*n] = sqlite3_column_double(st, 0);
+        double v = col_double(st, 1);
+        if (bytes) {
+            total += isfinite(v) ? v : 0;
+            v = total;
+        }
+        (*y)[(*n)++] = v;
+    }
+    int status = rc == SQLITE_DONE ? MPSL_OK : sql_fail(db, "reading per-epoch figures", err);
+    sqlite3_finalize(st);
+    return status;
+}
+
+int report_load_client_values(sqlite3 *db, int64_t run_id, const char *metric,
+                              double **values, int *n, int64_t *epoch, mpsl_error *err)
+{
+    *values = NULL;
+    *n = 0;
+    *epoch = -1;
+    static const char sql[] =
+        "SELECT epoch, value FROM client_metrics WHERE run_id = ?1 AND name = ?2 AND epoch = "
+        "(SELECT MAX(epoch) FROM client_metrics WHERE run_id = ?1 AND name = ?2) "
+        "ORDER BY client";
+    sqlite3_stmt *st = NULL;
+    if (prepare(db, sql, &st, "reading per-client figures", err)) {
+        return MPSL_ERR_IO;
+    }
+    sqlite3_bind_int64(st, 1, run_id);
+    sqlite3_bind_text(st, 2, metric, -1, SQLITE_STATIC);
+    int cap = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (grow((void **)values, &cap, *n + 1, sizeof **values)) {
+            sqlite3_finalize(st);
+            free(*values);
+            *values = NULL;
+            *n = 0;
+            return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory reading per-client figures");
+        }
+        *epoch = sqlite3_column_int64(st, 0);
+        (*values)[(*n)++] = col_double(st, 1);
+    }
+    int status = rc == SQLITE_DONE ? MPSL_OK : sql_fail(db, "reading per-client figures", err);
+    sqlite3_finalize(st);
+    return status;
+}
+
+int report_load_client_data(sqlite3 *db, int64_t run_id, double **counts, int *n_clients,
+                            int *n_classes, mpsl_error *err)
+{
+    *counts = NULL;
+    *n_clients = *n_classes = 0;
+    /* Sizes first, then the cells (a histogram may be shorter than the longest). */
+    static const char size_sql[] =
+        "SELECT MAX(d.client) + 1, MAX(CAST(h.key AS INTEGER)) + 1 "
+        "FROM client_data d, json_each(d.class_histogram) h WHERE d.run_id = ?1 "
+        "AND d.client >= 0";
+    static const char cell_sql[] =
+        "SELECT d.client, CAST(h.key AS INTEGER), h.value "
+        "FROM client_data d, json_each(d.class_histogram) h WHERE d.run_id = ?1 "
+        "AND d.client >= 0";
+    sqlite3_stmt *st = NULL;
+    if (prepare(db, size_sql, &st, "reading client data", err)) {
+        return MPSL_ERR_IO;
+    }
+    sqlite3_bind_int64(st, 1, run_id);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        int status = sql_fail(db, "reading client data", err);
+        sqlite3_finalize(st);
+        return status;
+    }
+    int64_t nc = sqlite3_column_int64(st, 0), nk = sqlite3_column_int64(st, 1);
+    sqlite3_finalize(st);
+    if (nc <= 0 || nk <= 0) {
+        return MPSL_OK;
+    }
+    if (nc > 1000000 || nk > 100000 || nc * nk > 50000000) {
+        return mpsl_errs(err, MPSL_ERR_INVALID,
+                         "run %lld: client data too large to draw (%lld clients, %lld classes)",
+                         (long long)run_id, (long long)nc, (long long)nk);
+    }
+    double *c = calloc((size_t)(nc * nk), sizeof *c);
+    if (!c) {
+        return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory reading client data");
+    }
+    if (prepare(db, cell_sql, &st, "reading client data", err)) {
+        free(c);
+        return MPSL_ERR_IO;
+    }
+    sqlite3_bind_int64(st, 1, run_id);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t k = sqlite3_column_int64(st, 0), j = sqlite3_column_int64(st, 1);
+        if (k >= 0 && k < nc && j >= 0 && j < nk) {
+            c[k * nk + j] = col_double(st, 2);
+        }
+    }
+    int status = rc == SQLITE_DONE ? MPSL_OK : sql_fail(db, "reading client data", err);
+    sqlite3_finalize(st);
+    if (status != MPSL_OK) {
+        free(c);
+        return status;
+    }
+    *counts = c;
+    *n_clients = (int)nc;
+    *n_classes = (int)nk;
+    return MPSL_OK;
+}

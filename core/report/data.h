@@ -1,0 +1,67 @@
+/* data.h: what reports and plots read from a results database (docs/results-schema.md):
+ * runs chosen by id or by the filters of `mpsl runs`, each run's summary figures (those of
+ * `mpsl compare`), per-epoch series, per-client values and class histograms. Reads only;
+ * NULLs come back as NaN. */
+#ifndef MPSL_REPORT_DATA_H
+#define MPSL_REPORT_DATA_H
+
+#include <stdint.h>
+
+#include "mpsl/plugin.h"
+
+struct sqlite3;
+
+/* Filters as in `mpsl runs`: NULL/0 means "any". */
+typedef struct report_filter {
+    const char *status, *method, *dataset;
+    const char *name;              /* a GLOB */
+    const char *const *tags;       /* all must match */
+    int ntags;
+    int64_t limit;                 /* keep the newest N; <= 0: all */
+} report_filter;
+
+/* Ids of the runs that pass the filter, oldest first (malloc'd; *n may be 0). */
+int report_select_runs(struct sqlite3 *db, const report_filter *f, int64_t **ids, int *n,
+                       mpsl_error *err);
+
+/* One run's summary: the figures `mpsl compare` shows. */
+typedef struct report_run {
+    int64_t id;
+    char *name, *method, *dataset, *status, *started_at;
+    int64_t n_clients, epochs;
+    double final_metric, best_metric, final_test_loss;
+    double bytes_up_per_client, bytes_down_per_client;
+    double client_flops, client_flops_per_client, server_flops;
+    double wall_seconds, peak_rss_bytes;
+} report_run;
+
+/* Summaries of runs ids[0..n) in that order, for `metric` (its best is the minimum when the
+ * name contains "loss" or "error"). A missing id is an MPSL_ERR_INVALID "no run N in PATH". */
+int report_load_runs(struct sqlite3 *db, const char *db_path, const int64_t *ids, int n,
+                     const char *metric, report_run **runs, mpsl_error *err);
+void report_free_runs(report_run *runs, int n);
+
+/* A per-epoch series of one run: x = epoch + 1 (as `mpsl run` counts), y = the value.
+ * metric is any epoch_metrics name, or "bytes", "bytes_up", "bytes_down": cumulative bytes
+ * per client (the mean over clients) up to the end of each epoch. *n = 0 when the run has
+ * no such figure. */
+int report_load_series(struct sqlite3 *db, int64_t run_id, const char *metric, double **x,
+                       double **y, int *n, mpsl_error *err);
+
+/* 1 when the run has a per-epoch figure of that name (or comm rows for the byte series). */
+int report_has_metric(struct sqlite3 *db, int64_t run_id, const char *metric);
+
+/* The names in epoch_metrics across runs ids[0..n), comma-separated (malloc'd). */
+char *report_metric_names(struct sqlite3 *db, const int64_t *ids, int n);
+
+/* Per-client values of a client metric at the last epoch that has it (malloc'd; *n may be
+ * 0; *epoch receives that epoch, or -1). */
+int report_load_client_values(struct sqlite3 *db, int64_t run_id, const char *metric,
+                              double **values, int *n, int64_t *epoch, mpsl_error *err);
+
+/* Each client's class histogram: counts[client * n_classes + class] (malloc'd), with
+ * n_clients and n_classes (0 when the run recorded no client data). */
+int report_load_client_data(struct sqlite3 *db, int64_t run_id, double **counts,
+                            int *n_clients, int *n_classes, mpsl_error *err);
+
+#endif
