@@ -102,11 +102,17 @@ static float *h_model_params(mpsl_model *m, int64_t *n)
 static float *h_model_grads(mpsl_model *m, int64_t *n)
 {
     *n = m->n;
-    return m->grad;
+    mpsl_error err;
+    return model_ensure_grad(m, &err) == MPSL_OK ? m->grad : NULL;
 }
 static const uint8_t *h_model_trainable(mpsl_model *m) { return m->trainable; }
 static int64_t h_model_trainable_count(mpsl_model *m) { return m->n_trainable; }
-static void h_model_zero_grad(mpsl_model *m) { memset(m->grad, 0, (size_t)m->n * sizeof(float)); }
+static void h_model_zero_grad(mpsl_model *m)
+{
+    if (m->grad) { /* a model without gradients yet gets a zeroed buffer on first backward */
+        memset(m->grad, 0, (size_t)m->n * sizeof(float));
+    }
+}
 static int h_model_token_shape(mpsl_model *m, int64_t *T, int64_t *D)
 {
     *T = m->T;
@@ -151,6 +157,9 @@ static int h_optim_step(mpsl_optim *o, int64_t epoch, mpsl_error *err)
 {
     if (epoch < 0) {
         return mpsl_errs(err, MPSL_ERR_INTERNAL, "optim_step: negative epoch %lld", (long long)epoch);
+    }
+    if (!o->m->grad) {
+        return mpsl_errs(err, MPSL_ERR_INTERNAL, "optim_step before any backward pass");
     }
     optim_state_step(&o->state, o->m->param, o->m->grad, o->m->spans, o->m->n_spans, epoch);
     return MPSL_OK;

@@ -307,9 +307,8 @@ int model_create(mpsl_session *s, int parts, mpsl_model **out, mpsl_error *err)
     }
     if (rc == MPSL_OK) {
         m->param = mpsl_alloc((size_t)m->n * sizeof(float));
-        m->grad = mpsl_alloc((size_t)m->n * sizeof(float));
         m->trainable = mpsl_alloc((size_t)m->n);
-        if (!m->param || !m->grad || !m->trainable) {
+        if (!m->param || !m->trainable) {
             rc = mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory for %lld parameters",
                            (long long)m->n);
         }
@@ -413,9 +412,23 @@ static int ensure_capacity(mpsl_model *m, int64_t B, mpsl_error *err)
     return MPSL_OK;
 }
 
+int model_ensure_grad(mpsl_model *m, mpsl_error *err)
+{
+    if (!m->grad) {
+        m->grad = mpsl_alloc((size_t)m->n * sizeof(float));
+        if (!m->grad) {
+            return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory for %lld gradients",
+                             (long long)m->n);
+        }
+    }
+    return MPSL_OK;
+}
+
+/* Gradients are allocated on first use: a model that is only evaluated (e.g. MPSL's
+ * averaged evaluation model) never pays for them. Forward passes see grad = NULL. */
 static mpsl_weights weights_of(const mpsl_model *m, const module_inst *mod)
 {
-    return (mpsl_weights){m->param + mod->base, m->grad + mod->base, mod->count,
+    return (mpsl_weights){m->param + mod->base, m->grad ? m->grad + mod->base : NULL, mod->count,
                           m->trainable + mod->base};
 }
 
@@ -482,6 +495,10 @@ int model_tokenize(mpsl_model *m, const mpsl_batch *b, mpsl_tensor *tokens, mpsl
 
 int model_tokenize_backward(mpsl_model *m, const mpsl_tensor *dtokens, mpsl_error *err)
 {
+    int grc = model_ensure_grad(m, err);
+    if (grc != MPSL_OK) {
+        return grc;
+    }
     int64_t B = dtokens->shape[0];
     if (B != m->B || dtokens->shape[1] != m->T || dtokens->shape[2] != m->D) {
         return mpsl_errs(err, MPSL_ERR_INTERNAL,
@@ -550,6 +567,10 @@ int model_encode(mpsl_model *m, const mpsl_tensor *tokens, mpsl_tensor *logits,
 int model_encode_backward(mpsl_model *m, const mpsl_tensor *dlogits, mpsl_tensor *dtokens,
                           mpsl_error *err)
 {
+    int grc = model_ensure_grad(m, err);
+    if (grc != MPSL_OK) {
+        return grc;
+    }
     int64_t B = dlogits->shape[0];
     if (B != m->B || dlogits->shape[1] != m->C) {
         return mpsl_errs(err, MPSL_ERR_INTERNAL,

@@ -69,5 +69,7 @@ int model_encode(mpsl_model *m, const mpsl_tensor *tokens, mpsl_tensor *logits,
 int model_encode_backward(mpsl_model *m, const mpsl_tensor *dlogits, mpsl_tensor *dtokens,
                           mpsl_error *err);
 int model_copy(mpsl_model *dst, const mpsl_model *src, mpsl_error *err);
+/* Allocate the gradient buffer (zeroed) if the model has none yet. */
+int model_ensure_grad(mpsl_model *m, mpsl_error *err);
 
 #endif
