@@ -28,7 +28,8 @@ OpenBLAS library actually mapped, its openblas_get_config(), its thread count, a
 parallel info.
 
 Usage: bench_torch.py [--shape tiny|small] [--threads 2] [--warmup 2] [--steps N]
-                      [--foreach 0|1] [--setup NAME] [--B/--T/--D/--heads/--depth/--classes n]
+                      [--foreach 0|1] [--setup NAME] [--profile]
+                      [--B/--T/--D/--heads/--depth/--classes n]
 Output: a short report, then "RESULT key value" lines.
 """
 import argparse
@@ -139,6 +140,9 @@ def main():
     ap.add_argument("--steps", type=int)
     ap.add_argument("--foreach", type=int, default=1)
     ap.add_argument("--setup", default="(unnamed)")
+    ap.add_argument("--profile", action="store_true",
+                    help="after the timed steps, profile 3 more with torch.autograd.profiler "
+                    "and print the top operators by self CPU time")
     for k in ("B", "T", "D", "heads", "depth"):
         ap.add_argument("--" + k, type=int)
     ap.add_argument("--classes", type=int, default=10)
@@ -200,6 +204,11 @@ def main():
     print(f"RESULT mem_grown_mb {(hwm - rss0) * 1e-6:.3f}")
     print(f"RESULT blas {blas}")
     print(f"RESULT blas_threads {bt}")
+    if a.profile:
+        with torch.autograd.profiler.profile() as prof:
+            for _ in range(3):
+                step()
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25))
     sys.stdout.flush()
 
 

@@ -7,6 +7,7 @@ set -euo pipefail
 packages=(
   build-essential meson ninja-build pkg-config git
   libopenblas-dev libyaml-dev libsqlite3-dev libcurl4-openssl-dev zlib1g-dev libjansson-dev
+  libarchive-dev libssl-dev python3
   dataset-fashion-mnist sqlite3
   libespeak-ng-dev espeak-ng-data libfftw3-dev
 )

@@ -9,6 +9,11 @@ int cmd_runs(int argc, char **argv);     /* list runs, with filters */
 int cmd_show(int argc, char **argv);     /* one run in full */
 int cmd_compare(int argc, char **argv);  /* runs side by side */
 int cmd_prepare(int argc, char **argv);  /* prepare an experiment's dataset */
+int cmd_report(int argc, char **argv);   /* HTML report of runs with SVG plots */
+int cmd_plot(int argc, char **argv);     /* one per-epoch metric as an SVG */
+int cmd_query(int argc, char **argv);    /* one read-only SQL statement */
+int cmd_new_plugin(int argc, char **argv); /* scaffold a plugin from its template */
+int cmd_fetch(int argc, char **argv);    /* download and verify a dataset */
 
 /* Load an experiment file with its includes resolved (see load.c for the search order);
  * *exp_dir receives the file's directory (malloc'd, also on failure). */

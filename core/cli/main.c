@@ -21,15 +21,20 @@ static const verb verbs[] = {
     {"runs", cmd_runs, "list runs in a results database"},
     {"show", cmd_show, "show one run in full"},
     {"compare", cmd_compare, "compare runs side by side"},
+    {"report", cmd_report, "write an HTML report (table and SVG plots) of runs"},
+    {"plot", cmd_plot, "draw one per-epoch metric of runs as an SVG"},
+    {"query", cmd_query, "run one read-only SQL statement on a results database"},
+    {"new-plugin", cmd_new_plugin, "start a plugin from the template of its kind"},
+    {"fetch", cmd_fetch, "download and verify a dataset (manifests in datasets/)"},
 };
 
 static void usage(FILE *out)
 {
     fprintf(out, "usage: mpsl VERB [ARGS]   (mpsl VERB --help for a verb's options)\n\nverbs:\n");
     for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++) {
-        fprintf(out, "  %-9s %s\n", verbs[i].name, verbs[i].summary);
+        fprintf(out, "  %-10s %s\n", verbs[i].name, verbs[i].summary);
     }
-    fprintf(out, "  %-9s %s\n", "version", "print the version and revision");
+    fprintf(out, "  %-10s %s\n", "version", "print the version and revision");
     fprintf(out, "\nenvironment: MPSL_PLUGIN_PATH, MPSL_CONFIG_PATH, MPSL_DB_BUSY_MS, "
                  "MPSL_LOG=debug|warn\n");
 }

@@ -27,7 +27,7 @@ typedef enum dl_abort {
     ABORT_NONE = 0,
     ABORT_TOO_BIG,        /* beyond the expected size or the cap */
     ABORT_SIZE_MISMATCH,  /* the server announces a size other than the manifest's */
-    ABORT_BAD_RANGE,      /* 206 for a range we did not ask for: start over */
+    ABORT_BAD_RANGE,      /* 200 or a 206 for another range: start over */
     ABORT_WRITE,          /* the disk refused (ENOSPC...) */
     ABORT_HTTP            /* an error status slipped past FAILONERROR */
 } dl_abort;
@@ -210,16 +210,10 @@ static int validate_response(dl_state *s)
         }
         s->resumed |= s->offset > 0;
     } else if (s->offset > 0) {
-        /* 200 to a range request: the body is the whole file; start the file over. */
-        if (ftruncate(s->fd, 0) != 0 || lseek(s->fd, 0, SEEK_SET) != 0) {
-            s->write_errno = errno;
-            fail_with(s, ABORT_WRITE, "cannot truncate: %s", strerror(errno));
-            return 1;
-        }
-        mpsl_log(MPSL_LOG_INFO, "  %s: the server ignored the range request (HTTP %ld); "
-                 "downloading from the start\n", s->label, s->status);
-        s->offset = 0;
-        s->resumed = 0;
+        /* 200 to a range request: the body would be the whole file. */
+        fail_with(s, ABORT_BAD_RANGE, "the server ignored the range request (HTTP %ld)",
+                  s->status);
+        return 1;
     }
     int64_t total = s->status == 206 ? s->cr_total
                     : s->content_length >= 0 ? s->content_length : -1;
@@ -486,6 +480,10 @@ static attempt_kind attempt(CURL *c, const char *url, dl_state *s, char *msg, si
         snprintf(msg, msg_size, "HTTP %ld", code);
         return classify_http(code);
     }
+    if (rc == CURLE_RANGE_ERROR) {
+        snprintf(msg, msg_size, "the server ignored the range request; starting over");
+        return ATTEMPT_RESTART;
+    }
     if (rc == CURLE_FILESIZE_EXCEEDED) {
         snprintf(msg, msg_size, "the server announces more than %s",
                  dl_fmt_bytes((double)s->cap, a, sizeof a));
@@ -536,7 +534,7 @@ static double backoff(const fetch_options *o, int retry, double retry_after, mps
 }
 
 /* Enough free space for what is left to receive? Checked once, when the size is known. */
-static int check_space(int fd, int64_t need, const char *label, mpsl_error *err)
+static int check_space(int fd, int64_t need, mpsl_error *err)
 {
     struct statvfs vfs;
     if (need <= 0 || fstatvfs(fd, &vfs) != 0) {
@@ -545,8 +543,8 @@ static int check_space(int fd, int64_t need, const char *label, mpsl_error *err)
     double avail = (double)vfs.f_bavail * (double)vfs.f_frsize;
     if (avail < (double)need) {
         char a[32], b[32];
-        return mpsl_errs(err, MPSL_ERR_IO, "%s: not enough disk space: %s still to download, "
-                         "%s free", label, dl_fmt_bytes((double)need, a, sizeof a),
+        return mpsl_errs(err, MPSL_ERR_IO, "not enough disk space: %s still to download, "
+                         "%s free in the dataset directory", dl_fmt_bytes((double)need, a, sizeof a),
                          dl_fmt_bytes(avail, b, sizeof b));
     }
     return MPSL_OK;
@@ -569,7 +567,7 @@ dl_outcome dl_fetch(const char *url, const char *part_path, const char *label,
         return DL_FATAL;
     }
     if (expected_size >= 0 && st.st_size <= expected_size &&
-        check_space(fd, expected_size - st.st_size, label, err) != MPSL_OK) {
+        check_space(fd, expected_size - st.st_size, err) != MPSL_OK) {
         close(fd);
         return DL_FATAL;
     }
@@ -604,27 +602,26 @@ dl_outcome dl_fetch(const char *url, const char *part_path, const char *label,
             break;
         }
         if (k == ATTEMPT_FATAL) {
-            mpsl_errs(err, MPSL_ERR_IO, "%s: %s", label, msg);
+            mpsl_errs(err, MPSL_ERR_IO, "%s", msg);
             out = DL_FATAL;
             break;
         }
         if (k == ATTEMPT_PERMANENT) {
-            mpsl_errs(err, MPSL_ERR_IO, "%s: %s from %s", label, msg, url);
+            mpsl_errs(err, MPSL_ERR_IO, "%s from %s", msg, url);
             break;
         }
         if (k == ATTEMPT_RESTART) {
             s.resumed = 0;
             if (ftruncate(fd, 0) != 0) {
-                mpsl_errs(err, MPSL_ERR_IO, "%s: cannot truncate %s: %s", label, part_path,
-                          strerror(errno));
+                mpsl_errs(err, MPSL_ERR_IO, "cannot truncate %s: %s", part_path, strerror(errno));
                 out = DL_FATAL;
                 break;
             }
             if (++restarts > 2) {
-                mpsl_errs(err, MPSL_ERR_IO, "%s: %s from %s (again)", label, msg, url);
+                mpsl_errs(err, MPSL_ERR_IO, "%s from %s (again)", msg, url);
                 break;
             }
-            mpsl_log(MPSL_LOG_INFO, "  %s: %s\n", label, msg);
+            mpsl_log(MPSL_LOG_INFO, "  %s: %s", label, msg);
             continue;
         }
         /* transient */
@@ -632,12 +629,12 @@ dl_outcome dl_fetch(const char *url, const char *part_path, const char *label,
             failures = 0;
         }
         if (failures >= o->retries) {
-            mpsl_errs(err, MPSL_ERR_IO, "%s: %s from %s (gave up after %d retr%s)", label, msg,
-                      url, o->retries, o->retries == 1 ? "y" : "ies");
+            mpsl_errs(err, MPSL_ERR_IO, "%s from %s (gave up after %d retr%s)", msg, url,
+                      o->retries, o->retries == 1 ? "y" : "ies");
             break;
         }
         double d = backoff(o, failures, retry_after, &rng);
-        mpsl_log(MPSL_LOG_INFO, "  %s: %s; retry %d/%d in %.1f s\n", label, msg, failures + 1,
+        mpsl_log(MPSL_LOG_INFO, "  %s: %s; retry %d/%d in %.2f s", label, msg, failures + 1,
                  o->retries, d);
         failures++;
         sleep_seconds(d);
@@ -649,7 +646,7 @@ dl_outcome dl_fetch(const char *url, const char *part_path, const char *label,
     res->seconds = mpsl_now() - t0;
     curl_easy_cleanup(c);
     if (close(fd) != 0 && out == DL_OK) {
-        mpsl_errs(err, MPSL_ERR_IO, "%s: cannot close %s: %s", label, part_path, strerror(errno));
+        mpsl_errs(err, MPSL_ERR_IO, "cannot close %s: %s", part_path, strerror(errno));
         out = DL_FATAL;
     }
     return out;

@@ -144,10 +144,9 @@ static int entry_allowed(struct archive_entry *e, char *why, size_t why_size)
     }
     const char *hard = archive_entry_hardlink(e);
     if (hard) {
-        if (!fetch_entry_path_safe(hard, why, why_size)) {
-            char inner[256];
-            snprintf(inner, sizeof inner, "%s", why);
-            snprintf(why, why_size, "a hard link to %s (%s)", inner, hard);
+        char inner[128];
+        if (!fetch_entry_path_safe(hard, inner, sizeof inner)) {
+            snprintf(why, why_size, "a hard link to %s (%.200s)", inner, hard);
             return 0;
         }
         return 1;

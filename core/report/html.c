@@ -1,6 +1,8 @@
 /* html.c: the report page: a header, the side-by-side table (the figures of `mpsl compare`)
  * and the figures, as one HTML file with inline CSS and inline SVG. No script, no external
- * resource: it opens the same offline, in a mail attachment or from a CI artifact. */
+ * resource: it opens the same offline, in a mail attachment or from a CI artifact. The page
+ * is also well-formed XML (void elements closed, only XML's entities), which lets the tests
+ * check its structure and escaping with an XML parser. */
 #include <math.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -14,20 +16,20 @@
 
 static const char page_css[] =
     "body{font-family:'DejaVu Sans','Liberation Sans',Arial,sans-serif;color:#222;"
-    "background:#f4f5f7;margin:0;padding:24px}\n"
+    "background:#f4f5f7;margin:0;padding:16px}\n"
     "main{max-width:1260px;margin:0 auto}\n"
     "h1{font-size:24px;margin:0 0 4px}\n"
     "h2{font-size:18px;margin:28px 0 10px;border-bottom:1px solid #ccd;padding-bottom:4px}\n"
     ".meta{color:#555;font-size:13px;margin:0}\n"
     ".meta code{background:#e8e9ee;padding:1px 4px;border-radius:3px}\n"
     ".scroll{overflow-x:auto;background:#fff;border:1px solid #dde;border-radius:6px}\n"
-    "table.runs{border-collapse:collapse;font-size:13px;width:100%}\n"
-    "table.runs th,table.runs td{padding:6px 8px;border-bottom:1px solid #eee;"
+    "table.runs{border-collapse:collapse;font-size:12px;width:100%}\n"
+    "table.runs th,table.runs td{padding:5px 6px;border-bottom:1px solid #eee;"
     "white-space:nowrap}\n"
     "table.runs th{background:#eef0f5;text-align:left;font-weight:600;vertical-align:bottom;"
-    "white-space:normal;min-width:52px}\n"
+    "white-space:normal;min-width:40px}\n"
     "table.runs td.num{text-align:right;font-variant-numeric:tabular-nums}\n"
-    "table.runs td.name{max-width:260px;overflow:hidden;text-overflow:ellipsis}\n"
+    "table.runs td.name{max-width:200px;overflow:hidden;text-overflow:ellipsis}\n"
     "table.runs tr:last-child td{border-bottom:none}\n"
     ".swatch{display:inline-block;width:12px;height:12px;border-radius:2px;margin-right:6px;"
     "vertical-align:-1px}\n"
@@ -155,9 +157,9 @@ int report_html(sqlite3 *db, const int64_t *ids, int n, const report_options *o,
     struct tm tm;
     strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", gmtime_r(&now, &tm));
 
-    report_buf_puts(b, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-                       "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-                       "<meta name=\"generator\" content=\"mpsl " MPSL_VERSION "\">\n<title>");
+    report_buf_puts(b, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n"
+                       "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>\n"
+                       "<meta name=\"generator\" content=\"mpsl " MPSL_VERSION "\"/>\n<title>");
     report_buf_escape(b, title, 0);
     report_buf_printf(b, "</title>\n<style>\n%s</style>\n</head>\n<body>\n<main>\n<header>\n<h1>",
                       page_css);

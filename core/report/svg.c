@@ -481,10 +481,10 @@ void svg_bar_chart(report_buf *b, const svg_chart *c, const char *const *cats, i
             report_buf_escape(b, groups[g], 0);
             report_buf_printf(b, ": %s</title></rect>",
                               report_fmt(v, c->y_unit, 3, t, sizeof t));
-            if (labels) {
+            if (labels) { /* compact (17G): the axis carries the unit */
                 report_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" "
                                   "font-size=\"10\" fill=\"#444\">%s</text>", x + bar * 0.46,
-                                  y - 3, report_fmt(v, c->y_unit, 3, t, sizeof t));
+                                  y - 3, report_fmt(v, REPORT_PLAIN, 3, t, sizeof t));
             }
         }
     }

@@ -4,8 +4,10 @@
  * code. */
 #include "host_session.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kernels/flops.h"
 #include "results/store.h"
@@ -198,6 +200,23 @@ static int h_should_stop(mpsl_session *s)
     return session_stop_requested != 0;
 }
 
+static void h_progress(mpsl_session *s, int64_t epoch, int64_t done, int64_t total)
+{
+    double now = mpsl_now();
+    int tty = isatty(STDERR_FILENO);
+    if (total <= 0 || done <= 0 || now - s->last_progress < (tty ? 1.0 : 30.0)) {
+        return;
+    }
+    s->last_progress = now;
+    double spent = now - s->epoch_started;
+    double eta = spent / (double)done * (double)(total - done);
+    fprintf(stderr, "%s[%s] epoch %lld/%lld: step %lld/%lld (%.0f%%), %.0f s in, ETA %.0f s%s",
+            tty ? "\r" : "", s->ex->name, (long long)epoch + 1, (long long)s->ex->train.epochs,
+            (long long)done, (long long)total, 100.0 * (double)done / (double)total, spent, eta,
+            tty ? "   " : "\n");
+    s->progress_shown = tty;
+}
+
 void host_session_fill(mpsl_host *t)
 {
     t->settings = h_settings;
@@ -231,4 +250,5 @@ void host_session_fill(mpsl_host *t)
     t->record_client = h_record_client;
     t->epoch_end = session_epoch_end;
     t->should_stop = h_should_stop;
+    t->progress = h_progress;
 }

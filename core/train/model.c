@@ -249,7 +249,8 @@ static int tokenizer_shapes(mpsl_model *m, mpsl_error *err)
     return MPSL_OK;
 }
 
-int model_create(mpsl_session *s, int parts, mpsl_model **out, mpsl_error *err)
+static int model_build(mpsl_session *s, int parts, int probe, mpsl_model **out,
+                       mpsl_error *err)
 {
     *out = NULL;
     if (parts <= 0 || parts > MPSL_PART_ALL || parts == (MPSL_PART_TOKENIZERS | MPSL_PART_HEAD)) {
@@ -320,7 +321,9 @@ int model_create(mpsl_session *s, int parts, mpsl_model **out, mpsl_error *err)
         model_destroy(m);
         return rc;
     }
-    init_params(m, s->ex->train.seed);
+    if (!probe) { /* a probe only checks shapes and the checkpoint: no random draws */
+        init_params(m, s->ex->train.seed);
+    }
     if (s->ex->weights.path) {
         weights_report rep;
         rc = weights_load_into_model(m, s->ex->weights.path, s->ex->weights.prefix_map,
@@ -337,6 +340,19 @@ int model_create(mpsl_session *s, int parts, mpsl_model **out, mpsl_error *err)
     }
     *out = m;
     return MPSL_OK;
+}
+
+int model_create(mpsl_session *s, int parts, mpsl_model **out, mpsl_error *err)
+{
+    return model_build(s, parts, 0, out, err);
+}
+
+int model_probe(mpsl_session *s, mpsl_error *err)
+{
+    mpsl_model *m = NULL;
+    int rc = model_build(s, MPSL_PART_ALL, 1, &m, err);
+    model_destroy(m);
+    return rc;
 }
 
 static void free_activations(mpsl_model *m)

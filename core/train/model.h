@@ -60,6 +60,9 @@ struct mpsl_model {
 };
 
 int model_create(mpsl_session *s, int parts, mpsl_model **out, mpsl_error *err);
+/* Build every module once to check shapes and settings, without allocating or loading
+ * parameters (the run's early refusal check). */
+int model_probe(mpsl_session *s, mpsl_error *err);
 void model_destroy(mpsl_model *m);
 
 int model_tokenize(mpsl_model *m, const mpsl_batch *b, mpsl_tensor *tokens, mpsl_error *err);

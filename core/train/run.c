@@ -109,9 +109,7 @@ int run_experiment(experiment *ex, const char *db_path, const run_options *opt,
     /* 1. Everything that can be refused, before the run's row exists. */
     int rc = session_open_data(&s, err);
     if (rc == MPSL_OK) {
-        mpsl_model *probe = NULL; /* builds every module once: shape and parameter errors */
-        rc = model_create(&s, MPSL_PART_ALL, &probe, err);
-        model_destroy(probe);
+        rc = model_probe(&s, err); /* builds every module once: shape and parameter errors */
     }
     if (rc == MPSL_OK) {
         rc = agg->create(s.host, &s, ex->strategy.params, ex->strategy.where, &agg_state, err);

@@ -375,6 +375,10 @@ int session_epoch_end(mpsl_session *s, int64_t epoch, mpsl_model *eval_model, do
     if (evaluate) {
         snprintf(test, sizeof test, "  test_acc %.4f  test_loss %.4f", acc, loss);
     }
+    if (s->progress_shown) { /* end the \r progress line */
+        fputc('\n', stderr);
+        s->progress_shown = 0;
+    }
     fprintf(stderr, "[%s] epoch %lld/%lld  train_loss %.4f  train_acc %.4f%s  (%s elapsed, ETA %s)\n",
             s->ex->name, (long long)epoch + 1, (long long)t->epochs, train_loss, train_acc, test,
             el, eta);

@@ -159,6 +159,7 @@ void mpsl_rng_seed(mpsl_rng *r, uint64_t seed)
     for (int i = 0; i < 4; i++) {
         r->s[i] = splitmix64(&x);
     }
+    r->has_spare = 0;
 }
 
 static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
@@ -181,10 +182,18 @@ double mpsl_rng_uniform(mpsl_rng *r) { return (double)(mpsl_rng_u64(r) >> 11) * 
 
 double mpsl_rng_normal(mpsl_rng *r)
 {
-    /* Box-Muller; 1 - u keeps the logarithm's argument in (0, 1]. */
+    /* Box-Muller gives two independent values per pair of uniforms; keep the second.
+     * 1 - u keeps the logarithm's argument in (0, 1]. */
+    if (r->has_spare) {
+        r->has_spare = 0;
+        return r->spare;
+    }
     double u1 = 1.0 - mpsl_rng_uniform(r);
     double u2 = mpsl_rng_uniform(r);
-    return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
+    double radius = sqrt(-2.0 * log(u1));
+    r->spare = radius * sin(2.0 * M_PI * u2);
+    r->has_spare = 1;
+    return radius * cos(2.0 * M_PI * u2);
 }
 
 double mpsl_rng_gamma(mpsl_rng *r, double shape)

@@ -34,6 +34,8 @@ int64_t mpsl_peak_rss_bytes(void); /* peak resident set size of this process, or
 /* SplitMix64-seeded xoshiro256**: reproducible streams from a 64-bit seed. */
 typedef struct mpsl_rng {
     uint64_t s[4];
+    double spare;          /* Box-Muller's second value, used by the next normal draw */
+    int has_spare;
 } mpsl_rng;
 void mpsl_rng_seed(mpsl_rng *r, uint64_t seed);
 uint64_t mpsl_rng_u64(mpsl_rng *r);

@@ -50,14 +50,20 @@ static int central_run(void *state, mpsl_session *s, mpsl_error *err)
         return MPSL_ERR_NOMEM;
     }
     h->set_party(s, MPSL_PARTY_SERVER, -1);
+    int64_t samples = 0;
+    for (int k = 0; k < h->n_clients(s); k++) {
+        samples += h->client_samples(s, k);
+    }
+    int64_t steps = (samples + t->batch_size - 1) / t->batch_size;
     for (int64_t epoch = 0; epoch < t->epochs && rc == MPSL_OK; epoch++) {
         step_stats st = {0};
-        int64_t n;
+        int64_t n, step = 0;
         while (rc == MPSL_OK && (n = h->client_next(s, -1, b, t->batch_size, err)) > 0) {
             rc = local_step(h, m, opt, b, dlogits, epoch, NULL, &st, err);
             if (rc == MPSL_OK && h->should_stop(s)) {
                 rc = MPSL_ERR_INTERRUPTED;
             }
+            h->progress(s, epoch, ++step, steps);
         }
         if (rc == MPSL_OK && n < 0) {
             rc = (int)n;

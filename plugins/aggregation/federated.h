@@ -203,6 +203,7 @@ static int fedavg_rounds(fedavg *f, mpsl_session *s, round_buffers *rb, mpsl_err
         step_stats total = {0};
         for (int i = 0; i < m && rc == MPSL_OK; i++) {
             rc = train_client(f, s, rb, rb->chosen[i], round, local_batch, &total, err);
+            h->progress(s, round, i + 1, m);
         }
         if (rc != MPSL_OK) {
             break;

@@ -375,6 +375,7 @@ static int run_epoch(mpsl_state *st, mpsl_session *s, int64_t epoch, mpsl_error 
         if (rc == MPSL_OK && h->should_stop(s)) {
             rc = MPSL_ERR_INTERRUPTED;
         }
+        h->progress(s, epoch, step + 1, steps);
     }
     if (rc != MPSL_OK) {
         return rc;

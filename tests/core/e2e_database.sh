@@ -5,7 +5,7 @@ source "$(dirname "$0")/lib.sh"
 EXP="$MPSL_SOURCE/experiments"
 
 # Two concurrent runs on one file.
-"$MPSL" run "$EXP/quickstart.yaml" --db shared.db "${QUICK[@]}" --set train.epochs=2 2>a.log &
+"$MPSL" run "$EXP/fmnist_fedavg.yaml" --db shared.db "${QUICK[@]}" --set train.epochs=2 2>a.log &
 pa=$!
 "$MPSL" run "$EXP/fmnist_centralized.yaml" --db shared.db "${QUICK[@]}" --set train.epochs=2 2>b.log &
 pb=$!
@@ -24,12 +24,12 @@ check "fedavg kept all client rows" \
 # Corrupt: not a SQLite file. Refused, and the file is left as it was.
 head -c 8192 /dev/urandom > corrupt.db
 sum=$(sha256sum corrupt.db)
-expect_refusal "corrupt database" "corrupt.db" "not a database" -- "$MPSL" run "$EXP/quickstart.yaml" --db corrupt.db "${QUICK[@]}"
+expect_refusal "corrupt database" "corrupt.db" "not a database" -- "$MPSL" run "$EXP/fmnist_fedavg.yaml" --db corrupt.db "${QUICK[@]}"
 check "corrupt file untouched" [ "$(sha256sum corrupt.db)" = "$sum" ]
 check "no training output for a corrupt db" not grep -q "epoch 1/" "$WORK/err"
 
 # Unwritable: a location no one can create files in (root ignores file modes, so use /proc).
-expect_refusal "unwritable database" "/proc/mpsl-results.db" -- "$MPSL" run "$EXP/quickstart.yaml" --db /proc/mpsl-results.db "${QUICK[@]}"
+expect_refusal "unwritable database" "/proc/mpsl-results.db" -- "$MPSL" run "$EXP/fmnist_fedavg.yaml" --db /proc/mpsl-results.db "${QUICK[@]}"
 
 # Locked: another process holds an exclusive lock for longer than the busy timeout.
 cp shared.db locked.db
@@ -37,7 +37,7 @@ cp shared.db locked.db
   | sqlite3 locked.db >/dev/null 2>&1 &
 locker=$!
 sleep 1
-MPSL_DB_BUSY_MS=500 expect_refusal "locked database" "locked.db" "lock" -- "$MPSL" run "$EXP/quickstart.yaml" --db locked.db "${QUICK[@]}"
+MPSL_DB_BUSY_MS=500 expect_refusal "locked database" "locked.db" "lock" -- "$MPSL" run "$EXP/fmnist_fedavg.yaml" --db locked.db "${QUICK[@]}"
 kill $locker 2>/dev/null; wait $locker 2>/dev/null
 check "locked db still has its two runs" [ "$(sql locked.db 'select count(*) from runs')" = 2 ]
 

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# e2e_run.sh: the run path end to end on real data: quickstart and centralized runs, accuracy
+# e2e_run.sh: the run path end to end on real data: FedAvg and centralized runs, accuracy
 # well above chance, listing, show, compare in every format, --from-run reproducing a run
 # exactly, and plugins named by a path relative to the experiment file.
 source "$(dirname "$0")/lib.sh"
 EXP="$MPSL_SOURCE/experiments"
 
-expect_ok "quickstart" "$MPSL" run "$EXP/quickstart.yaml" --db r.db "${QUICK[@]}"
+expect_ok "fedavg" "$MPSL" run "$EXP/fmnist_fedavg.yaml" --db r.db "${QUICK[@]}"
 expect_ok "centralized" "$MPSL" run "$EXP/fmnist_centralized.yaml" --db r.db "${QUICK[@]}"
 check "two finished runs" [ "$(sql r.db "select count(*) from runs where status='finished'")" = 2 ]
 check "run 1 is fedavg" [ "$(sql r.db "select method from runs where id=1")" = fedavg ]
@@ -27,7 +27,7 @@ check "every client got the same model size" \
 expect_ok "runs" "$MPSL" runs --db r.db
 check "runs lists both" grep -q fmnist_centralized "$WORK/out"
 expect_ok "show" "$MPSL" show 1 --db r.db
-check "show has the config" grep -q "quickstart" "$WORK/out"
+check "show has the config" grep -q "fmnist_fedavg" "$WORK/out"
 for fmt in table csv json; do
   expect_ok "compare $fmt" "$MPSL" compare 1 2 --db r.db --format "$fmt"
   check "compare $fmt names both methods" grep -q centralized "$WORK/out"
@@ -50,7 +50,7 @@ echo "full Fashion-MNIST centralized, 2 epochs: test_acc $acc" >&2
 
 # A plugin given as a path relative to the experiment file.
 mkdir -p exp/my && cp "$MPSL_PLUGIN_DIR/aggregation/fedavg.so" exp/my/fedavg_copy.so
-cp "$EXP/quickstart.yaml" exp/q.yaml
+cp "$EXP/fmnist_fedavg.yaml" exp/q.yaml
 sed -i 's|plugin: fedavg|plugin: my/fedavg_copy.so|' exp/q.yaml
 MPSL_CONFIG_PATH="$MPSL_SOURCE/configs" expect_ok "relative plugin path" \
   "$MPSL" run exp/q.yaml --db rel.db "${QUICK[@]}"
@@ -58,13 +58,13 @@ check "the copy was used" grep -q "my/fedavg_copy.so" <(sql rel.db "select path 
 
 # Optimizer groups: freezing the encoder removes exactly its parameters from FedAvg's
 # messages (token_mlp depth 1, D 64, hidden 128: 64*128+128 + 128*64+64 = 16576 floats).
-expect_ok "frozen encoder group" "$MPSL" run "$EXP/quickstart.yaml" --db groups.db "${QUICK[@]}" \
+expect_ok "frozen encoder group" "$MPSL" run "$EXP/fmnist_fedavg.yaml" --db groups.db "${QUICK[@]}" \
   --set 'train.optimizer.groups=[{match: "blocks.*", frozen: true}, {match: "head.*", lr: 0.01}]'
 full=$(sql r.db "select bytes from comm where run_id=1 and client=0 and direction='down' and kind='parameters'")
 frozen=$(sql groups.db "select bytes from comm where run_id=1 and client=0 and direction='down' and kind='parameters'")
 check "frozen encoder saves exactly its bytes ($full - $frozen = 66304)" [ $((full - frozen)) = 66304 ]
 expect_refusal "group without match" "train.optimizer.groups[0]" "match" -- \
-  "$MPSL" run "$EXP/quickstart.yaml" --db groups.db --set 'train.optimizer.groups=[{lr: 0.1}]'
+  "$MPSL" run "$EXP/fmnist_fedavg.yaml" --db groups.db --set 'train.optimizer.groups=[{lr: 0.1}]'
 
 # Weights: save the final model, load it into a run that does not train (lr 0): the same
 # test accuracy. A strict load of a file missing parameters is refused before the run.

@@ -506,6 +506,11 @@ struct mpsl_host {
                      double train_loss, double train_acc, mpsl_error *err);
     /* Non-zero once SIGINT/SIGTERM arrived: return MPSL_ERR_INTERRUPTED soon. */
     int (*should_stop)(mpsl_session *s);
+
+    /* Since ABI 1.1. Progress inside an epoch or round: `done` of `total` steps. The host
+     * shows it (at most once a second on a terminal, every 30 s otherwise) with an ETA;
+     * cheap enough to call every step. */
+    void (*progress)(mpsl_session *s, int64_t epoch, int64_t done, int64_t total);
 };
 
 /* ---------------------------------------------------------------- the descriptor */

@@ -172,7 +172,7 @@ typedef struct avf_gen {
 
 typedef struct avf_header {
     uint32_t version;
-    uint32_t crc;          /* CRC32 of every byte after the crc field's 16-byte block */
+    uint32_t crc;          /* CRC32 of bytes 16.. (everything after magic, version, crc) */
     uint64_t payload_bytes;
     int64_t n[2];          /* samples per split (train, test) */
     uint32_t n_classes, image_side, mel_bins, frames, text_len;
