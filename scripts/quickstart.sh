@@ -6,5 +6,5 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 [ -f build/build.ninja ] || meson setup build --buildtype=release
 ninja -C build
+# Four runs (MPSL, FedAvg, FedProx, centralized), then their comparison table.
 ./build/core/cli/mpsl run experiments/quickstart.yaml --db results.db
-./build/core/cli/mpsl runs --db results.db --limit 5

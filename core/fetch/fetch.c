@@ -330,7 +330,9 @@ static int download_file(const fetch_manifest *m, const char *dir, const fetch_f
             goto done;
         }
         if (out != DL_OK) {
-            mpsl_log(MPSL_LOG_WARN, "%s: %s", f->name, last.msg);
+            if (i + 1 < n_urls) {
+                mpsl_log(MPSL_LOG_WARN, "%s: %s; trying the next URL", f->name, last.msg);
+            }
             continue;
         }
         rc = verify_file(part, f, x, sha, &last);

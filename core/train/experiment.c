@@ -397,9 +397,9 @@ static int parse_model(experiment *ex, const cfg_node *root, mpsl_error *err)
         rc = cfg_parse_params(weights, weights_spec, MPSL_COUNT(weights_spec), &wk, sizeof wk,
                               "model.weights", NULL, err);
         if (rc == MPSL_OK) {
-            /* Relative to the experiment file, like plugin paths. */
-            ex->weights_path_owned = wk.path[0] == '/' ? mpsl_strdup(wk.path)
-                                                       : mpsl_strfmt("%s/%s", ex->dir, wk.path);
+            /* Relative to the working directory, like output.db and output.save_weights, so
+             * one experiment's saved model is another's pretrained weights. */
+            ex->weights_path_owned = mpsl_strdup(wk.path);
             ex->weights.path = ex->weights_path_owned;
             ex->weights.prefix_map = wk.prefix_map;
             ex->weights.strict = wk.strict;

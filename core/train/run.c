@@ -4,7 +4,9 @@
  * finished, failed or interrupted, never left running. */
 #include "run.h"
 
+#include <errno.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +36,43 @@ static void install_handlers(struct sigaction *old_int, struct sigaction *old_te
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, old_int);
     sigaction(SIGTERM, &sa, old_term);
+}
+
+/* output.save_weights is written at the very end: make its folder now and check it can be
+ * written, so a long run cannot fail on its last step for want of a directory. */
+static int prepare_save_path(const char *path, mpsl_error *err)
+{
+    char *dir = mpsl_strdup(path);
+    if (!dir) {
+        return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
+    }
+    char *slash = strrchr(dir, '/');
+    int rc = MPSL_OK;
+    if (slash && slash != dir) {
+        *slash = '\0';
+        for (char *p = dir + 1; rc == MPSL_OK; p++) { /* mkdir -p */
+            if (*p == '/' || *p == '\0') {
+                char saved = *p;
+                *p = '\0';
+                if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+                    rc = mpsl_errs(err, MPSL_ERR_IO, "output.save_weights: cannot create folder "
+                                   "%s: %s", dir, strerror(errno));
+                }
+                *p = saved;
+                if (saved == '\0') {
+                    break;
+                }
+            }
+        }
+    } else {
+        strcpy(dir, slash ? "/" : ".");
+    }
+    if (rc == MPSL_OK && access(dir, W_OK) != 0) {
+        rc = mpsl_errs(err, MPSL_ERR_IO, "output.save_weights: cannot write in %s: %s", dir,
+                       strerror(errno));
+    }
+    free(dir);
+    return rc;
 }
 
 static int begin_run(mpsl_session *s, const char *db_path, mpsl_error *err)
@@ -117,6 +156,9 @@ int run_experiment(experiment *ex, const char *db_path, const run_options *opt,
             agg_state = NULL;
             mpsl_err_prefix(err, "strategy (plugin '%s')", ex->strategy.plugin.desc->name);
         }
+    }
+    if (rc == MPSL_OK && ex->save_weights) {
+        rc = prepare_save_path(ex->save_weights, err);
     }
     /* The database last: a refused experiment never opens (let alone changes) it. */
     if (rc == MPSL_OK) {

@@ -5,16 +5,29 @@
 # selection by id and filters, plots as valid SVG, query's read-only refusals, the example
 # queries of docs/queries.md, and scaffolds of every kind that compile and load.
 source "$MPSL_SOURCE/tests/core/lib.sh"
-EXP="$MPSL_SOURCE/experiments"
 PY=/usr/bin/python3
-Q=(--set data.dataset.train_limit=1500 --set data.dataset.test_limit=500 --set train.epochs=2)
 HOSTILE='<b>"A&B"</b> '"'q'"
+# A small experiment of its own (the shipped ones change): Fashion-MNIST slice, tiny model.
+cat > exp.yaml <<'YAML'
+name: quick
+seed: 11
+data:
+  dataset: {plugin: fashion_mnist, train_limit: 3000, test_limit: 500}
+  clients: 6
+  partition: {scheme: dirichlet, alpha: 0.5}
+model:
+  tokenizers:
+    image: {plugin: image_patch, patch: 7, dim: 64}
+  encoder: {plugin: token_mlp, depth: 1, hidden: 128}
+  head: {plugin: classifier, pool: mean}
+strategy: {plugin: fedavg}
+train: {epochs: 3, batch_size: 64, optimizer: {name: adam, lr: 0.003}}
+output: {tags: [e2e]}
+YAML
 
-expect_ok "fedavg run" "$MPSL" run "$EXP/quickstart.yaml" --db r.db "${Q[@]}" --set "name=$HOSTILE"
-expect_ok "mpsl run" "$MPSL" run "$EXP/quickstart.yaml" --db r.db "${Q[@]}" \
-  --set 'strategy={plugin: mpsl}'
-expect_ok "centralized run" "$MPSL" run "$EXP/quickstart.yaml" --db r.db "${Q[@]}" \
-  --set 'strategy={plugin: centralized}'
+expect_ok "fedavg run" "$MPSL" run exp.yaml --db r.db --set "name=$HOSTILE"
+expect_ok "mpsl run" "$MPSL" run exp.yaml --db r.db --set 'strategy={plugin: mpsl}'
+expect_ok "centralized run" "$MPSL" run exp.yaml --db r.db --set 'strategy={plugin: centralized}'
 check "three finished runs" [ "$(sql r.db "select count(*) from runs where status='finished'")" = 3 ]
 
 # ---------------------------------------------------------------- report
@@ -75,8 +88,8 @@ check "report structure" $PY check_report.py report.html 3 "$HOSTILE"
 rows() { grep -c '<tr class="run"' "$1"; }
 expect_ok "report --method" "$MPSL" report --db r.db --method mpsl -o m.html
 check "--method mpsl: one run" [ "$(rows m.html)" = 1 ]
-expect_ok "report --tag" "$MPSL" report --db r.db --tag quickstart --status finished -o t.html
-check "--tag quickstart: three runs" [ "$(rows t.html)" = 3 ]
+expect_ok "report --tag" "$MPSL" report --db r.db --tag e2e --status finished -o t.html
+check "--tag e2e: three runs" [ "$(rows t.html)" = 3 ]
 expect_ok "report ids and filter" "$MPSL" report 1 2 3 --db r.db --name 'quick*' -o n.html
 check "ids 1 2 3 named quick*: two runs" [ "$(rows n.html)" = 2 ]
 expect_ok "report of everything" "$MPSL" report --db r.db -o all.html --limit 2

@@ -10,10 +10,23 @@ if [ -z "$CHROMIUM" ]; then
   echo "SKIP: chromium is not installed (scripts/install-deps.sh installs it)" >&2
   exit 77
 fi
-EXP="$MPSL_SOURCE/experiments"
-Q=(--set data.dataset.train_limit=1000 --set data.dataset.test_limit=300 --set train.epochs=2)
-expect_ok "fedavg run" "$MPSL" run "$EXP/quickstart.yaml" --db r.db "${Q[@]}"
-expect_ok "mpsl run" "$MPSL" run "$EXP/quickstart.yaml" --db r.db "${Q[@]}" --set 'strategy={plugin: mpsl}'
+cat > exp.yaml <<'YAML'
+name: render
+seed: 5
+data:
+  dataset: {plugin: fashion_mnist, train_limit: 1000, test_limit: 300}
+  clients: 8
+  partition: {scheme: dirichlet, alpha: 0.5}
+model:
+  tokenizers:
+    image: {plugin: image_patch, patch: 7, dim: 32}
+  encoder: {plugin: token_mlp, depth: 1, hidden: 64}
+  head: {plugin: classifier, pool: mean}
+strategy: {plugin: fedavg}
+train: {epochs: 2, batch_size: 64, optimizer: {name: adam, lr: 0.002}}
+YAML
+expect_ok "fedavg run" "$MPSL" run exp.yaml --db r.db
+expect_ok "mpsl run" "$MPSL" run exp.yaml --db r.db --set 'strategy={plugin: mpsl}'
 expect_ok "report" "$MPSL" report --db r.db -o report.html
 
 browser() {
