@@ -10,6 +10,9 @@ packages=(
   libarchive-dev libssl-dev python3
   dataset-fashion-mnist sqlite3
   libespeak-ng-dev espeak-ng-data libfftw3-dev
+  # test-time: the headless render of `mpsl report` (tests/report/render_chromium.sh,
+  # which skips without it)
+  chromium
 )
 if [ "${MPSL_WITH_TORCH:-0}" = 1 ]; then
   packages+=(python3 python3-torch python3-numpy)

@@ -389,7 +389,10 @@ static attempt_kind attempt(CURL *c, const char *url, dl_state *s, char *msg, si
         return ATTEMPT_FATAL;
     }
     if (s->expected >= 0 && s->offset == s->expected) {
-        return ATTEMPT_OK; /* already complete: verification decides */
+        /* Complete from an earlier run: verification decides, and a mismatch is retried
+         * once from scratch like any file assembled from several transfers. */
+        s->resumed |= s->offset > 0;
+        return ATTEMPT_OK;
     }
     s->status = 0;
     s->validated = 0;

@@ -227,11 +227,16 @@ int report_plot_svg(sqlite3 *db, const char *db_path, const char *metric, const 
     }
     if (!any) {
         char *names = report_metric_names(db, ids, n);
+        report_buf which = {0};
+        for (int i = 0; i < n && i < 8; i++) {
+            report_buf_printf(&which, "%s%lld", i ? ", " : "", (long long)ids[i]);
+        }
         status = mpsl_errs(err, MPSL_ERR_INVALID,
-                           "no per-epoch figure '%s' in run%s %lld%s (they have: %s; or "
+                           "no per-epoch figure '%s' in run%s %s%s (they have: %s; or "
                            "bytes, bytes_up, bytes_down)",
-                           metric, n > 1 ? "s" : "", (long long)ids[0], n > 1 ? "..." : "",
+                           metric, n > 1 ? "s" : "", which.p ? which.p : "", n > 8 ? ", ..." : "",
                            names && *names ? names : "none");
+        report_buf_free(&which);
         free(names);
         report_free_runs(runs, n);
         return status;

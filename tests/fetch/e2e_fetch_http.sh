@@ -26,6 +26,11 @@ check "--verify: sha256 ok" grep -q "present, sha256 ok" "$WORK/out"
 expect_ok "list" "$MPSL" fetch --list
 check "list: t_ok verified" grep -Eq "^t_ok +1 +300.0 kB +verified" "$WORK/out"
 
+# --- progress lines when stderr is not a terminal
+manifest t_slow blob.bin "$BASE/slow/blob.bin" $SIZE "$SHA"
+MPSL_FETCH_PROGRESS_INTERVAL=0.2 expect_ok "slow download" "$MPSL" fetch t_slow
+check "slow: progress lines" grep -Eq "^  blob.bin: [0-9.]+ kB of 300.0 kB \([0-9]+%\), [0-9.]+ [kM]?B/s, ETA [0-9]+:[0-9]{2}$" "$WORK/err"
+
 # --- --dir, and a manifest given as a path
 expect_ok "--dir and a manifest path" "$MPSL" fetch "$WORK/datasets/t_ok.yaml" --dir "$WORK/elsewhere"
 check "--dir: file there" cmp -s "$WORK/www/blob.bin" "$WORK/elsewhere/blob.bin"
@@ -77,6 +82,15 @@ head -c 1000 /dev/urandom >"$MPSL_DATA_DIR/t_badrange/blob.bin.part"
 expect_ok "wrong Content-Range" "$MPSL" fetch t_badrange
 check "badrange: started over" grep -q "starting over" "$WORK/err"
 check "badrange: file intact" cmp -s "$WORK/www/blob.bin" "$MPSL_DATA_DIR/t_badrange/blob.bin"
+
+# --- a complete but corrupt .part from an earlier run: verified, deleted, downloaded afresh
+manifest t_oldpart blob.bin "$BASE/ok/blob.bin" $SIZE "$SHA"
+mkdir -p "$MPSL_DATA_DIR/t_oldpart"
+head -c $SIZE /dev/zero >"$MPSL_DATA_DIR/t_oldpart/blob.bin.part"
+expect_ok "corrupt complete .part" "$MPSL" fetch t_oldpart
+check "oldpart: mismatch reported" grep -q "sha256 mismatch" "$WORK/err"
+check "oldpart: one fresh request" test "$(requests /ok/blob.bin)" -ge 1
+check "oldpart: file intact" cmp -s "$WORK/www/blob.bin" "$MPSL_DATA_DIR/t_oldpart/blob.bin"
 
 # --- checksum mismatch: expected and actual printed, partial file deleted
 WRONG=0000000000000000000000000000000000000000000000000000000000000000

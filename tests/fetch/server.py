@@ -24,6 +24,7 @@ The first path segment selects a behaviour; the rest names a file in DOCROOT
   bigchunked   chunked zeros, no Content-Length, up to 50 MB
   bigclose     close-delimited zeros, no Content-Length, up to 50 MB
   stall        headers and 100 bytes, then silence for 30 s
+  slow         the file in 16 pieces, 50 ms apart (for progress lines)
 """
 import os
 import socket
@@ -163,6 +164,16 @@ class Handler(BaseHTTPRequestHandler):
                 return self.send_body(body, 206, [("Content-Range", "bytes 0-%d/%d" %
                                                    (len(body) - 1, len(body)))])
             return self.send_body(body)
+        if kind == "slow":
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            step = len(body) // 16 + 1
+            for i in range(0, len(body), step):
+                self.write_all(body[i:i + step])
+                self.wfile.flush()
+                time.sleep(0.05)
+            return None
         if kind == "stall":
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
