@@ -145,6 +145,11 @@ int run_experiment(experiment *ex, const char *db_path, const run_options *opt,
     void *agg_state = NULL;
     int begun = 0;
 
+    /* Signals are caught from the start: one that arrives while the data loads stops the run
+     * before its row is written; later ones mark the row interrupted, never 'running'. */
+    struct sigaction old_int, old_term;
+    install_handlers(&old_int, &old_term);
+
     /* 1. Everything that can be refused, before the run's row exists. */
     int rc = session_open_data(&s, err);
     if (rc == MPSL_OK) {
@@ -164,17 +169,13 @@ int run_experiment(experiment *ex, const char *db_path, const run_options *opt,
     if (rc == MPSL_OK) {
         rc = store_open(db_path, STORE_READ_WRITE, &s.db, err);
     }
-    /* 2. The run itself. Signals are caught from before its row is written, so the row can
-     * never be left 'running'. */
-    struct sigaction old_int, old_term;
+    if (rc == MPSL_OK && session_stop_requested) {
+        rc = mpsl_errs(err, MPSL_ERR_INTERRUPTED, "interrupted by a signal before the run began");
+    }
+    /* 2. The run itself. */
     if (rc == MPSL_OK) {
-        install_handlers(&old_int, &old_term);
         rc = begin_run(&s, db_path, err);
         begun = rc == MPSL_OK;
-        if (!begun) {
-            sigaction(SIGINT, &old_int, NULL);
-            sigaction(SIGTERM, &old_term, NULL);
-        }
     }
     if (begun) {
         result->run_id = s.run_id;
@@ -197,8 +198,6 @@ int run_experiment(experiment *ex, const char *db_path, const run_options *opt,
             mpsl_errs(err, rc, "interrupted by a signal after %lld epoch(s)",
                       (long long)s.epochs_done);
         }
-        sigaction(SIGINT, &old_int, NULL);
-        sigaction(SIGTERM, &old_term, NULL);
         result->epochs_done = s.epochs_done;
         result->wall_seconds = mpsl_now() - s.started;
         const char *status = rc == MPSL_OK                 ? "finished"
@@ -216,6 +215,8 @@ int run_experiment(experiment *ex, const char *db_path, const run_options *opt,
             }
         }
     }
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
     if (agg_state) {
         agg->destroy(agg_state);
     }
