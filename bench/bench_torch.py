@@ -34,7 +34,6 @@ Output: a short report, then "RESULT key value" lines.
 """
 import argparse
 import ctypes
-import math
 import os
 import statistics
 import sys

@@ -10,6 +10,12 @@ packages=(
   libarchive-dev libssl-dev python3
   dataset-fashion-mnist sqlite3
   libespeak-ng-dev espeak-ng-data libfftw3-dev
+  # mpsl convert: image decoding (JPEG, PNG) and resizing (FFmpeg's libswscale)
+  libjpeg62-turbo-dev libpng-dev libswscale-dev libavutil-dev
+  # mpsl convert meld|ucf101|kinetics_sounds: audio/video decoding (FFmpeg)
+  libavformat-dev libavcodec-dev libswresample-dev
+  # test-time: the ffmpeg command makes the clips of tests/convert_av (skipped without it)
+  ffmpeg
   # test-time: the headless render of `mpsl report` (tests/report/render_chromium.sh,
   # which skips without it)
   chromium

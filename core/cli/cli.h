@@ -14,6 +14,7 @@ int cmd_plot(int argc, char **argv);     /* one per-epoch metric as an SVG */
 int cmd_query(int argc, char **argv);    /* one read-only SQL statement */
 int cmd_new_plugin(int argc, char **argv); /* scaffold a plugin from its template */
 int cmd_fetch(int argc, char **argv);    /* download and verify a dataset */
+int cmd_convert(int argc, char **argv);  /* raw dataset layout -> prepared file */
 
 /* Load an experiment file with its includes resolved (see load.c for the search order);
  * *exp_dir receives the file's directory (malloc'd, also on failure). */

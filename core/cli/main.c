@@ -26,6 +26,7 @@ static const verb verbs[] = {
     {"query", cmd_query, "run one read-only SQL statement on a results database"},
     {"new-plugin", cmd_new_plugin, "start a plugin from the template of its kind"},
     {"fetch", cmd_fetch, "download and verify a dataset (manifests in datasets/)"},
+    {"convert", cmd_convert, "convert a fetched dataset into a prepared file"},
 };
 
 static void usage(FILE *out)

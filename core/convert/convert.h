@@ -63,5 +63,8 @@ int convert_flickr30k(const convert_options *o, mpsl_error *err);
 int convert_mscoco(const convert_options *o, mpsl_error *err);
 int convert_coco_qa(const convert_options *o, mpsl_error *err);
 int convert_b_t4sa(const convert_options *o, mpsl_error *err);
+int convert_meld(const convert_options *o, mpsl_error *err);            /* media.h */
+int convert_ucf101(const convert_options *o, mpsl_error *err);
+int convert_kinetics_sounds(const convert_options *o, mpsl_error *err);
 
 #endif
