@@ -1239,7 +1239,7 @@ static void run_report(const av_run *r)
                         "(require_audio=1)\n", j->dataset, split_name(r->split),
                 (long long)r->n_no_audio, r->n_no_audio == 1 ? "" : "s");
     }
-    if (r->n_failed > 0) {
+    if (r->n_failed > 0 && j->skip_broken) {
         fprintf(stderr, "convert %s: %s: %lld broken clip%s left out (on_error=skip)%s\n",
                 j->dataset, split_name(r->split), (long long)r->n_failed,
                 r->n_failed == 1 ? "" : "s", r->n_failed > 0 ? ", the first:" : "");

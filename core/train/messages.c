@@ -2,6 +2,7 @@
  * send copies the payload into a mailbox, and the exact payload bytes (elements times element
  * size, no headers) are counted for the client end of the link, per direction and kind. Over
  * MPI the same calls would carry the same bytes on the wire. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,6 +75,16 @@ int messages_send(mpsl_session *s, int from, int to, mpsl_msg_kind kind, const m
         s->mail_head = msg;
     }
     s->mail_tail = msg;
+    if (s->trace) {
+        /* One line per message, for audits such as "no label ever crosses": endpoints, kind,
+         * element type, shape, bytes. */
+        fprintf(s->trace, "%d %d %s %s", from, to, message_kind_name(kind),
+                t->dtype == MPSL_F32 ? "f32" : "i32");
+        for (int d = 0; d < t->ndim; d++) {
+            fprintf(s->trace, "%s%lld", d ? "x" : " ", (long long)t->shape[d]);
+        }
+        fprintf(s->trace, " %zu\n", bytes);
+    }
     int client = from == MPSL_SERVER ? to : from;
     int dir = from == MPSL_SERVER ? 1 : 0;
     s->links[client].bytes[dir][kind] += (int64_t)bytes;

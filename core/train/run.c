@@ -151,7 +151,15 @@ int run_experiment(experiment *ex, const char *db_path, const run_options *opt,
     install_handlers(&old_int, &old_term);
 
     /* 1. Everything that can be refused, before the run's row exists. */
-    int rc = session_open_data(&s, err);
+    int rc = MPSL_OK;
+    const char *trace = getenv("MPSL_MESSAGE_TRACE");
+    if (trace && *trace && !(s.trace = fopen(trace, "a"))) {
+        rc = mpsl_errs(err, MPSL_ERR_IO, "MPSL_MESSAGE_TRACE: cannot open %s: %s", trace,
+                       strerror(errno));
+    }
+    if (rc == MPSL_OK) {
+        rc = session_open_data(&s, err);
+    }
     if (rc == MPSL_OK) {
         rc = model_probe(&s, err); /* builds every module once: shape and parameter errors */
     }
@@ -221,6 +229,9 @@ int run_experiment(experiment *ex, const char *db_path, const run_options *opt,
         agg->destroy(agg_state);
     }
     session_close(&s);
+    if (s.trace) {
+        fclose(s.trace);
+    }
     if (s.db) {
         store_close(s.db);
     }

@@ -6,6 +6,7 @@
 
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "results/store.h"
 #include "train/experiment.h"
@@ -43,6 +44,7 @@ struct mpsl_session {
 
     /* message layer */
     message *mail_head, *mail_tail;
+    FILE *trace;                            /* $MPSL_MESSAGE_TRACE: one line per message */
     link_counters *links;                   /* (n_clients) */
 
     /* FLOPs: [party or client][pass]; client k at client_flops[k] */

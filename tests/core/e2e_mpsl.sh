@@ -70,8 +70,17 @@ for K in 1 4; do
     [ "$(awk -v s="$server" '$1 == s && $2 == "forward" { n += $3 } END { print n }' calls.log)" = 2000 ]
 done
 
-# No label crosses the message layer: every message is float32 data of an allowed kind, and
-# nothing the clients send is an integer tensor.
+# No label crosses the message layer, checked on every message itself (MPSL_MESSAGE_TRACE
+# writes one line per message: from to kind dtype shape bytes): all are float32, and what
+# clients send up is activations (b,10,32), logit gradients (b,4), one loss value, or the
+# tokenizers' parameters. Labels would be int32 (b) vectors.
+MPSL_MESSAGE_TRACE="$WORK/trace.txt" expect_ok "traced run" "$MPSL" run fusion.yaml --db trace.db --set train.epochs=1
+check "messages were traced" [ "$(wc -l < trace.txt)" -gt 1000 ]
+check "every message is float32" [ "$(awk '$4 != "f32"' trace.txt | wc -l)" = 0 ]
+check "client messages are only the allowed shapes" [ "$(awk '$2 == -1 && !($3 == "activations" && $5 ~ /^[0-9]+x10x32$/) && !($3 == "logit_grads" && $5 ~ /^[0-9]+x4$/) && !($3 == "scalars" && $5 == "1") && !($3 == "parameters")' trace.txt | wc -l)" = 0 ]
+check "no one-dimensional batch-sized payload goes up" [ "$(awk '$2 == -1 && $5 ~ /^[0-9]+$/ && $5 != "1" && $3 != "parameters"' trace.txt | wc -l)" = 0 ]
+# The database's counters agree with the messages themselves.
+check "trace bytes = stored bytes" [ "$(awk '{ n += $6 } END { print n }' trace.txt)" = "$(sql trace.db 'select sum(bytes) from comm')" ]
 check "only activations, logit gradients, loss values and tokenizers go up" \
   [ "$(sql f.db "select group_concat(kind, ',') from (select distinct kind from comm where run_id=1 and direction='up' order by kind)")" = "activations,logit_grads,parameters,scalars" ]
 
