@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # install-deps.sh: install what mpsl needs from Debian 12's archive, only what is missing.
-# Idempotent; run as root (or with sudo available). Set MPSL_WITH_TORCH=1 to also install
-# PyTorch (python3-torch) for the reference tests and benchmarks.
+# Idempotent; run as root (or with sudo available). MPSL_WITH_TESTS=1 adds what only the test
+# suite and benchmarks use: PyTorch (reference tests), ffmpeg (test clips), chromium (report
+# rendering). scripts/test.sh sets it; the quickstart does not need them.
 set -euo pipefail
 
 packages=(
@@ -14,14 +15,16 @@ packages=(
   libjpeg62-turbo-dev libpng-dev libswscale-dev libavutil-dev
   # mpsl convert meld|ucf101|kinetics_sounds: audio/video decoding (FFmpeg)
   libavformat-dev libavcodec-dev libswresample-dev
-  # test-time: the ffmpeg command makes the clips of tests/convert_av (skipped without it)
-  ffmpeg
-  # test-time: the headless render of `mpsl report` (tests/report/render_chromium.sh,
-  # which skips without it)
-  chromium
 )
-if [ "${MPSL_WITH_TORCH:-0}" = 1 ]; then
-  packages+=(python3 python3-torch python3-numpy)
+if [ "${MPSL_WITH_TESTS:-${MPSL_WITH_TORCH:-0}}" = 1 ]; then
+  packages+=(
+    # PyTorch, run as /usr/bin/python3: reference fixtures (tests/torch) and bench/
+    python3-torch python3-numpy
+    # the ffmpeg command makes the clips of tests/convert_av
+    ffmpeg
+    # the headless render of `mpsl report` (tests/report/render_chromium.sh)
+    chromium
+  )
 fi
 
 missing=()

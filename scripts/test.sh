@@ -3,7 +3,7 @@
 # from scratch in build-test/, runs every test, and prints "N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
-MPSL_WITH_TORCH=1 bash scripts/install-deps.sh
+MPSL_WITH_TESTS=1 bash scripts/install-deps.sh
 rm -rf build-test
 meson setup build-test --buildtype=debugoptimized >/dev/null
 ninja -C build-test
