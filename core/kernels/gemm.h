@@ -1,0 +1,45 @@
+/* gemm.h (private to core/kernels, used by the tests and benchmarks too): single-precision
+ * GEMM with runtime dispatch between our AVX-512 kernel (gemm_avx512.c) and OpenBLAS.
+ *
+ *   C (M,N) = alpha * op(A) (M,K) @ op(B) (K,N) + beta * C, row-major, as
+ *   cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, ...).
+ *
+ * op(A) = A (M,K; lda >= K) or A^T with A stored (K,M; lda >= M); likewise B. beta == 0
+ * overwrites C without reading it (NaN in C does not propagate), as BLAS does.
+ * Single-threaded: callers split the work over the pool (kern_parallel_for), one kern_sgemm
+ * per slice.
+ *
+ * Backend: chosen once, from MPSL_GEMM if set ("avx512": our kernel when the CPU has
+ * AVX-512F, else OpenBLAS; "openblas": always OpenBLAS), otherwise the default (our kernel on
+ * AVX-512 CPUs). Problems smaller than KERN_GEMM_MIN_FLOPS go to OpenBLAS either way...
+ * unless the backend is forced by kern_sgemm_set_backend (the tests). */
+#ifndef MPSL_KERN_GEMM_H
+#define MPSL_KERN_GEMM_H
+
+#include <stdint.h>
+
+typedef enum {
+    KERN_GEMM_AUTO = 0,     /* MPSL_GEMM or the default */
+    KERN_GEMM_OPENBLAS = 1, /* cblas_sgemm */
+    KERN_GEMM_AVX512 = 2,   /* ours (falls back to OpenBLAS on CPUs without AVX-512F) */
+} kern_gemm_backend;
+
+void kern_sgemm(int transA, int transB, int64_t M, int64_t N, int64_t K, float alpha,
+                const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
+                int64_t ldc);
+
+/* The backend kern_sgemm uses now (never AUTO). */
+kern_gemm_backend kern_sgemm_backend(void);
+/* Overrides MPSL_GEMM for the process (AUTO: back to MPSL_GEMM / the default). Call it
+ * between kernels, not during one. */
+void kern_sgemm_set_backend(kern_gemm_backend b);
+/* Whether this CPU runs the AVX-512 kernel (AVX-512F and the OS saves zmm state). */
+int kern_sgemm_avx512_supported(void);
+
+/* The AVX-512 kernel itself (gemm_avx512.c), same contract as kern_sgemm; only call it when
+ * kern_sgemm_avx512_supported(). */
+void kern_sgemm_avx512(int transA, int transB, int64_t M, int64_t N, int64_t K, float alpha,
+                       const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+                       float *C, int64_t ldc);
+
+#endif

@@ -1,0 +1,275 @@
+/* gemm_avx512.c: our single-precision GEMM for CPUs with AVX-512F (gemm.h has the contract).
+ * Goto/BLIS-style, written for row-major C with the vectors along N:
+ *
+ *   for jc over N in blocks of NC:
+ *     for pc over K in blocks of KC:
+ *       pack op(B)[pc:pc+kc, jc:jc+nc] into panels of NR columns, k-major (kc x NR each;
+ *         KC x NC floats, sized for L2)
+ *       for ir over M in slivers of MR rows:
+ *         pack op(A)[ir:ir+mr, pc:pc+kc] k-major (kc x MR; stays in L1)
+ *         for jr over the panels: micro-kernel C[ir:ir+MR, jc+jr:jc+jr+NR] (+)= sliver @ panel
+ *
+ * The micro-kernel keeps an MR x NR tile of C in MR * NR/16 zmm accumulators; each k step
+ * loads NR/16 vectors of the B panel and broadcasts MR values of the A sliver into FMAs.
+ * Packing pads ragged slivers and panels with zeros, and the kernel stores only the mr x nr
+ * part that exists (masked stores along N), so any M, N, K works. Transposed operands are
+ * packed through 16x16 register transposes. alpha and beta are applied when the tile is
+ * stored: beta only on the first K block (beta == 0 never reads C), later blocks add.
+ *
+ * Only this file is compiled for AVX-512 (the pragma below); gemm.c calls into it only after
+ * checking the CPU, so the rest of the library stays portable. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gemm.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512vl,fma")
+#include <immintrin.h>
+
+/* Register blocking: MR rows x GEMM_NV zmm vectors (NR = 16 * GEMM_NV columns). */
+#ifndef GEMM_MR
+#define GEMM_MR 14
+#endif
+#ifndef GEMM_NV
+#define GEMM_NV 2
+#endif
+#define GEMM_NR (16 * GEMM_NV)
+/* Cache blocking: KC (depth of a packed block), NC (columns of the packed B block; KC*NC
+ * floats should fit in L2 beside the A sliver). NC is a multiple of NR. */
+#ifndef GEMM_KC
+#define GEMM_KC 256
+#endif
+#ifndef GEMM_NC
+#define GEMM_NC 768
+#endif
+
+#define KINL static inline __attribute__((always_inline))
+
+/* Per-thread packing buffers, grown on demand and kept (the pool's threads live as long as
+ * the process). */
+static _Thread_local float *tl_apack, *tl_bpack;
+static _Thread_local size_t tl_acap, tl_bcap;
+
+static float *scratch(float **buf, size_t *cap, size_t floats)
+{
+    if (*cap < floats) {
+        free(*buf);
+        size_t bytes = (floats * sizeof(float) + 63) & ~(size_t)63;
+        *buf = aligned_alloc(64, bytes);
+        if (!*buf) {
+            abort();
+        }
+        *cap = floats;
+    }
+    return *buf;
+}
+
+KINL __mmask16 lanes(int64_t n)
+{
+    return n >= 16 ? (__mmask16)0xffff : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1u);
+}
+
+/* In place: r[i] lane j  <-  r[j] lane i. */
+KINL void transpose16(__m512 r[16])
+{
+    __m512 t[16], u[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    // u[4g + c], 128-bit lane L: rows 4g..4g+3 of column 4L + c
+    for (int g = 0; g < 4; g++) {
+        u[4 * g + 0] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0x44);
+        u[4 * g + 1] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0xee);
+        u[4 * g + 2] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
+        u[4 * g + 3] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xee);
+    }
+    for (int c = 0; c < 4; c++) {
+        __m512 v0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88);
+        __m512 v1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xdd);
+        __m512 v2 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88);
+        __m512 v3 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xdd);
+        r[c] = _mm512_shuffle_f32x4(v0, v2, 0x88);
+        r[8 + c] = _mm512_shuffle_f32x4(v0, v2, 0xdd);
+        r[4 + c] = _mm512_shuffle_f32x4(v1, v3, 0x88);
+        r[12 + c] = _mm512_shuffle_f32x4(v1, v3, 0xdd);
+    }
+}
+
+/* dst[k*W + r] = src[r*ld + k] for r < rows (<= W), k < kc; rows..W-1 zero. */
+static void pack_t(float *restrict dst, int W, const float *restrict src, int64_t ld,
+                   int64_t rows, int64_t kc)
+{
+    for (int r0 = 0; r0 < W; r0 += 16) {
+        int64_t nrow = rows - r0;
+        __mmask16 wm = lanes(W - r0);
+        if (nrow <= 0) {
+            for (int64_t k = 0; k < kc; k++) {
+                _mm512_mask_storeu_ps(dst + k * W + r0, wm, _mm512_setzero_ps());
+            }
+            continue;
+        }
+        for (int64_t k0 = 0; k0 < kc; k0 += 16) {
+            int64_t nk = kc - k0 < 16 ? kc - k0 : 16;
+            __mmask16 km = lanes(nk);
+            __m512 r[16];
+            for (int i = 0; i < 16; i++) {
+                r[i] = i < nrow ? _mm512_maskz_loadu_ps(km, src + (r0 + i) * ld + k0)
+                                : _mm512_setzero_ps();
+            }
+            transpose16(r);
+            if (nk == 16) {
+                for (int i = 0; i < 16; i++) {
+                    _mm512_mask_storeu_ps(dst + (k0 + i) * W + r0, wm, r[i]);
+                }
+            } else {
+                for (int i = 0; i < nk; i++) {
+                    _mm512_mask_storeu_ps(dst + (k0 + i) * W + r0, wm, r[i]);
+                }
+            }
+        }
+    }
+}
+
+/* dst[k*W + j] = src[k*ld + j] for j < cols (<= W), k < kc; cols..W-1 zero. */
+static void pack_n(float *restrict dst, int W, const float *restrict src, int64_t ld,
+                   int64_t cols, int64_t kc)
+{
+    for (int64_t k = 0; k < kc; k++) {
+        for (int c0 = 0; c0 < W; c0 += 16) {
+            __m512 x = _mm512_maskz_loadu_ps(lanes(cols - c0), src + k * ld + c0);
+            _mm512_mask_storeu_ps(dst + k * W + c0, lanes(W - c0), x);
+        }
+    }
+}
+
+/* C[0:mr, 0:nr] (ldc) = alpha * (ap @ bp) + (mode 0: nothing; 1: C; 2: beta * C), where ap is
+ * kc x MR and bp kc x NR, both k-major. */
+static void ukernel(int64_t kc, const float *restrict ap, const float *restrict bp,
+                    float *restrict C, int64_t ldc, int64_t mr, int64_t nr, float alpha,
+                    float beta, int mode)
+{
+    __m512 c[GEMM_MR][GEMM_NV];
+#pragma GCC unroll 32
+    for (int i = 0; i < GEMM_MR; i++) {
+#pragma GCC unroll 8
+        for (int v = 0; v < GEMM_NV; v++) {
+            c[i][v] = _mm512_setzero_ps();
+        }
+    }
+#pragma GCC unroll 2
+    for (int64_t k = 0; k < kc; k++) {
+        __m512 b[GEMM_NV];
+#pragma GCC unroll 8
+        for (int v = 0; v < GEMM_NV; v++) {
+            b[v] = _mm512_load_ps(bp + k * GEMM_NR + 16 * v);
+        }
+#pragma GCC unroll 32
+        for (int i = 0; i < GEMM_MR; i++) {
+            __m512 a = _mm512_set1_ps(ap[k * GEMM_MR + i]);
+#pragma GCC unroll 8
+            for (int v = 0; v < GEMM_NV; v++) {
+                c[i][v] = _mm512_fmadd_ps(a, b[v], c[i][v]);
+            }
+        }
+    }
+    __mmask16 m[GEMM_NV];
+    for (int v = 0; v < GEMM_NV; v++) {
+        m[v] = lanes(nr - 16 * v);
+    }
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 32
+    for (int i = 0; i < GEMM_MR; i++) {
+        if (i < mr) {
+            float *cr = C + i * ldc;
+#pragma GCC unroll 8
+            for (int v = 0; v < GEMM_NV; v++) {
+                __m512 x = _mm512_mul_ps(va, c[i][v]);
+                if (mode != 0) {
+                    __m512 old = _mm512_maskz_loadu_ps(m[v], cr + 16 * v);
+                    x = mode == 1 ? _mm512_add_ps(x, old) : _mm512_fmadd_ps(vb, old, x);
+                }
+                _mm512_mask_storeu_ps(cr + 16 * v, m[v], x);
+            }
+        }
+    }
+}
+
+/* C = beta * C (beta == 0: zeros, C not read), for K == 0 or alpha == 0. */
+static void scale_c(int64_t M, int64_t N, float beta, float *C, int64_t ldc)
+{
+    for (int64_t i = 0; i < M; i++) {
+        float *cr = C + i * ldc;
+        if (beta == 0.0f) {
+            memset(cr, 0, (size_t)N * sizeof(float));
+        } else if (beta != 1.0f) {
+            for (int64_t j = 0; j < N; j++) {
+                cr[j] *= beta;
+            }
+        }
+    }
+}
+
+void kern_sgemm_avx512(int transA, int transB, int64_t M, int64_t N, int64_t K, float alpha,
+                       const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+                       float *C, int64_t ldc)
+{
+    if (M <= 0 || N <= 0) {
+        return;
+    }
+    if (K <= 0 || alpha == 0.0f) {
+        scale_c(M, N, beta, C, ldc);
+        return;
+    }
+    int64_t nc_max = N < GEMM_NC ? N : GEMM_NC, kc_max = K < GEMM_KC ? K : GEMM_KC;
+    int64_t panels_max = (nc_max + GEMM_NR - 1) / GEMM_NR;
+    float *bp = scratch(&tl_bpack, &tl_bcap, (size_t)(panels_max * GEMM_NR * kc_max));
+    float *ap = scratch(&tl_apack, &tl_acap, (size_t)(GEMM_MR * kc_max));
+    for (int64_t jc = 0; jc < N; jc += GEMM_NC) {
+        int64_t nc = N - jc < GEMM_NC ? N - jc : GEMM_NC;
+        for (int64_t pc = 0; pc < K; pc += GEMM_KC) {
+            int64_t kc = K - pc < GEMM_KC ? K - pc : GEMM_KC;
+            int mode = pc > 0 || beta == 1.0f ? 1 : beta == 0.0f ? 0 : 2;
+            for (int64_t jr = 0; jr < nc; jr += GEMM_NR) {
+                int64_t nr = nc - jr < GEMM_NR ? nc - jr : GEMM_NR;
+                float *panel = bp + (jr / GEMM_NR) * GEMM_NR * kc;
+                if (transB) {   // op(B)[k, j] = B[j*ldb + k]
+                    pack_t(panel, GEMM_NR, B + (jc + jr) * ldb + pc, ldb, nr, kc);
+                } else {
+                    pack_n(panel, GEMM_NR, B + pc * ldb + jc + jr, ldb, nr, kc);
+                }
+            }
+            for (int64_t ir = 0; ir < M; ir += GEMM_MR) {
+                int64_t mr = M - ir < GEMM_MR ? M - ir : GEMM_MR;
+                if (transA) {   // op(A)[i, k] = A[k*lda + i]
+                    pack_n(ap, GEMM_MR, A + pc * lda + ir, lda, mr, kc);
+                } else {
+                    pack_t(ap, GEMM_MR, A + ir * lda + pc, lda, mr, kc);
+                }
+                float *crow = C + ir * ldc + jc;
+                for (int64_t jr = 0; jr < nc; jr += GEMM_NR) {
+                    int64_t nr = nc - jr < GEMM_NR ? nc - jr : GEMM_NR;
+                    ukernel(kc, ap, bp + (jr / GEMM_NR) * GEMM_NR * kc, crow + jr, ldc, mr, nr,
+                            alpha, beta, mode);
+                }
+            }
+        }
+    }
+}
+
+#pragma GCC pop_options
+
+#else /* not x86-64 GCC/clang: never called (kern_sgemm_avx512_supported() is 0) */
+
+void kern_sgemm_avx512(int transA, int transB, int64_t M, int64_t N, int64_t K, float alpha,
+                       const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+                       float *C, int64_t ldc)
+{
+    abort();
+}
+
+#endif
