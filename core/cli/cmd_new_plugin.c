@@ -270,7 +270,10 @@ int cmd_new_plugin(int argc, char **argv)
     char *text = intro ? scaffold(src, kind, prefix, name, intro) : NULL;
     char *path = mpsl_strfmt("%s/%s.c", dir, name);
     int status = 0;
-    if (!text || !path || !build) {
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST) { /* one level, like the scaffold itself */
+        fprintf(stderr, "mpsl new-plugin: cannot create folder %s: %s\n", dir, strerror(errno));
+        status = 1;
+    } else if (!text || !path || !build) {
         fputs("mpsl new-plugin: out of memory\n", stderr);
         status = 1;
     } else if (!force && access(path, F_OK) == 0) {

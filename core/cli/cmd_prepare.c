@@ -44,6 +44,7 @@ int cmd_prepare(int argc, char **argv)
     }
     int status = 1;
     if (root) {
+        cfg_remove(root, "sweep"); /* the dataset is prepared for the experiment as written */
         experiment ex;
         if (experiment_build(root, file, dir, &ex, &err) == MPSL_OK) {
             const mpsl_plugin_desc *d = ex.dataset.plugin.desc;

@@ -37,7 +37,8 @@ static void usage(FILE *out)
     }
     fprintf(out, "  %-10s %s\n", "version", "print the version and revision");
     fprintf(out, "\nenvironment: MPSL_PLUGIN_PATH, MPSL_CONFIG_PATH, MPSL_DB_BUSY_MS, "
-                 "MPSL_LOG=debug|warn\n");
+                 "MPSL_LOG=debug|warn, MPSL_THREADS,\n  MPSL_MESSAGE_TRACE, MPSL_TEMPLATE_PATH, "
+                 "MPSL_DATASETS_PATH, MPSL_DATA_DIR, MPSL_FETCH_* (docs/cli.md lists them all)\n");
 }
 
 int main(int argc, char **argv)
