@@ -1,13 +1,13 @@
 /* attention.c: multi-head self-attention between timm's qkv and proj layers. Each (sample,
  * head) pair is four small GEMMs reading q, k, v in place from the packed qkv (leading
  * dimension 3D) plus a row softmax; pairs are spread over the kernel threads, each calling
- * single-threaded sgemm (kernels.h explains why). */
+ * single-threaded kern_sgemm (gemm.h; kernels.h explains why). */
 #include <assert.h>
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 
 #include "flops.h"
+#include "gemm.h"
 #include "kernels.h"
 #include "vecmath.h"
 
@@ -96,15 +96,12 @@ static void att_fwd_range(void *p, int64_t begin, int64_t end, int part)
         const float *q = c->qkv + b * T * 3 * D + h * hs, *k = q + D, *v = q + 2 * D;
         float *s = c->att + bh * T * T;
         // s (T,T) = scale * q k^T, then row softmax, then out (T,hs; ld D) = s v
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)T, (blasint)T,
-                    (blasint)hs, scale, q, (blasint)(3 * D), k, (blasint)(3 * D), 0.0f, s,
-                    (blasint)T);
+        kern_sgemm(0, 1, T, T, hs, scale, q, 3 * D, k, 3 * D, 0.0f, s, T);
         for (int64_t t = 0; t < T; t++) {
             softmax_row(s + t * T, T);
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)T, (blasint)hs,
-                    (blasint)T, 1.0f, s, (blasint)T, v, (blasint)(3 * D), 0.0f,
-                    c->out + b * T * D + h * hs, (blasint)D);
+        kern_sgemm(0, 0, T, hs, T, 1.0f, s, T, v, 3 * D, 0.0f, c->out + b * T * D + h * hs,
+                   D);
     }
 }
 
@@ -133,22 +130,14 @@ static void att_bwd_range(void *p, int64_t begin, int64_t end, int part)
         const float *pr = c->catt + bh * T * T, *dout = c->dout + b * T * D + h * hs;
         float *dq = c->dqkv + b * T * 3 * D + h * hs, *dk = dq + D, *dv = dq + 2 * D;
         // dP (T,T) = dO v^T;  dv (T,hs) = P^T dO
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)T, (blasint)T,
-                    (blasint)hs, 1.0f, dout, (blasint)D, v, (blasint)(3 * D), 0.0f, ds,
-                    (blasint)T);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (blasint)T, (blasint)hs,
-                    (blasint)T, 1.0f, pr, (blasint)T, dout, (blasint)D, 0.0f, dv,
-                    (blasint)(3 * D));
+        kern_sgemm(0, 1, T, T, hs, 1.0f, dout, D, v, 3 * D, 0.0f, ds, T);
+        kern_sgemm(1, 0, T, hs, T, 1.0f, pr, T, dout, D, 0.0f, dv, 3 * D);
         for (int64_t t = 0; t < T; t++) {
             softmax_backward_row(ds + t * T, pr + t * T, T);
         }
         // dq = scale * dS k;  dk = scale * dS^T q
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)T, (blasint)hs,
-                    (blasint)T, scale, ds, (blasint)T, k, (blasint)(3 * D), 0.0f, dq,
-                    (blasint)(3 * D));
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (blasint)T, (blasint)hs,
-                    (blasint)T, scale, ds, (blasint)T, q, (blasint)(3 * D), 0.0f, dk,
-                    (blasint)(3 * D));
+        kern_sgemm(0, 0, T, hs, T, scale, ds, T, k, 3 * D, 0.0f, dq, 3 * D);
+        kern_sgemm(1, 0, T, hs, T, scale, ds, T, q, 3 * D, 0.0f, dk, 3 * D);
     }
     free(ds);
 }

@@ -32,7 +32,7 @@
 
 /* Register blocking: MR rows x GEMM_NV zmm vectors (NR = 16 * GEMM_NV columns). */
 #ifndef GEMM_MR
-#define GEMM_MR 14
+#define GEMM_MR 12
 #endif
 #ifndef GEMM_NV
 #define GEMM_NV 2

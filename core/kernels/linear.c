@@ -1,20 +1,21 @@
-/* linear.c: fully connected layer, out = inp @ w^T + b, through OpenBLAS sgemm, with a
- * triple-loop reference beside it. Weights are (OC,IC) as in PyTorch's nn.Linear. Each GEMM
- * is split into row (or column) slices over the kernel threads, each slice one
- * single-threaded sgemm (kernels.h explains why). */
+/* linear.c: fully connected layer, out = inp @ w^T + b, through kern_sgemm (our AVX-512
+ * GEMM or OpenBLAS, gemm.h), with a triple-loop reference beside it. Weights are (OC,IC) as
+ * in PyTorch's nn.Linear. Each GEMM is split into row (or column) slices over the kernel
+ * threads, each slice one single-threaded sgemm (kernels.h explains why). */
 #include <assert.h>
-#include <cblas.h>
 #include <string.h>
 
 #include "flops.h"
+#include "gemm.h"
 #include "kernels.h"
 #include "vecmath.h"
 
 /* FLOPs of GEMM work per thread below which splitting costs more than it saves. */
 #define LINEAR_GRAIN_FLOPS (1 << 19)
-/* Slices start at multiples of this many rows (columns), a multiple of OpenBLAS's register
- * blocking, so that slices other than the last have no ragged micro-kernel edge. */
-#define LINEAR_ALIGN 16
+/* Slices start at multiples of this many rows (columns), a multiple of OpenBLAS's (16) and our
+ * kernel's (12) register blocking, so that slices other than the last have no ragged
+ * micro-kernel edge along M. */
+#define LINEAR_ALIGN 48
 
 typedef struct {
     float *out, *db;   // out: out, dinp or dw
@@ -52,9 +53,8 @@ static void linear_fwd_range(void *p, int64_t bb, int64_t be, int part)
         }
         beta = 1.0f;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)(end - begin), (blasint)OC,
-                (blasint)IC, 1.0f, c->inp + begin * IC, (blasint)IC, c->w, (blasint)IC, beta,
-                c->out + begin * OC, (blasint)OC);
+    kern_sgemm(0, 1, end - begin, OC, IC, 1.0f, c->inp + begin * IC, IC, c->w, IC, beta,
+               c->out + begin * OC, OC);
 }
 
 void kern_linear_forward(float *out, const float *inp, const float *w, const float *b,
@@ -79,9 +79,8 @@ static void linear_dinp_range(void *p, int64_t bb, int64_t be, int part)
     linear_ctx *c = p;
     int64_t IC = c->IC, OC = c->OC, begin, end;
     block_rows(bb, be, c->N, &begin, &end);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)(end - begin), (blasint)IC,
-                (blasint)OC, 1.0f, c->dout + begin * OC, (blasint)OC, c->w, (blasint)IC, 0.0f,
-                c->out + begin * IC, (blasint)IC);
+    kern_sgemm(0, 0, end - begin, IC, OC, 1.0f, c->dout + begin * OC, OC, c->w, IC, 0.0f,
+               c->out + begin * IC, IC);
 }
 
 /* rows of dw += dout^T @ inp, and of db += column sums of dout */
@@ -92,9 +91,8 @@ static void linear_dw_rows(void *p, int64_t bb, int64_t be, int part)
     block_rows(bb, be, OC, &begin, &end);
     float *dw = c->out, *db = c->db;
     if (dw) {
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (blasint)(end - begin),
-                    (blasint)IC, (blasint)N, 1.0f, c->dout + begin, (blasint)OC, c->inp,
-                    (blasint)IC, 1.0f, dw + begin * IC, (blasint)IC);
+        kern_sgemm(1, 0, end - begin, IC, N, 1.0f, c->dout + begin, OC, c->inp, IC, 1.0f,
+                   dw + begin * IC, IC);
     }
     if (db) {
         kern_colsum_acc(db, c->dout, N, OC, begin, end);
@@ -107,9 +105,8 @@ static void linear_dw_cols(void *p, int64_t bb, int64_t be, int part)
     linear_ctx *c = p;
     int64_t N = c->N, IC = c->IC, OC = c->OC, begin, end;
     block_rows(bb, be, IC, &begin, &end);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (blasint)OC, (blasint)(end - begin),
-                (blasint)N, 1.0f, c->dout, (blasint)OC, c->inp + begin, (blasint)IC, 1.0f,
-                c->out + begin, (blasint)IC);
+    kern_sgemm(1, 0, OC, end - begin, N, 1.0f, c->dout, OC, c->inp + begin, IC, 1.0f,
+               c->out + begin, IC);
 }
 
 void kern_linear_backward(float *dinp, float *dw, float *db, const float *dout,

@@ -4,6 +4,7 @@
  * code. */
 #include "host_session.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -217,6 +218,101 @@ static void h_progress(mpsl_session *s, int64_t epoch, int64_t done, int64_t tot
     s->progress_shown = tty;
 }
 
+/* ---------------------------------------------------------------- the task's loss */
+
+void session_retrieval_shape(const mpsl_session *s, int64_t *K, int64_t *E)
+{
+    int retrieval = s->info.task == MPSL_TASK_RETRIEVAL && s->out_ndim == 2;
+    *K = retrieval ? s->out_shape[0] - 1 : 0;
+    *E = retrieval ? s->out_shape[1] : 0;
+}
+
+/* Images of a batch whose own caption scores highest among the batch's captions (ties
+ * count against the image): img, txt (n,E); scores (n,n) scratch. Not counted as FLOPs:
+ * this is a metric, not part of the loss. */
+static int64_t in_batch_hits(const mpsl_session *s, const float *img, const float *txt,
+                             float *scores, int64_t n, int64_t E)
+{
+    double *saved = flops_get_target();
+    flops_set_target(NULL);
+    s->host->kernels->linear_forward(scores, img, txt, NULL, n, E, n);
+    flops_set_target(saved);
+    int64_t hits = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const float *row = scores + i * n;
+        int64_t j = 0;
+        while (j < n && (j == i || row[j] < row[i])) {
+            j++;
+        }
+        hits += j == n;
+    }
+    return hits;
+}
+
+double session_loss(mpsl_session *s, float *dout, const float *out, const int32_t *labels,
+                    int64_t n, int64_t *correct)
+{
+    const mpsl_kernels *kern = s->host->kernels;
+    int64_t K, E;
+    session_retrieval_shape(s, &K, &E);
+    if (correct) {
+        *correct = 0;
+    }
+    if (n <= 0) {
+        return 0.0;
+    }
+    if (!K) {
+        return kern->cross_entropy(dout, out, labels, n, s->out_size, 1.0f, correct);
+    }
+    /* Retrieval: out (n, 1+K, E). Scratch: img, txt, dimg, dtxt (n,E) and scores (n,n). */
+    if (n > s->loss_cap) {
+        mpsl_free(s->loss_scratch);
+        s->loss_scratch = mpsl_alloc((size_t)(4 * n * E + n * n) * sizeof(float));
+        s->loss_cap = s->loss_scratch ? n : 0;
+        if (!s->loss_scratch) {
+            mpsl_log(MPSL_LOG_WARN, "out of memory for the retrieval loss of %lld samples",
+                     (long long)n);
+            return NAN;
+        }
+    }
+    float *img = s->loss_scratch, *txt = img + n * E, *dimg = txt + n * E, *dtxt = dimg + n * E;
+    float *scores = dtxt + n * E;
+    int64_t R = 1 + K;
+    size_t row = (size_t)E * sizeof(float);
+    for (int64_t b = 0; b < n; b++) {
+        memcpy(img + b * E, out + b * R * E, row);
+        if (dout) {
+            memset(dout + b * R * E, 0, row);
+        }
+    }
+    double total = 0.0;
+    for (int64_t k = 1; k <= K; k++) {
+        for (int64_t b = 0; b < n; b++) {
+            memcpy(txt + b * E, out + (b * R + k) * E, row);
+        }
+        total += kern->contrastive_loss(dout ? dimg : NULL, dout ? dtxt : NULL, img, txt, n, E,
+                                        1.0f);
+        if (dout) {
+            for (int64_t b = 0; b < n; b++) {
+                float *di = dout + b * R * E;
+                for (int64_t e = 0; e < E; e++) {
+                    di[e] += dimg[b * E + e];
+                }
+                memcpy(dout + (b * R + k) * E, dtxt + b * E, row);
+            }
+        }
+        if (k == 1 && correct) {
+            *correct = in_batch_hits(s, img, txt, scores, n, E);
+        }
+    }
+    return total;
+}
+
+static int64_t h_model_output_size(mpsl_model *m)
+{
+    return (m->parts & MPSL_PART_HEAD) ? m->C : 0;
+}
+
 void host_session_fill(mpsl_host *t)
 {
     t->settings = h_settings;
@@ -251,4 +347,6 @@ void host_session_fill(mpsl_host *t)
     t->epoch_end = session_epoch_end;
     t->should_stop = h_should_stop;
     t->progress = h_progress;
+    t->loss = session_loss;
+    t->model_output_size = h_model_output_size;
 }

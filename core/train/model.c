@@ -249,6 +249,40 @@ static int tokenizer_shapes(mpsl_model *m, mpsl_error *err)
     return MPSL_OK;
 }
 
+/* The head's per-sample output: the model's flat output size C is the product of its shape,
+ * which must suit the dataset's task (classification: {C}; retrieval: {1+K, E}). The session
+ * keeps the shape for the loss and evaluation. */
+static int head_output(mpsl_model *m, mpsl_error *err)
+{
+    const module_inst *hd = &m->head;
+    mpsl_session *s = m->s;
+    int64_t C = 1;
+    for (int i = 0; i < hd->out_ndim; i++) {
+        if (hd->out_shape[i] < 1) {
+            return mpsl_errs(err, MPSL_ERR_PLUGIN, "%s: plugin '%s' reported an output of "
+                             "size %lld in dimension %d", hd->slot->section,
+                             hd->slot->plugin.desc->name, (long long)hd->out_shape[i], i);
+        }
+        C *= hd->out_shape[i];
+    }
+    if (s->info.task == MPSL_TASK_RETRIEVAL && (hd->out_ndim != 2 || hd->out_shape[0] < 2)) {
+        return mpsl_err(err, "%s: the dataset is a retrieval dataset, but head plugin '%s' "
+                        "does not output (1+K, E) image and caption embeddings per sample; "
+                        "use head: {plugin: retrieval}", hd->slot->where,
+                        hd->slot->plugin.desc->name);
+    }
+    if (s->info.task != MPSL_TASK_RETRIEVAL && hd->out_ndim != 1) {
+        return mpsl_err(err, "%s: head plugin '%s' outputs %d dimensions per sample, but the "
+                        "dataset is a %s dataset, which needs one score per class", hd->slot->where,
+                        hd->slot->plugin.desc->name, hd->out_ndim, mpsl_task_name(s->info.task));
+    }
+    m->C = C;
+    s->out_ndim = hd->out_ndim;
+    memcpy(s->out_shape, hd->out_shape, sizeof s->out_shape);
+    s->out_size = C;
+    return MPSL_OK;
+}
+
 static int model_build(mpsl_session *s, int parts, int probe, mpsl_model **out,
                        mpsl_error *err)
 {
@@ -303,7 +337,7 @@ static int model_build(mpsl_session *s, int parts, int probe, mpsl_model **out,
         int64_t Dh = (parts & MPSL_PART_ENCODER) ? m->enc[0].out_shape[1] : m->D;
         rc = create_module(m, &m->head, &ex->head, NULL, m->T, Dh, &m->layout, 0, NULL, err);
         if (rc == MPSL_OK) {
-            m->C = m->head.out_shape[0];
+            rc = head_output(m, err);
         }
     }
     if (rc == MPSL_OK) {
@@ -457,6 +491,17 @@ static mpsl_tensor f32_tensor(float *data, int64_t a, int64_t b, int64_t c)
     return t;
 }
 
+/* (B, head output shape...) over data: the head sees its own per-sample shape. */
+static mpsl_tensor head_tensor(const mpsl_model *m, void *data, int64_t B)
+{
+    mpsl_tensor t = {.data = data, .dtype = MPSL_F32, .ndim = 1 + m->head.out_ndim};
+    t.shape[0] = B;
+    for (int i = 0; i < m->head.out_ndim; i++) {
+        t.shape[1 + i] = m->head.out_shape[i];
+    }
+    return t;
+}
+
 /* Copy segment i of each sample between the concatenated (B,T,W) and the per-modality
  * (B,T_i,W) layouts; to_segment chooses the direction. */
 static void move_segment(float *concat, float *seg, const mpsl_model *m, int i, int64_t B,
@@ -569,14 +614,14 @@ int model_encode(mpsl_model *m, const mpsl_tensor *tokens, mpsl_tensor *logits,
         }
     }
     mpsl_tensor hidden = f32_tensor(m->hidden, B, m->T, Dh);
-    mpsl_tensor out = f32_tensor(m->logits, B, m->C, 0);
+    mpsl_tensor out = head_tensor(m, m->logits, B);
     mpsl_weights w = weights_of(m, &m->head);
     rc = m->head.api->forward(m->head.state, &w, &hidden, &out, err);
     if (rc != MPSL_OK) {
         return call_failed(rc, &m->head, "forward", err);
     }
     m->B = B;
-    *logits = out;
+    *logits = f32_tensor(m->logits, B, m->C, 0); /* flat (B, C) whatever the head's shape */
     return MPSL_OK;
 }
 
@@ -587,17 +632,21 @@ int model_encode_backward(mpsl_model *m, const mpsl_tensor *dlogits, mpsl_tensor
     if (grc != MPSL_OK) {
         return grc;
     }
-    int64_t B = dlogits->shape[0];
-    if (B != m->B || dlogits->shape[1] != m->C) {
+    int64_t B = dlogits->shape[0], per = 1;
+    for (int i = 1; i < dlogits->ndim && i < MPSL_MAX_DIMS; i++) {
+        per *= dlogits->shape[i];
+    }
+    if (B != m->B || dlogits->ndim < 2 || per != m->C) {
         return mpsl_errs(err, MPSL_ERR_INTERNAL,
-                         "model_encode_backward: gradient shape (%lld,%lld) does not match the "
-                         "last forward (%lld,%lld)", (long long)B, (long long)dlogits->shape[1],
+                         "model_encode_backward: gradient of %lld x %lld floats does not match "
+                         "the last forward (%lld,%lld)", (long long)B, (long long)per,
                          (long long)m->B, (long long)m->C);
     }
     int64_t Dh = m->enc[0].out_shape[1];
     mpsl_tensor dhidden = f32_tensor(m->dhidden, B, m->T, Dh);
     mpsl_weights w = weights_of(m, &m->head);
-    int rc = m->head.api->backward(m->head.state, &w, dlogits, &dhidden, err);
+    mpsl_tensor dhead = head_tensor(m, dlogits->data, B); /* the head's own shape */
+    int rc = m->head.api->backward(m->head.state, &w, &dhead, &dhidden, err);
     if (rc != MPSL_OK) {
         return call_failed(rc, &m->head, "backward", err);
     }

@@ -47,7 +47,8 @@ struct mpsl_model {
     int n_spans;
 
     mpsl_token_layout layout;   /* of the concatenated token sequence */
-    int64_t T, D, C;
+    int64_t T, D;
+    int64_t C;                  /* floats per sample of the output: product of head.out_shape */
     int64_t tok_T[MPSL_MAX_MODALITIES];
 
     /* activations, grown to the largest batch seen: tokens and encoder output (B,T,D),

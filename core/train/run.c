@@ -1,7 +1,8 @@
 /* run.c: one run from a validated experiment to a finished row in the results store.
  * Everything that can be refused (database, dataset, partition, model shapes, strategy
  * settings) is checked before the run's row is written; from then on the row always ends as
- * finished, failed or interrupted, never left running. */
+ * finished, failed or interrupted, never left running (unless a second signal ends the
+ * process at once, or it is killed). */
 #include "run.h"
 
 #include <errno.h>
@@ -113,17 +114,18 @@ static int begin_run(mpsl_session *s, const char *db_path, mpsl_error *err)
         mpsl_err_prefix(err, "%s", db_path);
         return rc;
     }
-    /* Each client's partition: size and class histogram. */
-    int64_t *hist = calloc((size_t)s->info.n_classes, sizeof *hist);
+    /* Each client's partition: size and class histogram (none for retrieval, whose labels
+     * are item indices, not classes). */
+    int64_t n_classes = s->info.task == MPSL_TASK_RETRIEVAL ? 0 : s->info.n_classes;
+    int64_t *hist = calloc((size_t)(n_classes ? n_classes : 1), sizeof *hist);
     if (!hist) {
         return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
     }
     const int32_t *labels = s->dataset_api->labels(s->dataset, MPSL_SPLIT_TRAIN);
     rc = store_begin(s->db, err);
     for (int k = 0; k < ex->n_clients && rc == MPSL_OK; k++) {
-        partition_histogram(&s->part, k, labels, s->info.n_classes, hist);
-        rc = store_client_data(s->db, s->run_id, k, s->part.count[k], hist, s->info.n_classes,
-                               err);
+        partition_histogram(&s->part, k, labels, n_classes, hist);
+        rc = store_client_data(s->db, s->run_id, k, s->part.count[k], hist, n_classes, err);
     }
     if (rc == MPSL_OK) {
         rc = store_commit(s->db, err);

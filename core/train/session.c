@@ -64,6 +64,39 @@ int session_open_data(mpsl_session *s, mpsl_error *err)
     if (rc != MPSL_OK) {
         return rc;
     }
+    if (s->info.task < 0 || s->info.task >= MPSL_TASK_COUNT) {
+        return mpsl_errs(err, MPSL_ERR_PLUGIN, "dataset plugin '%s' reported unknown task %d",
+                         ex->dataset.plugin.desc->name, (int)s->info.task);
+    }
+    if (s->info.task == MPSL_TASK_RETRIEVAL && ex->partition.scheme != PARTITION_IID) {
+        /* Per-class schemes need classes; retrieval items are all distinct (MPSL.md:
+         * "Retrieval datasets are split uniformly at random"). */
+        const cfg_node *part = cfg_path(ex->root, "data.partition");
+        char w[256];
+        const char *where = part && cfg_get(part, "scheme")
+                                ? cfg_where_key(part, "scheme", w, sizeof w)
+                                : ex->path;
+        return mpsl_err(err, "%s: data.partition.scheme '%s' splits by class, but dataset '%s' "
+                        "is a retrieval dataset (no classes: each image-caption item is its "
+                        "own); retrieval data is split uniformly at random: use scheme: iid",
+                        where, ex->partition.scheme == PARTITION_DIRICHLET ? "dirichlet"
+                                                                            : "shards",
+                        ex->dataset.plugin.desc->name);
+    }
+    if (s->info.task == MPSL_TASK_RETRIEVAL && ex->fusion == FUSION_EARLY) {
+        /* One joint sequence would let the image's embedding see its own captions (and the
+         * captions the image): matching pairs would be told apart by leaked content. */
+        const cfg_node *model = cfg_path(ex->root, "model");
+        char w[256];
+        const char *where = model && cfg_get(model, "fusion")
+                                ? cfg_where_key(model, "fusion", w, sizeof w)
+                                : ex->path;
+        return mpsl_err(err, "%s: model.fusion is early, but dataset '%s' is a retrieval "
+                        "dataset: the image and its captions must be encoded apart (the K "
+                        "captions together as one K-token sequence), or each embedding would "
+                        "see its pair; use model.fusion: late", where,
+                        ex->dataset.plugin.desc->name);
+    }
     const int32_t *labels = s->dataset_api->labels(s->dataset, MPSL_SPLIT_TRAIN);
     rc = partition_create(&ex->partition, labels, s->info.n_train, s->info.n_classes, &s->part,
                           err);
@@ -199,22 +232,95 @@ int64_t session_client_next(mpsl_session *s, int client, mpsl_batch *b, int64_t 
 
 #define EVAL_BATCH 256
 
-int session_evaluate(mpsl_session *s, mpsl_model *m, double *acc, double *loss,
-                     mpsl_error *err)
+static const int recall_at[3] = {1, 5, 10};
+
+/* Recall@{1,5,10} from the test split's embeddings, ranking raw dot products as the loss
+ * does. img (N,E); txt (N*K,E), caption k of item i at row i*K+k. A query's rank is the
+ * number of wrong candidates scoring at least as high as its best right one (ties count
+ * against it); a hit at r when rank < r.
+ *   image->text: an image against all N*K captions; right = its own K captions.
+ *   text->image: each of the N*K captions against all N images; right = its image.
+ * Scores are computed in row blocks of at most ~16M floats. */
+static int retrieval_recall(const mpsl_session *s, const float *img, const float *txt,
+                            int64_t N, int64_t K, int64_t E, double recall[2][3],
+                            mpsl_error *err)
 {
+    int64_t NK = N * K, budget = (int64_t)1 << 24;
+    int64_t rows = budget / NK > 1 ? budget / NK : 1;     /* images per i2t block */
+    int64_t trows = budget / N > 1 ? budget / N : 1;      /* captions per t2i block */
+    rows = rows < N ? rows : N;
+    trows = trows < NK ? trows : NK;
+    int64_t cap = rows * NK > trows * N ? rows * NK : trows * N;
+    float *S = mpsl_alloc((size_t)cap * sizeof(float));
+    if (!S) {
+        return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory for retrieval scores");
+    }
+    int64_t hits[2][3] = {{0}};
+    /* image -> text */
+    for (int64_t i0 = 0; i0 < N; i0 += rows) {
+        int64_t nb = N - i0 < rows ? N - i0 : rows;
+        s->host->kernels->linear_forward(S, img + i0 * E, txt, NULL, nb, E, NK);
+        for (int64_t q = 0; q < nb; q++) {
+            const float *row = S + q * NK;
+            int64_t own = (i0 + q) * K;
+            float best = row[own];
+            for (int64_t k = 1; k < K; k++) {
+                best = row[own + k] > best ? row[own + k] : best;
+            }
+            int64_t rank = 0;
+            for (int64_t j = 0; j < NK; j++) {
+                rank += (j < own || j >= own + K) && row[j] >= best;
+            }
+            for (int r = 0; r < 3; r++) {
+                hits[0][r] += rank < recall_at[r];
+            }
+        }
+    }
+    /* text -> image */
+    for (int64_t j0 = 0; j0 < NK; j0 += trows) {
+        int64_t nb = NK - j0 < trows ? NK - j0 : trows;
+        s->host->kernels->linear_forward(S, txt + j0 * E, img, NULL, nb, E, N);
+        for (int64_t q = 0; q < nb; q++) {
+            const float *row = S + q * N;
+            int64_t own = (j0 + q) / K;
+            int64_t rank = 0;
+            for (int64_t i = 0; i < N; i++) {
+                rank += i != own && row[i] >= row[own];
+            }
+            for (int r = 0; r < 3; r++) {
+                hits[1][r] += rank < recall_at[r];
+            }
+        }
+    }
+    mpsl_free(S);
+    for (int r = 0; r < 3; r++) {
+        recall[0][r] = (double)hits[0][r] / (double)N;
+        recall[1][r] = (double)hits[1][r] / (double)NK;
+    }
+    return MPSL_OK;
+}
+
+int session_evaluate(mpsl_session *s, mpsl_model *m, eval_result *res, mpsl_error *err)
+{
+    memset(res, 0, sizeof *res);
     if (m->parts != MPSL_PART_ALL) {
         return mpsl_errs(err, MPSL_ERR_INTERNAL, "evaluation needs a model with all parts");
     }
+    int64_t K, E, N = s->info.n_test;
+    session_retrieval_shape(s, &K, &E);
     double *saved_target = flops_get_target();
     flops_set_target(NULL); /* evaluation is not part of the training cost */
     mpsl_batch *b = session_batch_create(s, EVAL_BATCH, err);
     int64_t *idx = malloc(EVAL_BATCH * sizeof *idx);
-    int rc = b && idx ? MPSL_OK : MPSL_ERR_NOMEM;
+    /* retrieval: every test item's image (N,E) and captions (N*K,E) */
+    float *img = K ? mpsl_alloc((size_t)(N * E) * sizeof(float)) : NULL;
+    float *txt = K ? mpsl_alloc((size_t)(N * K * E) * sizeof(float)) : NULL;
+    int rc = b && idx && (!K || (img && txt)) ? MPSL_OK : MPSL_ERR_NOMEM;
     double loss_sum = 0.0;
-    int64_t correct = 0, seen = 0;
+    int64_t correct = 0, seen = 0, batches = 0;
     const int32_t *labels = s->dataset_api->labels(s->dataset, MPSL_SPLIT_TEST);
-    for (int64_t start = 0; rc == MPSL_OK && start < s->info.n_test; start += EVAL_BATCH) {
-        int64_t n = s->info.n_test - start < EVAL_BATCH ? s->info.n_test - start : EVAL_BATCH;
+    for (int64_t start = 0; rc == MPSL_OK && start < N; start += EVAL_BATCH) {
+        int64_t n = N - start < EVAL_BATCH ? N - start : EVAL_BATCH;
         for (int64_t i = 0; i < n; i++) {
             idx[i] = start + i;
         }
@@ -226,15 +332,32 @@ int session_evaluate(mpsl_session *s, mpsl_model *m, double *acc, double *loss,
         if (rc == MPSL_OK) {
             rc = model_encode(m, &tokens, &logits, err);
         }
-        if (rc == MPSL_OK) {
-            int64_t hits = 0;
-            loss_sum += (double)n * s->host->kernels->cross_entropy(NULL, logits.data,
-                                                                   labels + start, n, m->C,
-                                                                   1.0f, &hits);
-            correct += hits;
-            seen += n;
+        if (rc != MPSL_OK) {
+            break;
         }
+        const float *out = logits.data;
+        if (K) {
+            /* the summed contrastive loss of this batch, averaged over batches */
+            loss_sum += session_loss(s, NULL, out, NULL, n, NULL);
+            batches++;
+            for (int64_t i = 0; i < n; i++) {
+                const float *o = out + i * (1 + K) * E;
+                memcpy(img + (start + i) * E, o, (size_t)E * sizeof(float));
+                memcpy(txt + (start + i) * K * E, o + E, (size_t)(K * E) * sizeof(float));
+            }
+        } else {
+            int64_t hits = 0;
+            loss_sum += (double)n * s->host->kernels->cross_entropy(NULL, out, labels + start,
+                                                                   n, m->C, 1.0f, &hits);
+            correct += hits;
+        }
+        seen += n;
     }
+    if (rc == MPSL_OK && K) {
+        rc = retrieval_recall(s, img, txt, N, K, E, res->recall, err);
+    }
+    mpsl_free(img);
+    mpsl_free(txt);
     free(idx);
     session_batch_destroy(s, b);
     flops_set_target(saved_target);
@@ -244,8 +367,14 @@ int session_evaluate(mpsl_session *s, mpsl_model *m, double *acc, double *loss,
         }
         return rc;
     }
-    *acc = (double)correct / (double)seen;
-    *loss = loss_sum / (double)seen;
+    if (K) {
+        res->has_recall = 1;
+        res->acc = 0.5 * (res->recall[0][0] + res->recall[1][0]);
+        res->loss = loss_sum / (double)batches;
+    } else {
+        res->acc = (double)correct / (double)seen;
+        res->loss = loss_sum / (double)seen;
+    }
     return MPSL_OK;
 }
 
@@ -312,15 +441,19 @@ int session_epoch_end(mpsl_session *s, int64_t epoch, mpsl_model *eval_model, do
     }
     double train_seconds = mpsl_now() - s->epoch_started;
     double acc = -1, loss = -1, eval_seconds = 0;
+    eval_result ev = {0};
     int evaluate = eval_model && ((epoch + 1) % t->eval_every == 0 || epoch == t->epochs - 1);
     if (evaluate) {
         double t0 = mpsl_now();
-        int rc = session_evaluate(s, eval_model, &acc, &loss, err);
+        int rc = session_evaluate(s, eval_model, &ev, err);
         if (rc != MPSL_OK) {
             return rc;
         }
+        acc = ev.acc;
+        loss = ev.loss;
         eval_seconds = mpsl_now() - t0;
     }
+    int recall = evaluate && ev.has_recall;
     int rc = store_begin(s->db, err);
     struct {
         const char *name;
@@ -334,6 +467,13 @@ int session_epoch_end(mpsl_session *s, int64_t epoch, mpsl_model *eval_model, do
         {"epoch_seconds", train_seconds, 1},
         {"eval_seconds", eval_seconds, evaluate},
         {"peak_rss_bytes", (double)mpsl_peak_rss_bytes(), 1},
+        /* retrieval: test_acc above is the mean of the two Recall@1 */
+        {"recall_i2t_1", ev.recall[0][0], recall},
+        {"recall_i2t_5", ev.recall[0][1], recall},
+        {"recall_i2t_10", ev.recall[0][2], recall},
+        {"recall_t2i_1", ev.recall[1][0], recall},
+        {"recall_t2i_5", ev.recall[1][1], recall},
+        {"recall_t2i_10", ev.recall[1][2], recall},
     };
     for (size_t i = 0; i < MPSL_COUNT(rows) && rc == MPSL_OK; i++) {
         if (rows[i].present) {
@@ -371,8 +511,12 @@ int session_epoch_end(mpsl_session *s, int64_t epoch, mpsl_model *eval_model, do
     format_seconds(el, sizeof el, elapsed);
     format_seconds(eta, sizeof eta, elapsed / (double)s->epochs_done *
                                         (double)(t->epochs - s->epochs_done));
-    char test[64] = "";
-    if (evaluate) {
+    char test[160] = "";
+    if (recall) {
+        snprintf(test, sizeof test, "  test R@1/5/10 i2t %.3f/%.3f/%.3f t2i %.3f/%.3f/%.3f  "
+                 "test_loss %.4f", ev.recall[0][0], ev.recall[0][1], ev.recall[0][2],
+                 ev.recall[1][0], ev.recall[1][1], ev.recall[1][2], loss);
+    } else if (evaluate) {
         snprintf(test, sizeof test, "  test_acc %.4f  test_loss %.4f", acc, loss);
     }
     if (s->progress_shown) { /* end the \r progress line */
@@ -416,6 +560,9 @@ void session_close(mpsl_session *s)
     free(s->cursor);
     free(s->links);
     free(s->client_flops);
+    mpsl_free(s->loss_scratch);
+    s->loss_scratch = NULL;
+    s->loss_cap = 0;
     free(s->all_train);
     s->cursor = NULL;
     s->links = NULL;

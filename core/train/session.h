@@ -61,6 +61,15 @@ struct mpsl_session {
     double last_progress;                   /* when the last progress line was shown */
     int progress_shown;                     /* a \r progress line is on the terminal */
 
+    /* the head's per-sample output shape, set when a model with the head is built (the
+     * run's probe builds one before the strategy starts); out_size = its product */
+    int out_ndim;
+    int64_t out_shape[MPSL_MAX_DIMS];
+    int64_t out_size;
+    /* retrieval loss scratch (host_session.c): 5 arrays of loss_cap rows of E floats */
+    float *loss_scratch;
+    int64_t loss_cap;
+
     /* models made through the host, released at the end of the run */
     mpsl_model **models;
     int n_models, cap_models;
@@ -98,8 +107,23 @@ int session_epoch_end(mpsl_session *s, int64_t epoch, mpsl_model *eval_model, do
 /* Free an optimizer made through the host (host_session.c). */
 void session_optim_free(mpsl_optim *o);
 
-/* Evaluate a model on the test split: accuracy and mean loss. FLOPs are not counted. */
-int session_evaluate(mpsl_session *s, mpsl_model *m, double *acc, double *loss,
-                     mpsl_error *err);
+/* What an evaluation measured. Classification: acc and the mean loss. Retrieval: recall[d][r]
+ * = Recall@{1,5,10}[r] image->text (d 0) and text->image (d 1) over the whole test split,
+ * acc = the mean of the two Recall@1, loss = the mean over test batches of the summed
+ * contrastive loss (see session_loss). */
+typedef struct eval_result {
+    double acc, loss;
+    int has_recall;
+    double recall[2][3];
+} eval_result;
+
+/* Evaluate a model on the test split. FLOPs are not counted. */
+int session_evaluate(mpsl_session *s, mpsl_model *m, eval_result *res, mpsl_error *err);
+
+/* The task's loss (mpsl_host.loss; host_session.c). */
+double session_loss(mpsl_session *s, float *dout, const float *out, const int32_t *labels,
+                    int64_t n, int64_t *correct);
+/* Retrieval shape of the outputs: K captions of E floats (0, 0 for classification). */
+void session_retrieval_shape(const mpsl_session *s, int64_t *K, int64_t *E);
 
 #endif

@@ -41,7 +41,7 @@ static int central_run(void *state, mpsl_session *s, mpsl_error *err)
         return rc;
     }
     mpsl_batch *b = h->batch_create(s, t->batch_size, err);
-    float *dlogits = h->alloc((size_t)(t->batch_size * h->dataset_info(s)->n_classes) * sizeof(float));
+    float *dlogits = h->alloc((size_t)(t->batch_size * h->model_output_size(m)) * sizeof(float));
     if (!b || !dlogits) {
         h->free(dlogits);
         if (b) {
@@ -59,7 +59,7 @@ static int central_run(void *state, mpsl_session *s, mpsl_error *err)
         step_stats st = {0};
         int64_t n, step = 0;
         while (rc == MPSL_OK && (n = h->client_next(s, -1, b, t->batch_size, err)) > 0) {
-            rc = local_step(h, m, opt, b, dlogits, epoch, NULL, &st, err);
+            rc = local_step(h, s, m, opt, b, dlogits, epoch, NULL, &st, err);
             if (rc == MPSL_OK && h->should_stop(s)) {
                 rc = MPSL_ERR_INTERRUPTED;
             }

@@ -147,7 +147,8 @@ static int train_client(fedavg *f, mpsl_session *s, round_buffers *rb, int k, in
     for (int64_t e = 0; e < f->p.local_epochs && rc == MPSL_OK; e++) {
         int64_t got;
         while (rc == MPSL_OK && (got = h->client_next(s, k, rb->batch, local_batch, err)) > 0) {
-            rc = local_step(h, rb->local, opt, rb->batch, rb->dlogits, round, &prox, &st, err);
+            rc = local_step(h, s, rb->local, opt, rb->batch, rb->dlogits, round, &prox, &st,
+                            err);
             if (rc == MPSL_OK && h->should_stop(s)) {
                 rc = MPSL_ERR_INTERRUPTED;
             }
@@ -240,7 +241,7 @@ static int fedavg_run(void *state, mpsl_session *s, mpsl_error *err)
     if (!rb.batch) {
         return MPSL_ERR_NOMEM;
     }
-    rb.dlogits = h->alloc((size_t)(local_batch * h->dataset_info(s)->n_classes) * sizeof(float));
+    rb.dlogits = h->alloc((size_t)(local_batch * h->model_output_size(rb.global)) * sizeof(float));
     rb.payload = h->alloc((size_t)(P ? P : 1) * sizeof(float));
     rb.sum = h->alloc((size_t)(P ? P : 1) * sizeof(double));
     rb.chosen = h->alloc((size_t)K * sizeof(int));

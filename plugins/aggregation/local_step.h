@@ -1,6 +1,7 @@
 /* local_step.h: one supervised step of a whole model on one party, shared by the strategies
  * that train complete models (centralized, FedAvg): forward through tokenizers, encoder and
- * head, cross-entropy, backward, optimizer step. Header-only so each plugin stays one .so. */
+ * head, the task's loss (h->loss), backward, optimizer step. Header-only so each plugin
+ * stays one .so. */
 #ifndef MPSL_LOCAL_STEP_H
 #define MPSL_LOCAL_STEP_H
 
@@ -19,10 +20,13 @@ typedef struct proximal {
     const float *anchor;    /* the global model's parameters (same layout) */
 } proximal;
 
-/* dlogits: scratch of at least b->n * C floats; prox may be NULL. */
-static inline int local_step(const mpsl_host *h, mpsl_model *m, mpsl_optim *opt,
-                             const mpsl_batch *b, float *dlogits, int64_t epoch,
-                             const proximal *prox, step_stats *st, mpsl_error *err)
+/* dlogits: scratch of at least b->n * h->model_output_size(m) floats; prox may be NULL.
+ * The loss is the task's (h->loss): cross-entropy for classification, the summed
+ * contrastive loss for retrieval; "correct" counts its hits (argmax, or in-batch R@1). */
+static inline int local_step(const mpsl_host *h, mpsl_session *s, mpsl_model *m,
+                             mpsl_optim *opt, const mpsl_batch *b, float *dlogits,
+                             int64_t epoch, const proximal *prox, step_stats *st,
+                             mpsl_error *err)
 {
     mpsl_tensor tokens, logits, dtokens;
     h->model_zero_grad(m);
@@ -34,7 +38,7 @@ static inline int local_step(const mpsl_host *h, mpsl_model *m, mpsl_optim *opt,
         return rc;
     }
     int64_t C = logits.shape[1], hits = 0;
-    double loss = h->kernels->cross_entropy(dlogits, logits.data, b->labels, b->n, C, 1.0f, &hits);
+    double loss = h->loss(s, dlogits, logits.data, b->labels, b->n, &hits);
     mpsl_tensor dl = {.data = dlogits, .dtype = MPSL_F32, .ndim = 2, .shape = {b->n, C}};
     rc = h->model_encode_backward(m, &dl, &dtokens, err);
     if (rc == MPSL_OK) {

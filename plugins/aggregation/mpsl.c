@@ -96,7 +96,6 @@ static int setup(mpsl_state *st, mpsl_session *s, mpsl_error *err)
     const mpsl_host *h = st->h;
     const mpsl_train_settings *t = h->settings(s);
     st->b = st->p.client_batch ? st->p.client_batch : (t->batch_size + st->K - 1) / st->K;
-    st->C = h->dataset_info(s)->n_classes;
     int rc = h->model_create(s, MPSL_PART_ENCODER | MPSL_PART_HEAD, &st->server, err);
     if (rc == MPSL_OK) {
         rc = h->model_create(s, MPSL_PART_ALL, &st->eval, err);
@@ -108,6 +107,7 @@ static int setup(mpsl_state *st, mpsl_session *s, mpsl_error *err)
         return rc;
     }
     h->model_token_shape(st->server, &st->T, &st->D);
+    st->C = h->model_output_size(st->server); /* floats per sample of the server's output */
     size_t rows = (size_t)(st->b * st->K);
     st->clients = h->alloc((size_t)st->K * sizeof *st->clients);
     st->offset = h->alloc((size_t)(st->K + 1) * sizeof *st->offset);
@@ -201,8 +201,9 @@ static int server_forward(mpsl_state *st, mpsl_session *s, mpsl_error *err)
     return rc;
 }
 
-/* 4. Each client computes its loss with its own labels and returns d(loss)/d(logits) and
- * the loss value. */
+/* 4. Each client computes the task's loss over its own mini-batch (h->loss: cross-entropy
+ * with its own labels, or for retrieval the contrastive loss among its own image-caption
+ * pairs, which needs no labels) and returns d(loss)/d(logits) and the loss value. */
 static int clients_loss(mpsl_state *st, mpsl_session *s, mpsl_error *err)
 {
     const mpsl_host *h = st->h;
@@ -215,8 +216,7 @@ static int clients_loss(mpsl_state *st, mpsl_session *s, mpsl_error *err)
         }
         h->set_party(s, MPSL_PARTY_CLIENT, k);
         int64_t hits = 0;
-        double loss = h->kernels->cross_entropy(c->dlogits, c->logits, c->batch->labels, c->n,
-                                                st->C, 1.0f, &hits);
+        double loss = h->loss(s, c->dlogits, c->logits, c->batch->labels, c->n, &hits);
         c->loss_sum += loss * (double)c->n;
         c->correct += hits;
         c->seen += c->n;

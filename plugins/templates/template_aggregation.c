@@ -78,7 +78,7 @@ static int ta_run(void *state, mpsl_session *s, mpsl_error *err)
     ta_state *t = state;
     const mpsl_host *h = t->h;
     const mpsl_train_settings *st = h->settings(s);
-    int64_t C = h->dataset_info(s)->n_classes;
+    int64_t C = 0;           // floats the head gives per sample (classes, or retrieval embeddings)
     mpsl_model *m = NULL;
     mpsl_optim *o = NULL;
     mpsl_batch *b = NULL;
@@ -89,6 +89,7 @@ static int ta_run(void *state, mpsl_session *s, mpsl_error *err)
         (rc = h->optim_create(s, m, &o, err)) != MPSL_OK) {
         goto done;
     }
+    C = h->model_output_size(m);
     b = h->batch_create(s, st->batch_size, err);
     dlogits = h->alloc((size_t)(st->batch_size * C) * sizeof(float));
     if (!b || !dlogits) {
@@ -124,8 +125,8 @@ static int ta_run(void *state, mpsl_session *s, mpsl_error *err)
                 goto done;
             }
             int64_t correct = 0;
-            double loss = h->kernels->cross_entropy(dlogits, logits.data, b->labels, n, C,
-                                                    1.0f, &correct);
+            // the task's loss (cross-entropy, or the retrieval contrastive loss) and its gradient
+            double loss = h->loss(s, dlogits, logits.data, b->labels, n, &correct);
             mpsl_tensor dl = {.data = dlogits, .dtype = MPSL_F32, .ndim = 2, .shape = {n, C}};
             if ((rc = h->model_encode_backward(m, &dl, &dtokens, err)) != MPSL_OK ||
                 (rc = h->model_tokenize_backward(m, &dtokens, err)) != MPSL_OK ||

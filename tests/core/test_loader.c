@@ -59,7 +59,7 @@ int main(int argc, char **argv)
 
     refuse("does_not_exist", PLUGIN_ANY_KIND, "cannot open plugin", "No such file");
     refuse("no_entry", PLUGIN_ANY_KIND, "no entry point", "mpsl_plugin_entry");
-    refuse("abi_major", PLUGIN_ANY_KIND, "built for ABI 99.", "this mpsl is 1.1");
+    refuse("abi_major", PLUGIN_ANY_KIND, "built for ABI 99.", "this mpsl is 1.2");
     refuse("abi_minor", PLUGIN_ANY_KIND, "built for ABI 1.99", "needs a newer mpsl");
     refuse("unresolved", PLUGIN_ANY_KIND, "cannot load plugin", "mpsl_symbol_that_does_not_exist");
     refuse("entry_fails", PLUGIN_ANY_KIND, "failed to start", "licence file is missing");

@@ -54,7 +54,7 @@ extern "C" {
 /* ABI version. Major: incompatible change (the host refuses a different major).
  * Minor: tables grew at the end (the host refuses a plugin built for a newer minor). */
 #define MPSL_ABI_MAJOR 1
-#define MPSL_ABI_MINOR 1
+#define MPSL_ABI_MINOR 2
 
 #define MPSL_PLUGIN_EXPORT __attribute__((visibility("default")))
 #define MPSL_ENTRY_SYMBOL "mpsl_plugin_entry"
@@ -294,7 +294,7 @@ typedef struct mpsl_weights {
  *   parameters, allocate the state. The state owns the activations it saves for backward;
  *   one state serves one forward/backward at a time (the host creates one per party).
  * - output_shape(): the per-sample output shape for the given per-sample input shape and
- *   layout: tokenizers {T, D}, encoders {T, D}, heads {C} (or {E} embeddings). For
+ *   layout: tokenizers {T, D}, encoders {T, D}, heads {C} (or {E}, or {1+K, E} for retrieval). For
  *   tokenizers, *cls receives 1 if its first output token is a CLS token.
  * - forward(): out must be allocated by the caller with the output shape; inp's batch may be
  *   anything up to what memory allows. The state remembers what backward needs.
@@ -324,11 +324,30 @@ typedef struct mpsl_modality_info {
     int64_t shape[MPSL_MAX_DIMS - 1];
 } mpsl_modality_info;
 
+/* What a dataset is for; decides the loss and the evaluation (see mpsl_host.loss). */
+typedef enum mpsl_task {
+    MPSL_TASK_CLASSIFICATION = 0, /* labels are classes; softmax cross-entropy, accuracy */
+    MPSL_TASK_RETRIEVAL = 1,      /* image-text pairs; labels are item indices (unused by
+                                     training); contrastive loss, Recall@1/5/10 */
+    MPSL_TASK_COUNT
+} mpsl_task;
+
+static inline const char *mpsl_task_name(int task)
+{
+    static const char *const names[MPSL_TASK_COUNT] = {"classification", "retrieval"};
+    return task >= 0 && task < MPSL_TASK_COUNT ? names[task] : "unknown";
+}
+
 typedef struct mpsl_dataset_info {
     int n_modalities;
     mpsl_modality_info modality[MPSL_MAX_MODALITIES];
     int64_t n_classes;
     int64_t n_train, n_test;
+    /* Since ABI 1.2: mpsl_task. The host zeroes the info before open(), so a dataset that
+     * does not set it is a classification dataset. A retrieval dataset has modalities
+     * "image" and "text" (K captions per item), labels = item index, and n_classes >= 1
+     * (any value that keeps every label valid, e.g. max(n_train, n_test)). */
+    int32_t task;
 } mpsl_dataset_info;
 
 /* A batch the host allocates from the dataset info: one tensor per modality, labels (B). */
@@ -461,7 +480,9 @@ struct mpsl_host {
     int (*model_tokenize)(mpsl_model *m, const mpsl_batch *b, mpsl_tensor *tokens,
                           mpsl_error *err);
     int (*model_token_shape)(mpsl_model *m, int64_t *T, int64_t *D);
-    /* Encoder + head on tokens (n,T,D) -> logits (n,C), owned by the model. */
+    /* Encoder + head on tokens (n,T,D) -> logits (n,C), owned by the model. C is the
+     * product of the head's per-sample output shape (model_output_size); a head with a
+     * multi-dimensional output (retrieval: (1+K,E)) is flattened to (n,C) here. */
     int (*model_encode)(mpsl_model *m, const mpsl_tensor *tokens, mpsl_tensor *logits,
                         mpsl_error *err);
     /* Backward of model_encode: dlogits (n,C) -> dtokens (n,T,D) owned by the model. */
@@ -511,6 +532,22 @@ struct mpsl_host {
      * shows it (at most once a second on a terminal, every 30 s otherwise) with an ETA;
      * cheap enough to call every step. */
     void (*progress)(mpsl_session *s, int64_t epoch, int64_t done, int64_t total);
+
+    /* Since ABI 1.2. The task's training loss on a batch of model outputs, so strategies
+     * need not know the task. out (n, C_out) as model_encode returns it; dout (n, C_out)
+     * (may be NULL) receives d(loss)/d(out); labels (n) as the batch holds them; *correct
+     * (may be NULL) the batch's hits. Returns the loss.
+     * - classification: the mean softmax cross-entropy (kernels->cross_entropy, scale 1);
+     *   hits = argmax hits.
+     * - retrieval: out is (n, 1+K, E) (the retrieval head's image and K caption
+     *   embeddings); loss = sum over k of kernels->contrastive_loss(img, txt_k) over the n
+     *   pairs of the batch (the pairing is the row; labels are not read); hits = images
+     *   whose own first caption scores highest among the batch's first captions. */
+    double (*loss)(mpsl_session *s, float *dout, const float *out, const int32_t *labels,
+                   int64_t n, int64_t *correct);
+    /* Since ABI 1.2. Floats per sample of the model's output (model_encode's C_out: the
+     * product of the head's output shape); 0 for a model without a head. */
+    int64_t (*model_output_size)(mpsl_model *m);
 };
 
 /* ---------------------------------------------------------------- the descriptor */

@@ -12,7 +12,8 @@
  *
  * Retrieval files (task 1) label each sample with its index in the split; the plugin reports
  * n_classes = max(n_train, n_test) so that every label is a valid class for the host's
- * partitioning (each image is its own class). */
+ * partitioning (each image is its own class), and task = MPSL_TASK_RETRIEVAL, which makes the
+ * host train with the contrastive loss, evaluate Recall@1/5/10 and split IID only. */
 #include <mpsl/plugin.h>
 #include <mpsl/prepared_format.h>
 
@@ -422,8 +423,10 @@ static int pp_open(const mpsl_host *h, const void *params, const char *where,
     info->n_test = s->split[1].n;
     if (s->hdr.task == MPSL_PREP_RETRIEVAL) {
         info->n_classes = info->n_train > info->n_test ? info->n_train : info->n_test;
+        info->task = MPSL_TASK_RETRIEVAL;
     } else {
         info->n_classes = s->hdr.n_classes;
+        info->task = MPSL_TASK_CLASSIFICATION;
     }
     h->log(MPSL_LOG_DEBUG, "prepared: %s (%s): %lld train, %lld test samples, %d modalities",
            p->path, s->hdr.source, (long long)info->n_train, (long long)info->n_test, (int)nm);
