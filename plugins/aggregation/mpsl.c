@@ -44,6 +44,8 @@ typedef struct mpsl_state {
     mpsl_optim *server_opt;
     float *tokens, *logits_grad, *scratch; /* server buffers for the concatenated batch */
     int64_t *offset;        /* first row of each client's slice in this step */
+    double server_loss_sum; /* the epoch's loss as the server knows it: from the clients' */
+    int64_t server_seen;    /* reported loss values, weighted by their batch sizes */
 } mpsl_state;
 
 static int mpsl_create(const mpsl_host *h, mpsl_session *s, const void *params,
@@ -257,6 +259,8 @@ static int server_backward(mpsl_state *st, mpsl_session *s, int64_t epoch, mpsl_
         for (int64_t i = 0; i < n * st->C; i++) {
             g[i] *= share;
         }
+        st->server_loss_sum += (double)value * (double)n;
+        st->server_seen += n;
     }
     h->set_party(s, MPSL_PARTY_SERVER, -1);
     mpsl_tensor dlogits = f32(st->logits_grad, total, st->C, 0), dtokens;
@@ -355,6 +359,8 @@ static int run_epoch(mpsl_state *st, mpsl_session *s, int64_t epoch, mpsl_error 
         st->clients[k].loss_sum = 0;
         st->clients[k].correct = st->clients[k].seen = 0;
     }
+    st->server_loss_sum = 0;
+    st->server_seen = 0;
     int64_t B = h->settings(s)->batch_size;
     int64_t steps = (N + B - 1) / B;
     int rc = MPSL_OK;
@@ -380,11 +386,9 @@ static int run_epoch(mpsl_state *st, mpsl_session *s, int64_t epoch, mpsl_error 
     if (rc != MPSL_OK) {
         return rc;
     }
-    double loss = 0;
     int64_t correct = 0, seen = 0;
     for (int k = 0; k < st->K && rc == MPSL_OK; k++) {
         const client *c = &st->clients[k];
-        loss += c->loss_sum;
         correct += c->correct;
         seen += c->seen;
         rc = h->record_client(s, epoch, k, "train_loss", c->loss_sum / (double)c->seen, err);
@@ -400,8 +404,10 @@ static int run_epoch(mpsl_state *st, mpsl_session *s, int64_t epoch, mpsl_error 
         rc = build_eval_model(st, s, err);
     }
     if (rc == MPSL_OK) {
-        rc = h->epoch_end(s, epoch, st->eval, loss / (double)seen, (double)correct / (double)seen,
-                          err);
+        /* train_loss is the server's view, from the loss values the clients reported; the
+         * per-client figures above are the clients' own. */
+        rc = h->epoch_end(s, epoch, st->eval, st->server_loss_sum / (double)st->server_seen,
+                          (double)correct / (double)seen, err);
     }
     return rc;
 }
