@@ -41,9 +41,30 @@
  * Reference versions count exactly as their fast versions do. Kernels whose gradient pointer
  * is NULL (attention, gelu, bias_add, embedding, token_select) do nothing and count nothing.
  *
+ * GEMM DISPATCH. Every GEMM of the kernels (linear, attention) goes through kern_sgemm
+ * (gemm.h): our AVX-512 GEMM (gemm_avx512.c: 12x32 micro-kernel, KC 256, NC 768, MC 96)
+ * on CPUs with AVX-512F, OpenBLAS's cblas_sgemm elsewhere or with MPSL_GEMM=openblas
+ * (MPSL_GEMM=avx512 asks for ours). OPENBLAS_CORETYPE is left as the environment sets it
+ * (Haswell here). tests/kernels/gemm_bench on the 2-core Zen 5 VM, idle, GFLOP/s, 1 thread /
+ * 2 threads (pool slices, one kern_sgemm each); single-thread figures vary by ~10% between
+ * runs on this VM (ours 215-258 on these shapes):
+ *                                   OpenBLAS (Haswell)    ours (AVX-512)
+ *   2048^3 (N.T)                    128 / 248             226 / 431
+ *   fwd qkv 3152x576x192 (N.T)      126 / 249             244 / 484
+ *   fwd fc1 3152x768x192 (N.T)      125 / 247             234 / 474
+ *   fwd fc2 3152x192x768 (N.T)      120 / 243             217 / 466
+ *   dinp fc1 3152x192x768 (N.N)     120 / 243             215 / 453
+ *   dw fc1 768x192x3152 (T.N)       120 / 234             218 / 425
+ *   dw qkv 576x192x3152 (T.N)       121 / 202             217 / 414
+ *   attention 197x197x64 (N.T)      114 (1 thread)        206-214
+ * (OpenBLAS's own AVX-512 SkylakeX kernel, for comparison only: ~466 at 2 threads on 2048^3.)
+ * Per ViT-Ti step (bench_vit --profile): linear 452 -> ~265 ms, attention 98 -> ~65 ms; the
+ * step 585 -> 366 ms (bench/run.sh, docs/benchmarks.md). dw's GEMMs use at most 2 slices per
+ * thread (linear.c), since each slice repacks the operand that is not split.
+ *
  * THREADING. Measured on this project's 2-core AMD EPYC (Zen 5) VM, OpenBLAS 0.3.21 pthread
  * build, OPENBLAS_CORETYPE=Haswell, best of several runs on a machine shared with other
- * builds (bench/kernels_micro.c):
+ * builds (bench/kernels_micro.c), before the AVX-512 GEMM (MPSL_GEMM=openblas):
  *   sgemm peak, one thread (1024^3)                  ~125 GFLOP/s
  *   linear fwd+bwd, 4 ViT-Ti shapes (N=3152)        67.4 ms 1 thread; 2 threads: 37.4 ms
  *                                                    with the pool, 40.4 ms with OpenBLAS's
@@ -66,12 +87,15 @@
  * its absence. OpenBLAS is set to ONE thread (openblas_set_num_threads(1)
  * when the pool starts): every GEMM is split by the pool into row slices (linear: rows of the
  * output, dw over its longer side; attention: (sample, head) pairs), each a single-threaded
- * sgemm. Two pools spinning on 2 cores (OpenBLAS's workers spin for a while after each call)
+ * kern_sgemm (ours is always single-threaded; it keeps its packing buffers per thread).
+ * Two pools spinning on 2 cores (OpenBLAS's workers spin for a while after each call)
  * would fight each other; one pool cannot. Any code in the process that calls cblas directly
  * therefore gets single-threaded BLAS once the kernels have run.
  * Results do not depend on the thread count, except that OpenBLAS's Haswell sgemm rounds a
  * row differently depending on where it falls in its blocking: GEMM outputs differ between
- * thread counts by about an ulp (~1e-6 relative). Reductions (bias, LayerNorm and embedding
+ * thread counts by about an ulp (~1e-6 relative). Ours sums each element over k in the same
+ * order wherever its row falls, so its results do not depend on the slicing; the two backends
+ * differ from each other by about an ulp. Reductions (bias, LayerNorm and embedding
  * gradients) are split over columns and sum rows in order, so they are bitwise identical.
  */
 #ifndef MPSL_KERNELS_H

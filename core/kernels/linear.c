@@ -12,10 +12,11 @@
 
 /* FLOPs of GEMM work per thread below which splitting costs more than it saves. */
 #define LINEAR_GRAIN_FLOPS (1 << 19)
-/* Slices start at multiples of this many rows (columns), a multiple of OpenBLAS's (16) and our
- * kernel's (12) register blocking, so that slices other than the last have no ragged
- * micro-kernel edge along M. */
-#define LINEAR_ALIGN 48
+/* Slices start at multiples of this many rows (columns): a multiple of the GEMM's register
+ * blocking along M (OpenBLAS Haswell 16, ours 12), so that slices other than the last have
+ * no ragged micro-kernel edge. Ours uses 24 rather than 48 so that the small sides of dw
+ * (OC = 576: 24 blocks) divide evenly into the pool's 8 slices. */
+static int64_t linear_align(void) { return kern_sgemm_backend() == KERN_GEMM_AVX512 ? 24 : 16; }
 
 typedef struct {
     float *out, *db;   // out: out, dinp or dw
@@ -23,21 +24,37 @@ typedef struct {
     int64_t N, IC, OC;
 } linear_ctx;
 
-/* Blocks [begin, end) of LINEAR_ALIGN rows, clipped to n: rows [*r0, *r1). */
+/* Blocks [begin, end) of linear_align() rows, clipped to n: rows [*r0, *r1). */
 static void block_rows(int64_t begin, int64_t end, int64_t n, int64_t *r0, int64_t *r1)
 {
-    *r0 = begin * LINEAR_ALIGN;
-    *r1 = end * LINEAR_ALIGN < n ? end * LINEAR_ALIGN : n;
+    int64_t a = linear_align();
+    *r0 = begin * a;
+    *r1 = end * a < n ? end * a : n;
 }
 
-static int64_t n_blocks(int64_t n) { return (n + LINEAR_ALIGN - 1) / LINEAR_ALIGN; }
+static int64_t n_blocks(int64_t n) { return (n + linear_align() - 1) / linear_align(); }
 
 /* Blocks per thread so that each gets at least LINEAR_GRAIN_FLOPS of a GEMM with `row` FLOPs
  * per row. */
 static int64_t blocks_grain(double row)
 {
-    double g = (double)LINEAR_GRAIN_FLOPS / ((row > 1.0 ? row : 1.0) * LINEAR_ALIGN);
+    double g = (double)LINEAR_GRAIN_FLOPS / ((row > 1.0 ? row : 1.0) * (double)linear_align());
     return g < 1.0 ? 1 : (int64_t)g;
+}
+
+/* dw's GEMMs have K = N (all tokens), and every slice packs the whole of the operand that is
+ * not split (N x IC of inp, or OC x N of dout), so they use fewer, larger slices: at most
+ * LINEAR_DW_SLICES_PER_THREAD per thread instead of the pool's 4 (on the 2-core VM, 2 was
+ * as fast as 1 or 4 within the run-to-run noise of a step, ~3%; 2 keeps some balancing when
+ * another process takes a core). */
+#ifndef LINEAR_DW_SLICES_PER_THREAD
+#define LINEAR_DW_SLICES_PER_THREAD 2
+#endif
+static int64_t dw_grain(int64_t blocks, double row)
+{
+    int64_t g = blocks / ((int64_t)kern_threads() * LINEAR_DW_SLICES_PER_THREAD);
+    int64_t min = blocks_grain(row);
+    return g > min ? g : min;
 }
 
 /* rows of out = inp @ w^T + b */
@@ -129,10 +146,10 @@ void kern_linear_backward(float *dinp, float *dw, float *db, const float *dout,
         if (!dw || OC >= IC) {
             linear_ctx c = {dw, db, inp, NULL, NULL, dout, N, IC, OC};
             double row = dw ? 2.0 * (double)N * (double)IC : (double)N;
-            kern_parallel_for(n_blocks(OC), blocks_grain(row), linear_dw_rows, &c);
+            kern_parallel_for(n_blocks(OC), dw_grain(n_blocks(OC), row), linear_dw_rows, &c);
         } else {
             linear_ctx c = {dw, NULL, inp, NULL, NULL, dout, N, IC, OC};
-            kern_parallel_for(n_blocks(IC), blocks_grain(2.0 * (double)N * (double)OC),
+            kern_parallel_for(n_blocks(IC), dw_grain(n_blocks(IC), 2.0 * (double)N * (double)OC),
                               linear_dw_cols, &c);
             if (db) {
                 kern_colsum_acc(db, dout, N, OC, 0, OC);

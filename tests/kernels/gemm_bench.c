@@ -1,8 +1,8 @@
 /* gemm_bench.c (built, not a test): kern_sgemm's speed on both backends, OpenBLAS (as
  * OPENBLAS_CORETYPE selects it; never changed here) and our AVX-512 kernel, on 2048^3 and on
  * the ViT-Ti GEMMs, at 1 thread and at `threads` threads. Multi-threaded runs split C's rows
- * (48-row blocks, as linear.c) over the kernels' pool, one single-threaded kern_sgemm per
- * slice, exactly as the kernels do. Best of `reps` after one warm-up.
+ * (blocks of 24 rows for ours, 16 for OpenBLAS, as linear.c) over the kernels' pool, one
+ * single-threaded kern_sgemm per slice, as the kernels do. Best of `reps` after a warm-up.
  * Usage: gemm_bench [threads (2)] [reps (5)] */
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +29,8 @@ static double now(void)
 static void rows(void *p, int64_t b, int64_t e, int part)
 {
     job *j = p;
-    int64_t r0 = b * 48, r1 = e * 48 < j->M ? e * 48 : j->M;
+    int64_t a = kern_sgemm_backend() == KERN_GEMM_AVX512 ? 24 : 16;
+    int64_t r0 = b * a, r1 = e * a < j->M ? e * a : j->M;
     int64_t lda = j->ta ? j->M : j->K, ldb = j->tb ? j->K : j->N;
     const float *A = j->ta ? j->A + r0 : j->A + r0 * lda;
     kern_sgemm(j->ta, j->tb, r1 - r0, j->N, j->K, 1.0f, A, lda, j->B, ldb, j->beta,
@@ -41,7 +42,8 @@ static double gflops(job *j, int reps)
     double best = 1e30;
     for (int r = 0; r <= reps; r++) {
         double t0 = now();
-        kern_parallel_for((j->M + 47) / 48, 1, rows, j);
+        int64_t a = kern_sgemm_backend() == KERN_GEMM_AVX512 ? 24 : 16;
+        kern_parallel_for((j->M + a - 1) / a, 1, rows, j);
         double t = now() - t0;
         best = r > 0 && t < best ? t : best;
     }
