@@ -55,7 +55,7 @@ static int env_number(const char *var, double lo, double hi, double *out, mpsl_e
 
 int fetch_options_from_env(fetch_options *o, mpsl_error *err)
 {
-    double x;
+    double x = 0;
     int r;
 #define ENV(var, lo, hi, assign)                                                        \
     if ((r = env_number(var, lo, hi, &x, err)) < 0) {                                   \

@@ -187,7 +187,8 @@ static void test_refusals(void)
     CHECK_CONTAINS(err.msg, "trainable_blocks: 3");
     CHECK_CONTAINS(err.msg, "depth (2)");
     module_close(&m);
-    CHECK(module_open(&m, "vit", MPSL_KIND_ENCODER, "heads: 2\n", 3, td(4, 8), 0, NULL, &err) ==
+    static const int64_t three_d[3] = {1, 4, 8}; /* a (C,T,D) input an encoder must refuse */
+    CHECK(module_open(&m, "vit", MPSL_KIND_ENCODER, "heads: 2\n", 3, three_d, 0, NULL, &err) ==
           MPSL_ERR_INVALID);
     CHECK_CONTAINS(err.msg, "test.yaml:3:5");
     module_close(&m);

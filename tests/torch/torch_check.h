@@ -134,7 +134,7 @@ static inline int32_t *fx_get_i32(const st_file *f, const char *name, int64_t *n
 typedef struct {
     char name[64];
     double worst;
-    char worst_what[96];
+    char worst_what[160]; /* as long as the tensor names checks are given */
     int tensors, failed;
 } torch_case;
 
