@@ -105,6 +105,14 @@ int messages_recv(mpsl_session *s, int to, int from, mpsl_msg_kind kind, mpsl_te
                              message_kind_name(kind), msg->t.dtype == MPSL_F32 ? "float32" : "int32",
                              t->dtype == MPSL_F32 ? "float32" : "int32");
         }
+        /* The receiver's shape on entry is its buffer's capacity: never write past it. */
+        if (t->ndim < 1 || tensor_elements(&msg->t) > tensor_elements(t)) {
+            return mpsl_errs(err, MPSL_ERR_INTERNAL,
+                             "recv: %s message of %lld elements from %d to %d does not fit the "
+                             "receiving buffer of %lld", message_kind_name(kind),
+                             (long long)tensor_elements(&msg->t), from, to,
+                             (long long)(t->ndim < 1 ? 0 : tensor_elements(t)));
+        }
         memcpy(t->data, msg->t.data, (size_t)tensor_elements(&msg->t) * 4);
         t->ndim = msg->t.ndim;
         memcpy(t->shape, msg->t.shape, sizeof t->shape);

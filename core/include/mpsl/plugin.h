@@ -505,8 +505,8 @@ struct mpsl_host {
     /* Message layer: the only way tensors move between parties. A send copies the payload
      * (float32 or int32 data of t) into the receiver's mailbox and counts its exact bytes
      * for the client end of the link, per direction and kind. recv takes the oldest message
-     * of that kind from `from` to `to` into t (whose buffer must be large enough; shape is
-     * written). */
+     * of that kind from `from` to `to` into t: on entry t's shape gives its buffer's capacity
+     * (a larger message is refused), on return the message's shape. */
     int (*send)(mpsl_session *s, int from, int to, mpsl_msg_kind kind, const mpsl_tensor *t,
                 mpsl_error *err);
     int (*recv)(mpsl_session *s, int to, int from, mpsl_msg_kind kind, mpsl_tensor *t,
