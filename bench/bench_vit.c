@@ -49,9 +49,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "config/config.h"
 #include "kernels/flops.h"
 #include "kernels/kernels.h"
+#include "module_harness.h"
 #include "mpsl_build_config.h"
 #include "plugin/loader.h"
 #include "train/optim.h"
@@ -221,79 +221,22 @@ static void w_sel_b(float *dinp, const float *dout, int64_t B, int64_t T, int64_
 
 /* ------------------------------------------------------------------ modules */
 
-#define MAX_DECL 512
-typedef struct {
-    int64_t off, count;
-    mpsl_init init;
-    float scale;
-    int trainable;
-} decl;
+/* Loading, declare() and the buffers are tests/module_harness.h's. */
+typedef mh_decl decl;
+typedef mh_module module;
 
-typedef struct {
-    loaded_plugin lp;
-    const mpsl_module_api *api;
-    cfg_node *cfg;
-    void *params;
-    void *state;
-    decl d[MAX_DECL];
-    int n_decl;
-    int64_t n;          // floats declared
-    mpsl_weights w;
-} module;
-
-static int64_t declare(void *ctx, const char *name, int ndim, const int64_t *shape,
-                       mpsl_init init, float scale, int trainable, mpsl_error *err)
-{
-    module *m = ctx;
-    if (m->n_decl == MAX_DECL) {
-        snprintf(err->msg, sizeof err->msg, "bench: too many tensors (%s)", name);
-        return -1;
-    }
-    decl *d = &m->d[m->n_decl++];
-    d->count = 1;
-    for (int i = 0; i < ndim; i++) {
-        d->count *= shape[i];
-    }
-    d->off = m->n, d->init = init, d->scale = scale, d->trainable = trainable;
-    m->n += d->count;
-    return d->off;
-}
-
+/* The plugin at path, created for tokens (T, D) on host; dies on any failure. */
 static void module_open(module *m, const mpsl_host *host, const char *path,
                         mpsl_plugin_kind kind, const char *yaml, int64_t T, int64_t D,
                         int64_t C, const mpsl_token_layout *lay)
 {
-    memset(m, 0, sizeof *m);
     mpsl_error err = {{0}};
-    if (plugin_load(path, kind, &m->lp, &err) != MPSL_OK) {
+    const int64_t td[2] = {T, D};
+    if (mh_load(m, path, kind, yaml, "bench.yaml", &err) != MPSL_OK ||
+        mh_params(m, NULL, &err) != MPSL_OK ||
+        mh_create(m, host, 2, td, MPSL_F32, C, lay, "bench.yaml:1:1", &err) != MPSL_OK) {
         die(path, err.msg);
     }
-    const mpsl_plugin_desc *desc = m->lp.desc;
-    m->api = desc->api;
-    m->cfg = cfg_parse_string(yaml, "bench.yaml", &err);
-    if (!m->cfg) {
-        die(path, err.msg);
-    }
-    m->params = calloc(1, desc->params_size ? desc->params_size : 1);
-    if (!m->params || cfg_parse_params(m->cfg, desc->params, desc->n_params, m->params,
-                                       desc->params_size, desc->name, NULL, &err) != MPSL_OK) {
-        die(path, err.msg);
-    }
-    mpsl_module_init init = {.size = sizeof(mpsl_module_init), .params = m->params,
-                             .in_ndim = 2, .in_shape = {T, D}, .in_dtype = MPSL_F32,
-                             .n_classes = C, .layout = lay, .declare = declare, .ctx = m,
-                             .where = "bench.yaml:1:1"};
-    if (m->api->create(host, &init, &m->state, &err) != MPSL_OK) {
-        die(path, err.msg);
-    }
-}
-
-static void module_close(module *m)
-{
-    m->api->destroy(m->state);
-    plugin_unload(&m->lp);
-    cfg_free(m->cfg);
-    free(m->params);
 }
 
 /* The host's initialisation of a module's declared tensors. */
@@ -427,8 +370,8 @@ int main(int argc, char **argv)
     float *param = falloc(n), *grad = falloc(n);
     module_init_params(&enc, param);
     module_init_params(&head, param + enc.n);
-    enc.w = (mpsl_weights){.param = param, .grad = grad, .n = enc.n};
-    head.w = (mpsl_weights){.param = param + enc.n, .grad = grad + enc.n, .n = head.n};
+    mh_bind(&enc, param, grad);
+    mh_bind(&head, param + enc.n, grad + enc.n);
     optim_settings os = {0};
     os.kind = OPTIM_ADAMW;
     os.lr = 1e-3, os.beta1 = 0.9, os.beta2 = 0.999, os.eps = 1e-8, os.weight_decay = 0.05;
@@ -610,6 +553,6 @@ int main(int argc, char **argv)
     mpsl_free(param), mpsl_free(grad), mpsl_free(tokens), mpsl_free(dtokens);
     mpsl_free(encoded), mpsl_free(dencoded), mpsl_free(logits), mpsl_free(dlogits);
     optim_state_free(&opt);
-    module_close(&head), module_close(&enc);
+    mh_close(&head), mh_close(&enc);
     return 0;
 }

@@ -14,6 +14,7 @@
 #include "config/config.h"
 #include "grad_check.h"
 #include "kernels/kernels.h"
+#include "module_harness.h"
 #include "plugin/loader.h"
 #include "util/util.h"
 
@@ -23,147 +24,37 @@ static mpsl_rng rng;
 
 static const char *plugin_path(const char *name)
 {
-    size_t n = strlen(name);
-    for (int i = 1; i < g_argc; i++) {
-        const char *base = strrchr(g_argv[i], '/');
-        base = base ? base + 1 : g_argv[i];
-        if (strncmp(base, name, n) == 0 && strcmp(base + n, ".so") == 0) {
-            return g_argv[i];
-        }
-    }
-    fprintf(stderr, "no %s.so among the arguments\n", name);
-    exit(1);
-}
-
-static float *fnew(int64_t n)
-{
-    float *p = calloc((size_t)(n > 0 ? n : 1), sizeof(float));
-    if (!p) {
-        abort();
-    }
-    return p;
+    return mh_plugin_arg(g_argc, g_argv, 1, name);
 }
 
 /* ------------------------------------------------------------------ a module under test */
 
-#define MAX_DECL 64
-typedef struct {
-    char name[96];
-    int ndim;
-    int64_t shape[MPSL_MAX_DIMS];
-    int64_t off, count;
-    mpsl_init init;
-    float scale;
-    int trainable;
-} decl;
+typedef mh_decl decl;
+typedef mh_module module;
 
-typedef struct {
-    loaded_plugin lp;
-    const mpsl_module_api *api;
-    cfg_node *cfg;
-    void *params;
-    void *state;
-    decl d[MAX_DECL];
-    int n_decl;
-    int64_t n;          // floats declared
-    float *param, *grad;
-    mpsl_weights w;
-} module;
-
-static int64_t test_declare(void *ctx, const char *name, int ndim, const int64_t *shape,
-                            mpsl_init init, float scale, int trainable, mpsl_error *err)
-{
-    module *m = ctx;
-    if (m->n_decl == MAX_DECL || ndim < 1 || ndim > MPSL_MAX_DIMS) {
-        snprintf(err->msg, sizeof err->msg, "test declare: cannot take '%s'", name);
-        return -1;
-    }
-    decl *d = &m->d[m->n_decl++];
-    snprintf(d->name, sizeof d->name, "%s", name);
-    d->ndim = ndim;
-    d->count = 1;
-    for (int i = 0; i < ndim; i++) {
-        d->shape[i] = shape[i];
-        d->count *= shape[i];
-    }
-    d->off = m->n;
-    d->init = init;
-    d->scale = scale;
-    d->trainable = trainable;
-    m->n += d->count;
-    return d->off;
-}
-
+/* A declared tensor, or NULL saying which is missing. */
 static const decl *find_decl(const module *m, const char *name)
 {
-    for (int i = 0; i < m->n_decl; i++) {
-        if (strcmp(m->d[i].name, name) == 0) {
-            return &m->d[i];
-        }
+    const decl *d = mh_find(m, name);
+    if (!d) {
+        fprintf(stderr, "tensor '%s' was not declared\n", name);
     }
-    fprintf(stderr, "tensor '%s' was not declared\n", name);
-    return NULL;
+    return d;
 }
 
-/* Load, parse params from yaml and create. Returns create's status (err set on failure); the
- * module must be closed with module_close either way. Parameters get random values (zero
- * initialisations would hide gradient bugs). */
+/* Load, parse params from yaml and create (tests/module_harness.h). Returns create's status
+ * (err set on failure); the module must be closed with mh_close either way. Parameters get
+ * random values (zero initialisations would hide gradient bugs). */
 static int module_open(module *m, const char *name, mpsl_plugin_kind kind, const char *yaml,
                        int in_ndim, const int64_t *in_shape, int64_t n_classes,
                        const mpsl_token_layout *layout, mpsl_error *err)
 {
-    memset(m, 0, sizeof(*m));
-    int rc = plugin_load(plugin_path(name), kind, &m->lp, err);
-    if (rc != MPSL_OK) {
-        fprintf(stderr, "%s\n", err->msg);
-        return rc;
+    int rc = mh_open_test(m, plugin_path(name), kind, yaml, NULL, in_ndim, in_shape, MPSL_F32,
+                          n_classes, layout, err);
+    if (rc == MPSL_OK) {
+        fill_uniform(&rng, m->param, m->n, -0.5f, 0.5f);
     }
-    const mpsl_plugin_desc *desc = m->lp.desc;
-    m->api = desc->api;
-    if (yaml && *yaml) {
-        m->cfg = cfg_parse_string(yaml, "test.yaml", err);
-        if (!m->cfg) {
-            fprintf(stderr, "%s\n", err->msg);
-            return MPSL_ERR_INVALID;
-        }
-    }
-    m->params = calloc(1, desc->params_size ? desc->params_size : 1);
-    rc = cfg_parse_params(m->cfg, desc->params, desc->n_params, m->params, desc->params_size,
-                          "test", NULL, err);
-    if (rc != MPSL_OK) {
-        return rc;   // some tests expect the parameter table to refuse
-    }
-    mpsl_module_init init = {.size = sizeof(mpsl_module_init), .params = m->params,
-                             .in_ndim = in_ndim, .in_dtype = MPSL_F32,
-                             .n_classes = n_classes, .layout = layout,
-                             .declare = test_declare, .ctx = m, .where = "test.yaml:3:5"};
-    for (int i = 0; i < in_ndim; i++) {
-        init.in_shape[i] = in_shape[i];
-    }
-    rc = m->api->create(host_services(), &init, &m->state, err);
-    if (rc != MPSL_OK) {
-        m->state = NULL;
-        return rc;
-    }
-    m->param = fnew(m->n);
-    m->grad = fnew(m->n);
-    fill_uniform(&rng, m->param, m->n, -0.5f, 0.5f);
-    m->w = (mpsl_weights){m->param, m->grad, m->n, NULL};
-    return MPSL_OK;
-}
-
-static void module_close(module *m)
-{
-    if (m->state) {
-        m->api->destroy(m->state);
-    }
-    if (m->lp.handle) {
-        plugin_unload(&m->lp);
-    }
-    cfg_free(m->cfg);
-    free(m->params);
-    free(m->param);
-    free(m->grad);
+    return rc;
 }
 
 /* The scalar loss sum(out * G) through the module's forward. */
@@ -319,7 +210,7 @@ static void test_image_patch(void)
         CHECK(p && p->ndim == 3 && p->shape[1] == 17 && p->shape[2] == 64);
         CHECK(m.n == 64 * 49 + 64 + 64 + 17 * 64);
     }
-    module_close(&m);
+    mh_close(&m);
 
     const struct {
         const char *yaml;
@@ -337,7 +228,7 @@ static void test_image_patch(void)
                           0, NULL, &err) == MPSL_OK);
         if (!m.state) {
             fprintf(stderr, "case %zu: %s\n", k, err.msg);
-            module_close(&m);
+            mh_close(&m);
             continue;
         }
         int64_t n_in = prod(in_shape, 4);
@@ -368,7 +259,7 @@ static void test_image_patch(void)
         CHECK_CONTAINS(err.msg, "image_patch cannot produce input gradients");
         free(din), free(want), free(img);
         fd_free(&c);
-        module_close(&m);
+        mh_close(&m);
     }
 
     // refusals: the patch must divide the image; the message names the place and the fix
@@ -378,17 +269,17 @@ static void test_image_patch(void)
     CHECK_CONTAINS(err.msg, "patch");
     CHECK_CONTAINS(err.msg, "28x28");
     CHECK_CONTAINS(err.msg, "divide");
-    module_close(&m);
+    mh_close(&m);
     int64_t odd[3] = {3, 28, 30};   // divides H but not W
     CHECK(module_open(&m, "image_patch", MPSL_KIND_TOKENIZER, "patch: 7\n", 3, odd, 0, NULL,
                       &err) == MPSL_ERR_INVALID);
     CHECK_CONTAINS(err.msg, "28x30");
-    module_close(&m);
+    mh_close(&m);
     // wrong input rank
     CHECK(module_open(&m, "image_patch", MPSL_KIND_TOKENIZER, "", 2, fm, 0, NULL, &err) ==
           MPSL_ERR_INVALID);
     CHECK_CONTAINS(err.msg, "test.yaml:3:5");
-    module_close(&m);
+    mh_close(&m);
 }
 
 /* ------------------------------------------------------------------ token_mlp */
@@ -441,7 +332,7 @@ static void test_token_mlp(void)
                           &err) == MPSL_OK);
         if (!m.state) {
             fprintf(stderr, "case %zu: %s\n", k, err.msg);
-            module_close(&m);
+            mh_close(&m);
             continue;
         }
         CHECK(m.n_decl == 4 * cases[k].depth);
@@ -475,7 +366,7 @@ static void test_token_mlp(void)
         }
         free(x), free(din), free(want);
         fd_free(&c);
-        module_close(&m);
+        mh_close(&m);
     }
 
     // input unchanged by forward; output shape; refusals
@@ -484,13 +375,14 @@ static void test_token_mlp(void)
                       td, 0, NULL, &err) == MPSL_ERR_INVALID);
     CHECK_CONTAINS(err.msg, "test.yaml:3:5");
     CHECK_CONTAINS(err.msg, "trainable_blocks");
-    module_close(&m);
-    CHECK(module_open(&m, "token_mlp", MPSL_KIND_ENCODER, "", 3, td, 0, NULL, &err) ==
+    mh_close(&m);
+    int64_t three_d[3] = {1, 4, 3}; /* a (C,T,D) input an encoder must refuse */
+    CHECK(module_open(&m, "token_mlp", MPSL_KIND_ENCODER, "", 3, three_d, 0, NULL, &err) ==
           MPSL_ERR_INVALID);
-    module_close(&m);
+    mh_close(&m);
     CHECK(module_open(&m, "token_mlp", MPSL_KIND_ENCODER, "depth: 0\n", 2, td, 0, NULL, &err) !=
           MPSL_OK);   // refused by the parameter table (min 1)
-    module_close(&m);
+    mh_close(&m);
 }
 
 /* ------------------------------------------------------------------ classifier */
@@ -523,7 +415,7 @@ static void test_classifier(void)
                           cases[k].layout, &err) == MPSL_OK);
         if (!m.state) {
             fprintf(stderr, "case %zu: %s\n", k, err.msg);
-            module_close(&m);
+            mh_close(&m);
             continue;
         }
         int ndim = 0, cls = -1;
@@ -533,7 +425,7 @@ static void test_classifier(void)
         const decl *w = find_decl(&m, "head.weight"), *bias = find_decl(&m, "head.bias");
         CHECK(w && w->shape[0] == C && w->shape[1] == D && bias && bias->shape[0] == C);
         if (!w || !bias) {
-            module_close(&m);
+            mh_close(&m);
             continue;
         }
 
@@ -581,7 +473,7 @@ static void test_classifier(void)
         CHECK(zero_elsewhere);
         free(x), free(din), free(pooled), free(want);
         fd_free(&c);
-        module_close(&m);
+        mh_close(&m);
     }
 
     // refusals: cls pooling needs a CLS token in every segment; mean needs a non-CLS token
@@ -591,24 +483,24 @@ static void test_classifier(void)
     CHECK_CONTAINS(err.msg, "test.yaml:3:5");
     CHECK_CONTAINS(err.msg, "segment 1");
     CHECK_CONTAINS(err.msg, "pool: mean");
-    module_close(&m);
+    mh_close(&m);
     CHECK(module_open(&m, "classifier", MPSL_KIND_HEAD, "", 2, td, 3, NULL, &err) ==
           MPSL_ERR_INVALID);   // no layout: one segment without CLS
     CHECK_CONTAINS(err.msg, "CLS");
-    module_close(&m);
+    mh_close(&m);
     const mpsl_token_layout only_cls = {2, {{0, 1, 1}, {1, 6, 1}}};
     CHECK(module_open(&m, "classifier", MPSL_KIND_HEAD, "pool: mean\n", 2, td, 3, &only_cls,
                       &err) == MPSL_ERR_INVALID);
     CHECK_CONTAINS(err.msg, "segment 0");
-    module_close(&m);
+    mh_close(&m);
     const mpsl_token_layout outside = {1, {{2, 6, 1}}};
     CHECK(module_open(&m, "classifier", MPSL_KIND_HEAD, "", 2, td, 3, &outside, &err) ==
           MPSL_ERR_INVALID);
     CHECK_CONTAINS(err.msg, "outside");
-    module_close(&m);
+    mh_close(&m);
     CHECK(module_open(&m, "classifier", MPSL_KIND_HEAD, "pool: max\n", 2, td, 3, &two_cls,
                       &err) != MPSL_OK);   // the enum refuses it
-    module_close(&m);
+    mh_close(&m);
 }
 
 /* ------------------------------------------------------------------ templates */
@@ -633,7 +525,7 @@ static void test_template_modules(void)
         free(x), free(din);
         fd_free(&c);
     }
-    module_close(&m);
+    mh_close(&m);
 
     // encoder: identity times a scale, frozen or not
     for (int trainable = 0; trainable < 2; trainable++) {
@@ -653,7 +545,7 @@ static void test_template_modules(void)
             free(x), free(din);
             fd_free(&c);
         }
-        module_close(&m);
+        mh_close(&m);
     }
 
     // head: mean over tokens, linear, with and without bias
@@ -673,7 +565,7 @@ static void test_template_modules(void)
             free(x), free(din);
             fd_free(&c);
         }
-        module_close(&m);
+        mh_close(&m);
     }
 }
 

@@ -1,7 +1,8 @@
 /* module_harness.h: loading one module plugin (tokenizer, encoder or head) as the host does,
  * with a declare() that records every tensor, and checking its backward against central
  * finite differences of a scalar objective of its output (sum(out * G) by default, or any
- * other, e.g. the retrieval loss). Adapted from tests/kernels/test_modules.c.
+ * other, e.g. the retrieval loss). Loading, declare() and the buffers are those of
+ * tests/module_harness.h, which tests/kernels/test_modules.c shares.
  *
  * The host table is host_services() with one change: kernel entries the host does not yet
  * fill are taken from ref_kernels.h (harness_fallbacks counts them), so the plugins can be
@@ -13,11 +14,10 @@
 #include <string.h>
 
 #include "check.h"
-#include "config/config.h"
+#include "../module_harness.h"   // tests/module_harness.h, not this file
 #include "kernels/grad_check.h"
 #include "kernels/kernels.h"
 #include "ref_kernels.h"
-#include "plugin/loader.h"
 #include "util/util.h"
 
 static int g_argc;
@@ -25,27 +25,12 @@ static char **g_argv;
 static mpsl_rng rng;
 static int harness_fallbacks;
 
-static const char *plugin_path(const char *name)
-{
-    size_t n = strlen(name);
-    for (int i = 1; i < g_argc; i++) {
-        const char *base = strrchr(g_argv[i], '/');
-        base = base ? base + 1 : g_argv[i];
-        if (strncmp(base, name, n) == 0 && strcmp(base + n, ".so") == 0) {
-            return g_argv[i];
-        }
-    }
-    fprintf(stderr, "no %s.so among the arguments\n", name);
-    exit(1);
-}
+typedef mh_decl decl;
+typedef mh_module module;
 
-static float *fnew(int64_t n)
+static inline const char *plugin_path(const char *name)
 {
-    float *p = calloc((size_t)(n > 0 ? n : 1), sizeof(float));
-    if (!p) {
-        abort();
-    }
-    return p;
+    return mh_plugin_arg(g_argc, g_argv, 1, name);
 }
 
 /* ------------------------------------------------------------------ the host */
@@ -88,142 +73,37 @@ static const mpsl_host *harness_host(void)
 
 /* ------------------------------------------------------------------ a module under test */
 
-#define MAX_DECL 256
-typedef struct {
-    char name[96];
-    int ndim;
-    int64_t shape[MPSL_MAX_DIMS];
-    int64_t off, count;
-    mpsl_init init;
-    float scale;
-    int trainable;
-} decl;
-
-typedef struct {
-    loaded_plugin lp;
-    const mpsl_module_api *api;
-    cfg_node *cfg;
-    void *params;
-    void *state;
-    decl d[MAX_DECL];
-    int n_decl;
-    int64_t n;          // floats declared
-    float *param, *grad;
-    mpsl_weights w;
-} module;
-
-static int64_t test_declare(void *ctx, const char *name, int ndim, const int64_t *shape,
-                            mpsl_init init, float scale, int trainable, mpsl_error *err)
+static inline const decl *find_decl(const module *m, const char *name)
 {
-    module *m = ctx;
-    if (m->n_decl == MAX_DECL || ndim < 1 || ndim > MPSL_MAX_DIMS) {
-        snprintf(err->msg, sizeof err->msg, "test declare: cannot take '%s'", name);
-        return -1;
-    }
-    for (int i = 0; i < m->n_decl; i++) {
-        if (strcmp(m->d[i].name, name) == 0) {
-            snprintf(err->msg, sizeof err->msg, "test declare: '%s' declared twice", name);
-            return -1;
-        }
-    }
-    decl *d = &m->d[m->n_decl++];
-    snprintf(d->name, sizeof d->name, "%s", name);
-    d->ndim = ndim;
-    d->count = 1;
-    for (int i = 0; i < ndim; i++) {
-        d->shape[i] = shape[i];
-        d->count *= shape[i];
-    }
-    d->off = m->n;
-    d->init = init;
-    d->scale = scale;
-    d->trainable = trainable;
-    m->n += d->count;
-    return d->off;
-}
-
-static const decl *find_decl(const module *m, const char *name)
-{
-    for (int i = 0; i < m->n_decl; i++) {
-        if (strcmp(m->d[i].name, name) == 0) {
-            return &m->d[i];
-        }
-    }
-    return NULL;
+    return mh_find(m, name);
 }
 
 /* The parameter tensor `name` (must exist: aborts otherwise, as the test would be wrong). */
-static const float *pv(const module *m, const char *name)
+static inline const float *pv(const module *m, const char *name)
 {
-    const decl *d = find_decl(m, name);
-    if (!d) {
-        fprintf(stderr, "tensor '%s' was not declared\n", name);
-        abort();
-    }
-    return m->param + d->off;
+    return m->param + mh_get(m, name)->off;
 }
 
-/* Load, parse params from yaml and create. Returns create's status (err set on failure); the
- * module must be closed with module_close either way. Parameters get random values in
- * [-lo, hi] (zero initialisations would hide gradient bugs). */
+/* Load plugin `name`, parse params from yaml and create on harness_host(). Returns create's
+ * status (err set on failure); the module must be closed with module_close either way.
+ * Parameters get random values in [-0.5, 0.5] (zero initialisations would hide gradient
+ * bugs). */
 static int module_open(module *m, const char *name, mpsl_plugin_kind kind, const char *yaml,
                        int in_ndim, const int64_t *in_shape, int64_t n_classes,
                        const mpsl_token_layout *layout, mpsl_error *err)
 {
-    memset(m, 0, sizeof(*m));
     err->msg[0] = '\0';
-    int rc = plugin_load(plugin_path(name), kind, &m->lp, err);
-    if (rc != MPSL_OK) {
-        fprintf(stderr, "%s\n", err->msg);
-        return rc;
+    int rc = mh_open_test(m, plugin_path(name), kind, yaml, harness_host(), in_ndim, in_shape,
+                          MPSL_F32, n_classes, layout, err);
+    if (rc == MPSL_OK) {
+        fill_uniform(&rng, m->param, m->n, -0.5f, 0.5f);
     }
-    const mpsl_plugin_desc *desc = m->lp.desc;
-    m->api = desc->api;
-    if (yaml && *yaml) {
-        m->cfg = cfg_parse_string(yaml, "test.yaml", err);
-        if (!m->cfg) {
-            fprintf(stderr, "%s\n", err->msg);
-            return MPSL_ERR_INVALID;
-        }
-    }
-    m->params = calloc(1, desc->params_size ? desc->params_size : 1);
-    rc = cfg_parse_params(m->cfg, desc->params, desc->n_params, m->params, desc->params_size,
-                          "test", NULL, err);
-    if (rc != MPSL_OK) {
-        return rc;   // some tests expect the parameter table to refuse
-    }
-    mpsl_module_init init = {.size = sizeof(mpsl_module_init), .params = m->params,
-                             .in_ndim = in_ndim, .in_dtype = MPSL_F32,
-                             .n_classes = n_classes, .layout = layout,
-                             .declare = test_declare, .ctx = m, .where = "test.yaml:3:5"};
-    for (int i = 0; i < in_ndim; i++) {
-        init.in_shape[i] = in_shape[i];
-    }
-    rc = m->api->create(harness_host(), &init, &m->state, err);
-    if (rc != MPSL_OK) {
-        m->state = NULL;
-        return rc;
-    }
-    m->param = fnew(m->n);
-    m->grad = fnew(m->n);
-    fill_uniform(&rng, m->param, m->n, -0.5f, 0.5f);
-    m->w = (mpsl_weights){.param = m->param, .grad = m->grad, .n = m->n};
-    return MPSL_OK;
+    return rc;
 }
 
-static void module_close(module *m)
+static inline void module_close(module *m)
 {
-    if (m->state) {
-        m->api->destroy(m->state);
-    }
-    if (m->lp.handle) {
-        plugin_unload(&m->lp);
-    }
-    cfg_free(m->cfg);
-    free(m->params);
-    free(m->param);
-    free(m->grad);
-    memset(m, 0, sizeof(*m));
+    mh_close(m);
 }
 
 /* ------------------------------------------------------------------ objectives */

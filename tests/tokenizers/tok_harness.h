@@ -1,157 +1,51 @@
 /* tok_harness.h: loading a tokenizer plugin as the host does and checking it. A test
  * declare() records the tensors by name; parameters get random values (zero initialisations
  * would hide gradient bugs); the scalar loss sum(out * G) through forward() drives central
- * finite differences of every parameter tensor. Unlike tests/kernels/test_modules.c, inputs
- * may be int32 (the text tokenizer's bytes). */
+ * finite differences of every parameter tensor. Loading, declare() and the buffers are
+ * tests/module_harness.h's; here inputs may be int32 (the text tokenizer's bytes). */
 #ifndef MPSL_TOK_HARNESS_H
 #define MPSL_TOK_HARNESS_H
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "config/config.h"
 #include "kernels/grad_check.h"
-#include "plugin/loader.h"
+#include "module_harness.h"
 #include "util/util.h"
 
 static mpsl_rng rng;
 
-static float *fnew(int64_t n)
+typedef mh_decl decl;
+typedef mh_module module;
+
+static inline const decl *find_decl(const module *m, const char *name)
 {
-    float *p = calloc((size_t)(n > 0 ? n : 1), sizeof(float));
-    if (!p) {
-        abort();
-    }
-    return p;
-}
-
-#define MAX_DECL 16
-typedef struct {
-    char name[96];
-    int ndim;
-    int64_t shape[MPSL_MAX_DIMS];
-    int64_t off, count;
-    mpsl_init init;
-    float scale;
-    int trainable;
-} decl;
-
-typedef struct {
-    loaded_plugin lp;
-    const mpsl_module_api *api;
-    cfg_node *cfg;
-    void *params;
-    void *state;
-    decl d[MAX_DECL];
-    int n_decl;
-    int64_t n;          // floats declared
-    float *param, *grad;
-    mpsl_weights w;
-} module;
-
-static int64_t test_declare(void *ctx, const char *name, int ndim, const int64_t *shape,
-                            mpsl_init init, float scale, int trainable, mpsl_error *err)
-{
-    module *m = ctx;
-    if (m->n_decl == MAX_DECL || ndim < 1 || ndim > MPSL_MAX_DIMS) {
-        snprintf(err->msg, sizeof err->msg, "test declare: cannot take '%s'", name);
-        return -1;
-    }
-    decl *d = &m->d[m->n_decl++];
-    snprintf(d->name, sizeof d->name, "%s", name);
-    d->ndim = ndim;
-    d->count = 1;
-    for (int i = 0; i < ndim; i++) {
-        d->shape[i] = shape[i];
-        d->count *= shape[i];
-    }
-    d->off = m->n;
-    d->init = init;
-    d->scale = scale;
-    d->trainable = trainable;
-    m->n += d->count;
-    return d->off;
-}
-
-static const decl *find_decl(const module *m, const char *name)
-{
-    for (int i = 0; i < m->n_decl; i++) {
-        if (strcmp(m->d[i].name, name) == 0) {
-            return &m->d[i];
-        }
-    }
-    return NULL;
+    return mh_find(m, name);
 }
 
 /* The float offset of a declared tensor; a missing one fails the test and aborts. */
-static int64_t off_of(const module *m, const char *name)
+static inline int64_t off_of(const module *m, const char *name)
 {
-    const decl *d = find_decl(m, name);
-    if (!d) {
-        fprintf(stderr, "tensor '%s' was not declared\n", name);
-        abort();
-    }
-    return d->off;
+    return mh_get(m, name)->off;
 }
 
-/* Load the plugin at path, parse its params from yaml and create it for per-sample inputs of
- * in_shape (in_ndim dims, dtype). Returns create's status (err set on failure); close with
- * module_close either way. */
+/* Load the tokenizer plugin at path, parse its params from yaml and create it for per-sample
+ * inputs of in_shape (in_ndim dims, dtype). Returns create's status (err set on failure);
+ * close with module_close either way. Parameters get random values in [-0.5, 0.5]. */
 static int module_open(module *m, const char *path, const char *yaml, mpsl_dtype dtype,
                        int in_ndim, const int64_t *in_shape, mpsl_error *err)
 {
-    memset(m, 0, sizeof(*m));
-    int rc = plugin_load(path, MPSL_KIND_TOKENIZER, &m->lp, err);
-    if (rc != MPSL_OK) {
-        fprintf(stderr, "%s\n", err->msg);
-        return rc;
+    int rc = mh_open_test(m, path, MPSL_KIND_TOKENIZER, yaml, NULL, in_ndim, in_shape, dtype,
+                          0, NULL, err);
+    if (rc == MPSL_OK) {
+        fill_uniform(&rng, m->param, m->n, -0.5f, 0.5f);
     }
-    const mpsl_plugin_desc *desc = m->lp.desc;
-    m->api = desc->api;
-    if (yaml && *yaml) {
-        m->cfg = cfg_parse_string(yaml, "test.yaml", err);
-        if (!m->cfg) {
-            fprintf(stderr, "%s\n", err->msg);
-            return MPSL_ERR_INVALID;
-        }
-    }
-    m->params = calloc(1, desc->params_size ? desc->params_size : 1);
-    rc = cfg_parse_params(m->cfg, desc->params, desc->n_params, m->params, desc->params_size,
-                          "test", NULL, err);
-    if (rc != MPSL_OK) {
-        return rc;   // some tests expect the parameter table to refuse
-    }
-    mpsl_module_init init = {.size = sizeof(mpsl_module_init), .params = m->params,
-                             .in_ndim = in_ndim, .in_dtype = dtype,
-                             .declare = test_declare, .ctx = m, .where = "test.yaml:3:5"};
-    for (int i = 0; i < in_ndim; i++) {
-        init.in_shape[i] = in_shape[i];
-    }
-    rc = m->api->create(host_services(), &init, &m->state, err);
-    if (rc != MPSL_OK) {
-        m->state = NULL;
-        return rc;
-    }
-    m->param = fnew(m->n);
-    m->grad = fnew(m->n);
-    fill_uniform(&rng, m->param, m->n, -0.5f, 0.5f);
-    m->w = (mpsl_weights){.param = m->param, .grad = m->grad, .n = m->n};
-    return MPSL_OK;
+    return rc;
 }
 
-static void module_close(module *m)
+static inline void module_close(module *m)
 {
-    if (m->state) {
-        m->api->destroy(m->state);
-    }
-    if (m->lp.handle) {
-        plugin_unload(&m->lp);
-    }
-    cfg_free(m->cfg);
-    free(m->params);
-    free(m->param);
-    free(m->grad);
-    memset(m, 0, sizeof(*m));
+    mh_close(m);
 }
 
 /* The per-sample output shape as {T, D}; checks it is 2-dimensional. */

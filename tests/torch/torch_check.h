@@ -1,8 +1,8 @@
 /* torch_check.h: what the `torch` suite's tests share: reading the PyTorch fixtures that
  * make_fixtures.py writes, comparing tensors with one scale-relative metric and printing a
- * table of the worst error per case, and a small module harness that loads the real plugin
- * .so files as the host does (plugin_load, parameters from YAML, a declare() that records
- * every tensor, the real kernel table of host_services()).
+ * table of the worst error per case, and a small module harness on tests/module_harness.h
+ * that loads the real plugin .so files as the host does (plugin_load, parameters from YAML, a
+ * declare() that records every tensor, the real kernel table of host_services()).
  *
  * THE METRIC. For a tensor `got` compared with the reference `want` (n values):
  *
@@ -25,9 +25,8 @@
 #include <string.h>
 
 #include "check.h"
-#include "config/config.h"
 #include "kernels/kernels.h"
-#include "plugin/loader.h"
+#include "module_harness.h"
 #include "weights/safetensors.h"
 
 #define TORCH_TOL 1e-4
@@ -43,15 +42,6 @@ static inline void torch_args(int argc, char **argv)
     }
     g_argc = argc;
     g_argv = argv;
-}
-
-static inline float *fnew(int64_t n)
-{
-    float *p = calloc((size_t)(n > 0 ? n : 1), sizeof(float));
-    if (!p) {
-        abort();
-    }
-    return p;
 }
 
 /* ------------------------------------------------------------------ fixtures */
@@ -236,67 +226,15 @@ static inline int torch_report(const char *title)
 
 static inline const char *plugin_path(const char *name)
 {
-    size_t n = strlen(name);
-    for (int i = 2; i < g_argc; i++) {
-        const char *base = strrchr(g_argv[i], '/');
-        base = base ? base + 1 : g_argv[i];
-        if (strncmp(base, name, n) == 0 && strcmp(base + n, ".so") == 0) {
-            return g_argv[i];
-        }
-    }
-    fprintf(stderr, "no %s.so among the arguments\n", name);
-    exit(1);
+    return mh_plugin_arg(g_argc, g_argv, 2, name);
 }
 
+/* A module is tests/module_harness.h's, with its per-sample output shape (out_ndim,
+ * out_shape, cls) recorded when it opens and, after tmod_freeze, the trainable flags the host
+ * would give it (trainable_mask). TMOD_MAX_DECL bounds the tensors of one module. */
 #define TMOD_MAX_DECL 128
-typedef struct {
-    char name[96];
-    int ndim;
-    int64_t shape[MPSL_MAX_DIMS];
-    int64_t off, count;
-    int trainable;
-} tdecl;
-
-typedef struct {
-    loaded_plugin lp;
-    const mpsl_module_api *api;
-    cfg_node *cfg;
-    void *params;
-    void *state;
-    tdecl d[TMOD_MAX_DECL];
-    int n_decl;
-    int64_t n;           // floats declared
-    float *param, *grad; // this module's part of the buffers (owned when own)
-    int own;
-    mpsl_weights w;
-    uint8_t *frozen_by_host; // (n) or NULL: w.trainable = its complement (optimizer groups)
-    int out_ndim;        // per-sample output shape
-    int64_t out_shape[MPSL_MAX_DIMS];
-    int cls;
-} tmod;
-
-static inline int64_t tmod_declare(void *ctx, const char *name, int ndim, const int64_t *shape,
-                                   mpsl_init init, float scale, int trainable, mpsl_error *err)
-{
-    (void)init, (void)scale;
-    tmod *m = ctx;
-    if (m->n_decl == TMOD_MAX_DECL || ndim < 1 || ndim > MPSL_MAX_DIMS) {
-        snprintf(err->msg, sizeof err->msg, "test declare: cannot take '%s'", name);
-        return -1;
-    }
-    tdecl *d = &m->d[m->n_decl++];
-    snprintf(d->name, sizeof d->name, "%s", name);
-    d->ndim = ndim;
-    d->count = 1;
-    for (int i = 0; i < ndim; i++) {
-        d->shape[i] = shape[i];
-        d->count *= shape[i];
-    }
-    d->off = m->n;
-    d->trainable = trainable;
-    m->n += d->count;
-    return d->off;
-}
+typedef mh_decl tdecl;
+typedef mh_module tmod;
 
 /* Loads plugin `name`.so, parses yaml into its parameters and creates it for the per-sample
  * input (in_ndim, in_shape, dtype). Exits on any failure (the rest of the test needs it). */
@@ -304,36 +242,19 @@ static inline void tmod_open(tmod *m, const char *name, mpsl_plugin_kind kind, c
                              int in_ndim, const int64_t *in_shape, mpsl_dtype dtype,
                              int64_t n_classes, const mpsl_token_layout *layout)
 {
-    memset(m, 0, sizeof *m);
     mpsl_error err = {{0}};
-    if (plugin_load(plugin_path(name), kind, &m->lp, &err) != MPSL_OK) {
+    if (mh_load(m, plugin_path(name), kind, yaml, "torch.yaml", &err) != MPSL_OK ||
+        mh_params(m, name, &err) != MPSL_OK) {
         fprintf(stderr, "%s\n", err.msg);
         exit(1);
     }
-    const mpsl_plugin_desc *desc = m->lp.desc;
-    m->api = desc->api;
-    if (yaml && *yaml) {
-        m->cfg = cfg_parse_string(yaml, "torch.yaml", &err);
-        if (!m->cfg) {
-            fprintf(stderr, "%s\n", err.msg);
-            exit(1);
-        }
-    }
-    m->params = calloc(1, desc->params_size ? desc->params_size : 1);
-    if (cfg_parse_params(m->cfg, desc->params, desc->n_params, m->params, desc->params_size,
-                         name, NULL, &err) != MPSL_OK) {
-        fprintf(stderr, "%s\n", err.msg);
-        exit(1);
-    }
-    mpsl_module_init init = {.size = sizeof(mpsl_module_init), .params = m->params,
-                             .in_ndim = in_ndim, .in_dtype = dtype, .n_classes = n_classes,
-                             .layout = layout, .declare = tmod_declare, .ctx = m,
-                             .where = "torch.yaml:1:1"};
-    for (int i = 0; i < in_ndim; i++) {
-        init.in_shape[i] = in_shape[i];
-    }
-    if (m->api->create(host_services(), &init, &m->state, &err) != MPSL_OK) {
+    if (mh_create(m, NULL, in_ndim, in_shape, dtype, n_classes, layout, "torch.yaml:1:1",
+                  &err) != MPSL_OK) {
         fprintf(stderr, "%s: create failed: %s\n", name, err.msg);
+        exit(1);
+    }
+    if (m->n_decl > TMOD_MAX_DECL) {
+        fprintf(stderr, "%s: %d tensors, more than TMOD_MAX_DECL\n", name, m->n_decl);
         exit(1);
     }
     if (m->api->output_shape(m->state, &m->out_ndim, m->out_shape, &m->cls) != MPSL_OK) {
@@ -346,39 +267,12 @@ static inline void tmod_open(tmod *m, const char *name, mpsl_plugin_kind kind, c
  * when both are NULL. */
 static inline void tmod_bind(tmod *m, float *param, float *grad)
 {
-    if (!param) {
-        param = fnew(m->n), grad = fnew(m->n);
-        m->own = 1;
-    }
-    m->param = param, m->grad = grad;
-    m->w = (mpsl_weights){.param = param, .grad = grad, .n = m->n};
+    mh_bind(m, param, grad);
 }
 
 static inline void tmod_close(tmod *m)
 {
-    if (m->state) {
-        m->api->destroy(m->state);
-    }
-    if (m->lp.handle) {
-        plugin_unload(&m->lp);
-    }
-    cfg_free(m->cfg);
-    free(m->params);
-    free(m->frozen_by_host);
-    if (m->own) {
-        free(m->param), free(m->grad);
-    }
-    memset(m, 0, sizeof *m);
-}
-
-static inline const tdecl *tmod_find(const tmod *m, const char *name)
-{
-    for (int i = 0; i < m->n_decl; i++) {
-        if (strcmp(m->d[i].name, name) == 0) {
-            return &m->d[i];
-        }
-    }
-    return NULL;
+    mh_close(m);
 }
 
 /* Every tensor "<prefix>.<name>" of the fixture is declared by the module with the same shape,
@@ -393,7 +287,7 @@ static inline void tmod_load(tmod *m, const st_file *f, const char *prefix)
             continue;
         }
         const char *name = t->name + pl + 1;
-        const tdecl *d = tmod_find(m, name);
+        const tdecl *d = mh_find(m, name);
         check_count++;
         if (!d) {
             check_failures++;
@@ -440,8 +334,8 @@ static inline void tmod_freeze(tmod *m, const char *prefix)
             memset(t + m->d[i].off, 0, (size_t)m->d[i].count);
         }
     }
-    free(m->frozen_by_host);
-    m->frozen_by_host = t;   // kept to be freed; it holds the trainable flags
+    free(m->trainable_mask);
+    m->trainable_mask = t;   // kept to be freed; it holds the trainable flags
     m->w.trainable = t;
 }
 
