@@ -154,8 +154,6 @@ static const mpsl_plugin_desc td_desc = {
 };
 
 MPSL_PLUGIN_EXPORT int mpsl_plugin_entry(const mpsl_host *h, const mpsl_plugin_desc **desc,
-                                         mpsl_error *err);
-MPSL_PLUGIN_EXPORT int mpsl_plugin_entry(const mpsl_host *h, const mpsl_plugin_desc **desc,
                                          mpsl_error *err)
 {
     (void)h;

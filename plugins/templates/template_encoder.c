@@ -147,8 +147,6 @@ static const mpsl_plugin_desc te_desc = {
 };
 
 MPSL_PLUGIN_EXPORT int mpsl_plugin_entry(const mpsl_host *h, const mpsl_plugin_desc **desc,
-                                         mpsl_error *err);
-MPSL_PLUGIN_EXPORT int mpsl_plugin_entry(const mpsl_host *h, const mpsl_plugin_desc **desc,
                                          mpsl_error *err)
 {
     (void)h;
