@@ -130,35 +130,6 @@ char *fetch_mirror_url(const char *mirror, const char *url)
 
 /* ---------------------------------------------------------------- directories */
 
-static int mkdir_p(const char *path, mpsl_error *err)
-{
-    char *p = mpsl_strdup(path);
-    if (!p) {
-        return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
-    }
-    for (char *s = p + 1;; s++) {
-        if (*s == '/' || *s == '\0') {
-            char c = *s;
-            *s = '\0';
-            if (mkdir(p, 0755) != 0 && errno != EEXIST) {
-                int rc = mpsl_errs(err, MPSL_ERR_IO, "cannot create directory %s: %s", p,
-                                   strerror(errno));
-                free(p);
-                return rc;
-            }
-            *s = c;
-            if (!c) {
-                break;
-            }
-        }
-    }
-    free(p);
-    struct stat st;
-    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        return mpsl_errs(err, MPSL_ERR_IO, "%s is not a directory", path);
-    }
-    return MPSL_OK;
-}
 
 /* Remove leftovers of an interrupted extraction of `name` (.extract-NAME.XXXXXX). */
 static void remove_stale_extractions(const char *dir, const char *name)
@@ -527,7 +498,7 @@ int fetch_dataset(const fetch_manifest *m, const fetch_options *o, fetch_report 
         return mpsl_errs(err, MPSL_ERR_INVALID, "--mirror %s: only http:// and https:// mirrors "
                          "are allowed", o->mirror);
     }
-    int rc = mkdir_p(dir, err);
+    int rc = mpsl_mkdir_p(dir, err);
     char *lock_path = mpsl_strfmt("%s/.mpsl-fetch.lock", dir);
     int lock_fd = -1;
     if (rc == MPSL_OK) {

@@ -7,7 +7,6 @@
 
 #include <errno.h>
 #include <signal.h>
-#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,19 +50,9 @@ static int prepare_save_path(const char *path, mpsl_error *err)
     int rc = MPSL_OK;
     if (slash && slash != dir) {
         *slash = '\0';
-        for (char *p = dir + 1; rc == MPSL_OK; p++) { /* mkdir -p */
-            if (*p == '/' || *p == '\0') {
-                char saved = *p;
-                *p = '\0';
-                if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
-                    rc = mpsl_errs(err, MPSL_ERR_IO, "output.save_weights: cannot create folder "
-                                   "%s: %s", dir, strerror(errno));
-                }
-                *p = saved;
-                if (saved == '\0') {
-                    break;
-                }
-            }
+        rc = mpsl_mkdir_p(dir, err);
+        if (rc != MPSL_OK) {
+            mpsl_err_prefix(err, "output.save_weights");
         }
     } else {
         strcpy(dir, slash ? "/" : ".");

@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 
 static int verr(mpsl_error *err, const char *fmt, va_list ap)
@@ -127,6 +129,36 @@ char *mpsl_strfmt(const char *fmt, ...)
     vsnprintf(s, (size_t)n + 1, fmt, ap);
     va_end(ap);
     return s;
+}
+
+int mpsl_mkdir_p(const char *path, mpsl_error *err)
+{
+    char *p = mpsl_strdup(path);
+    if (!p) {
+        return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
+    }
+    for (char *s = p + 1;; s++) {
+        if (*s == '/' || *s == '\0') {
+            char c = *s;
+            *s = '\0';
+            if (mkdir(p, 0755) != 0 && errno != EEXIST) {
+                int rc = mpsl_errs(err, MPSL_ERR_IO, "cannot create directory %s: %s", p,
+                                   strerror(errno));
+                free(p);
+                return rc;
+            }
+            *s = c;
+            if (!c) {
+                break;
+            }
+        }
+    }
+    free(p);
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        return mpsl_errs(err, MPSL_ERR_IO, "%s is not a directory", path);
+    }
+    return MPSL_OK;
 }
 
 double mpsl_now(void)

@@ -28,6 +28,10 @@ char *mpsl_strdup(const char *s);                       /* NULL on failure */
 /* asprintf that returns NULL on failure. */
 char *mpsl_strfmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* mkdir -p: create path and its missing parents (mode 0755); refuses with a message naming
+ * the folder, or when path exists but is not a directory. */
+int mpsl_mkdir_p(const char *path, mpsl_error *err);
+
 double mpsl_now(void);             /* monotonic seconds */
 int64_t mpsl_peak_rss_bytes(void); /* peak resident set size of this process, or -1 */
 
