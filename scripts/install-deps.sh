@@ -15,6 +15,8 @@ packages=(
   libjpeg62-turbo-dev libpng-dev libswscale-dev libavutil-dev
   # mpsl convert meld|ucf101|kinetics_sounds: audio/video decoding (FFmpeg)
   libavformat-dev libavcodec-dev libswresample-dev
+  # parties as processes (transport: mpi): Open MPI's library and its mpirun
+  libopenmpi-dev openmpi-bin
 )
 if [ "${MPSL_WITH_TESTS:-${MPSL_WITH_TORCH:-0}}" = 1 ]; then
   packages+=(

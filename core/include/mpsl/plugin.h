@@ -7,7 +7,8 @@
  * version the plugin was built for, its name, version and kind, the parameters it accepts
  * (validated by the host, with file:line:column messages) and its kind's function table.
  *
- * Kinds: dataset, tokenizer, encoder, head, aggregation. Tokenizer, encoder and head share
+ * Kinds: dataset, tokenizer, encoder, head, aggregation (a strategy: server and client roles,
+ * see "strategies" below). Tokenizer, encoder and head share
  * one table shape, mpsl_module_api ("modules"): they declare parameter tensors, and the host
  * allocates parameters, gradients and optimizer state for them in flat buffers, so that
  * optimizers, averaging, checkpoints and byte counts are generic loops over one buffer.
@@ -25,12 +26,8 @@
  *                           void **state, mpsl_error *err) { ... init->declare(...) ... }
  *     static const mpsl_module_api row_api = { sizeof(mpsl_module_api), row_create,
  *         row_destroy, row_output_shape, row_forward, row_backward };
- *     static const mpsl_plugin_desc row_desc = { MPSL_ABI_MAJOR, MPSL_ABI_MINOR,
- *         "rows", "1.0.0", MPSL_KIND_TOKENIZER, "one token per pixel row",
- *         row_spec, MPSL_COUNT(row_spec), sizeof(row_params), &row_api };
- *     MPSL_PLUGIN_EXPORT int mpsl_plugin_entry(const mpsl_host *h,
- *             const mpsl_plugin_desc **desc, mpsl_error *err) {
- *         (void)h; (void)err; *desc = &row_desc; return MPSL_OK; }
+ *     MPSL_PLUGIN(MPSL_KIND_TOKENIZER, "rows", "1.0.0", "one token per pixel row",
+ *                 &row_api, row_params, row_spec);
  *
  * Build out of tree:  cc -shared -fPIC $(pkg-config --cflags mpsl-plugin) rows.c -o rows.so
  *
@@ -53,8 +50,8 @@ extern "C" {
 
 /* ABI version. Major: incompatible change (the host refuses a different major).
  * Minor: tables grew at the end (the host refuses a plugin built for a newer minor). */
-#define MPSL_ABI_MAJOR 1
-#define MPSL_ABI_MINOR 2
+#define MPSL_ABI_MAJOR 2
+#define MPSL_ABI_MINOR 0
 
 #define MPSL_PLUGIN_EXPORT __attribute__((visibility("default")))
 #define MPSL_ENTRY_SYMBOL "mpsl_plugin_entry"
@@ -154,13 +151,13 @@ typedef struct mpsl_token_layout {
 
 /* ---------------------------------------------------------------- FLOP accounting */
 
-typedef enum mpsl_party { MPSL_PARTY_CLIENT = 0, MPSL_PARTY_SERVER = 1 } mpsl_party;
 typedef enum mpsl_pass { MPSL_PASS_FORWARD = 0, MPSL_PASS_BACKWARD = 1 } mpsl_pass;
 
 /* ---------------------------------------------------------------- kernels */
 
 /* Numeric kernels shared by core and plugins (float32, OpenBLAS underneath). Each adds the
- * FLOPs it executed to the party currently set by the strategy (see mpsl_host.set_party).
+ * FLOPs it executed to the party whose model (or loss) is running: the host points the
+ * counter at that party before it calls a module, so plugins never attribute FLOPs.
  * Backward functions ACCUMULATE (+=) into weight gradients and OVERWRITE input gradients;
  * any gradient pointer may be NULL to skip it (e.g. frozen weights, the first layer). */
 typedef struct mpsl_kernels {
@@ -377,27 +374,53 @@ typedef struct mpsl_dataset_api {
     int (*prepare)(const mpsl_host *h, const void *params, const char *where, mpsl_error *err);
 } mpsl_dataset_api;
 
-/* ---------------------------------------------------------------- aggregation */
+/* ---------------------------------------------------------------- host services */
 
-/* A strategy drives a whole run through the session services in mpsl_host: it creates
- * models for each party, draws client batches, exchanges tensors through the message layer
- * (which counts bytes), steps optimizers, and calls epoch_end() after each epoch or round
- * (which evaluates, records and prints progress).
- * - create(): validate its parameters against the session (e.g. client count).
- * - run(): return MPSL_OK when done, MPSL_ERR_INTERRUPTED as soon as should_stop() says so,
- *   or another status with err set. Everything it created through the host is released
- *   by the host at the end of the run even if run() fails. */
-typedef struct mpsl_session mpsl_session;
+typedef enum mpsl_log_level { MPSL_LOG_DEBUG = 0, MPSL_LOG_INFO, MPSL_LOG_WARN } mpsl_log_level;
+
+/* What every plugin receives: errors, logging, memory, kernels, and the helpers plugins would
+ * otherwise copy privately. Strategies also receive the session API (mpsl_session_api, below),
+ * versioned on its own; no other kind can reach a run's models, data or messages. */
+struct mpsl_host {
+    uint32_t size;
+    uint32_t abi_major, abi_minor;
+
+    /* --- errors, logging, memory */
+    void (*error_set)(mpsl_error *err, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+    void (*log)(mpsl_log_level level, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+    void *(*alloc)(size_t bytes);           /* 64-byte aligned, zeroed; NULL on failure */
+    void (*free)(void *p);
+
+    const mpsl_kernels *kernels;
+
+    /* --- shared helpers (since 2.0) */
+};
+
+/* ---------------------------------------------------------------- strategies */
+
+/* A strategy (kind "aggregation") is a training protocol written as two ROLES: a server role
+ * and a client role, plain sequential functions that exchange tensors only through send and
+ * recv of the session API. Each role sees only its own party: the models, optimizers, batches
+ * and memory it creates belong to it, a client draws only its own partition, and a message
+ * carries the sender's identity implicitly. A driver runs the roles:
+ * - in one process (transport local, the default) it runs the server role and the K client
+ *   roles as coroutines on one thread, switching only when a role waits for a message that
+ *   has not arrived, in a fixed order (server, then clients 0..K-1): a run is deterministic;
+ * - under MPI (mpirun) rank 0 runs the server role and writes the results database, and the
+ *   K client roles are spread evenly over ranks 1..R-1 (several per rank run as coroutines).
+ * The same strategy code runs unchanged under both, and gives the same numbers.
+ *
+ * Rhythm: every role calls epoch_end() once per epoch (or round), in order. A client's
+ * epoch_end() reports what it recorded and counted in that epoch; the server's waits for every
+ * client's report, evaluates the model it passes when due, and stores the epoch. */
+
+#define MPSL_SESSION_API_VERSION 1
+
+typedef struct mpsl_role mpsl_role;    /* one party of a run: the server or one client */
 typedef struct mpsl_model mpsl_model;
 typedef struct mpsl_optim mpsl_optim;
-
-typedef struct mpsl_aggregation_api {
-    uint32_t size;
-    int (*create)(const mpsl_host *h, mpsl_session *s, const void *params,
-                  const char *where, void **state, mpsl_error *err);
-    void (*destroy)(void *state);
-    int (*run)(void *state, mpsl_session *s, mpsl_error *err);
-} mpsl_aggregation_api;
 
 /* Which parts of the model a mpsl_model holds. */
 enum {
@@ -429,126 +452,134 @@ typedef struct mpsl_train_settings {
     uint64_t seed;
 } mpsl_train_settings;
 
-/* ---------------------------------------------------------------- host services */
-
-typedef enum mpsl_log_level { MPSL_LOG_DEBUG = 0, MPSL_LOG_INFO, MPSL_LOG_WARN } mpsl_log_level;
-
-struct mpsl_host {
+/* The session API: every function takes the calling role (or an object it created). */
+typedef struct mpsl_session_api {
     uint32_t size;
-    uint32_t abi_major, abi_minor;
+    uint32_t version;                      /* MPSL_SESSION_API_VERSION of the host */
 
-    /* --- errors, logging, memory */
-    void (*error_set)(mpsl_error *err, const char *fmt, ...)
-        __attribute__((format(printf, 2, 3)));
-    void (*log)(mpsl_log_level level, const char *fmt, ...)
-        __attribute__((format(printf, 2, 3)));
-    void *(*alloc)(size_t bytes);           /* 64-byte aligned, zeroed; NULL on failure */
-    void (*free)(void *p);
+    /* --- who and what */
+    int (*client_id)(mpsl_role *r);        /* MPSL_SERVER, or the client's index 0..K-1 */
+    int (*n_clients)(mpsl_role *r);
+    const mpsl_train_settings *(*settings)(mpsl_role *r);
+    const mpsl_dataset_info *(*dataset_info)(mpsl_role *r);
+    int64_t (*client_samples)(mpsl_role *r, int client);  /* client's partition size */
+    /* Uniform numbers in [0,1). random(): the role's own stream, seeded from the run seed and
+     * the party. shared_random(): one stream every role sees identically (seeded from the run
+     * seed alone), so roles that draw from it in the same order agree without a message, e.g.
+     * on which clients a round samples. */
+    double (*random)(mpsl_role *r);
+    double (*shared_random)(mpsl_role *r);
 
-    const mpsl_kernels *kernels;
+    /* --- memory the role owns (64-byte aligned, zeroed); released when the role ends,
+     * however it ends, so a role that fails half-way leaks nothing. */
+    void *(*alloc)(mpsl_role *r, size_t bytes);
+    void (*free)(mpsl_role *r, void *p);
 
-    /* --- session: the run a strategy drives */
-    const mpsl_train_settings *(*settings)(mpsl_session *s);
-    int (*n_clients)(mpsl_session *s);
-    int64_t (*client_samples)(mpsl_session *s, int client);   /* partition size */
-    const mpsl_dataset_info *(*dataset_info)(mpsl_session *s);
-    /* Uniform random in [0,1) from the run's seeded generator (e.g. for client sampling). */
-    double (*random)(mpsl_session *s);
+    /* --- data. batch_create allocates for up to max_n samples. next_batch draws the next up
+     * to n samples of the role's data: a client's own partition; for the server the union of
+     * all clients' data (centralized training). Each pass is reshuffled from the run seed.
+     * Returns the number drawn, 0 when a pass is complete (the next call starts a new pass),
+     * or a negative status. */
+    mpsl_batch *(*batch_create)(mpsl_role *r, int64_t max_n, mpsl_error *err);
+    void (*batch_destroy)(mpsl_role *r, mpsl_batch *b);
+    int64_t (*next_batch)(mpsl_role *r, mpsl_batch *b, int64_t n, mpsl_error *err);
 
-    /* Batches. batch_create allocates for up to max_n samples. client_next draws the next
-     * up to `n` samples of client k's partition (client = -1: the union of all clients, as in
-     * centralized training), reshuffled from the run seed each pass; returns the number
-     * drawn, 0 when the pass over the partition is complete (the next call starts a new
-     * pass), or a negative status. */
-    mpsl_batch *(*batch_create)(mpsl_session *s, int64_t max_n, mpsl_error *err);
-    void (*batch_destroy)(mpsl_session *s, mpsl_batch *b);
-    int64_t (*client_next)(mpsl_session *s, int client, mpsl_batch *b, int64_t n,
-                           mpsl_error *err);
-
-    /* Models. A model holds the chosen parts for one party, one flat parameter buffer (with
-     * gradients and optimizer state of the same layout) and its own activations. */
-    int (*model_create)(mpsl_session *s, int parts, mpsl_model **m, mpsl_error *err);
+    /* --- models. A model holds the chosen parts for the role that creates it: one flat
+     * parameter buffer (gradients and optimizer state have the same layout) and its own
+     * activations. The kernels it runs are counted as that party's FLOPs. */
+    int (*model_create)(mpsl_role *r, int parts, mpsl_model **m, mpsl_error *err);
     void (*model_destroy)(mpsl_model *m);
-    /* The flat buffers: param and grad of n floats; trainable[i] says if float i is trained. */
+    /* The whole flat buffer (n floats), or the view of one part (MPSL_PART_TOKENIZERS,
+     * _ENCODER or _HEAD; NULL with n = 0 when the model does not hold it). Parts are laid
+     * out tokenizers, encoder, head; the same part has the same layout in every model. */
     float *(*model_params)(mpsl_model *m, int64_t *n);
+    float *(*model_part)(mpsl_model *m, int part, int64_t *n);
     float *(*model_grads)(mpsl_model *m, int64_t *n);
+    /* (n) 1 where a float is trained, 0 where frozen; and how many are trained. */
     const uint8_t *(*model_trainable)(mpsl_model *m);
     int64_t (*model_trainable_count)(mpsl_model *m);
     void (*model_zero_grad)(mpsl_model *m);
+    int (*model_token_shape)(mpsl_model *m, int64_t *T, int64_t *D);
+    /* Floats per sample of model_encode's output (the product of the head's output shape);
+     * 0 for a model without a head. */
+    int64_t (*model_output_size)(mpsl_model *m);
     /* Tokens for a batch (tokenizer parts): tokens (n,T,D) owned by the model, valid until
-     * the next call. layout and T, D may be read with model_token_shape. */
+     * the next call. */
     int (*model_tokenize)(mpsl_model *m, const mpsl_batch *b, mpsl_tensor *tokens,
                           mpsl_error *err);
-    int (*model_token_shape)(mpsl_model *m, int64_t *T, int64_t *D);
-    /* Encoder + head on tokens (n,T,D) -> logits (n,C), owned by the model. C is the
-     * product of the head's per-sample output shape (model_output_size); a head with a
-     * multi-dimensional output (retrieval: (1+K,E)) is flattened to (n,C) here. */
+    /* Backward of model_tokenize given dtokens (n,T,D). */
+    int (*model_tokenize_backward)(mpsl_model *m, const mpsl_tensor *dtokens, mpsl_error *err);
+    /* Encoder + head on tokens (n,T,D) -> outputs (n,C) owned by the model (a head with a
+     * multi-dimensional output, retrieval's (1+K,E), is flattened to C floats). */
     int (*model_encode)(mpsl_model *m, const mpsl_tensor *tokens, mpsl_tensor *logits,
                         mpsl_error *err);
     /* Backward of model_encode: dlogits (n,C) -> dtokens (n,T,D) owned by the model. */
     int (*model_encode_backward)(mpsl_model *m, const mpsl_tensor *dlogits,
                                  mpsl_tensor *dtokens, mpsl_error *err);
-    /* Backward of model_tokenize given dtokens (n,T,D). */
-    int (*model_tokenize_backward)(mpsl_model *m, const mpsl_tensor *dtokens,
-                                   mpsl_error *err);
-    /* Copy parameters from one model to another holding the same parts. */
+    /* Copy parameters between two models of one role holding the same parts. */
     int (*model_copy)(mpsl_model *dst, const mpsl_model *src, mpsl_error *err);
 
-    /* Optimizers as configured in `train.optimizer` (with its parameter groups); the state
-     * (moments) has the model's flat layout and belongs to the optimizer object. */
-    int (*optim_create)(mpsl_session *s, mpsl_model *m, mpsl_optim **o, mpsl_error *err);
+    /* --- optimizers as configured in train.optimizer (with its parameter groups); the
+     * moments have the model's flat layout and belong to the optimizer. optim_step takes one
+     * step over the trainable parameters at the learning rate the schedule gives for the
+     * 0-based epoch. */
+    int (*optim_create)(mpsl_role *r, mpsl_model *m, mpsl_optim **o, mpsl_error *err);
     void (*optim_destroy)(mpsl_optim *o);
-    /* One step over the model's trainable parameters with its current gradients, at the
-     * learning rate the schedule gives for `epoch` (0-based). */
     int (*optim_step)(mpsl_optim *o, int64_t epoch, mpsl_error *err);
 
-    /* Message layer: the only way tensors move between parties. A send copies the payload
-     * (float32 or int32 data of t) into the receiver's mailbox and counts its exact bytes
-     * for the client end of the link, per direction and kind. recv takes the oldest message
-     * of that kind from `from` to `to` into t: on entry t's shape gives its buffer's capacity
-     * (a larger message is refused), on return the message's shape. */
-    int (*send)(mpsl_session *s, int from, int to, mpsl_msg_kind kind, const mpsl_tensor *t,
-                mpsl_error *err);
-    int (*recv)(mpsl_session *s, int to, int from, mpsl_msg_kind kind, mpsl_tensor *t,
-                mpsl_error *err);
+    /* --- the task's training loss on n outputs (as model_encode returns them), counted as
+     * the role's FLOPs. dout (n,C) (may be NULL) receives d(loss)/d(out); *correct (may be
+     * NULL) the batch's hits. Classification: mean softmax cross-entropy, hits = argmax
+     * hits. Retrieval (out (n,1+K,E)): the sum over the K caption indices of the symmetric
+     * contrastive loss within the batch (labels are not read); hits = images whose own first
+     * caption scores highest among the batch's first captions. A loss that is not finite is
+     * an error naming the role. */
+    int (*loss)(mpsl_role *r, const float *out, const int32_t *labels, int64_t n, float *dout,
+                double *loss, int64_t *correct, mpsl_error *err);
 
-    /* FLOP attribution: kernels add their FLOPs to this party (and client, for clients). */
-    void (*set_party)(mpsl_session *s, mpsl_party party, int client);
+    /* --- messages: the only way tensors move between parties. One end is always the
+     * server. send copies the payload (float32 or int32) and counts its exact bytes for the
+     * client end of the link, per direction and kind. recv waits for the oldest message of
+     * that kind from `from` (the driver runs other roles meanwhile, or waits on the network):
+     * on entry t's shape gives its buffer's capacity (a larger message is refused), on return
+     * the message's shape. A message no role can still send is an error, never a hang. */
+    int (*send)(mpsl_role *r, int to, mpsl_msg_kind kind, const mpsl_tensor *t,
+                mpsl_error *err);
+    int (*recv)(mpsl_role *r, int from, mpsl_msg_kind kind, mpsl_tensor *t, mpsl_error *err);
 
-    /* Metrics. record_client stores a per-client figure for this epoch (e.g. train_acc). */
-    int (*record)(mpsl_session *s, int64_t epoch, const char *name, double value,
-                  mpsl_error *err);
-    int (*record_client)(mpsl_session *s, int64_t epoch, int client, const char *name,
-                         double value, mpsl_error *err);
-    /* Ends an epoch/round: evaluates `eval_model` (all parts) on the test split when due,
-     * stores train_loss / train_acc given here plus time, bytes, FLOPs and memory, and prints
-     * a progress line with ETA. */
-    int (*epoch_end)(mpsl_session *s, int64_t epoch, mpsl_model *eval_model,
-                     double train_loss, double train_acc, mpsl_error *err);
+    /* --- metrics and the rhythm of a run. record() stores a figure for the role's current
+     * epoch: per client for a client role (train_loss, train_acc and samples are the
+     * conventional ones), run-wide for the server. epoch_end(): see above; clients pass
+     * eval_model NULL. The server passes the epoch's train_loss and train_acc, or a negative
+     * value for either to have it computed from the clients' records (their train_loss /
+     * train_acc weighted by their samples). */
+    int (*record)(mpsl_role *r, const char *name, double value, mpsl_error *err);
+    int (*epoch_end)(mpsl_role *r, int64_t epoch, mpsl_model *eval_model, double train_loss,
+                     double train_acc, mpsl_error *err);
     /* Non-zero once SIGINT/SIGTERM arrived: return MPSL_ERR_INTERRUPTED soon. */
-    int (*should_stop)(mpsl_session *s);
+    int (*should_stop)(mpsl_role *r);
+    /* Progress inside an epoch: `done` of `total` steps (shown for the server role, at most
+     * once a second on a terminal); cheap enough to call every step. */
+    void (*progress)(mpsl_role *r, int64_t epoch, int64_t done, int64_t total);
+} mpsl_session_api;
 
-    /* Since ABI 1.1. Progress inside an epoch or round: `done` of `total` steps. The host
-     * shows it (at most once a second on a terminal, every 30 s otherwise) with an ETA;
-     * cheap enough to call every step. */
-    void (*progress)(mpsl_session *s, int64_t epoch, int64_t done, int64_t total);
+/* A role function runs one party from the first epoch to the last and returns MPSL_OK, or
+ * MPSL_ERR_INTERRUPTED as soon as should_stop() says so, or another status with err set.
+ * It keeps its state in its own variables and role memory; `params` is the strategy's
+ * parameter block (read-only, shared by every role). */
+typedef int (*mpsl_role_fn)(const mpsl_host *h, const mpsl_session_api *api, mpsl_role *r,
+                            const void *params, mpsl_error *err);
 
-    /* Since ABI 1.2. The task's training loss on a batch of model outputs, so strategies
-     * need not know the task. out (n, C_out) as model_encode returns it; dout (n, C_out)
-     * (may be NULL) receives d(loss)/d(out); labels (n) as the batch holds them; *correct
-     * (may be NULL) the batch's hits. Returns the loss.
-     * - classification: the mean softmax cross-entropy (kernels->cross_entropy, scale 1);
-     *   hits = argmax hits.
-     * - retrieval: out is (n, 1+K, E) (the retrieval head's image and K caption
-     *   embeddings); loss = sum over k of kernels->contrastive_loss(img, txt_k) over the n
-     *   pairs of the batch (the pairing is the row; labels are not read); hits = images
-     *   whose own first caption scores highest among the batch's first captions. */
-    double (*loss)(mpsl_session *s, float *dout, const float *out, const int32_t *labels,
-                   int64_t n, int64_t *correct);
-    /* Since ABI 1.2. Floats per sample of the model's output (model_encode's C_out: the
-     * product of the head's output shape); 0 for a model without a head. */
-    int64_t (*model_output_size)(mpsl_model *m);
-};
+typedef struct mpsl_strategy_api {
+    uint32_t size;
+    uint32_t session_version;    /* MPSL_SESSION_API_VERSION the strategy was built against */
+    /* Optional: validate the parameters against the run (client count, batch size) before
+     * anything is recorded. Called with the server role; must not keep what it allocates. */
+    int (*check)(const mpsl_host *h, const mpsl_session_api *api, mpsl_role *server,
+                 const void *params, const char *where, mpsl_error *err);
+    mpsl_role_fn server;         /* required */
+    mpsl_role_fn client;         /* NULL when clients do nothing (centralized training) */
+} mpsl_strategy_api;
 
 /* ---------------------------------------------------------------- the descriptor */
 
@@ -563,7 +594,7 @@ typedef struct mpsl_plugin_desc {
     size_t n_params;
     size_t params_size;            /* sizeof the struct the specs' offsets point into */
     const void *api;               /* mpsl_dataset_api, mpsl_module_api or
-                                      mpsl_aggregation_api, by kind */
+                                      mpsl_strategy_api, by kind */
 } mpsl_plugin_desc;
 
 /* The one exported function. Return MPSL_OK and set *desc (a static descriptor), or fail
@@ -572,6 +603,33 @@ typedef int (*mpsl_plugin_entry_fn)(const mpsl_host *host, const mpsl_plugin_des
                                     mpsl_error *err);
 MPSL_PLUGIN_EXPORT int mpsl_plugin_entry(const mpsl_host *host, const mpsl_plugin_desc **desc,
                                          mpsl_error *err);
+
+/* The descriptor and the entry point in one line, at file scope (as SQLite's
+ * SQLITE_EXTENSION_INIT does for extensions):
+ *
+ *     MPSL_PLUGIN(MPSL_KIND_TOKENIZER, "rows", "1.0.0", "one token per pixel row",
+ *                 &row_api, row_params, row_spec);
+ *
+ * params_type is the struct the specs' offsets point into and spec its mpsl_param_spec array;
+ * a plugin without parameters writes MPSL_PLUGIN_NO_PARAMS(kind, name, version, summary, api). */
+#define MPSL_PLUGIN(kind_, name_, version_, summary_, api_, params_type, spec)                 \
+    MPSL_PLUGIN_DESCRIBE_(kind_, name_, version_, summary_, api_, spec, MPSL_COUNT(spec),       \
+                          sizeof(params_type))
+#define MPSL_PLUGIN_NO_PARAMS(kind_, name_, version_, summary_, api_)                          \
+    MPSL_PLUGIN_DESCRIBE_(kind_, name_, version_, summary_, api_, NULL, 0, 0)
+#define MPSL_PLUGIN_DESCRIBE_(kind_, name_, version_, summary_, api_, spec, n_spec, size)       \
+    static const mpsl_plugin_desc mpsl_plugin_descriptor_ = {                                  \
+        MPSL_ABI_MAJOR, MPSL_ABI_MINOR, name_, version_, kind_, summary_, spec, n_spec, size,  \
+        api_};                                                                                 \
+    MPSL_PLUGIN_EXPORT int mpsl_plugin_entry(const mpsl_host *host,                            \
+                                             const mpsl_plugin_desc **desc, mpsl_error *err)   \
+    {                                                                                          \
+        (void)host;                                                                            \
+        (void)err;                                                                             \
+        *desc = &mpsl_plugin_descriptor_;                                                      \
+        return MPSL_OK;                                                                        \
+    }                                                                                          \
+    typedef int mpsl_plugin_semicolon_
 
 #ifdef __cplusplus
 }
