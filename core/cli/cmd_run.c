@@ -14,6 +14,7 @@
 #include "mpsl_build_config.h"
 #include "results/store.h"
 #include "train/run.h"
+#include "transport/transport.h"
 #include "util/util.h"
 
 #define MAX_OVERRIDES 64
@@ -87,6 +88,16 @@ static int run_one(cfg_node *root, const char *exp_path, const char *exp_dir, co
         const char *db_path = db_arg ? db_arg : from_run ? "results.db" : ex.db_path;
         run_result res;
         rc = run_experiment(&ex, db_path, opt, &res, err);
+        if (res.mpi && res.rank != 0) {
+            /* a client rank: rank 0 prints and records; end with the job */
+            status = rc == MPSL_OK ? 0 : rc == MPSL_ERR_INTERRUPTED ? 130 : 1;
+            experiment_free(&ex);
+            if (status != 0) {
+                transport_mpi_abort(status); /* does not return */
+            }
+            transport_mpi_stop();
+            return 0;
+        }
         if (res.run_id) {
             fprintf(stderr, "run %lld %s after %lld epoch(s) in %.1f s (results in %s; "
                     "see: mpsl show %lld --db %s)\n",
@@ -98,6 +109,19 @@ static int run_one(cfg_node *root, const char *exp_path, const char *exp_dir, co
             snprintf(done->db, sizeof done->db, "%s", db_path);
         }
         status = rc == MPSL_OK ? 0 : rc == MPSL_ERR_INTERRUPTED ? 130 : 1;
+        if (res.mpi) {
+            /* rank 0 recorded the outcome: a failed job is ended for every rank (some may
+             * still wait for messages), a finished one shuts MPI down with the others */
+            experiment_free(&ex);
+            if (status != 0) {
+                if (err->msg[0]) {
+                    fprintf(stderr, "mpsl run: %s\n", err->msg);
+                }
+                transport_mpi_abort(status); /* does not return */
+            }
+            transport_mpi_stop();
+            return 0;
+        }
     }
     experiment_free(&ex);
     return status;

@@ -1,11 +1,12 @@
-/* host.c: the table of services every plugin receives from mpsl_plugin_entry() on. Plain
- * services come from util and kernels; session services from the training core. */
+/* host.c: the table of services every plugin receives from mpsl_plugin_entry() on: errors,
+ * logging, memory, kernels and the shared helpers. Strategies get the session API besides
+ * (train/session_api.c), with each role. */
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "host_helpers.h"
 #include "kernels/kernels.h"
 #include "loader.h"
-#include "train/host_session.h"
 #include "util/util.h"
 
 static void host_error_set(mpsl_error *err, const char *fmt, ...)
@@ -42,8 +43,13 @@ const mpsl_host *host_services(void)
             .alloc = mpsl_alloc,
             .free = mpsl_free,
             .kernels = kernels_table(),
+            .rng = &host_rng_api,
+            .half = &host_half_api,
+            .mel = &host_mel_api,
+            .idx = &host_idx_api,
+            .prepared = &host_prepared_api,
+            .files = &host_files_api,
         };
-        host_session_fill(&table);
     }
     return &table;
 }

@@ -45,7 +45,7 @@ static size_t min_table_size(mpsl_plugin_kind kind)
     case MPSL_KIND_HEAD:
         return offsetof(mpsl_module_api, backward) + sizeof(void *);
     case MPSL_KIND_AGGREGATION:
-        return offsetof(mpsl_aggregation_api, run) + sizeof(void *);
+        return offsetof(mpsl_strategy_api, client) + sizeof(void *);
     default:
         return 0;
     }
@@ -65,6 +65,22 @@ static int check_table(const char *path, const mpsl_plugin_desc *d, mpsl_error *
                          "plugin %s (%s): %s table is %u bytes, at least %zu expected "
                          "(was it built against an older plugin.h?)",
                          path, d->name, plugin_kind_name(d->kind), size, need);
+    }
+    if (d->kind == MPSL_KIND_AGGREGATION) {
+        /* Roles: check and client are optional, server is required; the session API the
+         * strategy was built against must not be newer than this host's. */
+        const mpsl_strategy_api *st = d->api;
+        if (!st->server) {
+            return mpsl_errs(err, MPSL_ERR_PLUGIN, "plugin %s (%s): strategy has no server role",
+                             path, d->name);
+        }
+        if (st->session_version < 1 || st->session_version > MPSL_SESSION_API_VERSION) {
+            return mpsl_errs(err, MPSL_ERR_PLUGIN,
+                             "plugin %s (%s) was built for session API %u, this mpsl has %d "
+                             "(rebuild the strategy against this mpsl)",
+                             path, d->name, st->session_version, MPSL_SESSION_API_VERSION);
+        }
+        return MPSL_OK;
     }
     /* All function pointers up to `need` are required. */
     const char *base = (const char *)d->api;
@@ -111,8 +127,10 @@ static int check_descriptor(const char *path, const mpsl_plugin_desc *d,
     if (d->abi_major != MPSL_ABI_MAJOR) {
         return mpsl_errs(err, MPSL_ERR_PLUGIN,
                          "plugin %s was built for ABI %u.%u, this mpsl is %d.%d (major "
-                         "versions differ: rebuild the plugin against this mpsl)",
-                         path, d->abi_major, d->abi_minor, MPSL_ABI_MAJOR, MPSL_ABI_MINOR);
+                         "versions differ: rebuild the plugin against mpsl/plugin.h of ABI "
+                         "%d.x; docs/plugins.md says what changed)",
+                         path, d->abi_major, d->abi_minor, MPSL_ABI_MAJOR, MPSL_ABI_MINOR,
+                         MPSL_ABI_MAJOR);
     }
     if (d->abi_minor > MPSL_ABI_MINOR) {
         return mpsl_errs(err, MPSL_ERR_PLUGIN,

@@ -177,6 +177,17 @@ static const char *const schema_v1[] = {
     NULL,
 };
 
+/* Version 2: where a run's parties ran. transport: "local" (one process) or "mpi";
+ * n_ranks: its processes; hosts: their distinct host names, comma-separated. Runs recorded
+ * before version 2 ran in one process. */
+static const char *const schema_v2[] = {
+    "ALTER TABLE runs ADD COLUMN transport TEXT NOT NULL DEFAULT 'local';\n",
+    "ALTER TABLE runs ADD COLUMN n_ranks INTEGER NOT NULL DEFAULT 1;\n",
+    "ALTER TABLE runs ADD COLUMN hosts TEXT;\n",
+    "UPDATE runs SET hosts = host WHERE hosts IS NULL;\n",
+    NULL,
+};
+
 typedef struct schema_step {
     int version;                /* the version this step produces */
     const char *const *sql;     /* statements, NULL-terminated */
@@ -184,6 +195,7 @@ typedef struct schema_step {
 
 static const schema_step schema_steps[] = {
     {1, schema_v1},
+    {2, schema_v2},
 };
 
 _Static_assert(sizeof schema_steps / sizeof schema_steps[0] == STORE_SCHEMA_VERSION,

@@ -86,8 +86,8 @@ int store_step_done(store *s, sqlite3_stmt *st, const char *step, mpsl_error *er
 /* Text of each cached statement, indexed by store_stmt_id. */
 static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_RUN_INSERT] = "INSERT INTO runs (name, experiment_path, config_yaml, seed, method, "
-                        "dataset, revision, mpsl_version, host, n_clients) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        "dataset, revision, mpsl_version, host, n_clients, transport, n_ranks, "
+                        "hosts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     [STMT_PLUGIN_INSERT] = "INSERT INTO run_plugins (run_id, slot, name, version, path, abi) "
                            "VALUES (?, ?, ?, ?, ?, ?)",
     [STMT_TAG_INSERT] = "INSERT OR IGNORE INTO run_tags (run_id, tag) VALUES (?, ?)",

@@ -11,7 +11,7 @@
 
 typedef struct store store;
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 typedef enum store_mode { STORE_READ_ONLY = 0, STORE_READ_WRITE = 1 } store_mode;
 
@@ -41,6 +41,9 @@ typedef struct store_run_info {
     const char *mpsl_version;
     const char *host;
     int n_clients;
+    const char *transport;      /* "local" or "mpi" (since schema 2) */
+    int n_ranks;                /* processes the run used: 1 in one process */
+    const char *hosts;          /* the distinct hosts of those processes, comma-separated */
     const store_plugin_row *plugins;
     int n_plugins;
     const char *const *tags;    /* NULL-terminated, may be NULL */
@@ -53,6 +56,10 @@ int store_run_begin(store *s, const store_run_info *info, int64_t *run_id, mpsl_
  * wall_seconds and peak_rss_bytes summarise the run. */
 int store_run_end(store *s, int64_t run_id, const char *status, const char *message,
                   double wall_seconds, int64_t peak_rss_bytes, mpsl_error *err);
+
+/* Mark a run failed with message, only if it is still 'running' (for a process that outlived
+ * the one that writes the run, e.g. a client rank whose server rank died). */
+int store_run_fail_if_running(store *s, int64_t run_id, const char *message, mpsl_error *err);
 
 /* Group the writes of one epoch in one immediate transaction. */
 int store_begin(store *s, mpsl_error *err);

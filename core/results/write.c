@@ -41,6 +41,9 @@ static int insert_run_rows(store *s, const store_run_info *info, int64_t *run_id
     bind_text(st, 8, info->mpsl_version);
     bind_text(st, 9, info->host);
     sqlite3_bind_int(st, 10, info->n_clients);
+    bind_text(st, 11, info->transport ? info->transport : "local");
+    sqlite3_bind_int(st, 12, info->n_ranks > 0 ? info->n_ranks : 1);
+    bind_text(st, 13, info->hosts ? info->hosts : info->host);
     int rc = store_step_done(s, st, "recording the run", err);
     if (rc) {
         return rc;
@@ -273,4 +276,23 @@ int store_client_data(store *s, int64_t run_id, int client, int64_t n_samples,
     int rc = store_step_done(s, st, "recording a client's data", err);
     free(json);
     return rc;
+}
+
+int store_run_fail_if_running(store *s, int64_t run_id, const char *message, mpsl_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db,
+                                "UPDATE runs SET status = 'failed', message = ?, "
+                                "ended_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') "
+                                "WHERE id = ? AND status = 'running'",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return store_sql_error(s, rc, "marking a run failed", err);
+    }
+    bind_text(st, 1, message);
+    sqlite3_bind_int64(st, 2, run_id);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? MPSL_OK : store_sql_error(s, rc, "marking a run failed", err);
 }

@@ -20,7 +20,21 @@ static const mpsl_param_spec top_spec[] = {
     MPSL_PARAM_INT(top_keys, seed, "seed", 0, 0, 9007199254740991.0, "0",
                    "seed for partitioning, initialisation and shuffling"),
 };
-static const char *const top_sections[] = {"data", "model", "strategy", "train", "output", NULL};
+static const char *const top_sections[] = {"data",   "model",     "strategy", "train",
+                                           "output", "transport", NULL};
+
+/* transport: how the parties run (docs/distributed.md). `transport: local` is short for
+ * `transport: {mode: local}`. */
+typedef struct transport_keys {
+    int mode;
+    double timeout_s;
+} transport_keys;
+static const mpsl_param_spec transport_spec[] = {
+    MPSL_PARAM_ENUM(transport_keys, mode, "mode", "auto|local|mpi", "auto",
+                    "auto: over MPI when started by mpirun or srun, else in one process"),
+    MPSL_PARAM_FLOAT(transport_keys, timeout_s, "timeout_s", 0, 1, 1e7, "600",
+                     "longest wait for a message from another process before the run fails"),
+};
 
 typedef struct output_keys {
     const char *db;
@@ -509,6 +523,39 @@ static int parse_train(experiment *ex, const cfg_node *root, mpsl_error *err)
     return parse_groups(opt, &ex->optim, err);
 }
 
+static int parse_transport(experiment *ex, cfg_node *root, mpsl_error *err)
+{
+    const cfg_node *node = cfg_get(root, "transport");
+    const char *mode = node ? cfg_scalar(node) : NULL;
+    if (mode && !cfg_is_null(node)) {
+        /* the scalar shorthand becomes the mapping, so the stored config has one shape */
+        char w[256];
+        if (strcmp(mode, "auto") != 0 && strcmp(mode, "local") != 0 &&
+            strcmp(mode, "mpi") != 0) {
+            return mpsl_err(err, "%s: transport must be auto, local or mpi (or a mapping with "
+                            "mode and timeout_s), not '%s'", cfg_where(node, w, sizeof w), mode);
+        }
+        char *set = mpsl_strfmt("transport.mode=%s", mode);
+        cfg_remove(root, "transport");
+        int rc = set ? cfg_apply_override(root, set, err) : MPSL_ERR_NOMEM;
+        free(set);
+        if (rc != MPSL_OK) {
+            return rc;
+        }
+    }
+    const cfg_node *section_node;
+    int rc = section(root, "transport", 0, &section_node, err);
+    if (rc != MPSL_OK) {
+        return rc;
+    }
+    transport_keys tk;
+    rc = cfg_parse_params(section_node, transport_spec, MPSL_COUNT(transport_spec), &tk,
+                          sizeof tk, "transport", NULL, err);
+    ex->transport = (transport_mode)tk.mode;
+    ex->timeout_s = tk.timeout_s;
+    return rc;
+}
+
 static int record_all_defaults(experiment *ex, mpsl_error *err)
 {
     static const char *const dirichlet_only[] = {"alpha", "min_per_client", "max_redraws", NULL};
@@ -521,6 +568,7 @@ static int record_all_defaults(experiment *ex, mpsl_error *err)
     } sections[] = {
         {"", top_spec, MPSL_COUNT(top_spec), NULL},
         {"output", output_spec, MPSL_COUNT(output_spec), NULL},
+        {"transport", transport_spec, MPSL_COUNT(transport_spec), NULL},
         {"data.partition", partition_keys_spec, MPSL_COUNT(partition_keys_spec),
          ex->partition.scheme == PARTITION_DIRICHLET ? NULL : dirichlet_only},
         {"model", model_spec, MPSL_COUNT(model_spec), NULL},
@@ -582,7 +630,10 @@ int experiment_build(cfg_node *root, const char *path, const char *dir, experime
     ex->db_path = outk.db;
     ex->save_weights = outk.save_weights;
     /* Cheap checks first, so a typo in train: is reported before plugins are loaded. */
-    rc = parse_train(ex, root, err);
+    rc = parse_transport(ex, root, err);
+    if (rc == MPSL_OK) {
+        rc = parse_train(ex, root, err);
+    }
     if (rc == MPSL_OK) {
         rc = parse_data(ex, root, err);
     }

@@ -21,6 +21,7 @@ typedef struct plugin_slot {
 } plugin_slot;
 
 typedef enum fusion_mode { FUSION_EARLY = 0, FUSION_LATE = 1 } fusion_mode;
+typedef enum transport_mode { TRANSPORT_AUTO = 0, TRANSPORT_LOCAL, TRANSPORT_MPI } transport_mode;
 
 typedef struct experiment {
     cfg_node *root;             /* resolved tree (includes, overrides, defaults) */
@@ -43,6 +44,9 @@ typedef struct experiment {
     fusion_mode fusion;
 
     plugin_slot strategy;
+
+    transport_mode transport;   /* transport.mode */
+    double timeout_s;           /* transport.timeout_s */
 
     mpsl_train_settings train;
     optim_settings optim;

@@ -1,7 +1,10 @@
-/* messages.c: the message layer. Parties exchange tensors only by send/recv; in one process a
- * send copies the payload into a mailbox, and the exact payload bytes (elements times element
- * size, no headers) are counted for the client end of the link, per direction and kind. Over
- * MPI the same calls would carry the same bytes on the wire. */
+/* messages.c: the message layer. Roles exchange tensors only by send/recv. A send copies the
+ * payload into a message; a message for a role in this process goes straight into its
+ * mailbox, one for a role in another process goes to the network (the driver's net_ops).
+ * The exact payload bytes (elements times element size, no headers) are counted by the
+ * sender for the client end of the link, per direction and kind: the server's sends in the
+ * session's link counters, a client's in its own counters, which it reports to the server at
+ * the end of each epoch. So the same counts come out in one process and over MPI. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,18 +13,18 @@
 
 struct message {
     message *next;
-    int from, to;
-    mpsl_msg_kind kind;
+    int from, to, kind;
     mpsl_tensor t;              /* data points into the same allocation */
 };
 
-static const char *const kind_names[] = {"activations", "logits", "logit_grads",
-                                         "cut_grads",   "parameters", "scalars"};
-_Static_assert(MPSL_COUNT(kind_names) == MPSL_MSG_KIND_COUNT, "a message kind has no name");
+static const char *const kind_names[] = {"activations", "logits", "logit_grads", "cut_grads",
+                                         "parameters",  "scalars", "report",     "failed",
+                                         "done"};
+_Static_assert(MPSL_COUNT(kind_names) == MSG_KIND_ALL, "a message kind has no name");
 
-const char *message_kind_name(mpsl_msg_kind kind)
+const char *message_kind_name(int kind)
 {
-    return (int)kind >= 0 && kind < MPSL_MSG_KIND_COUNT ? kind_names[kind] : "unknown";
+    return kind >= 0 && kind < MSG_KIND_ALL ? kind_names[kind] : "unknown";
 }
 
 static int64_t tensor_elements(const mpsl_tensor *t)
@@ -31,6 +34,60 @@ static int64_t tensor_elements(const mpsl_tensor *t)
         n *= t->shape[i];
     }
     return n;
+}
+
+message *message_new(int from, int to, int kind, const mpsl_tensor *t)
+{
+    size_t bytes = (size_t)tensor_elements(t) * 4; /* float32 and int32 alike */
+    message *msg = malloc(sizeof *msg + bytes);
+    if (!msg) {
+        return NULL;
+    }
+    msg->next = NULL;
+    msg->from = from;
+    msg->to = to;
+    msg->kind = kind;
+    msg->t = *t;
+    msg->t.data = msg + 1;
+    if (t->data && bytes) {
+        memcpy(msg->t.data, t->data, bytes);
+    }
+    return msg;
+}
+
+int message_to(const message *msg) { return msg->to; }
+int message_from(const message *msg) { return msg->from; }
+int message_kind(const message *msg) { return msg->kind; }
+const mpsl_tensor *message_tensor(const message *msg) { return &msg->t; }
+
+static void trace(mpsl_session *s, const message *msg)
+{
+    const mpsl_tensor *t = &msg->t;
+    /* One line per message, for audits such as "no label ever crosses": endpoints, kind,
+     * element type, shape, bytes. */
+    fprintf(s->trace, "%d %d %s %s", msg->from, msg->to, message_kind_name(msg->kind),
+            t->dtype == MPSL_F32 ? "f32" : "i32");
+    for (int d = 0; d < t->ndim; d++) {
+        fprintf(s->trace, "%s%lld", d ? "x" : " ", (long long)t->shape[d]);
+    }
+    fprintf(s->trace, " %lld\n", (long long)tensor_elements(t) * 4);
+}
+
+void messages_deliver(driver *d, message *msg)
+{
+    mpsl_role *r = driver_role(d, msg->to);
+    /* The server's process sees every payload message: it writes the trace, in the order the
+     * server's mailbox receives them (client sends) or the server sends them. */
+    if (d->s->trace && msg->to == MPSL_SERVER && msg->kind < MPSL_MSG_KIND_COUNT) {
+        trace(d->s, msg);
+    }
+    if (r->mail_tail) {
+        r->mail_tail->next = msg;
+    } else {
+        r->mail_head = msg;
+    }
+    r->mail_tail = msg;
+    driver_wake(d, r, msg->from, msg->kind);
 }
 
 static int check_endpoints(mpsl_session *s, int from, int to, mpsl_error *err)
@@ -46,98 +103,95 @@ static int check_endpoints(mpsl_session *s, int from, int to, mpsl_error *err)
     return MPSL_OK;
 }
 
-int messages_send(mpsl_session *s, int from, int to, mpsl_msg_kind kind, const mpsl_tensor *t,
-                  mpsl_error *err)
+int messages_send(mpsl_role *r, int to, int kind, const mpsl_tensor *t, mpsl_error *err)
 {
-    int rc = check_endpoints(s, from, to, err);
+    mpsl_session *s = r->s;
+    int rc = check_endpoints(s, r->id, to, err);
     if (rc != MPSL_OK) {
         return rc;
     }
-    if ((int)kind < 0 || kind >= MPSL_MSG_KIND_COUNT || t->ndim < 1 || t->ndim > MPSL_MAX_DIMS) {
-        return mpsl_errs(err, MPSL_ERR_INTERNAL, "send: bad message kind %d or tensor rank %d",
-                         (int)kind, t->ndim);
+    if (kind < 0 || kind >= MSG_KIND_ALL || t->ndim < 1 || t->ndim > MPSL_MAX_DIMS ||
+        (t->dtype != MPSL_F32 && t->dtype != MPSL_I32)) {
+        return mpsl_errs(err, MPSL_ERR_INTERNAL, "send: bad message kind %d, tensor rank %d or "
+                         "element type %d", kind, t->ndim, (int)t->dtype);
     }
-    size_t bytes = (size_t)tensor_elements(t) * 4; /* float32 and int32 alike */
-    message *msg = malloc(sizeof *msg + bytes);
+    message *msg = message_new(r->id, to, kind, t);
     if (!msg) {
-        return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory sending %zu bytes", bytes);
+        return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory sending %lld bytes",
+                         (long long)tensor_elements(t) * 4);
     }
-    msg->next = NULL;
-    msg->from = from;
-    msg->to = to;
-    msg->kind = kind;
-    msg->t = *t;
-    msg->t.data = msg + 1;
-    memcpy(msg->t.data, t->data, bytes);
-    if (s->mail_tail) {
-        s->mail_tail->next = msg;
-    } else {
-        s->mail_head = msg;
-    }
-    s->mail_tail = msg;
-    if (s->trace) {
-        /* One line per message, for audits such as "no label ever crosses": endpoints, kind,
-         * element type, shape, bytes. */
-        fprintf(s->trace, "%d %d %s %s", from, to, message_kind_name(kind),
-                t->dtype == MPSL_F32 ? "f32" : "i32");
-        for (int d = 0; d < t->ndim; d++) {
-            fprintf(s->trace, "%s%lld", d ? "x" : " ", (long long)t->shape[d]);
+    if (kind < MPSL_MSG_KIND_COUNT) {
+        int64_t bytes = tensor_elements(t) * 4;
+        if (r->id == MPSL_SERVER) {
+            s->links[to].bytes[1][kind] += bytes;
+            s->links[to].messages[1][kind] += 1;
+            if (s->trace) {
+                trace(s, msg);
+            }
+        } else {
+            r->sent_bytes[kind] += bytes;
+            r->sent_messages[kind] += 1;
         }
-        fprintf(s->trace, " %zu\n", bytes);
     }
-    int client = from == MPSL_SERVER ? to : from;
-    int dir = from == MPSL_SERVER ? 1 : 0;
-    s->links[client].bytes[dir][kind] += (int64_t)bytes;
-    s->links[client].messages[dir][kind] += 1;
+    mpsl_role *dest = driver_role(&s->drv, to);
+    if (dest->state == ROLE_REMOTE) {
+        return s->drv.net->send(&s->drv, msg, err);
+    }
+    messages_deliver(&s->drv, msg);
     return MPSL_OK;
 }
 
-int messages_recv(mpsl_session *s, int to, int from, mpsl_msg_kind kind, mpsl_tensor *t,
-                  mpsl_error *err)
+int messages_recv(mpsl_role *r, int from, int kind, mpsl_tensor *t, mpsl_error *err)
 {
-    message *prev = NULL;
-    for (message *msg = s->mail_head; msg; prev = msg, msg = msg->next) {
-        if (msg->to != to || msg->from != from || msg->kind != kind) {
-            continue;
+    for (;;) {
+        message *prev = NULL;
+        for (message *msg = r->mail_head; msg; prev = msg, msg = msg->next) {
+            if (msg->from != from || msg->kind != kind) {
+                continue;
+            }
+            if (t->dtype != msg->t.dtype) {
+                return mpsl_errs(err, MPSL_ERR_INTERNAL,
+                                 "recv: %s message holds %s, receiver expects %s",
+                                 message_kind_name(kind),
+                                 msg->t.dtype == MPSL_F32 ? "float32" : "int32",
+                                 t->dtype == MPSL_F32 ? "float32" : "int32");
+            }
+            /* The receiver's shape on entry is its buffer's capacity: never write past it. */
+            if (t->ndim < 1 || tensor_elements(&msg->t) > tensor_elements(t)) {
+                return mpsl_errs(err, MPSL_ERR_INTERNAL,
+                                 "recv: %s message of %lld elements from %d to %d does not fit "
+                                 "the receiving buffer of %lld", message_kind_name(kind),
+                                 (long long)tensor_elements(&msg->t), from, r->id,
+                                 (long long)(t->ndim < 1 ? 0 : tensor_elements(t)));
+            }
+            memcpy(t->data, msg->t.data, (size_t)tensor_elements(&msg->t) * 4);
+            t->ndim = msg->t.ndim;
+            memcpy(t->shape, msg->t.shape, sizeof t->shape);
+            if (prev) {
+                prev->next = msg->next;
+            } else {
+                r->mail_head = msg->next;
+            }
+            if (r->mail_tail == msg) {
+                r->mail_tail = prev;
+            }
+            free(msg);
+            return MPSL_OK;
         }
-        if (t->dtype != msg->t.dtype) {
-            return mpsl_errs(err, MPSL_ERR_INTERNAL, "recv: %s message holds %s, receiver expects %s",
-                             message_kind_name(kind), msg->t.dtype == MPSL_F32 ? "float32" : "int32",
-                             t->dtype == MPSL_F32 ? "float32" : "int32");
+        int rc = driver_wait(&r->s->drv, r, from, kind, err);
+        if (rc != MPSL_OK) {
+            return rc;
         }
-        /* The receiver's shape on entry is its buffer's capacity: never write past it. */
-        if (t->ndim < 1 || tensor_elements(&msg->t) > tensor_elements(t)) {
-            return mpsl_errs(err, MPSL_ERR_INTERNAL,
-                             "recv: %s message of %lld elements from %d to %d does not fit the "
-                             "receiving buffer of %lld", message_kind_name(kind),
-                             (long long)tensor_elements(&msg->t), from, to,
-                             (long long)(t->ndim < 1 ? 0 : tensor_elements(t)));
-        }
-        memcpy(t->data, msg->t.data, (size_t)tensor_elements(&msg->t) * 4);
-        t->ndim = msg->t.ndim;
-        memcpy(t->shape, msg->t.shape, sizeof t->shape);
-        if (prev) {
-            prev->next = msg->next;
-        } else {
-            s->mail_head = msg->next;
-        }
-        if (s->mail_tail == msg) {
-            s->mail_tail = prev;
-        }
-        free(msg);
-        return MPSL_OK;
     }
-    return mpsl_errs(err, MPSL_ERR_INTERNAL, "recv: no %s message from %d to %d is waiting",
-                     message_kind_name(kind), from, to);
 }
 
-void messages_clear(mpsl_session *s)
+void messages_clear(mpsl_role *r)
 {
-    message *msg = s->mail_head;
+    message *msg = r->mail_head;
     while (msg) {
         message *next = msg->next;
         free(msg);
         msg = next;
     }
-    s->mail_head = s->mail_tail = NULL;
+    r->mail_head = r->mail_tail = NULL;
 }

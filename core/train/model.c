@@ -680,3 +680,27 @@ int model_copy(mpsl_model *dst, const mpsl_model *src, mpsl_error *err)
     memcpy(dst->param, src->param, (size_t)src->n * sizeof(float));
     return MPSL_OK;
 }
+
+int model_part_span(const mpsl_model *m, int part, int64_t *base, int64_t *count)
+{
+    *base = *count = 0;
+    if (!(m->parts & part)) {
+        return MPSL_ERR_INVALID;
+    }
+    switch (part) {
+    case MPSL_PART_TOKENIZERS: /* declared one after another, first in the buffer */
+        *base = m->tok[0].base;
+        *count = m->tok[m->n_tok - 1].base + m->tok[m->n_tok - 1].count - *base;
+        return MPSL_OK;
+    case MPSL_PART_ENCODER:    /* late fusion's encoders share the first one's weights */
+        *base = m->enc[0].base;
+        *count = m->enc[0].count;
+        return MPSL_OK;
+    case MPSL_PART_HEAD:
+        *base = m->head.base;
+        *count = m->head.count;
+        return MPSL_OK;
+    default:
+        return MPSL_ERR_INVALID;
+    }
+}

@@ -31,6 +31,8 @@ typedef struct module_inst {
 
 struct mpsl_model {
     mpsl_session *s;
+    mpsl_role *role;            /* the party that created it through the session API, or NULL */
+    double *flops;              /* that party's FLOP counters: what its kernels are charged to */
     int parts;
     int n_tok;
     module_inst tok[MPSL_MAX_MODALITIES];
@@ -73,6 +75,9 @@ int model_encode(mpsl_model *m, const mpsl_tensor *tokens, mpsl_tensor *logits,
 int model_encode_backward(mpsl_model *m, const mpsl_tensor *dlogits, mpsl_tensor *dtokens,
                           mpsl_error *err);
 int model_copy(mpsl_model *dst, const mpsl_model *src, mpsl_error *err);
+/* Where one part (MPSL_PART_TOKENIZERS, _ENCODER or _HEAD) lies in the flat buffer;
+ * MPSL_ERR_INVALID when the model does not hold it. */
+int model_part_span(const mpsl_model *m, int part, int64_t *base, int64_t *count);
 /* Allocate the gradient buffer (zeroed) if the model has none yet. */
 int model_ensure_grad(mpsl_model *m, mpsl_error *err);
 

@@ -15,6 +15,8 @@
 #include "mpsl_build_config.h"
 #include "mpsl_revision.h"
 #include "train/model.h"
+#include "train/session_api.h"
+#include "transport/transport.h"
 
 /* The first SIGINT/SIGTERM asks the strategy to stop at its next check; a second one ends
  * the process at once (for a strategy that never checks). */
@@ -65,7 +67,7 @@ static int prepare_save_path(const char *path, mpsl_error *err)
     return rc;
 }
 
-static int begin_run(mpsl_session *s, const char *db_path, mpsl_error *err)
+static int begin_run(mpsl_session *s, const char *db_path, const char *hosts, mpsl_error *err)
 {
     experiment *ex = s->ex;
     plugin_slot *slots[MPSL_MAX_MODALITIES + 4];
@@ -93,6 +95,9 @@ static int begin_run(mpsl_session *s, const char *db_path, mpsl_error *err)
         .mpsl_version = MPSL_VERSION,
         .host = host,
         .n_clients = ex->n_clients,
+        .transport = s->transport,
+        .n_ranks = s->n_ranks,
+        .hosts = hosts && hosts[0] ? hosts : host,
         .plugins = rows,
         .n_plugins = n,
         .tags = ex->tags,
@@ -125,15 +130,59 @@ static int begin_run(mpsl_session *s, const char *db_path, mpsl_error *err)
     return rc;
 }
 
+/* Which processes run which roles: everything here in one process; under MPI the server on
+ * rank 0 and client k on transport_rank_of_client(k). */
+static uint8_t *local_roles(const mpsl_session *s, int mpi)
+{
+    int K = s->ex->n_clients;
+    uint8_t *local = malloc((size_t)K + 1);
+    if (local) {
+        local[0] = !mpi || s->rank == 0;
+        for (int k = 0; k < K; k++) {
+            local[k + 1] = !mpi || transport_rank_of_client(k, K, s->n_ranks) == s->rank;
+        }
+    }
+    return local;
+}
+
+/* Under MPI a SIGTERM usually means mpirun is ending the job because a process died: name it
+ * when it was on this host, instead of calling the run interrupted. */
+static int explain_stop(mpsl_session *s, int rc, mpsl_error *err)
+{
+    char what[192];
+    if (rc == MPSL_ERR_INTERRUPTED && transport_dead_peer(&s->drv, what, sizeof what)) {
+        mpsl_role *server = driver_role(&s->drv, MPSL_SERVER);
+        return mpsl_errs(err, MPSL_ERR_IO, "%s died; mpirun ended the job (the server had "
+                         "ended %lld epoch(s), last step %lld)", what,
+                         (long long)server->epochs_ended, (long long)server->step);
+    }
+    return rc;
+}
+
+/* A client rank that outlived the server rank marks the run failed itself (the database is
+ * reachable from here when the ranks share a file system, as on one machine). */
+static void mark_failed_from_client(mpsl_session *s, const char *db_path, int64_t run_id,
+                                    const char *why)
+{
+    store *db = NULL;
+    mpsl_error e = {{0}};
+    if (store_open(db_path, STORE_READ_WRITE, &db, &e) == MPSL_OK) {
+        char msg[sizeof e.msg];
+        snprintf(msg, sizeof msg, "rank %d: %s", s->rank, why);
+        store_run_fail_if_running(db, run_id, msg, &e);
+        store_close(db);
+    }
+}
+
 int run_experiment(experiment *ex, const char *db_path, const run_options *opt,
                    run_result *result, mpsl_error *err)
 {
     memset(result, 0, sizeof *result);
-    mpsl_session s = {.ex = ex, .host = host_services(), .last_epoch_recorded = -1};
-    mpsl_rng_seed(&s.rng, ex->train.seed ^ 0x5eed5eedull);
+    mpsl_session s = {.ex = ex, .host = host_services(), .last_epoch_recorded = -1,
+                      .n_ranks = 1, .transport = "local"};
     session_stop_requested = 0;
-    const mpsl_aggregation_api *agg = ex->strategy.plugin.desc->api;
-    void *agg_state = NULL;
+    const mpsl_strategy_api *strategy = ex->strategy.plugin.desc->api;
+    uint8_t *local = NULL;
     int begun = 0;
 
     /* Signals are caught from the start: one that arrives while the data loads stops the run
@@ -141,10 +190,26 @@ int run_experiment(experiment *ex, const char *db_path, const run_options *opt,
     struct sigaction old_int, old_term;
     install_handlers(&old_int, &old_term);
 
-    /* 1. Everything that can be refused, before the run's row exists. */
-    int rc = MPSL_OK;
+    /* 0. The transport: MPI when asked for, or by default when mpirun started us. */
+    int rc = MPSL_OK, mpi = ex->transport == TRANSPORT_MPI ||
+                            (ex->transport == TRANSPORT_AUTO && transport_mpi_launched());
+    char hosts[1024] = "";
+    if (mpi) {
+        rc = transport_mpi_start(&s.rank, &s.n_ranks, err);
+        if (rc == MPSL_OK && s.n_ranks < 2) {
+            mpi = 0; /* mpirun -n 1: the whole run in this one process */
+        }
+    }
+    if (rc == MPSL_OK && mpi) {
+        s.transport = "mpi";
+        rc = transport_attach(&s.drv, hosts, sizeof hosts, err);
+        result->mpi = 1;
+        result->rank = s.rank;
+    }
+
+    /* 1. Everything that can be refused, before the run's row exists (on every rank). */
     const char *trace = getenv("MPSL_MESSAGE_TRACE");
-    if (trace && *trace && !(s.trace = fopen(trace, "a"))) {
+    if (rc == MPSL_OK && s.rank == 0 && trace && *trace && !(s.trace = fopen(trace, "a"))) {
         rc = mpsl_errs(err, MPSL_ERR_IO, "MPSL_MESSAGE_TRACE: cannot open %s: %s", trace,
                        strerror(errno));
     }
@@ -155,37 +220,74 @@ int run_experiment(experiment *ex, const char *db_path, const run_options *opt,
         rc = model_probe(&s, err); /* builds every module once: shape and parameter errors */
     }
     if (rc == MPSL_OK) {
-        rc = agg->create(s.host, &s, ex->strategy.params, ex->strategy.where, &agg_state, err);
+        local = local_roles(&s, mpi);
+        rc = local ? MPSL_OK : mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
+    }
+    if (rc == MPSL_OK) {
+        /* keep the net ops transport_attach set: driver_init starts from a clean driver */
+        const net_ops *net = s.drv.net;
+        void *net_state = s.drv.net_state;
+        rc = driver_init(&s.drv, &s, strategy, ex->strategy.params, local, err);
+        s.drv.net = net;
+        s.drv.net_state = net_state;
+        s.drv.timeout_s = ex->timeout_s;
+    }
+    if (rc == MPSL_OK && strategy->check) {
+        rc = strategy->check(s.host, session_api(), driver_role(&s.drv, MPSL_SERVER),
+                             ex->strategy.params, ex->strategy.where, err);
         if (rc != MPSL_OK) {
-            agg_state = NULL;
             mpsl_err_prefix(err, "strategy (plugin '%s')", ex->strategy.plugin.desc->name);
         }
     }
-    if (rc == MPSL_OK && ex->save_weights) {
+    if (rc == MPSL_OK && ex->save_weights && s.rank == 0) {
         rc = prepare_save_path(ex->save_weights, err);
     }
-    /* The database last: a refused experiment never opens (let alone changes) it. */
-    if (rc == MPSL_OK) {
+    /* The database last (rank 0 only): a refused experiment never opens (let alone changes) it. */
+    if (rc == MPSL_OK && s.rank == 0) {
         rc = store_open(db_path, STORE_READ_WRITE, &s.db, err);
     }
     if (rc == MPSL_OK && session_stop_requested) {
         rc = mpsl_errs(err, MPSL_ERR_INTERRUPTED, "interrupted by a signal before the run began");
     }
+    if (mpi && rc != MPSL_ERR_IO) { /* every rank learns whether any refused */
+        rc = transport_agree(rc, err);
+    }
     /* 2. The run itself. */
-    if (rc == MPSL_OK) {
-        rc = begin_run(&s, db_path, err);
+    if (rc == MPSL_OK && s.rank == 0) {
+        rc = begin_run(&s, db_path, hosts, err);
+        begun = rc == MPSL_OK;
+    }
+    if (mpi && rc == MPSL_OK) {
+        rc = transport_agree(rc, err);
+        transport_bcast_i64(&s.run_id);
         begun = rc == MPSL_OK;
     }
     if (begun) {
         result->run_id = s.run_id;
-        if (!opt || !opt->quiet) {
-            fprintf(stderr, "run %lld: %s (%s on %s, %d clients) -> %s\n", (long long)s.run_id,
-                    ex->name, ex->strategy.plugin.desc->name, ex->dataset.plugin.desc->name,
-                    ex->n_clients, db_path);
+        if (s.rank == 0 && (!opt || !opt->quiet)) {
+            fprintf(stderr, "run %lld: %s (%s on %s, %d clients%s) -> %s\n",
+                    (long long)s.run_id, ex->name, ex->strategy.plugin.desc->name,
+                    ex->dataset.plugin.desc->name, ex->n_clients,
+                    mpi ? ", over MPI" : "", db_path);
         }
         s.started = s.epoch_started = mpsl_now();
-        s.host->set_party(&s, MPSL_PARTY_SERVER, -1); /* until the strategy says otherwise */
-        rc = agg->run(agg_state, &s, err);
+        rc = driver_run(&s.drv, err);
+        if (mpi && s.rank > 0) {
+            char what[192];
+            if (rc == MPSL_ERR_INTERRUPTED && transport_dead_peer(&s.drv, what, sizeof what) &&
+                strstr(what, "the server")) {
+                mark_failed_from_client(&s, db_path, s.run_id, "the server's process died: "
+                                        "mpirun ended the job");
+            }
+            transport_client_rank_done(&s.drv, rc, err);
+        } else if (mpi) {
+            if (rc == MPSL_OK) {
+                rc = transport_wait_clients(&s.drv, err);
+            }
+            rc = explain_stop(&s, rc, err);
+        }
+    }
+    if (begun && s.rank == 0) {
         if (rc == MPSL_OK && s.epochs_done < ex->train.epochs && !session_stop_requested) {
             rc = mpsl_errs(err, MPSL_ERR_PLUGIN,
                            "strategy '%s' returned after %lld of %lld epochs without an error",
@@ -216,10 +318,11 @@ int run_experiment(experiment *ex, const char *db_path, const run_options *opt,
     }
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
-    if (agg_state) {
-        agg->destroy(agg_state);
+    if (mpi && rc == MPSL_OK) {
+        transport_detach(&s.drv); /* completes every send before MPI_Finalize */
     }
     session_close(&s);
+    free(local);
     if (s.trace) {
         fclose(s.trace);
     }

@@ -14,6 +14,8 @@ typedef struct run_result {
     char status[16];            /* finished, failed, interrupted */
     int64_t epochs_done;
     double wall_seconds;
+    int mpi;                    /* the run went over MPI: the process must end through MPI */
+    int rank;                   /* this process's rank (0: the server and the database) */
 } run_result;
 
 /* Open the store at db_path, the data and the strategy, then run. Returns MPSL_OK when the

@@ -2,6 +2,7 @@
  * end-of-epoch bookkeeping that turns counters into rows of the results store. */
 #include "session.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include "kernels/flops.h"
 #include "mpsl_build_config.h"
 #include "train/model.h"
+#include "train/session_api.h"
 #include "weights/model_weights.h"
 
 volatile sig_atomic_t session_stop_requested;
@@ -107,7 +109,8 @@ int session_open_data(mpsl_session *s, mpsl_error *err)
     s->cursor = calloc((size_t)n + 1, sizeof *s->cursor);
     s->links = calloc((size_t)n, sizeof *s->links);
     s->client_flops = calloc((size_t)n * 2, sizeof *s->client_flops);
-    if (!s->cursor || !s->links || !s->client_flops) {
+    s->client_time = calloc((size_t)n * 2, sizeof *s->client_time);
+    if (!s->cursor || !s->links || !s->client_flops || !s->client_time) {
         return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory for %d clients", n);
     }
     int64_t total = 0;
@@ -404,6 +407,15 @@ static int store_counters(mpsl_session *s, int64_t epoch, mpsl_error *err)
                 rc = store_compute(s->db, s->run_id, epoch, "client", k, pass_name[p], f, err);
             }
         }
+        /* measured time of the clients that ran a role */
+        if (rc == MPSL_OK && s->drv.api && s->drv.api->client) {
+            rc = store_client_metric(s->db, s->run_id, epoch, k, "compute_seconds",
+                                     s->client_time[2 * k], err);
+            if (rc == MPSL_OK) {
+                rc = store_client_metric(s->db, s->run_id, epoch, k, "wait_seconds",
+                                         s->client_time[2 * k + 1], err);
+            }
+        }
     }
     for (int p = 0; p < 2 && rc == MPSL_OK; p++) {
         rc = store_compute(s->db, s->run_id, epoch, "server", -1, pass_name[p],
@@ -416,6 +428,7 @@ static void reset_counters(mpsl_session *s)
 {
     memset(s->links, 0, (size_t)s->ex->n_clients * sizeof *s->links);
     memset(s->client_flops, 0, (size_t)s->ex->n_clients * 2 * sizeof *s->client_flops);
+    memset(s->client_time, 0, (size_t)s->ex->n_clients * 2 * sizeof *s->client_time);
     s->server_flops[0] = s->server_flops[1] = 0;
 }
 
@@ -430,31 +443,137 @@ static void format_seconds(char *buf, size_t size, double sec)
     }
 }
 
-int session_epoch_end(mpsl_session *s, int64_t epoch, mpsl_model *eval_model, double train_loss,
-                      double train_acc, mpsl_error *err)
+/* Take client k's end-of-epoch report into the epoch's counters and rows, and its train_loss,
+ * train_acc and samples into the sums the server's aggregate is made of. */
+static int take_report(mpsl_session *s, int k, const int32_t *buf, int64_t words, int64_t epoch,
+                       double agg[3], mpsl_error *err)
 {
-    const mpsl_train_settings *t = &s->ex->train;
-    if (epoch < 0 || epoch >= t->epochs || epoch <= s->last_epoch_recorded) {
-        return mpsl_errs(err, MPSL_ERR_INTERNAL,
-                         "epoch_end(%lld): epochs run from 0 to %lld, each ended once",
-                         (long long)epoch, (long long)t->epochs - 1);
+    role_report rep;
+    if ((size_t)words * 4 < sizeof rep) {
+        return mpsl_errs(err, MPSL_ERR_INTERNAL, "client %d sent a truncated report", k);
     }
+    memcpy(&rep, buf, sizeof rep);
+    if (rep.epoch != epoch || rep.n_metrics < 0 ||
+        sizeof rep + (size_t)rep.n_metrics * sizeof(role_metric) > (size_t)words * 4) {
+        return mpsl_errs(err, MPSL_ERR_PLUGIN, "client %d ended epoch %lld while the server "
+                         "ended epoch %lld: every role ends every epoch, in order", k,
+                         (long long)rep.epoch + 1, (long long)epoch + 1);
+    }
+    for (int kind = 0; kind < MPSL_MSG_KIND_COUNT; kind++) {
+        s->links[k].bytes[0][kind] += rep.sent_bytes[kind];
+        s->links[k].messages[0][kind] += rep.sent_messages[kind];
+    }
+    s->client_flops[2 * k] += rep.flops[0];
+    s->client_flops[2 * k + 1] += rep.flops[1];
+    s->client_time[2 * k] += rep.compute_s;
+    s->client_time[2 * k + 1] += rep.wait_s;
+    const role_metric *m = (const role_metric *)((const char *)buf + sizeof rep);
+    double loss = NAN, acc = NAN, samples = NAN;
+    int rc = MPSL_OK;
+    for (int i = 0; i < rep.n_metrics && rc == MPSL_OK; i++) {
+        char name[sizeof m[i].name + 1];
+        memcpy(name, m[i].name, sizeof m[i].name);
+        name[sizeof m[i].name] = '\0';
+        rc = store_client_metric(s->db, s->run_id, epoch, k, name, m[i].value, err);
+        loss = strcmp(name, "train_loss") == 0 ? m[i].value : loss;
+        acc = strcmp(name, "train_acc") == 0 ? m[i].value : acc;
+        samples = strcmp(name, "samples") == 0 ? m[i].value : samples;
+    }
+    if (!isnan(samples) && samples > 0) {
+        if (!isnan(loss)) {
+            agg[0] += loss * samples;
+        }
+        if (!isnan(acc)) {
+            agg[1] += acc * samples;
+        }
+        agg[2] += samples;
+    }
+    return rc;
+}
+
+/* Every client's report for this epoch, in client order: reports[k] (words[k] int32 words),
+ * or NULL when clients run no role. Received before the database transaction begins, so the
+ * database is never held while the server waits. */
+static int gather_reports(mpsl_role *server, int32_t **reports, int64_t *words, mpsl_error *err)
+{
+    mpsl_session *s = server->s;
+    size_t cap = session_report_capacity();
+    int rc = MPSL_OK;
+    for (int k = 0; k < s->ex->n_clients && rc == MPSL_OK; k++) {
+        reports[k] = malloc(cap);
+        if (!reports[k]) {
+            return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
+        }
+        mpsl_tensor t = {.data = reports[k], .dtype = MPSL_I32, .ndim = 1,
+                         .shape = {(int64_t)(cap / 4)}};
+        rc = messages_recv(server, k, MSG_REPORT, &t, err);
+        words[k] = t.shape[0];
+    }
+    return rc;
+}
+
+static void free_reports(int32_t **reports, int n)
+{
+    for (int k = 0; reports && k < n; k++) {
+        free(reports[k]);
+    }
+    free(reports);
+}
+
+int session_epoch_end(mpsl_role *server, int64_t epoch, mpsl_model *eval_model,
+                      double train_loss, double train_acc, mpsl_error *err)
+{
+    mpsl_session *s = server->s;
+    const mpsl_train_settings *t = &s->ex->train;
+    double now = mpsl_now();
+    server->compute_s += now - server->resumed_at;
+    server->resumed_at = now;
+    int K = s->ex->n_clients, clients_report = s->drv.api && s->drv.api->client;
+    int32_t **reports = clients_report ? calloc((size_t)K, sizeof *reports) : NULL;
+    int64_t *words = clients_report ? calloc((size_t)K, sizeof *words) : NULL;
+    int rc = clients_report && (!reports || !words)
+                 ? mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory")
+                 : MPSL_OK;
+    if (rc == MPSL_OK && clients_report) {
+        rc = gather_reports(server, reports, words, err);
+    }
+    /* The epoch's training time ends here; evaluation is timed on its own. */
     double train_seconds = mpsl_now() - s->epoch_started;
     double acc = -1, loss = -1, eval_seconds = 0;
     eval_result ev = {0};
     int evaluate = eval_model && ((epoch + 1) % t->eval_every == 0 || epoch == t->epochs - 1);
-    if (evaluate) {
+    if (rc == MPSL_OK && evaluate) {
         double t0 = mpsl_now();
-        int rc = session_evaluate(s, eval_model, &ev, err);
-        if (rc != MPSL_OK) {
-            return rc;
-        }
+        rc = session_evaluate(s, eval_model, &ev, err);
         acc = ev.acc;
         loss = ev.loss;
         eval_seconds = mpsl_now() - t0;
     }
+    double agg[3] = {0, 0, 0}; /* the clients' loss and accuracy sums, weighted by samples */
+    if (rc == MPSL_OK) {
+        rc = store_begin(s->db, err);
+    }
+    for (int k = 0; k < K && clients_report && rc == MPSL_OK; k++) {
+        rc = take_report(s, k, reports[k], words[k], epoch, agg, err);
+    }
+    free_reports(reports, K);
+    free(words);
+    if (rc != MPSL_OK) {
+        store_rollback(s->db);
+        return rc;
+    }
+    if (train_loss < 0 && agg[2] > 0) {
+        train_loss = agg[0] / agg[2];
+    }
+    if (train_acc < 0 && agg[2] > 0) {
+        train_acc = agg[1] / agg[2];
+    }
+    s->server_flops[0] = server->flops[0];
+    s->server_flops[1] = server->flops[1];
+    double server_compute = server->compute_s, server_wait = server->wait_s;
+    role_reset_counters(server);
+    server->resumed_at = mpsl_now(); /* storing and evaluating are not the role's compute */
     int recall = evaluate && ev.has_recall;
-    int rc = store_begin(s->db, err);
     struct {
         const char *name;
         double value;
@@ -467,6 +586,9 @@ int session_epoch_end(mpsl_session *s, int64_t epoch, mpsl_model *eval_model, do
         {"epoch_seconds", train_seconds, 1},
         {"eval_seconds", eval_seconds, evaluate},
         {"peak_rss_bytes", (double)mpsl_peak_rss_bytes(), 1},
+        /* measured time of the server's role: computing, and waiting for messages */
+        {"server_compute_seconds", server_compute, 1},
+        {"server_wait_seconds", server_wait, 1},
         /* retrieval: test_acc above is the mean of the two Recall@1 */
         {"recall_i2t_1", ev.recall[0][0], recall},
         {"recall_i2t_5", ev.recall[0][1], recall},
@@ -492,6 +614,7 @@ int session_epoch_end(mpsl_session *s, int64_t epoch, mpsl_model *eval_model, do
         return rc;
     }
     reset_counters(s);
+    server->epochs_ended = epoch + 1;
     s->last_epoch_recorded = epoch;
     s->epochs_done = epoch + 1;
     if (epoch == t->epochs - 1 && eval_model && s->ex->save_weights) {
@@ -534,23 +657,7 @@ int session_epoch_end(mpsl_session *s, int64_t epoch, mpsl_model *eval_model, do
 
 void session_close(mpsl_session *s)
 {
-    for (int i = 0; i < s->n_optims; i++) {
-        session_optim_free(s->optims[i]);
-    }
-    for (int i = 0; i < s->n_models; i++) {
-        model_destroy(s->models[i]);
-    }
-    for (int i = 0; i < s->n_batches; i++) {
-        session_batch_destroy(s, s->batches[i]);
-    }
-    free(s->optims);
-    free(s->models);
-    free(s->batches);
-    s->optims = NULL;
-    s->models = NULL;
-    s->batches = NULL;
-    s->n_optims = s->n_models = s->n_batches = 0;
-    messages_clear(s);
+    driver_free(&s->drv);
     flops_set_target(NULL);
     if (s->cursor) {
         for (int k = 0; k <= s->ex->n_clients; k++) {
@@ -560,6 +667,8 @@ void session_close(mpsl_session *s)
     free(s->cursor);
     free(s->links);
     free(s->client_flops);
+    free(s->client_time);
+    s->client_time = NULL;
     mpsl_free(s->loss_scratch);
     s->loss_scratch = NULL;
     s->loss_cap = 0;

@@ -1,6 +1,7 @@
-/* session.h: one run in progress: the experiment, the opened dataset and its partition, the
- * message layer's mailboxes and byte counters, FLOP counters per party, the results store
- * and the run's random generator. Strategies reach it only through mpsl_host services. */
+/* session.h: one run in progress, in this process: the experiment, the opened dataset and its
+ * partition, the roles and their driver, the epoch's counters (bytes per link, FLOPs and time
+ * per party) as the server stores them, and the results store (on the server's process only).
+ * Strategies reach it only through the session API (session_api.c), as roles. */
 #ifndef MPSL_SESSION_H
 #define MPSL_SESSION_H
 
@@ -11,6 +12,7 @@
 #include "results/store.h"
 #include "train/experiment.h"
 #include "train/partition.h"
+#include "train/roles.h"
 #include "util/util.h"
 
 /* Counters for one client's link to the server, by direction (0 up, 1 down) and kind. */
@@ -18,8 +20,6 @@ typedef struct link_counters {
     int64_t bytes[2][MPSL_MSG_KIND_COUNT];
     int64_t messages[2][MPSL_MSG_KIND_COUNT];
 } link_counters;
-
-typedef struct message message;   /* a payload waiting in a mailbox (messages.c) */
 
 typedef struct client_cursor {
     int64_t *order;        /* this pass's shuffled sample indices */
@@ -40,16 +40,19 @@ struct mpsl_session {
     int64_t *all_train;                     /* union of the clients' indices */
     int64_t n_all_train;
     client_cursor *cursor;                  /* (n_clients + 1): the last is the union */
-    mpsl_rng rng;                           /* strategy-visible random numbers */
 
-    /* message layer */
-    message *mail_head, *mail_tail;
+    /* the roles and the transport between them */
+    driver drv;
+    int rank, n_ranks;                      /* 0 and 1 in one process */
+    const char *transport;                  /* "local" or "mpi" */
     FILE *trace;                            /* $MPSL_MESSAGE_TRACE: one line per message */
-    link_counters *links;                   /* (n_clients) */
 
-    /* FLOPs: [party or client][pass]; client k at client_flops[k] */
+    /* the epoch's counters as the server stores them: bytes per link (the server's own
+     * sends counted here, the clients' from their reports), FLOPs and time per party */
+    link_counters *links;                   /* (n_clients) */
     double server_flops[2];
     double *client_flops;                   /* (n_clients * 2) */
+    double *client_time;                    /* (n_clients * 2): compute, wait seconds */
 
     /* results */
     store *db;
@@ -70,13 +73,6 @@ struct mpsl_session {
     float *loss_scratch;
     int64_t loss_cap;
 
-    /* models made through the host, released at the end of the run */
-    mpsl_model **models;
-    int n_models, cap_models;
-    mpsl_optim **optims;
-    int n_optims, cap_optims;
-    mpsl_batch **batches;
-    int n_batches, cap_batches;
 };
 
 /* Set by the SIGINT/SIGTERM handler the run installs. */
@@ -84,28 +80,35 @@ extern volatile sig_atomic_t session_stop_requested;
 
 /* Open the dataset, partition it and store the clients' data. */
 int session_open_data(mpsl_session *s, mpsl_error *err);
-/* Release everything the session created (models, optimizers, batches, mail, data). */
+/* Release everything the session created (roles and their resources, mail, data). */
 void session_close(mpsl_session *s);
 
-/* The message layer (messages.c); see mpsl_host.send/recv for the contract. */
-int messages_send(mpsl_session *s, int from, int to, mpsl_msg_kind kind, const mpsl_tensor *t,
-                  mpsl_error *err);
-int messages_recv(mpsl_session *s, int to, int from, mpsl_msg_kind kind, mpsl_tensor *t,
-                  mpsl_error *err);
-/* Forget undelivered messages (e.g. after a failed step). */
-void messages_clear(mpsl_session *s);
-const char *message_kind_name(mpsl_msg_kind kind);
+/* The message layer (messages.c); see mpsl_session_api.send/recv for the contract. Internal
+ * kinds (roles.h) may be sent too; they are not counted. */
+int messages_send(mpsl_role *r, int to, int kind, const mpsl_tensor *t, mpsl_error *err);
+int messages_recv(mpsl_role *r, int from, int kind, mpsl_tensor *t, mpsl_error *err);
+/* Put a message into its receiver's mailbox (and the trace), waking the receiver. */
+void messages_deliver(driver *d, message *msg);
+/* A message's parts, for transports. */
+message *message_new(int from, int to, int kind, const mpsl_tensor *t);
+int message_to(const message *msg);
+int message_from(const message *msg);
+int message_kind(const message *msg);
+const mpsl_tensor *message_tensor(const message *msg);
+/* Forget every undelivered message of a role. */
+void messages_clear(mpsl_role *r);
+const char *message_kind_name(int kind);
 
-/* Batches and the client cursors (see mpsl_host.batch_create / client_next). */
+/* Batches and the data cursors (see mpsl_session_api.batch_create / next_batch): client
+ * -1 is the union of all clients' data. */
 mpsl_batch *session_batch_create(mpsl_session *s, int64_t max_n, mpsl_error *err);
 void session_batch_destroy(mpsl_session *s, mpsl_batch *b);
 int64_t session_client_next(mpsl_session *s, int client, mpsl_batch *b, int64_t n,
                             mpsl_error *err);
-/* See mpsl_host.epoch_end. */
-int session_epoch_end(mpsl_session *s, int64_t epoch, mpsl_model *eval_model, double train_loss,
-                      double train_acc, mpsl_error *err);
-/* Free an optimizer made through the host (host_session.c). */
-void session_optim_free(mpsl_optim *o);
+/* The server's epoch_end: gathers the clients' reports, evaluates when due, stores the
+ * epoch (see mpsl_session_api.epoch_end). */
+int session_epoch_end(mpsl_role *server, int64_t epoch, mpsl_model *eval_model,
+                      double train_loss, double train_acc, mpsl_error *err);
 
 /* What an evaluation measured. Classification: acc and the mean loss. Retrieval: recall[d][r]
  * = Recall@{1,5,10}[r] image->text (d 0) and text->image (d 1) over the whole test split,
@@ -120,7 +123,8 @@ typedef struct eval_result {
 /* Evaluate a model on the test split. FLOPs are not counted. */
 int session_evaluate(mpsl_session *s, mpsl_model *m, eval_result *res, mpsl_error *err);
 
-/* The task's loss (mpsl_host.loss; host_session.c). */
+/* The task's loss (mpsl_session_api.loss; session_api.c). Returns NAN when scratch memory
+ * runs out. */
 double session_loss(mpsl_session *s, float *dout, const float *out, const int32_t *labels,
                     int64_t n, int64_t *correct);
 /* Retrieval shape of the outputs: K captions of E floats (0, 0 for classification). */

@@ -11,24 +11,6 @@ static const mpsl_param_spec fedprox_spec[] = {
                      "weight of the proximal term (mu/2)||w - w_global||^2"),
 };
 
-static const mpsl_plugin_desc fedprox_desc = {
-    .abi_major = MPSL_ABI_MAJOR,
-    .abi_minor = MPSL_ABI_MINOR,
-    .name = "fedprox",
-    .version = "1.0.0",
-    .kind = MPSL_KIND_AGGREGATION,
-    .summary = "FedProx: FedAvg with the proximal term (mu/2)||w - w_global||^2",
-    .params = fedprox_spec,
-    .n_params = MPSL_COUNT(fedprox_spec),
-    .params_size = sizeof(fedavg_params),
-    .api = &fedavg_api,
-};
-
-MPSL_PLUGIN_EXPORT int mpsl_plugin_entry(const mpsl_host *h, const mpsl_plugin_desc **desc,
-                                         mpsl_error *err)
-{
-    (void)h;
-    (void)err;
-    *desc = &fedprox_desc;
-    return MPSL_OK;
-}
+MPSL_PLUGIN(MPSL_KIND_AGGREGATION, "fedprox", "2.0.0",
+            "FedProx: FedAvg with the proximal term (mu/2)||w - w_global||^2",
+            &fedavg_api, fedavg_params, fedprox_spec);

@@ -1,15 +1,22 @@
-/* mpsl.c: parallel split learning (MPSL). Clients hold only their tokenizers and labels; the
- * server holds one encoder + head. Each step every client sends its tokens, the server runs
- * ONE forward and backward over all clients' tokens concatenated, each client computes its own
- * loss from the logits it is sent, and gets back only its slice of the cut-layer gradient.
- * Everything that crosses between parties goes through the message layer, which counts it.
+/* mpsl.c: parallel split learning (MPSL) as two roles. Clients hold only their tokenizers
+ * and labels; the server holds one encoder + head. Each step every client sends its tokens,
+ * the server runs ONE forward and backward over all clients' tokens concatenated, each client
+ * computes its own loss from the logits it is sent, and gets back only its slice of the
+ * cut-layer gradient. Everything that crosses between parties goes through the message
+ * layer, which counts it.
  *
  * An epoch is ceil(N / B) server steps (N samples over all clients, B = train.batch_size);
  * in each step client k contributes min(ceil(B / K), what is left of its current pass)
  * samples, cycling through its own partition. With one client this is exactly the batch
- * sequence of centralized training. */
+ * sequence of centralized training.
+ *
+ * At the end of each epoch the clients upload their tokenizers and the server averages them,
+ * weighted by sample count (FedAvg style), in front of its encoder and head: the model that
+ * is evaluated. */
 #include <mpsl/plugin.h>
 #include <string.h>
+
+#include "local_step.h"
 
 typedef struct mpsl_params {
     int freeze_tokenizers;  /* 1: tokenizers stay as initialised; no cut-layer gradients sent */
@@ -23,66 +30,6 @@ static const mpsl_param_spec mpsl_spec[] = {
                    "samples per client per step; 0: ceil(train.batch_size / clients)"),
 };
 
-/* What one client holds. */
-typedef struct client {
-    mpsl_model *tok;        /* its tokenizers */
-    mpsl_optim *opt;
-    mpsl_batch *batch;      /* its mini-batch, labels included: they never leave */
-    float *logits, *dlogits, *cut_grads;
-    int64_t n;              /* samples in the current step */
-    double loss_sum;
-    int64_t correct, seen;
-} client;
-
-typedef struct mpsl_state {
-    const mpsl_host *h;
-    mpsl_params p;
-    int K;
-    int64_t b, T, D, C;
-    client *clients;
-    mpsl_model *server, *eval;
-    mpsl_optim *server_opt;
-    float *tokens, *logits_grad, *scratch; /* server buffers for the concatenated batch */
-    int64_t *offset;        /* first row of each client's slice in this step */
-    double server_loss_sum; /* the epoch's loss as the server knows it: from the clients' */
-    int64_t server_seen;    /* reported loss values, weighted by their batch sizes */
-} mpsl_state;
-
-static int mpsl_create(const mpsl_host *h, mpsl_session *s, const void *params,
-                       const char *where, void **state, mpsl_error *err)
-{
-    (void)where;
-    mpsl_state *st = h->alloc(sizeof *st);
-    if (!st) {
-        h->error_set(err, "out of memory");
-        return MPSL_ERR_NOMEM;
-    }
-    st->h = h;
-    st->p = *(const mpsl_params *)params;
-    st->K = h->n_clients(s);
-    *state = st;
-    return MPSL_OK;
-}
-
-static void mpsl_destroy(void *state)
-{
-    mpsl_state *st = state;
-    const mpsl_host *h = st->h;
-    if (st->clients) {
-        for (int k = 0; k < st->K; k++) {
-            h->free(st->clients[k].logits);
-            h->free(st->clients[k].dlogits);
-            h->free(st->clients[k].cut_grads);
-        }
-    }
-    h->free(st->clients);
-    h->free(st->tokens);
-    h->free(st->logits_grad);
-    h->free(st->scratch);
-    h->free(st->offset);
-    h->free(st);
-}
-
 static mpsl_tensor f32(float *data, int64_t a, int64_t b, int64_t c)
 {
     mpsl_tensor t = {.data = data, .dtype = MPSL_F32, .ndim = c ? 3 : (b ? 2 : 1)};
@@ -92,362 +39,340 @@ static mpsl_tensor f32(float *data, int64_t a, int64_t b, int64_t c)
     return t;
 }
 
-/* Models, optimizers and buffers for every party. */
-static int setup(mpsl_state *st, mpsl_session *s, mpsl_error *err)
+/* What every role derives alike from the run: samples per client per step, steps per epoch. */
+static int64_t client_batch(const mpsl_session_api *api, mpsl_role *r, const mpsl_params *p)
 {
-    const mpsl_host *h = st->h;
-    const mpsl_train_settings *t = h->settings(s);
-    st->b = st->p.client_batch ? st->p.client_batch : (t->batch_size + st->K - 1) / st->K;
-    int rc = h->model_create(s, MPSL_PART_ENCODER | MPSL_PART_HEAD, &st->server, err);
+    int K = api->n_clients(r);
+    return p->client_batch ? p->client_batch : (api->settings(r)->batch_size + K - 1) / K;
+}
+
+static int64_t steps_per_epoch(const mpsl_session_api *api, mpsl_role *r)
+{
+    int64_t N = 0, B = api->settings(r)->batch_size;
+    for (int k = 0; k < api->n_clients(r); k++) {
+        N += api->client_samples(r, k);
+    }
+    return (N + B - 1) / B;
+}
+
+/* ---------------------------------------------------------------- the server */
+
+typedef struct server {
+    int K;
+    int64_t b, T, D, C;
+    mpsl_model *model, *eval;
+    mpsl_optim *opt;
+    float *tokens, *logits_grad, *scratch; /* the concatenated batch; an uploaded tokenizer */
+    int64_t *offset;        /* first row of each client's slice in this step */
+    double loss_sum;        /* the epoch's loss as the server knows it: from the clients' */
+    int64_t seen;           /* reported loss values, weighted by their batch sizes */
+} server;
+
+static int server_setup(const mpsl_session_api *api, mpsl_role *r, const mpsl_params *p,
+                        server *sv, mpsl_error *err)
+{
+    sv->K = api->n_clients(r);
+    sv->b = client_batch(api, r, p);
+    int rc = api->model_create(r, MPSL_PART_ENCODER | MPSL_PART_HEAD, &sv->model, err);
     if (rc == MPSL_OK) {
-        rc = h->model_create(s, MPSL_PART_ALL, &st->eval, err);
+        rc = api->model_create(r, MPSL_PART_ALL, &sv->eval, err);
     }
     if (rc == MPSL_OK) {
-        rc = h->optim_create(s, st->server, &st->server_opt, err);
+        rc = api->optim_create(r, sv->model, &sv->opt, err);
     }
     if (rc != MPSL_OK) {
         return rc;
     }
-    h->model_token_shape(st->server, &st->T, &st->D);
-    st->C = h->model_output_size(st->server); /* floats per sample of the server's output */
-    size_t rows = (size_t)(st->b * st->K);
-    st->clients = h->alloc((size_t)st->K * sizeof *st->clients);
-    st->offset = h->alloc((size_t)(st->K + 1) * sizeof *st->offset);
-    st->tokens = h->alloc(rows * (size_t)(st->T * st->D) * sizeof(float));
-    st->logits_grad = h->alloc(rows * (size_t)st->C * sizeof(float));
-    int64_t n_eval;
-    h->model_params(st->eval, &n_eval);
-    st->scratch = h->alloc((size_t)n_eval * sizeof(float));
-    if (!st->clients || !st->offset || !st->tokens || !st->logits_grad || !st->scratch) {
-        h->error_set(err, "out of memory for the server's batch of %zu rows", rows);
+    api->model_token_shape(sv->model, &sv->T, &sv->D);
+    sv->C = api->model_output_size(sv->model); /* floats per sample of the server's output */
+    size_t rows = (size_t)(sv->b * sv->K);
+    int64_t n_tok;
+    api->model_part(sv->eval, MPSL_PART_TOKENIZERS, &n_tok);
+    sv->offset = api->alloc(r, (size_t)(sv->K + 1) * sizeof *sv->offset);
+    sv->tokens = api->alloc(r, rows * (size_t)(sv->T * sv->D) * sizeof(float));
+    sv->logits_grad = api->alloc(r, rows * (size_t)sv->C * sizeof(float));
+    sv->scratch = api->alloc(r, (size_t)(n_tok ? n_tok : 1) * sizeof(float));
+    if (!sv->offset || !sv->tokens || !sv->logits_grad || !sv->scratch) {
         return MPSL_ERR_NOMEM;
     }
-    for (int k = 0; k < st->K && rc == MPSL_OK; k++) {
-        client *c = &st->clients[k];
-        rc = h->model_create(s, MPSL_PART_TOKENIZERS, &c->tok, err);
-        if (rc == MPSL_OK && !st->p.freeze_tokenizers) {
-            rc = h->optim_create(s, c->tok, &c->opt, err);
-        }
-        if (rc != MPSL_OK) {
-            return rc;
-        }
-        c->batch = h->batch_create(s, st->b, err);
-        c->logits = h->alloc((size_t)(st->b * st->C) * sizeof(float));
-        c->dlogits = h->alloc((size_t)(st->b * st->C) * sizeof(float));
-        c->cut_grads = h->alloc((size_t)(st->b * st->T * st->D) * sizeof(float));
-        if (!c->batch || !c->logits || !c->dlogits || !c->cut_grads) {
-            if (c->batch) {
-                h->error_set(err, "out of memory for client %d", k);
-            }
-            return MPSL_ERR_NOMEM;
-        }
-    }
     return MPSL_OK;
 }
 
-/* 1. Each client draws its mini-batch, tokenizes it and sends the tokens up. */
-static int clients_forward(mpsl_state *st, mpsl_session *s, mpsl_error *err)
+/* 2-3. Receive every client's tokens into one batch, run encoder + head once, send each
+ * client its own slice of the logits. */
+static int server_forward(const mpsl_session_api *api, mpsl_role *r, server *sv,
+                          mpsl_error *err)
 {
-    const mpsl_host *h = st->h;
-    for (int k = 0; k < st->K; k++) {
-        client *c = &st->clients[k];
-        int64_t got = h->client_next(s, k, c->batch, st->b, err);
-        if (got == 0) {
-            got = h->client_next(s, k, c->batch, st->b, err); /* next pass of its data */
-        }
-        if (got < 0) {
-            return (int)got;
-        }
-        c->n = got;
-        h->set_party(s, MPSL_PARTY_CLIENT, k);
-        if (!st->p.freeze_tokenizers) {
-            h->model_zero_grad(c->tok);
-        }
-        mpsl_tensor tokens;
-        int rc = h->model_tokenize(c->tok, c->batch, &tokens, err);
-        if (rc == MPSL_OK) {
-            rc = h->send(s, k, MPSL_SERVER, MPSL_MSG_ACTIVATIONS, &tokens, err);
-        }
-        if (rc != MPSL_OK) {
-            return rc;
-        }
-    }
-    return MPSL_OK;
-}
-
-/* 2-3. The server concatenates all tokens, runs encoder + head once, sends each client its
- * own slice of the logits. */
-static int server_forward(mpsl_state *st, mpsl_session *s, mpsl_error *err)
-{
-    const mpsl_host *h = st->h;
-    int64_t row = 0, TD = st->T * st->D;
-    for (int k = 0; k < st->K; k++) {
-        st->offset[k] = row;
-        mpsl_tensor slot = f32(st->tokens + row * TD, st->clients[k].n, st->T, st->D);
-        int rc = h->recv(s, MPSL_SERVER, k, MPSL_MSG_ACTIVATIONS, &slot, err);
+    int64_t row = 0, TD = sv->T * sv->D;
+    for (int k = 0; k < sv->K; k++) {
+        sv->offset[k] = row;
+        mpsl_tensor slot = f32(sv->tokens + row * TD, sv->b, sv->T, sv->D);
+        int rc = api->recv(r, k, MPSL_MSG_ACTIVATIONS, &slot, err);
         if (rc != MPSL_OK) {
             return rc;
         }
         row += slot.shape[0];
     }
-    st->offset[st->K] = row;
-    h->set_party(s, MPSL_PARTY_SERVER, -1);
-    h->model_zero_grad(st->server);
-    mpsl_tensor all = f32(st->tokens, row, st->T, st->D), logits;
-    int rc = h->model_encode(st->server, &all, &logits, err);
-    for (int k = 0; k < st->K && rc == MPSL_OK; k++) {
-        int64_t n = st->offset[k + 1] - st->offset[k];
-        mpsl_tensor slice = f32((float *)logits.data + st->offset[k] * st->C, n, st->C, 0);
-        rc = h->send(s, MPSL_SERVER, k, MPSL_MSG_LOGITS, &slice, err);
+    sv->offset[sv->K] = row;
+    api->model_zero_grad(sv->model);
+    mpsl_tensor all = f32(sv->tokens, row, sv->T, sv->D), logits;
+    int rc = api->model_encode(sv->model, &all, &logits, err);
+    for (int k = 0; k < sv->K && rc == MPSL_OK; k++) {
+        int64_t n = sv->offset[k + 1] - sv->offset[k];
+        mpsl_tensor slice = f32((float *)logits.data + sv->offset[k] * sv->C, n, sv->C, 0);
+        rc = api->send(r, k, MPSL_MSG_LOGITS, &slice, err);
     }
     return rc;
 }
 
-/* 4. Each client computes the task's loss over its own mini-batch (h->loss: cross-entropy
- * with its own labels, or for retrieval the contrastive loss among its own image-caption
- * pairs, which needs no labels) and returns d(loss)/d(logits) and the loss value. */
-static int clients_loss(mpsl_state *st, mpsl_session *s, mpsl_error *err)
+/* 5-6. Weight each client's logit gradient by its share of the batch (the aggregated loss is
+ * sum_k (b_k / B) L_k), backpropagate once, step, and send each client its slice of the
+ * cut-layer gradient. */
+static int server_backward(const mpsl_session_api *api, mpsl_role *r, const mpsl_params *p,
+                           server *sv, int64_t epoch, mpsl_error *err)
 {
-    const mpsl_host *h = st->h;
-    for (int k = 0; k < st->K; k++) {
-        client *c = &st->clients[k];
-        mpsl_tensor logits = f32(c->logits, c->n, st->C, 0);
-        int rc = h->recv(s, k, MPSL_SERVER, MPSL_MSG_LOGITS, &logits, err);
-        if (rc != MPSL_OK) {
-            return rc;
-        }
-        h->set_party(s, MPSL_PARTY_CLIENT, k);
-        int64_t hits = 0;
-        double loss = h->loss(s, c->dlogits, c->logits, c->batch->labels, c->n, &hits);
-        c->loss_sum += loss * (double)c->n;
-        c->correct += hits;
-        c->seen += c->n;
-        float value = (float)loss;
-        mpsl_tensor grad = f32(c->dlogits, c->n, st->C, 0), scalar = f32(&value, 1, 0, 0);
-        rc = h->send(s, k, MPSL_SERVER, MPSL_MSG_LOGIT_GRADS, &grad, err);
-        if (rc == MPSL_OK) {
-            rc = h->send(s, k, MPSL_SERVER, MPSL_MSG_SCALARS, &scalar, err);
-        }
-        if (rc != MPSL_OK) {
-            return rc;
-        }
-    }
-    return MPSL_OK;
-}
-
-/* 5-6. The server weights each client's gradient by its share of the batch (the aggregated
- * loss is sum_k (b_k / B) L_k), backpropagates once, steps, and sends each client its slice
- * of the cut-layer gradient. */
-static int server_backward(mpsl_state *st, mpsl_session *s, int64_t epoch, mpsl_error *err)
-{
-    const mpsl_host *h = st->h;
-    int64_t total = st->offset[st->K];
-    for (int k = 0; k < st->K; k++) {
-        int64_t n = st->offset[k + 1] - st->offset[k];
-        float *g = st->logits_grad + st->offset[k] * st->C;
-        mpsl_tensor grad = f32(g, n, st->C, 0);
+    int64_t total = sv->offset[sv->K];
+    for (int k = 0; k < sv->K; k++) {
+        int64_t n = sv->offset[k + 1] - sv->offset[k];
+        float *g = sv->logits_grad + sv->offset[k] * sv->C;
+        mpsl_tensor grad = f32(g, n, sv->C, 0);
         float value;
         mpsl_tensor scalar = f32(&value, 1, 0, 0);
-        int rc = h->recv(s, MPSL_SERVER, k, MPSL_MSG_LOGIT_GRADS, &grad, err);
+        int rc = api->recv(r, k, MPSL_MSG_LOGIT_GRADS, &grad, err);
         if (rc == MPSL_OK) {
-            rc = h->recv(s, MPSL_SERVER, k, MPSL_MSG_SCALARS, &scalar, err);
+            rc = api->recv(r, k, MPSL_MSG_SCALARS, &scalar, err);
         }
         if (rc != MPSL_OK) {
             return rc;
         }
         float share = (float)n / (float)total;
-        for (int64_t i = 0; i < n * st->C; i++) {
+        for (int64_t i = 0; i < n * sv->C; i++) {
             g[i] *= share;
         }
-        st->server_loss_sum += (double)value * (double)n;
-        st->server_seen += n;
+        sv->loss_sum += (double)value * (double)n;
+        sv->seen += n;
     }
-    h->set_party(s, MPSL_PARTY_SERVER, -1);
-    mpsl_tensor dlogits = f32(st->logits_grad, total, st->C, 0), dtokens;
-    int rc = h->model_encode_backward(st->server, &dlogits, &dtokens, err);
+    mpsl_tensor dlogits = f32(sv->logits_grad, total, sv->C, 0), dtokens;
+    int rc = api->model_encode_backward(sv->model, &dlogits, &dtokens, err);
     if (rc == MPSL_OK) {
-        rc = h->optim_step(st->server_opt, epoch, err);
+        rc = api->optim_step(sv->opt, epoch, err);
     }
-    if (rc != MPSL_OK || st->p.freeze_tokenizers) {
+    if (rc != MPSL_OK || p->freeze_tokenizers) {
         return rc;
     }
-    int64_t TD = st->T * st->D;
-    for (int k = 0; k < st->K && rc == MPSL_OK; k++) {
-        int64_t n = st->offset[k + 1] - st->offset[k];
-        mpsl_tensor slice = f32((float *)dtokens.data + st->offset[k] * TD, n, st->T, st->D);
-        rc = h->send(s, MPSL_SERVER, k, MPSL_MSG_CUT_GRADS, &slice, err);
+    int64_t TD = sv->T * sv->D;
+    for (int k = 0; k < sv->K && rc == MPSL_OK; k++) {
+        int64_t n = sv->offset[k + 1] - sv->offset[k];
+        mpsl_tensor slice = f32((float *)dtokens.data + sv->offset[k] * TD, n, sv->T, sv->D);
+        rc = api->send(r, k, MPSL_MSG_CUT_GRADS, &slice, err);
     }
     return rc;
 }
 
-/* 7. Each client backpropagates its cut-layer gradient through its tokenizers and steps. */
-static int clients_backward(mpsl_state *st, mpsl_session *s, int64_t epoch, mpsl_error *err)
+/* The evaluation model: the server's encoder and head behind the clients' tokenizers,
+ * averaged by sample count. Frozen tokenizers are the same in every model (initialised from
+ * the same seed and weights), so then nothing is sent. */
+static int build_eval_model(const mpsl_session_api *api, mpsl_role *r, const mpsl_params *p,
+                            server *sv, mpsl_error *err)
 {
-    const mpsl_host *h = st->h;
-    if (st->p.freeze_tokenizers) {
+    int parts[] = {MPSL_PART_ENCODER, MPSL_PART_HEAD};
+    for (size_t i = 0; i < MPSL_COUNT(parts); i++) {
+        int64_t n_src, n_dst;
+        const float *src = api->model_part(sv->model, parts[i], &n_src);
+        float *dst = api->model_part(sv->eval, parts[i], &n_dst);
+        memcpy(dst, src, (size_t)n_src * sizeof(float));
+    }
+    if (p->freeze_tokenizers) {
         return MPSL_OK;
     }
-    for (int k = 0; k < st->K; k++) {
-        client *c = &st->clients[k];
-        mpsl_tensor g = f32(c->cut_grads, c->n, st->T, st->D);
-        int rc = h->recv(s, k, MPSL_SERVER, MPSL_MSG_CUT_GRADS, &g, err);
-        h->set_party(s, MPSL_PARTY_CLIENT, k);
-        if (rc == MPSL_OK) {
-            rc = h->model_tokenize_backward(c->tok, &g, err);
-        }
-        if (rc == MPSL_OK) {
-            rc = h->optim_step(c->opt, epoch, err);
-        }
-        if (rc != MPSL_OK) {
-            return rc;
-        }
-    }
-    return MPSL_OK;
-}
-
-/* The evaluation model: clients upload their tokenizers, the server averages them weighted by
- * sample count (FedAvg style) and puts them in front of its encoder and head. Layouts: the
- * full model holds the tokenizers' parameters first, then the server's, in declaration
- * order. With frozen tokenizers nothing changes on the clients, so nothing is sent. */
-static int build_eval_model(mpsl_state *st, mpsl_session *s, mpsl_error *err)
-{
-    const mpsl_host *h = st->h;
-    int64_t n_eval, n_tok, n_srv;
-    float *eval = h->model_params(st->eval, &n_eval);
-    const float *srv = h->model_params(st->server, &n_srv);
-    h->model_params(st->clients[0].tok, &n_tok);
-    if (n_tok + n_srv != n_eval) {
-        h->error_set(err, "mpsl: tokenizer (%lld) and server (%lld) parameters do not add up "
-                     "to the full model's (%lld)", (long long)n_tok, (long long)n_srv,
-                     (long long)n_eval);
-        return MPSL_ERR_INTERNAL;
-    }
-    memcpy(eval + n_tok, srv, (size_t)n_srv * sizeof(float));
-    if (st->p.freeze_tokenizers) {
-        memcpy(eval, h->model_params(st->clients[0].tok, &n_tok), (size_t)n_tok * sizeof(float));
-        return MPSL_OK;
-    }
-    int64_t total = 0;
-    for (int k = 0; k < st->K; k++) {
-        total += h->client_samples(s, k);
+    int64_t n_tok, total = 0;
+    float *eval = api->model_part(sv->eval, MPSL_PART_TOKENIZERS, &n_tok);
+    for (int k = 0; k < sv->K; k++) {
+        total += api->client_samples(r, k);
     }
     memset(eval, 0, (size_t)n_tok * sizeof(float));
-    for (int k = 0; k < st->K; k++) {
-        mpsl_tensor up = f32(h->model_params(st->clients[k].tok, &n_tok), n_tok, 0, 0);
-        mpsl_tensor recv = f32(st->scratch, n_tok, 0, 0);
-        int rc = h->send(s, k, MPSL_SERVER, MPSL_MSG_PARAMETERS, &up, err);
-        if (rc == MPSL_OK) {
-            rc = h->recv(s, MPSL_SERVER, k, MPSL_MSG_PARAMETERS, &recv, err);
-        }
+    for (int k = 0; k < sv->K; k++) {
+        mpsl_tensor up = f32(sv->scratch, n_tok, 0, 0);
+        int rc = api->recv(r, k, MPSL_MSG_PARAMETERS, &up, err);
         if (rc != MPSL_OK) {
             return rc;
         }
-        float w = (float)((double)h->client_samples(s, k) / (double)total);
+        float w = (float)((double)api->client_samples(r, k) / (double)total);
         for (int64_t i = 0; i < n_tok; i++) {
-            eval[i] += w * st->scratch[i];
+            eval[i] += w * sv->scratch[i];
         }
     }
     return MPSL_OK;
 }
 
-static int run_epoch(mpsl_state *st, mpsl_session *s, int64_t epoch, mpsl_error *err)
+static int mpsl_server(const mpsl_host *h, const mpsl_session_api *api, mpsl_role *r,
+                       const void *params, mpsl_error *err)
 {
-    const mpsl_host *h = st->h;
-    int64_t N = 0;
-    for (int k = 0; k < st->K; k++) {
-        N += h->client_samples(s, k);
-        st->clients[k].loss_sum = 0;
-        st->clients[k].correct = st->clients[k].seen = 0;
+    const mpsl_params *p = params;
+    server sv = {0};
+    int rc = server_setup(api, r, p, &sv, err);
+    if (rc == MPSL_ERR_NOMEM && !err->msg[0]) {
+        h->error_set(err, "out of memory for the server's batch of %lld rows",
+                     (long long)(sv.b * sv.K));
     }
-    st->server_loss_sum = 0;
-    st->server_seen = 0;
-    int64_t B = h->settings(s)->batch_size;
-    int64_t steps = (N + B - 1) / B;
-    int rc = MPSL_OK;
-    for (int64_t step = 0; step < steps && rc == MPSL_OK; step++) {
-        rc = clients_forward(st, s, err);
-        if (rc == MPSL_OK) {
-            rc = server_forward(st, s, err);
+    int64_t epochs = api->settings(r)->epochs, steps = steps_per_epoch(api, r);
+    for (int64_t epoch = 0; epoch < epochs && rc == MPSL_OK; epoch++) {
+        sv.loss_sum = 0;
+        sv.seen = 0;
+        for (int64_t step = 0; step < steps && rc == MPSL_OK; step++) {
+            rc = server_forward(api, r, &sv, err);
+            if (rc == MPSL_OK) {
+                rc = server_backward(api, r, p, &sv, epoch, err);
+            }
+            if (rc == MPSL_OK && api->should_stop(r)) {
+                rc = MPSL_ERR_INTERRUPTED;
+            }
+            api->progress(r, epoch, step + 1, steps);
         }
         if (rc == MPSL_OK) {
-            rc = clients_loss(st, s, err);
+            rc = build_eval_model(api, r, p, &sv, err);
         }
         if (rc == MPSL_OK) {
-            rc = server_backward(st, s, epoch, err);
+            /* train_loss is the server's view, from the loss values the clients reported;
+             * train_acc comes from the clients' own records. */
+            rc = api->epoch_end(r, epoch, sv.eval, sv.loss_sum / (double)sv.seen, -1.0, err);
         }
-        if (rc == MPSL_OK) {
-            rc = clients_backward(st, s, epoch, err);
-        }
-        if (rc == MPSL_OK && h->should_stop(s)) {
-            rc = MPSL_ERR_INTERRUPTED;
-        }
-        h->progress(s, epoch, step + 1, steps);
+    }
+    return rc;
+}
+
+/* ---------------------------------------------------------------- a client */
+
+typedef struct client {
+    mpsl_model *tok;        /* its tokenizers */
+    mpsl_optim *opt;
+    mpsl_batch *batch;      /* its mini-batch, labels included: they never leave */
+    float *logits, *dlogits, *cut_grads;
+    int64_t b, T, D, C;
+} client;
+
+static int client_setup(const mpsl_session_api *api, mpsl_role *r, const mpsl_params *p,
+                        client *c, mpsl_error *err)
+{
+    c->b = client_batch(api, r, p);
+    int rc = api->model_create(r, MPSL_PART_TOKENIZERS, &c->tok, err);
+    if (rc == MPSL_OK && !p->freeze_tokenizers) {
+        rc = api->optim_create(r, c->tok, &c->opt, err);
     }
     if (rc != MPSL_OK) {
         return rc;
     }
-    int64_t correct = 0, seen = 0;
-    for (int k = 0; k < st->K && rc == MPSL_OK; k++) {
-        const client *c = &st->clients[k];
-        correct += c->correct;
-        seen += c->seen;
-        rc = h->record_client(s, epoch, k, "train_loss", c->loss_sum / (double)c->seen, err);
-        if (rc == MPSL_OK) {
-            rc = h->record_client(s, epoch, k, "train_acc", (double)c->correct / (double)c->seen,
-                                  err);
-        }
-        if (rc == MPSL_OK) {
-            rc = h->record_client(s, epoch, k, "samples", (double)c->seen, err);
-        }
+    c->C = api->output_size(r); /* floats per sample of what the server returns */
+    api->model_token_shape(c->tok, &c->T, &c->D);
+    c->batch = api->batch_create(r, c->b, err);
+    if (!c->batch) {
+        return MPSL_ERR_NOMEM;
+    }
+    c->logits = api->alloc(r, (size_t)(c->b * c->C) * sizeof(float));
+    c->dlogits = api->alloc(r, (size_t)(c->b * c->C) * sizeof(float));
+    c->cut_grads = api->alloc(r, (size_t)(c->b * c->T * c->D) * sizeof(float));
+    return c->logits && c->dlogits && c->cut_grads ? MPSL_OK : MPSL_ERR_NOMEM;
+}
+
+/* One step of a client: 1. draw its mini-batch, tokenize, send the tokens up; 4. compute the
+ * task's loss over its own mini-batch from the logits it gets back (cross-entropy with its
+ * own labels, or for retrieval the contrastive loss among its own pairs) and return
+ * d(loss)/d(logits) and the loss value; 7. backpropagate the cut-layer gradient through its
+ * tokenizers and step. */
+static int client_step(const mpsl_session_api *api, mpsl_role *r, const mpsl_params *p,
+                       client *c, int64_t epoch, step_stats *st, mpsl_error *err)
+{
+    int64_t got = api->next_batch(r, c->batch, c->b, err);
+    if (got == 0) {
+        got = api->next_batch(r, c->batch, c->b, err); /* next pass of its data */
+    }
+    if (got < 0) {
+        return (int)got;
+    }
+    if (!p->freeze_tokenizers) {
+        api->model_zero_grad(c->tok);
+    }
+    mpsl_tensor tokens;
+    int rc = api->model_tokenize(c->tok, c->batch, &tokens, err);
+    if (rc == MPSL_OK) {
+        rc = api->send(r, MPSL_SERVER, MPSL_MSG_ACTIVATIONS, &tokens, err);
+    }
+    mpsl_tensor logits = f32(c->logits, got, c->C, 0);
+    if (rc == MPSL_OK) {
+        rc = api->recv(r, MPSL_SERVER, MPSL_MSG_LOGITS, &logits, err);
+    }
+    double loss = 0.0;
+    int64_t hits = 0;
+    if (rc == MPSL_OK) {
+        rc = api->loss(r, c->logits, c->batch->labels, got, c->dlogits, &loss, &hits, err);
+    }
+    if (rc != MPSL_OK) {
+        return rc;
+    }
+    st->loss_sum += loss * (double)got;
+    st->correct += hits;
+    st->seen += got;
+    float value = (float)loss;
+    mpsl_tensor grad = f32(c->dlogits, got, c->C, 0), scalar = f32(&value, 1, 0, 0);
+    rc = api->send(r, MPSL_SERVER, MPSL_MSG_LOGIT_GRADS, &grad, err);
+    if (rc == MPSL_OK) {
+        rc = api->send(r, MPSL_SERVER, MPSL_MSG_SCALARS, &scalar, err);
+    }
+    if (rc != MPSL_OK || p->freeze_tokenizers) {
+        return rc;
+    }
+    mpsl_tensor g = f32(c->cut_grads, got, c->T, c->D);
+    rc = api->recv(r, MPSL_SERVER, MPSL_MSG_CUT_GRADS, &g, err);
+    if (rc == MPSL_OK) {
+        rc = api->model_tokenize_backward(c->tok, &g, err);
     }
     if (rc == MPSL_OK) {
-        rc = build_eval_model(st, s, err);
-    }
-    if (rc == MPSL_OK) {
-        /* train_loss is the server's view, from the loss values the clients reported; the
-         * per-client figures above are the clients' own. */
-        rc = h->epoch_end(s, epoch, st->eval, st->server_loss_sum / (double)st->server_seen,
-                          (double)correct / (double)seen, err);
+        rc = api->optim_step(c->opt, epoch, err);
     }
     return rc;
 }
 
-static int mpsl_run(void *state, mpsl_session *s, mpsl_error *err)
+static int mpsl_client(const mpsl_host *h, const mpsl_session_api *api, mpsl_role *r,
+                       const void *params, mpsl_error *err)
 {
-    mpsl_state *st = state;
-    int rc = setup(st, s, err);
-    int64_t epochs = st->h->settings(s)->epochs;
+    const mpsl_params *p = params;
+    client c = {0};
+    int rc = client_setup(api, r, p, &c, err);
+    if (rc == MPSL_ERR_NOMEM && !err->msg[0]) {
+        h->error_set(err, "out of memory for client %d", api->client_id(r));
+    }
+    int64_t epochs = api->settings(r)->epochs, steps = steps_per_epoch(api, r);
     for (int64_t epoch = 0; epoch < epochs && rc == MPSL_OK; epoch++) {
-        rc = run_epoch(st, s, epoch, err);
+        step_stats st = {0};
+        for (int64_t step = 0; step < steps && rc == MPSL_OK; step++) {
+            rc = client_step(api, r, p, &c, epoch, &st, err);
+            if (rc == MPSL_OK && api->should_stop(r)) {
+                rc = MPSL_ERR_INTERRUPTED;
+            }
+        }
+        if (rc == MPSL_OK) {
+            rc = record_client_stats(api, r, &st, err);
+        }
+        if (rc == MPSL_OK && !p->freeze_tokenizers) { /* upload for the evaluation model */
+            int64_t n_tok;
+            float *tok = api->model_params(c.tok, &n_tok);
+            mpsl_tensor up = f32(tok, n_tok, 0, 0);
+            rc = api->send(r, MPSL_SERVER, MPSL_MSG_PARAMETERS, &up, err);
+        }
+        if (rc == MPSL_OK) {
+            rc = api->epoch_end(r, epoch, NULL, 0, 0, err);
+        }
     }
     return rc;
 }
 
-static const mpsl_aggregation_api mpsl_api = {
-    .size = sizeof(mpsl_aggregation_api),
-    .create = mpsl_create,
-    .destroy = mpsl_destroy,
-    .run = mpsl_run,
+static const mpsl_strategy_api mpsl_api = {
+    .size = sizeof(mpsl_strategy_api),
+    .session_version = MPSL_SESSION_API_VERSION,
+    .server = mpsl_server,
+    .client = mpsl_client,
 };
 
-static const mpsl_plugin_desc mpsl_desc = {
-    .abi_major = MPSL_ABI_MAJOR,
-    .abi_minor = MPSL_ABI_MINOR,
-    .name = "mpsl",
-    .version = "1.0.0",
-    .kind = MPSL_KIND_AGGREGATION,
-    .summary = "parallel split learning: client tokenizers, one server pass over all clients",
-    .params = mpsl_spec,
-    .n_params = MPSL_COUNT(mpsl_spec),
-    .params_size = sizeof(mpsl_params),
-    .api = &mpsl_api,
-};
-
-MPSL_PLUGIN_EXPORT int mpsl_plugin_entry(const mpsl_host *h, const mpsl_plugin_desc **desc,
-                                         mpsl_error *err)
-{
-    (void)h;
-    (void)err;
-    *desc = &mpsl_desc;
-    return MPSL_OK;
-}
+MPSL_PLUGIN(MPSL_KIND_AGGREGATION, "mpsl", "2.0.0",
+            "parallel split learning: client tokenizers, one server pass over all clients",
+            &mpsl_api, mpsl_params, mpsl_spec);

@@ -378,6 +378,172 @@ typedef struct mpsl_dataset_api {
 
 typedef enum mpsl_log_level { MPSL_LOG_DEBUG = 0, MPSL_LOG_INFO, MPSL_LOG_WARN } mpsl_log_level;
 
+/* ---------------------------------------------------------------- shared helpers (since 2.0) */
+
+/* Code that dataset and module plugins used to copy privately, implemented once in the host
+ * and reached through mpsl_host: h->rng, h->half, h->mel, h->idx, h->prepared, h->files.
+ * Each group is a table of its own that starts with `size` and only grows at the end (check
+ * `size` before using a function added after 2.0). Every function may be called from several
+ * threads at once, on different objects. Messages name the file or value concerned; they do
+ * not name your plugin (the host adds that on the way up). */
+
+/* --- h->rng: seeded random streams. xoshiro256** seeded through SplitMix64: the same seed
+ * gives the same numbers on every machine and build. A stream is a plain struct the caller
+ * owns (on the stack is fine); one stream must not be used by two threads at once. */
+typedef struct mpsl_rng {
+    uint64_t s[4];
+    double spare;          /* the second Box-Muller value of normal() */
+    float spare_f32;       /* ... and of normal_f32() */
+    int has_spare, has_spare_f32;
+} mpsl_rng;
+
+typedef struct mpsl_rng_api {
+    uint32_t size;
+    void (*seed)(mpsl_rng *r, uint64_t seed);
+    /* The stream of one sample of a dataset: every random choice about sample `index` of split
+     * `split` (0..255, an mpsl_split) comes from (seed, split, index, stream), so a sample
+     * comes out the same whichever other samples are generated (limits), by whichever thread,
+     * in whatever order. `stream` (0..255) separates independent uses of one sample, e.g. its
+     * audio, its image noise and its text. */
+    void (*seed_sample)(mpsl_rng *r, uint64_t seed, int split, int64_t index, int stream);
+    uint64_t (*next)(mpsl_rng *r);              /* 64 random bits */
+    double (*uniform)(mpsl_rng *r);             /* [0, 1), 53 random bits */
+    int64_t (*below)(mpsl_rng *r, int64_t n);   /* [0, n) by modulo (bias < n / 2^64); 0 if n <= 1 */
+    double (*normal)(mpsl_rng *r);              /* N(0, 1): Box-Muller in double */
+    /* N(0, 1) in float: Box-Muller on 24-bit uniforms in float arithmetic; cheaper, for noise
+     * where float resolution is enough. A stream keeps separate spares for the two. */
+    float (*normal_f32)(mpsl_rng *r);
+    void (*shuffle)(mpsl_rng *r, int64_t *a, int64_t n);  /* uniform permutation of a (n) */
+    /* Counter-based randomness without a stream: a well-mixed 64-bit value of a 64-bit key
+     * (SplitMix64's output function; a bijection). The same key always gives the same value,
+     * e.g. one pixel's noise from a key made of (seed, sample, position). */
+    uint64_t (*mix64)(uint64_t key);
+} mpsl_rng_api;
+
+/* --- h->half: IEEE binary16 (f16) and bfloat16 (bf16), stored as uint16_t bits. Widening is
+ * exact; narrowing rounds to nearest, ties to even, overflows to infinity and keeps NaN a NaN. */
+typedef struct mpsl_half_api {
+    uint32_t size;
+    float (*f16_to_f32)(uint16_t h);
+    uint16_t (*f32_to_f16)(float x);
+    float (*bf16_to_f32)(uint16_t b);
+    uint16_t (*f32_to_bf16)(float x);
+    /* Whole arrays: dst (n) from src (n), without a call per element. */
+    void (*f16_to_f32_n)(float *dst, const uint16_t *src, int64_t n);
+    void (*bf16_to_f32_n)(float *dst, const uint16_t *src, int64_t n);
+} mpsl_half_api;
+
+/* --- h->mel: log-mel spectrograms, the front end of the audio datasets (av_fashion_mnist,
+ * `mpsl convert meld|ucf101|kinetics_sounds`) and of AST's Kaldi fbank: 16 kHz mono; frame t
+ * covers samples [t*hop, t*hop + win) (no centre padding) times a periodic Hann window,
+ * zero-padded to n_fft points; power spectrum; M triangular filters of peak 1 on the Slaney
+ * mel scale (librosa's default: linear below 1 kHz, logarithmic above) between 20 Hz and
+ * 8 kHz; then log(mel + 1e-6). Output (M, F) row-major: the (1, M, F) audio tensor of one
+ * sample without its channel. FFTW single precision, planned with FFTW_ESTIMATE, so the same
+ * input gives the same bits from run to run. */
+#define MPSL_MEL_RATE 16000   /* Hz */
+#define MPSL_MEL_WIN 400      /* 25 ms */
+#define MPSL_MEL_HOP 160      /* 10 ms */
+#define MPSL_MEL_NFFT 512
+#define MPSL_MEL_FMIN 20.0    /* Hz */
+#define MPSL_MEL_FMAX 8000.0
+#define MPSL_MEL_LOG_EPS 1e-6f
+
+typedef struct mpsl_mel mpsl_mel;   /* a filter bank and an FFT plan; read-only once made */
+
+typedef struct mpsl_mel_api {
+    uint32_t size;
+    /* A bank of mel_bins (1..256) filters; refuses a count for which a filter would cover no
+     * FFT bin (above about 128). */
+    int (*create)(int mel_bins, mpsl_mel **mel, mpsl_error *err);
+    void (*destroy)(mpsl_mel *mel);            /* NULL is fine */
+    int (*bins)(const mpsl_mel *mel);
+    /* Samples that `frames` frames cover: (frames - 1) * hop + win. */
+    int64_t (*window)(int frames);
+    /* out (M, frames) from wave (at least window(frames) samples). Any number of threads may
+     * compute with one bank at once. MPSL_ERR_INVALID for frames < 1. */
+    int (*compute)(const mpsl_mel *mel, const float *wave, int frames, float *out);
+    /* A clip of n samples (any length) centred in window(frames) samples: a longer clip is
+     * cropped equally at both ends, a shorter one padded with silence equally on both sides
+     * (silent frames hold log(1e-6)). MPSL_ERR_NOMEM or _INVALID. */
+    int (*compute_fixed)(const mpsl_mel *mel, const float *wave, int64_t n, int frames,
+                         float *out);
+    /* The filters (M, n_bins) row-major, n_bins = n_fft/2 + 1; a filter's centre frequency;
+     * the Slaney mel of a frequency: for tests and plots. */
+    const float *(*filters)(const mpsl_mel *mel, int *n_bins);
+    double (*center_hz)(const mpsl_mel *mel, int b);
+    double (*hz_to_mel)(double hz);
+} mpsl_mel_api;
+
+/* --- h->idx: IDX files (the format of MNIST, Fashion-MNIST, KMNIST, EMNIST): a big-endian
+ * magic 0x0000 08 NDIM for unsigned bytes, NDIM big-endian 32-bit dimensions, then the bytes,
+ * item after item. Gzip-compressed or plain, told apart by the first bytes. */
+#define MPSL_IDX_MAX_DIMS 4
+
+typedef struct mpsl_idx_file mpsl_idx_file;
+
+typedef struct mpsl_idx_api {
+    uint32_t size;
+    /* Open an IDX file of unsigned bytes in ndim (1..4) dimensions and read its header into
+     * dims (ndim); dims[0] is the number of items. Refused, naming the file: missing or
+     * unreadable (MPSL_ERR_IO, with errno's reason), not IDX, another magic (shown in decimal
+     * with the expected one: images are 2051, labels 2049), a header cut short. */
+    int (*open)(const char *path, int ndim, int64_t *dims, mpsl_idx_file **f, mpsl_error *err);
+    /* The next n items (n * dims[1] * ... * dims[ndim-1] bytes) into dst. A file cut short is
+     * refused with the bytes expected and found; a read that reaches the last item the header
+     * announces also checks the end of the file (nothing after it; a gzip file's CRC). */
+    int (*read)(mpsl_idx_file *f, int64_t n, uint8_t *dst, mpsl_error *err);
+    void (*close)(mpsl_idx_file *f);           /* NULL is fine */
+} mpsl_idx_api;
+
+/* --- h->prepared: prepared dataset files, the output of `mpsl convert` (docs/convert.md):
+ * images, audio and text of both splits in one file, read through a read-only mapping (a file
+ * larger than memory works; the page cache keeps what is used). */
+typedef struct mpsl_prepared mpsl_prepared;
+
+typedef struct mpsl_prepared_info {
+    int32_t task;                  /* mpsl_task */
+    int64_t n_classes;             /* classification: the classes; retrieval: 0 */
+    int64_t n[2];                  /* samples per split, by mpsl_split */
+    int n_modalities;
+    /* name, per-sample shape and the dtype read() hands out: MPSL_F32 (u8, f16 and f32
+     * storage, as stored * scale + offset) or MPSL_I32 (token ids or UTF-8 bytes) */
+    mpsl_modality_info modality[MPSL_MAX_MODALITIES];
+    char source[128];              /* what wrote it, e.g. "flickr30k (convert 1.0)" */
+} mpsl_prepared_info;
+
+typedef struct mpsl_prepared_api {
+    uint32_t size;
+    /* Open PATH and check everything before handing anything out: the magic, the version,
+     * the modality table, that the file is exactly as long as its header says, every label
+     * (classification: in [0, n_classes); retrieval: the sample's index in its split) and, with
+     * verify != 0, the payload's CRC32 (which reads the whole file once). Each refusal names
+     * the file and what was expected. */
+    int (*open)(const char *path, int verify, mpsl_prepared **f, mpsl_prepared_info *info,
+                mpsl_error *err);
+    void (*close)(mpsl_prepared *f);           /* NULL is fine */
+    /* All labels of a split (info->n[split]), owned by f. */
+    const int32_t *(*labels)(const mpsl_prepared *f, mpsl_split split);
+    /* Samples idx[0..n) of modality m of a split into dst (n x the per-sample element count),
+     * float32 or int32 as the info says. An index out of range is refused before dst is
+     * touched. */
+    int (*read)(const mpsl_prepared *f, mpsl_split split, int m, const int64_t *idx, int64_t n,
+                void *dst, mpsl_error *err);
+} mpsl_prepared_api;
+
+/* --- h->files: small file chores. */
+typedef struct mpsl_files_api {
+    uint32_t size;
+    /* mkdir -p: create path and its missing parents (mode 0755); refuses, naming the folder,
+     * when one cannot be created or path exists but is not a folder. */
+    int (*mkdir_p)(const char *path, mpsl_error *err);
+    /* CRC-32 as zlib computes it: continue from crc (0 to start) over n bytes. */
+    uint32_t (*crc32)(uint32_t crc, const void *data, size_t n);
+    /* 64-bit FNV-1a of n bytes: a short stable name for a set of settings, e.g. a cache
+     * file's (not a checksum against tampering). */
+    uint64_t (*fnv1a64)(const void *data, size_t n);
+} mpsl_files_api;
+
 /* What every plugin receives: errors, logging, memory, kernels, and the helpers plugins would
  * otherwise copy privately. Strategies also receive the session API (mpsl_session_api, below),
  * versioned on its own; no other kind can reach a run's models, data or messages. */
@@ -396,6 +562,12 @@ struct mpsl_host {
     const mpsl_kernels *kernels;
 
     /* --- shared helpers (since 2.0) */
+    const mpsl_rng_api *rng;
+    const mpsl_half_api *half;
+    const mpsl_mel_api *mel;
+    const mpsl_idx_api *idx;
+    const mpsl_prepared_api *prepared;
+    const mpsl_files_api *files;
 };
 
 /* ---------------------------------------------------------------- strategies */
@@ -463,6 +635,9 @@ typedef struct mpsl_session_api {
     const mpsl_train_settings *(*settings)(mpsl_role *r);
     const mpsl_dataset_info *(*dataset_info)(mpsl_role *r);
     int64_t (*client_samples)(mpsl_role *r, int client);  /* client's partition size */
+    /* Floats per sample of the model's output (the product of the head's output shape), the
+     * same for every role: what a client receives per sample when the server holds the head. */
+    int64_t (*output_size)(mpsl_role *r);
     /* Uniform numbers in [0,1). random(): the role's own stream, seeded from the run seed and
      * the party. shared_random(): one stream every role sees identically (seeded from the run
      * seed alone), so roles that draw from it in the same order agree without a message, e.g.

@@ -1,0 +1,147 @@
+/* roles.h: the parties of a run as roles (see mpsl_strategy_api in plugin.h) and the driver
+ * that runs them. Each role is a fiber with its own resources (models, optimizers, batches,
+ * memory), counters (FLOPs, bytes it sent, compute and wait time) and mailbox. The driver
+ * resumes roles that can make progress, in a fixed order; when none can, it asks the network
+ * (under MPI) or reports the deadlock (in one process). */
+#ifndef MPSL_ROLES_H
+#define MPSL_ROLES_H
+
+#include <stdint.h>
+
+#include "mpsl/plugin.h"
+#include "util/util.h"
+
+typedef struct mpsl_session mpsl_session;
+typedef struct fiber fiber;
+typedef struct message message;
+
+/* Kinds the message layer uses for itself, after the strategy-visible ones. They carry
+ * instrumentation and control, are never counted as payload bytes, and strategies cannot
+ * send them. */
+enum {
+    MSG_REPORT = MPSL_MSG_KIND_COUNT, /* a client's end-of-epoch report, to the server */
+    MSG_FAILED,                       /* a client rank's failure, to the server rank */
+    MSG_DONE,                         /* a client rank has finished all its roles */
+    MSG_KIND_ALL
+};
+
+typedef enum role_state {
+    ROLE_READY = 0,     /* can run */
+    ROLE_WAITING,       /* in recv, for (wait_from, wait_kind) */
+    ROLE_FINISHED,      /* its function returned (rc says how) */
+    ROLE_REMOTE         /* runs in another process */
+} role_state;
+
+/* A figure a client recorded this epoch, reported to the server at epoch_end. */
+typedef struct role_metric {
+    char name[48];
+    double value;
+} role_metric;
+
+/* Something a role created, released when the role ends. */
+typedef enum { RES_MEMORY, RES_MODEL, RES_OPTIM, RES_BATCH } resource_kind;
+typedef struct resource {
+    resource_kind kind;
+    void *p;
+} resource;
+
+struct mpsl_role {
+    mpsl_session *s;
+    int id;                     /* MPSL_SERVER or the client index */
+    role_state state;
+    fiber *fiber;
+    int wait_from, wait_kind;
+    int rc;                     /* its function's status once finished */
+    mpsl_error err;
+
+    mpsl_rng rng;               /* api->random */
+    mpsl_rng shared;            /* api->shared_random: the same stream in every role */
+
+    /* this epoch's counters (reset at each epoch_end) */
+    double flops[2];            /* [MPSL_PASS_FORWARD], [MPSL_PASS_BACKWARD] */
+    int64_t sent_bytes[MPSL_MSG_KIND_COUNT], sent_messages[MPSL_MSG_KIND_COUNT];
+    double compute_s, wait_s;
+    double resumed_at, waiting_since;
+    role_metric *metrics;       /* clients: recorded this epoch */
+    int n_metrics, cap_metrics;
+    int64_t epochs_ended;       /* epoch_end calls so far: the epoch records go to */
+    int64_t step;               /* last progress step, named when a run fails */
+
+    message *mail_head, *mail_tail; /* messages waiting for this role */
+
+    resource *res;
+    int n_res, cap_res;
+};
+
+/* The end-of-epoch report a client role sends its server (MSG_REPORT), followed by
+ * n_metrics role_metric records. Plain data: it crosses processes as bytes. */
+typedef struct role_report {
+    int64_t epoch;
+    double flops[2];
+    int64_t sent_bytes[MPSL_MSG_KIND_COUNT], sent_messages[MPSL_MSG_KIND_COUNT];
+    double compute_s, wait_s;
+    int32_t n_metrics;
+    int32_t pad;
+} role_report;
+
+/* Track or release one resource of a role. */
+int role_track(mpsl_role *r, resource_kind kind, void *p);
+void role_untrack(mpsl_role *r, void *p);
+/* Release everything the role still holds (models, optimizers, batches, memory). */
+void role_release(mpsl_role *r);
+/* Zero the epoch's counters. */
+void role_reset_counters(mpsl_role *r);
+/* "the server" or "client 3", for messages. */
+const char *role_name(const mpsl_role *r, char *buf, size_t size);
+
+/* ---------------------------------------------------------------- the driver */
+
+typedef struct driver driver;
+
+/* What a driver needs from a network: sending a message to a role in another process, and
+ * waiting (up to timeout seconds) for messages to arrive and be delivered to local roles
+ * (messages_deliver). NULL ops: everything is in one process. */
+typedef struct net_ops {
+    int (*send)(driver *d, message *msg, mpsl_error *err);   /* takes msg */
+    /* Deliver what arrived; block until something did or `timeout` passed. Returns MPSL_OK
+     * (possibly having delivered nothing), or an error (a peer failed, the wait timed out). */
+    int (*poll)(driver *d, double timeout, mpsl_error *err);
+} net_ops;
+
+struct driver {
+    mpsl_session *s;
+    mpsl_role *roles;           /* [0] the server, [1 + k] client k */
+    int n_roles;
+    const mpsl_strategy_api *api;
+    const void *params;
+    int *queue;                 /* ready roles, a ring of n_roles + 1 */
+    int q_head, q_tail;
+    mpsl_role *current;         /* the role running now, NULL in the scheduler */
+    const net_ops *net;
+    void *net_state;
+    double timeout_s;           /* transport.timeout_s: longest wait for a peer */
+};
+
+/* The role object for an endpoint id (MPSL_SERVER or a client index). */
+static inline mpsl_role *driver_role(driver *d, int id)
+{
+    return &d->roles[id + 1];
+}
+
+/* Set up roles for the session: local[i] says whether role i ([0] server, [1+k] client k)
+ * runs in this process. */
+int driver_init(driver *d, mpsl_session *s, const mpsl_strategy_api *api, const void *params,
+                const uint8_t *local, mpsl_error *err);
+/* Run every local role to its end. Returns MPSL_OK when all finished, else the first
+ * failing role's status with err set (prefixed with the role's name). */
+int driver_run(driver *d, mpsl_error *err);
+void driver_free(driver *d);
+
+/* Called by recv when the role's message is not there: marks the role waiting and yields to
+ * the scheduler; returns once a matching message was delivered (or the run is ending, with
+ * a status). */
+int driver_wait(driver *d, mpsl_role *r, int from, int kind, mpsl_error *err);
+/* A message arrived for a local role: wake it if it waits for exactly this. */
+void driver_wake(driver *d, mpsl_role *r, int from, int kind);
+
+#endif

@@ -1,0 +1,564 @@
+/* session_api.c: the session API of strategies' roles. Every call checks its arguments (a
+ * strategy is plugin code, so mistakes become messages, not crashes), charges work to the
+ * calling role (FLOPs follow the model's party), keeps track of what a role creates so it is
+ * released however the role ends, and forwards to session, model, optimizer and message
+ * code. */
+#include "session_api.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kernels/flops.h"
+#include "results/store.h"
+#include "train/model.h"
+#include "train/optim.h"
+#include "train/session.h"
+
+struct mpsl_optim {
+    mpsl_model *m;
+    optim_state state;
+};
+
+/* ---------------------------------------------------------------- who and what */
+
+static int a_client_id(mpsl_role *r) { return r->id; }
+static int a_n_clients(mpsl_role *r) { return r->s->ex->n_clients; }
+static const mpsl_train_settings *a_settings(mpsl_role *r) { return &r->s->ex->train; }
+static const mpsl_dataset_info *a_dataset_info(mpsl_role *r) { return &r->s->info; }
+static int64_t a_client_samples(mpsl_role *r, int client)
+{
+    return client >= 0 && client < r->s->ex->n_clients ? r->s->part.count[client] : 0;
+}
+static int64_t a_output_size(mpsl_role *r) { return r->s->out_size; }
+static double a_random(mpsl_role *r) { return mpsl_rng_uniform(&r->rng); }
+static double a_shared_random(mpsl_role *r) { return mpsl_rng_uniform(&r->shared); }
+
+/* ---------------------------------------------------------------- memory */
+
+static void *a_alloc(mpsl_role *r, size_t bytes)
+{
+    void *p = mpsl_alloc(bytes);
+    if (p && role_track(r, RES_MEMORY, p) != MPSL_OK) {
+        mpsl_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+static void a_free(mpsl_role *r, void *p)
+{
+    if (p) {
+        role_untrack(r, p);
+        mpsl_free(p);
+    }
+}
+
+/* ---------------------------------------------------------------- data */
+
+static mpsl_batch *a_batch_create(mpsl_role *r, int64_t max_n, mpsl_error *err)
+{
+    if (max_n < 1) {
+        mpsl_errs(err, MPSL_ERR_INTERNAL, "batch_create: max_n must be positive, got %lld",
+                  (long long)max_n);
+        return NULL;
+    }
+    mpsl_batch *b = session_batch_create(r->s, max_n, err);
+    if (b && role_track(r, RES_BATCH, b) != MPSL_OK) {
+        session_batch_destroy(r->s, b);
+        mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    return b;
+}
+
+static void a_batch_destroy(mpsl_role *r, mpsl_batch *b)
+{
+    if (b) {
+        role_untrack(r, b);
+        session_batch_destroy(r->s, b);
+    }
+}
+
+/* A client draws its own partition; the server the union of all (centralized training). */
+static int64_t a_next_batch(mpsl_role *r, mpsl_batch *b, int64_t n, mpsl_error *err)
+{
+    return session_client_next(r->s, r->id, b, n, err);
+}
+
+/* ---------------------------------------------------------------- models */
+
+static int a_model_create(mpsl_role *r, int parts, mpsl_model **m, mpsl_error *err)
+{
+    int rc = model_create(r->s, parts, m, err);
+    if (rc != MPSL_OK) {
+        return rc;
+    }
+    (*m)->role = r;
+    (*m)->flops = r->flops;
+    if (role_track(r, RES_MODEL, *m) != MPSL_OK) {
+        model_destroy(*m);
+        *m = NULL;
+        return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
+    }
+    return MPSL_OK;
+}
+
+static void a_model_destroy(mpsl_model *m)
+{
+    if (m) {
+        if (m->role) {
+            role_untrack(m->role, m);
+        }
+        model_destroy(m);
+    }
+}
+
+static float *a_model_params(mpsl_model *m, int64_t *n)
+{
+    *n = m->n;
+    return m->param;
+}
+
+static float *a_model_part(mpsl_model *m, int part, int64_t *n)
+{
+    int64_t base, count;
+    if (model_part_span(m, part, &base, &count) != MPSL_OK) {
+        *n = 0;
+        return NULL;
+    }
+    *n = count;
+    return m->param + base;
+}
+
+static float *a_model_grads(mpsl_model *m, int64_t *n)
+{
+    *n = m->n;
+    mpsl_error err;
+    return model_ensure_grad(m, &err) == MPSL_OK ? m->grad : NULL;
+}
+static const uint8_t *a_model_trainable(mpsl_model *m) { return m->trainable; }
+static int64_t a_model_trainable_count(mpsl_model *m) { return m->n_trainable; }
+static void a_model_zero_grad(mpsl_model *m)
+{
+    if (m->grad) { /* a model without gradients yet gets a zeroed buffer on first backward */
+        memset(m->grad, 0, (size_t)m->n * sizeof(float));
+    }
+}
+static int a_model_token_shape(mpsl_model *m, int64_t *T, int64_t *D)
+{
+    *T = m->T;
+    *D = m->D;
+    return MPSL_OK;
+}
+static int64_t a_model_output_size(mpsl_model *m)
+{
+    return (m->parts & MPSL_PART_HEAD) ? m->C : 0;
+}
+
+/* The model's kernels count for the party that owns it. */
+#define CHARGED_TO(m, call)                                                                    \
+    do {                                                                                       \
+        double *saved_ = flops_get_target();                                                   \
+        flops_set_target((m)->flops);                                                          \
+        rc = (call);                                                                           \
+        flops_set_target(saved_);                                                              \
+    } while (0)
+
+static int a_model_tokenize(mpsl_model *m, const mpsl_batch *b, mpsl_tensor *tokens,
+                            mpsl_error *err)
+{
+    int rc;
+    CHARGED_TO(m, model_tokenize(m, b, tokens, err));
+    return rc;
+}
+
+static int a_model_tokenize_backward(mpsl_model *m, const mpsl_tensor *dtokens, mpsl_error *err)
+{
+    int rc;
+    CHARGED_TO(m, model_tokenize_backward(m, dtokens, err));
+    return rc;
+}
+
+static int a_model_encode(mpsl_model *m, const mpsl_tensor *tokens, mpsl_tensor *logits,
+                          mpsl_error *err)
+{
+    int rc;
+    CHARGED_TO(m, model_encode(m, tokens, logits, err));
+    return rc;
+}
+
+static int a_model_encode_backward(mpsl_model *m, const mpsl_tensor *dlogits,
+                                   mpsl_tensor *dtokens, mpsl_error *err)
+{
+    int rc;
+    CHARGED_TO(m, model_encode_backward(m, dlogits, dtokens, err));
+    return rc;
+}
+
+static int a_model_copy(mpsl_model *dst, const mpsl_model *src, mpsl_error *err)
+{
+    if (dst->role != src->role) {
+        return mpsl_errs(err, MPSL_ERR_INTERNAL, "model_copy: the two models belong to "
+                         "different parties; parameters move between parties as messages");
+    }
+    return model_copy(dst, src, err);
+}
+
+/* ---------------------------------------------------------------- optimizers */
+
+static int a_optim_create(mpsl_role *r, mpsl_model *m, mpsl_optim **o, mpsl_error *err)
+{
+    if (m->role != r) {
+        *o = NULL;
+        return mpsl_errs(err, MPSL_ERR_INTERNAL, "optim_create: the model belongs to another "
+                         "party");
+    }
+    *o = calloc(1, sizeof **o);
+    if (!*o) {
+        return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
+    }
+    (*o)->m = m;
+    int rc = optim_state_init(&(*o)->state, &r->s->ex->optim, m->n, err);
+    if (rc == MPSL_OK && role_track(r, RES_OPTIM, *o) != MPSL_OK) {
+        rc = mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
+        optim_state_free(&(*o)->state);
+    }
+    if (rc != MPSL_OK) {
+        free(*o);
+        *o = NULL;
+    }
+    return rc;
+}
+
+void session_optim_free(mpsl_optim *o)
+{
+    optim_state_free(&o->state);
+    free(o);
+}
+
+static void a_optim_destroy(mpsl_optim *o)
+{
+    if (o) {
+        role_untrack(o->m->role, o);
+        session_optim_free(o);
+    }
+}
+
+static int a_optim_step(mpsl_optim *o, int64_t epoch, mpsl_error *err)
+{
+    if (epoch < 0) {
+        return mpsl_errs(err, MPSL_ERR_INTERNAL, "optim_step: negative epoch %lld", (long long)epoch);
+    }
+    if (!o->m->grad) {
+        return mpsl_errs(err, MPSL_ERR_INTERNAL, "optim_step before any backward pass");
+    }
+    optim_state_step(&o->state, o->m->param, o->m->grad, o->m->spans, o->m->n_spans, epoch);
+    return MPSL_OK;
+}
+
+/* ---------------------------------------------------------------- the task's loss */
+
+void session_retrieval_shape(const mpsl_session *s, int64_t *K, int64_t *E)
+{
+    int retrieval = s->info.task == MPSL_TASK_RETRIEVAL && s->out_ndim == 2;
+    *K = retrieval ? s->out_shape[0] - 1 : 0;
+    *E = retrieval ? s->out_shape[1] : 0;
+}
+
+/* Images of a batch whose own caption scores highest among the batch's captions (ties
+ * count against the image): img, txt (n,E); scores (n,n) scratch. Not counted as FLOPs:
+ * this is a metric, not part of the loss. */
+static int64_t in_batch_hits(const mpsl_session *s, const float *img, const float *txt,
+                             float *scores, int64_t n, int64_t E)
+{
+    double *saved = flops_get_target();
+    flops_set_target(NULL);
+    s->host->kernels->linear_forward(scores, img, txt, NULL, n, E, n);
+    flops_set_target(saved);
+    int64_t hits = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const float *row = scores + i * n;
+        int64_t j = 0;
+        while (j < n && (j == i || row[j] < row[i])) {
+            j++;
+        }
+        hits += j == n;
+    }
+    return hits;
+}
+
+double session_loss(mpsl_session *s, float *dout, const float *out, const int32_t *labels,
+                    int64_t n, int64_t *correct)
+{
+    const mpsl_kernels *kern = s->host->kernels;
+    int64_t K, E;
+    session_retrieval_shape(s, &K, &E);
+    if (correct) {
+        *correct = 0;
+    }
+    if (n <= 0) {
+        return 0.0;
+    }
+    if (!K) {
+        return kern->cross_entropy(dout, out, labels, n, s->out_size, 1.0f, correct);
+    }
+    /* Retrieval: out (n, 1+K, E). Scratch: img, txt, dimg, dtxt (n,E) and scores (n,n). */
+    if (n > s->loss_cap) {
+        mpsl_free(s->loss_scratch);
+        s->loss_scratch = mpsl_alloc((size_t)(4 * n * E + n * n) * sizeof(float));
+        s->loss_cap = s->loss_scratch ? n : 0;
+        if (!s->loss_scratch) {
+            mpsl_log(MPSL_LOG_WARN, "out of memory for the retrieval loss of %lld samples",
+                     (long long)n);
+            return NAN;
+        }
+    }
+    float *img = s->loss_scratch, *txt = img + n * E, *dimg = txt + n * E, *dtxt = dimg + n * E;
+    float *scores = dtxt + n * E;
+    int64_t R = 1 + K;
+    size_t row = (size_t)E * sizeof(float);
+    for (int64_t b = 0; b < n; b++) {
+        memcpy(img + b * E, out + b * R * E, row);
+        if (dout) {
+            memset(dout + b * R * E, 0, row);
+        }
+    }
+    double total = 0.0;
+    for (int64_t k = 1; k <= K; k++) {
+        for (int64_t b = 0; b < n; b++) {
+            memcpy(txt + b * E, out + (b * R + k) * E, row);
+        }
+        total += kern->contrastive_loss(dout ? dimg : NULL, dout ? dtxt : NULL, img, txt, n, E,
+                                        1.0f);
+        if (dout) {
+            for (int64_t b = 0; b < n; b++) {
+                float *di = dout + b * R * E;
+                for (int64_t e = 0; e < E; e++) {
+                    di[e] += dimg[b * E + e];
+                }
+                memcpy(dout + (b * R + k) * E, dtxt + b * E, row);
+            }
+        }
+        if (k == 1 && correct) {
+            *correct = in_batch_hits(s, img, txt, scores, n, E);
+        }
+    }
+    return total;
+}
+
+
+static int a_loss(mpsl_role *r, const float *out, const int32_t *labels, int64_t n, float *dout,
+                  double *loss, int64_t *correct, mpsl_error *err)
+{
+    double *saved = flops_get_target();
+    flops_set_target(r->flops);
+    double v = session_loss(r->s, dout, out, labels, n, correct);
+    flops_set_target(saved);
+    *loss = v;
+    if (!isfinite(v)) {
+        char me[32];
+        return mpsl_errs(err, MPSL_ERR_INVALID, "the training loss of %s is %g at epoch %lld "
+                         "(after step %lld): the run cannot continue (lower the learning rate, "
+                         "or check the data and weights)", role_name(r, me, sizeof me), v,
+                         (long long)r->epochs_ended + 1, (long long)r->step);
+    }
+    return MPSL_OK;
+}
+
+/* ---------------------------------------------------------------- messages */
+
+static int a_send(mpsl_role *r, int to, mpsl_msg_kind kind, const mpsl_tensor *t,
+                  mpsl_error *err)
+{
+    if ((int)kind < 0 || kind >= MPSL_MSG_KIND_COUNT) {
+        return mpsl_errs(err, MPSL_ERR_INTERNAL, "send: unknown message kind %d", (int)kind);
+    }
+    return messages_send(r, to, (int)kind, t, err);
+}
+
+static int a_recv(mpsl_role *r, int from, mpsl_msg_kind kind, mpsl_tensor *t, mpsl_error *err)
+{
+    if ((int)kind < 0 || kind >= MPSL_MSG_KIND_COUNT) {
+        return mpsl_errs(err, MPSL_ERR_INTERNAL, "recv: unknown message kind %d", (int)kind);
+    }
+    if ((from == MPSL_SERVER) == (r->id == MPSL_SERVER) || from < MPSL_SERVER ||
+        from >= r->s->ex->n_clients) {
+        return mpsl_errs(err, MPSL_ERR_INTERNAL, "recv from %d by %d: one end must be the "
+                         "server and the other a client", from, r->id);
+    }
+    return messages_recv(r, from, (int)kind, t, err);
+}
+
+/* ---------------------------------------------------------------- metrics and rhythm */
+
+#define MAX_CLIENT_METRICS 64
+
+static int a_record(mpsl_role *r, const char *name, double value, mpsl_error *err)
+{
+    if (!name || !name[0] || strlen(name) >= sizeof r->metrics[0].name) {
+        return mpsl_errs(err, MPSL_ERR_INTERNAL, "record: a metric name of 1 to %zu characters "
+                         "is needed", sizeof r->metrics[0].name - 1);
+    }
+    if (r->id == MPSL_SERVER) {
+        return store_metric(r->s->db, r->s->run_id, r->epochs_ended, name, value, err);
+    }
+    for (int i = 0; i < r->n_metrics; i++) { /* the last value of a name counts */
+        if (strcmp(r->metrics[i].name, name) == 0) {
+            r->metrics[i].value = value;
+            return MPSL_OK;
+        }
+    }
+    if (r->n_metrics == MAX_CLIENT_METRICS) {
+        return mpsl_errs(err, MPSL_ERR_INVALID, "record: a client may record at most %d figures "
+                         "per epoch", MAX_CLIENT_METRICS);
+    }
+    if (r->n_metrics == r->cap_metrics) {
+        int grown = r->cap_metrics ? 2 * r->cap_metrics : 8;
+        role_metric *bigger = realloc(r->metrics, (size_t)grown * sizeof *bigger);
+        if (!bigger) {
+            return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
+        }
+        r->metrics = bigger;
+        r->cap_metrics = grown;
+    }
+    role_metric *m = &r->metrics[r->n_metrics++];
+    snprintf(m->name, sizeof m->name, "%s", name);
+    m->value = value;
+    return MPSL_OK;
+}
+
+size_t session_report_capacity(void)
+{
+    return sizeof(role_report) + MAX_CLIENT_METRICS * sizeof(role_metric);
+}
+
+/* A client's end of epoch: its counters and records go to the server as one report (not
+ * counted as payload: it is the instrument, not the protocol). */
+static int client_epoch_end(mpsl_role *r, int64_t epoch, mpsl_error *err)
+{
+    double now = mpsl_now();
+    r->compute_s += now - r->resumed_at;
+    r->resumed_at = now;
+    size_t bytes = sizeof(role_report) + (size_t)r->n_metrics * sizeof(role_metric);
+    int32_t *buf = calloc((bytes + 3) / 4, 4);
+    if (!buf) {
+        return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
+    }
+    role_report rep = {.epoch = epoch, .compute_s = r->compute_s, .wait_s = r->wait_s,
+                       .n_metrics = r->n_metrics};
+    memcpy(rep.flops, r->flops, sizeof rep.flops);
+    memcpy(rep.sent_bytes, r->sent_bytes, sizeof rep.sent_bytes);
+    memcpy(rep.sent_messages, r->sent_messages, sizeof rep.sent_messages);
+    memcpy(buf, &rep, sizeof rep);
+    memcpy((char *)buf + sizeof rep, r->metrics, (size_t)r->n_metrics * sizeof(role_metric));
+    mpsl_tensor t = {.data = buf, .dtype = MPSL_I32, .ndim = 1,
+                     .shape = {(int64_t)((bytes + 3) / 4)}};
+    int rc = messages_send(r, MPSL_SERVER, MSG_REPORT, &t, err);
+    free(buf);
+    role_reset_counters(r);
+    r->epochs_ended = epoch + 1;
+    return rc;
+}
+
+static int a_epoch_end(mpsl_role *r, int64_t epoch, mpsl_model *eval_model, double train_loss,
+                       double train_acc, mpsl_error *err)
+{
+    const mpsl_train_settings *t = &r->s->ex->train;
+    if (epoch != r->epochs_ended || epoch >= t->epochs) {
+        char me[32];
+        return mpsl_errs(err, MPSL_ERR_INTERNAL, "epoch_end(%lld) by %s: epochs run from 0 to "
+                         "%lld, each ended once and in order (next is %lld)", (long long)epoch,
+                         role_name(r, me, sizeof me), (long long)t->epochs - 1,
+                         (long long)r->epochs_ended);
+    }
+    if (r->id != MPSL_SERVER) {
+        if (eval_model) {
+            return mpsl_errs(err, MPSL_ERR_INTERNAL, "epoch_end: only the server evaluates; a "
+                             "client passes no model");
+        }
+        return client_epoch_end(r, epoch, err);
+    }
+    if (eval_model && eval_model->role != r) {
+        return mpsl_errs(err, MPSL_ERR_INTERNAL, "epoch_end: the evaluated model must be the "
+                         "server's own");
+    }
+    return session_epoch_end(r, epoch, eval_model, train_loss, train_acc, err);
+}
+
+static int a_should_stop(mpsl_role *r)
+{
+    (void)r;
+    return session_stop_requested != 0;
+}
+
+static void a_progress(mpsl_role *r, int64_t epoch, int64_t done, int64_t total)
+{
+    r->step = done;
+    mpsl_session *s = r->s;
+    if (r->id != MPSL_SERVER || s->rank != 0) {
+        return;
+    }
+    double now = mpsl_now();
+    int tty = isatty(STDERR_FILENO);
+    if (total <= 0 || done <= 0 || now - s->last_progress < (tty ? 1.0 : 30.0)) {
+        return;
+    }
+    s->last_progress = now;
+    double spent = now - s->epoch_started;
+    double eta = spent / (double)done * (double)(total - done);
+    fprintf(stderr, "%s[%s] epoch %lld/%lld: step %lld/%lld (%.0f%%), %.0f s in, ETA %.0f s%s",
+            tty ? "\r" : "", s->ex->name, (long long)epoch + 1, (long long)s->ex->train.epochs,
+            (long long)done, (long long)total, 100.0 * (double)done / (double)total, spent, eta,
+            tty ? "   " : "\n");
+    s->progress_shown = tty;
+}
+
+const mpsl_session_api *session_api(void)
+{
+    static const mpsl_session_api api = {
+        .size = sizeof(mpsl_session_api),
+        .version = MPSL_SESSION_API_VERSION,
+        .client_id = a_client_id,
+        .n_clients = a_n_clients,
+        .settings = a_settings,
+        .dataset_info = a_dataset_info,
+        .client_samples = a_client_samples,
+        .output_size = a_output_size,
+        .random = a_random,
+        .shared_random = a_shared_random,
+        .alloc = a_alloc,
+        .free = a_free,
+        .batch_create = a_batch_create,
+        .batch_destroy = a_batch_destroy,
+        .next_batch = a_next_batch,
+        .model_create = a_model_create,
+        .model_destroy = a_model_destroy,
+        .model_params = a_model_params,
+        .model_part = a_model_part,
+        .model_grads = a_model_grads,
+        .model_trainable = a_model_trainable,
+        .model_trainable_count = a_model_trainable_count,
+        .model_zero_grad = a_model_zero_grad,
+        .model_token_shape = a_model_token_shape,
+        .model_output_size = a_model_output_size,
+        .model_tokenize = a_model_tokenize,
+        .model_tokenize_backward = a_model_tokenize_backward,
+        .model_encode = a_model_encode,
+        .model_encode_backward = a_model_encode_backward,
+        .model_copy = a_model_copy,
+        .optim_create = a_optim_create,
+        .optim_destroy = a_optim_destroy,
+        .optim_step = a_optim_step,
+        .loss = a_loss,
+        .send = a_send,
+        .recv = a_recv,
+        .record = a_record,
+        .epoch_end = a_epoch_end,
+        .should_stop = a_should_stop,
+        .progress = a_progress,
+    };
+    return &api;
+}

@@ -1,0 +1,13 @@
+/* session_api.h: the session API strategies' roles call (mpsl_session_api in plugin.h). */
+#ifndef MPSL_SESSION_API_H
+#define MPSL_SESSION_API_H
+
+#include "mpsl/plugin.h"
+
+const mpsl_session_api *session_api(void);
+/* Free an optimizer made through the API. */
+void session_optim_free(mpsl_optim *o);
+/* The largest end-of-epoch report a client sends, in bytes. */
+size_t session_report_capacity(void);
+
+#endif
