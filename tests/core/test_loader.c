@@ -59,11 +59,14 @@ int main(int argc, char **argv)
 
     refuse("does_not_exist", PLUGIN_ANY_KIND, "cannot open plugin", "No such file");
     refuse("no_entry", PLUGIN_ANY_KIND, "no entry point", "mpsl_plugin_entry");
-    refuse("abi_major", PLUGIN_ANY_KIND, "built for ABI 99.", "this mpsl is 1.2");
-    refuse("abi_minor", PLUGIN_ANY_KIND, "built for ABI 1.99", "needs a newer mpsl");
+    refuse("abi_major", PLUGIN_ANY_KIND, "built for ABI 99.", "this mpsl is 2.0");
+    refuse("abi_minor", PLUGIN_ANY_KIND, "built for ABI 2.99", "needs a newer mpsl");
+    /* a plugin built against ABI 1.x is told to rebuild against 2.0 */
+    refuse("abi_1", PLUGIN_ANY_KIND, "built for ABI 1.2", "rebuild the plugin against "
+           "mpsl/plugin.h of ABI 2.x");
     refuse("unresolved", PLUGIN_ANY_KIND, "cannot load plugin", "mpsl_symbol_that_does_not_exist");
     refuse("entry_fails", PLUGIN_ANY_KIND, "failed to start", "licence file is missing");
-    refuse("null_function", PLUGIN_ANY_KIND, "is NULL", "aggregation table");
+    refuse("null_function", PLUGIN_ANY_KIND, "strategy has no server role", "broken");
     refuse("ok", MPSL_KIND_ENCODER, "is of kind 'aggregation'", "needs kind 'encoder'");
 
     /* A file that is not a shared object at all. */

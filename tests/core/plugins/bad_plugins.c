@@ -2,33 +2,26 @@
  * every refusal can be tested on a real shared object. */
 #include <mpsl/plugin.h>
 
-__attribute__((unused)) static int noop_run(void *state, mpsl_session *s, mpsl_error *err)
-{
-    (void)state;
-    (void)s;
-    (void)err;
-    return MPSL_OK;
-}
-static int noop_create(const mpsl_host *h, mpsl_session *s, const void *params,
-                       const char *where, void **state, mpsl_error *err)
+__attribute__((unused)) static int noop_role(const mpsl_host *h, const mpsl_session_api *api,
+                                              mpsl_role *r, const void *params,
+                                              mpsl_error *err)
 {
     (void)h;
-    (void)s;
+    (void)api;
+    (void)r;
     (void)params;
-    (void)where;
     (void)err;
-    *state = 0;
     return MPSL_OK;
 }
-static void noop_destroy(void *state) { (void)state; }
 
-static const mpsl_aggregation_api api = {
-    sizeof(mpsl_aggregation_api), noop_create, noop_destroy,
+static const mpsl_strategy_api api = {
+    sizeof(mpsl_strategy_api), MPSL_SESSION_API_VERSION, 0,
 #ifdef BAD_NULL_FUNCTION
     0,
 #else
-    noop_run,
+    noop_role,
 #endif
+    0,
 };
 
 #ifndef ABI_MAJOR

@@ -1,9 +1,34 @@
 /* counting_encoder.c: an identity encoder that appends one line per call ("<instance> forward
  * <rows>" / "... backward <rows>") to the file named by its `log` parameter, so tests can
- * count how often and on how many rows the server really runs. */
+ * count how often and on how many rows the server really runs.
+ *
+ * Faults for the distributed tests, in the process whose MPI rank (OMPI_COMM_WORLD_RANK) is
+ * $MPSL_TEST_FAULT_RANK: $MPSL_TEST_KILL_AT=N kills the process (SIGKILL) on its N-th
+ * forward call; $MPSL_TEST_HANG_AT=N makes that call sleep for an hour. */
 #include <mpsl/plugin.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+/* The fault asked of this process's n-th forward call, if any. */
+static void maybe_fault(void)
+{
+    static long calls;
+    const char *rank = getenv("OMPI_COMM_WORLD_RANK"), *want = getenv("MPSL_TEST_FAULT_RANK");
+    if (!rank || !want || strcmp(rank, want) != 0) {
+        return;
+    }
+    calls++;
+    const char *kill_at = getenv("MPSL_TEST_KILL_AT"), *hang_at = getenv("MPSL_TEST_HANG_AT");
+    if (kill_at && calls == atol(kill_at)) {
+        raise(SIGKILL);
+    }
+    if (hang_at && calls == atol(hang_at)) {
+        sleep(3600);
+    }
+}
 
 typedef struct ce_params {
     const char *log;
@@ -71,6 +96,7 @@ static int ce_forward(void *state, const mpsl_weights *w, const mpsl_tensor *inp
     ce_state *s = state;
     memcpy(out->data, inp->data, (size_t)(inp->shape[0] * s->T * s->D) * sizeof(float));
     note(s, "forward", inp->shape[0]);
+    maybe_fault();
     return MPSL_OK;
 }
 
@@ -90,17 +116,5 @@ static int ce_backward(void *state, const mpsl_weights *w, const mpsl_tensor *do
 static const mpsl_module_api ce_api = {sizeof(mpsl_module_api), ce_create, ce_destroy,
                                        ce_output_shape, ce_forward, ce_backward};
 
-static const mpsl_plugin_desc ce_desc = {
-    MPSL_ABI_MAJOR, MPSL_ABI_MINOR, "counting_encoder", "1.0.0", MPSL_KIND_ENCODER,
-    "identity encoder that logs every call (for tests)", ce_spec, MPSL_COUNT(ce_spec),
-    sizeof(ce_params), &ce_api,
-};
-
-MPSL_PLUGIN_EXPORT int mpsl_plugin_entry(const mpsl_host *h, const mpsl_plugin_desc **desc,
-                                         mpsl_error *err)
-{
-    (void)h;
-    (void)err;
-    *desc = &ce_desc;
-    return MPSL_OK;
-}
+MPSL_PLUGIN(MPSL_KIND_ENCODER, "counting_encoder", "1.0.0",
+            "identity encoder that logs every call (for tests)", &ce_api, ce_params, ce_spec);
