@@ -22,8 +22,9 @@
 #include <libswresample/swresample.h>
 #include <libswscale/swscale.h>
 
-#include "convert/melspec.h"
 #include "convert/writer.h"
+#include "util/half.h"
+#include "util/melspec.h"
 #include "util/util.h"
 
 #define AV_MAX_SECONDS 3600.0
@@ -216,9 +217,9 @@ int av_media_audio(av_media *m, double start, double dur, float **wave, int64_t 
     for (unsigned i = 0; i < m->fmt->nb_streams; i++) {
         m->fmt->streams[i]->discard = (int)i == m->audio_idx ? AVDISCARD_DEFAULT : AVDISCARD_ALL;
     }
-    int64_t cap = (int64_t)((start + (dur > 0 ? dur : AV_MAX_SECONDS)) * MEL_RATE) + 1;
-    if (cap > (int64_t)(AV_MAX_SECONDS * MEL_RATE)) {
-        cap = (int64_t)(AV_MAX_SECONDS * MEL_RATE);
+    int64_t cap = (int64_t)((start + (dur > 0 ? dur : AV_MAX_SECONDS)) * MPSL_MEL_RATE) + 1;
+    if (cap > (int64_t)(AV_MAX_SECONDS * MPSL_MEL_RATE)) {
+        cap = (int64_t)(AV_MAX_SECONDS * MPSL_MEL_RATE);
     }
     int decode_errors = 0, eof = 0;
     while (!eof && b.n < cap) {
@@ -252,7 +253,8 @@ int av_media_audio(av_media *m, double start, double dur, float **wave, int64_t 
                 } else {
                     av_channel_layout_copy(&in_layout, &fr->ch_layout);
                 }
-                rc = swr_alloc_set_opts2(&swr, &mono, AV_SAMPLE_FMT_FLT, MEL_RATE, &in_layout,
+                rc = swr_alloc_set_opts2(&swr, &mono, AV_SAMPLE_FMT_FLT, MPSL_MEL_RATE,
+                                         &in_layout,
                                          (enum AVSampleFormat)fr->format, fr->sample_rate, 0,
                                          NULL);
                 av_channel_layout_uninit(&in_layout);
@@ -286,11 +288,11 @@ int av_media_audio(av_media *m, double start, double dur, float **wave, int64_t 
         goto done;
     }
     /* Cut [start, start + dur). */
-    int64_t s0 = (int64_t)llround(start * MEL_RATE);
+    int64_t s0 = (int64_t)llround(start * MPSL_MEL_RATE);
     s0 = s0 < 0 ? 0 : s0 > b.n ? b.n : s0;
     int64_t len = b.n - s0;
-    if (dur > 0 && len > (int64_t)llround(dur * MEL_RATE)) {
-        len = (int64_t)llround(dur * MEL_RATE);
+    if (dur > 0 && len > (int64_t)llround(dur * MPSL_MEL_RATE)) {
+        len = (int64_t)llround(dur * MPSL_MEL_RATE);
     }
     if (len > cap) {
         len = cap;
@@ -888,7 +890,7 @@ enum { AV_PENDING = 0, AV_OK = 1, AV_NO_AUDIO = 2, AV_FAILED = 3 };
 
 typedef struct av_run {
     av_job *j;
-    const mel_spec *mel;
+    const mpsl_mel *mel;
     int split;
     av_list *list;
     int fd;                         /* spool file of this split */
@@ -948,7 +950,7 @@ static int process_item(av_run *r, int64_t i, uint8_t *slot, float *mel_out, int
             return AV_FAILED;
         }
         /* no audio track (require_audio=0): silence, every value log(1e-6) */
-        rc = mel_compute_fixed(r->mel, wave, n, j->frames, mel_out);
+        rc = mpsl_mel_compute_fixed(r->mel, wave, n, j->frames, mel_out);
         free(wave);
         if (rc != MPSL_OK) {
             av_media_close(m);
@@ -959,9 +961,9 @@ static int process_item(av_run *r, int64_t i, uint8_t *slot, float *mel_out, int
         uint8_t *dst = slot + r->img_bytes;
         if (j->audio_f16) {
             for (size_t k = 0; k < cnt; k++) {
-                uint16_t h = prep_f32_to_f16(mel_out[k]);
+                uint16_t h = mpsl_f32_to_f16(mel_out[k]);
                 memcpy(dst + 2 * k, &h, 2);
-                double v = prep_f16_to_f32(h);
+                double v = mpsl_f16_to_f32(h);
                 *sum += v;
                 *sumsq += v * v;
             }
@@ -1262,9 +1264,10 @@ int av_convert(av_job *j, mpsl_error *err)
         return mpsl_err(err, "convert %s: no training clips listed under %s", j->dataset,
                         o->in_dir);
     }
-    mel_spec *mel = NULL;
+    mpsl_mel *mel = NULL;
     int rc = MPSL_OK;
-    if (j->audio && (rc = mel_create(j->mel_bins, &mel, err)) != MPSL_OK) {
+    if (j->audio && (rc = mpsl_mel_create(j->mel_bins, &mel, err)) != MPSL_OK) {
+        mpsl_err_prefix(err, "convert %s", j->dataset);
         return rc;
     }
     av_run runs[2];
@@ -1433,6 +1436,6 @@ int av_convert(av_job *j, mpsl_error *err)
     }
     free(remap);
     free(names);
-    mel_destroy(mel);
+    mpsl_mel_destroy(mel);
     return rc;
 }

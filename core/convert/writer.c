@@ -1,5 +1,5 @@
-/* writer.c: the streaming writer of prepared dataset files (see writer.h), text and
- * half-float helpers and progress lines. Images are in image.c. */
+/* writer.c: the streaming writer of prepared dataset files (see writer.h), the text helper
+ * and progress lines. Images are in image.c; half floats in core/util/half.c. */
 #include "convert/writer.h"
 
 #include <errno.h>
@@ -572,71 +572,6 @@ int64_t prep_text_bytes(const char *utf8, int32_t *out, int64_t len)
         out[i] = 0;
     }
     return n;
-}
-
-/* ---------------------------------------------------------------- half floats */
-
-uint16_t prep_f32_to_f16(float x)
-{
-    uint32_t f;
-    memcpy(&f, &x, 4);
-    uint32_t sign = (f >> 16) & 0x8000u;
-    uint32_t exp = (f >> 23) & 0xFFu;
-    uint32_t man = f & 0x7FFFFFu;
-    if (exp == 0xFFu) { /* inf or NaN (keep a quiet NaN) */
-        return (uint16_t)(sign | 0x7C00u | (man ? 0x200u | (man >> 13) : 0));
-    }
-    int32_t e = (int32_t)exp - 127 + 15;
-    if (e >= 31) {
-        return (uint16_t)(sign | 0x7C00u);
-    }
-    if (e <= 0) { /* subnormal half or zero */
-        if (e < -10) {
-            return (uint16_t)sign;
-        }
-        man |= 0x800000u;
-        uint32_t shift = (uint32_t)(14 - e);
-        uint32_t half = man >> shift;
-        uint32_t rem = man & ((1u << shift) - 1);
-        uint32_t mid = 1u << (shift - 1);
-        if (rem > mid || (rem == mid && (half & 1u))) {
-            half++;
-        }
-        return (uint16_t)(sign | half);
-    }
-    uint32_t half = sign | ((uint32_t)e << 10) | (man >> 13);
-    uint32_t rem = man & 0x1FFFu;
-    if (rem > 0x1000u || (rem == 0x1000u && (half & 1u))) {
-        half++; /* may carry into the exponent, up to inf: correct */
-    }
-    return (uint16_t)half;
-}
-
-float prep_f16_to_f32(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-    uint32_t exp = (h >> 10) & 0x1Fu;
-    uint32_t man = h & 0x3FFu;
-    uint32_t f;
-    if (exp == 0) {
-        if (man == 0) {
-            f = sign;
-        } else { /* subnormal: normalise */
-            int e = -1;
-            do {
-                e++;
-                man <<= 1;
-            } while (!(man & 0x400u));
-            f = sign | ((uint32_t)(127 - 15 - e) << 23) | ((man & 0x3FFu) << 13);
-        }
-    } else if (exp == 31) {
-        f = sign | 0x7F800000u | (man << 13);
-    } else {
-        f = sign | ((exp - 15 + 127) << 23) | (man << 13);
-    }
-    float x;
-    memcpy(&x, &f, 4);
-    return x;
 }
 
 /* ---------------------------------------------------------------- progress */

@@ -1,6 +1,6 @@
 /* writer.h: writing prepared dataset files (core/include/mpsl/prepared_format.h), plus the
- * helpers every converter needs: UTF-8 text to int32 bytes, float to half, image decoding
- * (JPEG, PNG) and resizing, and progress lines.
+ * helpers every converter needs: UTF-8 text to int32 bytes, image decoding (JPEG, PNG) and
+ * resizing, and progress lines. (Float to half: mpsl_f32_to_f16 in util/half.h.)
  *
  * A prepared file is written in ONE streaming pass, in the file's own order:
  *
@@ -98,13 +98,6 @@ int64_t prep_file_bytes(const prep_modality_spec *modalities, int n_modalities,
  * string is truncated at len bytes, backing up to the start of a multi-byte character so no
  * partial character is kept. Returns the number of bytes kept. */
 int64_t prep_text_bytes(const char *utf8, int32_t *out, int64_t len);
-
-/* ---------------------------------------------------------------- numbers */
-
-/* IEEE 754 binary16 bits of a float (round to nearest even; overflow -> inf, NaN kept). */
-uint16_t prep_f32_to_f16(float x);
-/* And back (exact). */
-float prep_f16_to_f32(uint16_t h);
 
 /* ---------------------------------------------------------------- images */
 

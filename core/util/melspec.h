@@ -1,49 +1,38 @@
-/* melspec.h: log-mel spectrograms for the audio converters (MELD, UCF101, Kinetics-Sounds).
- *
- * Front end (fixed, as AST's Kaldi fbank and the av_fashion_mnist plugin): 16 kHz mono,
- * 25 ms periodic Hann window (400 samples) every 10 ms (hop 160), zero-padded to a 512-point
- * FFT, power spectrum, M triangular filters on the Slaney mel scale (librosa's default:
- * linear below 1 kHz, logarithmic above) between 20 Hz and 8 kHz with peak 1, then
- * log(mel + 1e-6). No centre padding: frame t covers samples [t*160, t*160 + 400).
- * The 512-point FFT (as Kaldi rounds 400 up) keeps every one of up to 128 filters at least
- * one FFT bin wide; with a 400-point FFT (40 Hz bins) the lowest filters would be sampled by
- * a single bin at a small weight. */
-#ifndef MPSL_CONVERT_MELSPEC_H
-#define MPSL_CONVERT_MELSPEC_H
+/* melspec.h: log-mel spectrograms, implemented once for the converters
+ * (`mpsl convert meld|ucf101|kinetics_sounds`) and for plugins (h->mel; av_fashion_mnist).
+ * The front end (16 kHz, 25 ms Hann window every 10 ms, 512-point FFT, Slaney mel filters of
+ * peak 1 between 20 Hz and 8 kHz, log(mel + 1e-6), output (M, F)) is described with
+ * mpsl_mel_api in mpsl/plugin.h, whose MPSL_MEL_* constants fix it. */
+#ifndef MPSL_UTIL_MELSPEC_H
+#define MPSL_UTIL_MELSPEC_H
 
 #include <stdint.h>
 
 #include "mpsl/plugin.h"
 
-#define MEL_RATE 16000
-#define MEL_WIN 400
-#define MEL_HOP 160
-#define MEL_NFFT 512
-#define MEL_FMIN 20.0
-#define MEL_FMAX 8000.0
-#define MEL_LOG_EPS 1e-6f
-
-typedef struct mel_spec mel_spec;
-
 /* Filter bank for mel_bins filters (1..256). Refuses a bank with a filter that covers no FFT
- * bin. Thread-safe to use from several threads once made (each call has its own buffers). */
-int mel_create(int mel_bins, mel_spec **out, mpsl_error *err);
-void mel_destroy(mel_spec *m);
-int mel_bins(const mel_spec *m);
+ * bin. Read-only once made: any number of threads may compute with it at once. */
+int mpsl_mel_create(int mel_bins, mpsl_mel **out, mpsl_error *err);
+void mpsl_mel_destroy(mpsl_mel *m);
+int mpsl_mel_bins(const mpsl_mel *m);
 
 /* Samples needed for `frames` frames: (frames - 1) * hop + win. */
-int64_t mel_window_samples(int frames);
+int64_t mpsl_mel_window(int frames);
 
-/* log-mel of exactly `frames` frames of wave (at least mel_window_samples(frames) samples)
- * into out (mel_bins x frames, row-major: bin-major as (1, M, F)). MPSL_ERR_NOMEM only. */
-int mel_compute(const mel_spec *m, const float *wave, int frames, float *out);
+/* log-mel of exactly `frames` frames of wave (at least mpsl_mel_window(frames) samples) into
+ * out (mel_bins x frames, row-major). MPSL_ERR_INVALID for frames < 1. */
+int mpsl_mel_compute(const mpsl_mel *m, const float *wave, int frames, float *out);
 
 /* Fixed-length log-mel of a clip of n samples: the clip is centred in a window of
- * mel_window_samples(frames) samples: a longer clip is cropped equally at both ends, a
- * shorter one padded with silence equally on both sides (padding frames hold log(1e-6)). */
-int mel_compute_fixed(const mel_spec *m, const float *wave, int64_t n, int frames, float *out);
+ * mpsl_mel_window(frames) samples: a longer clip is cropped equally at both ends, a shorter
+ * one padded with silence equally on both sides (padding frames hold log(1e-6)). */
+int mpsl_mel_compute_fixed(const mpsl_mel *m, const float *wave, int64_t n, int frames,
+                           float *out);
 
-/* Centre frequency (Hz) of filter b: for tests and messages. */
-double mel_center_hz(const mel_spec *m, int b);
+/* The filters (M, n_fft/2 + 1), a filter's centre frequency (Hz), and the Slaney mel of a
+ * frequency: for tests, plots and messages. */
+const float *mpsl_mel_filters(const mpsl_mel *m, int *n_bins);
+double mpsl_mel_center_hz(const mpsl_mel *m, int b);
+double mpsl_mel_hz_to_mel(double hz);
 
 #endif

@@ -1,7 +1,7 @@
-/* util.c: error messages, logging, aligned allocation, clocks and the seeded generator. */
+/* util.c: error messages, logging, aligned allocation, strings, folders and clocks. (The
+ * seeded generator is in rng.c.) */
 #include "util.h"
 
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -175,88 +175,4 @@ int64_t mpsl_peak_rss_bytes(void)
         return -1;
     }
     return (int64_t)ru.ru_maxrss * 1024; /* Linux reports kilobytes */
-}
-
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-void mpsl_rng_seed(mpsl_rng *r, uint64_t seed)
-{
-    uint64_t x = seed;
-    for (int i = 0; i < 4; i++) {
-        r->s[i] = splitmix64(&x);
-    }
-    r->has_spare = 0;
-}
-
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-uint64_t mpsl_rng_u64(mpsl_rng *r)
-{
-    uint64_t *s = r->s;
-    uint64_t result = rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return result;
-}
-
-double mpsl_rng_uniform(mpsl_rng *r) { return (double)(mpsl_rng_u64(r) >> 11) * 0x1.0p-53; }
-
-double mpsl_rng_normal(mpsl_rng *r)
-{
-    /* Box-Muller gives two independent values per pair of uniforms; keep the second.
-     * 1 - u keeps the logarithm's argument in (0, 1]. */
-    if (r->has_spare) {
-        r->has_spare = 0;
-        return r->spare;
-    }
-    double u1 = 1.0 - mpsl_rng_uniform(r);
-    double u2 = mpsl_rng_uniform(r);
-    double radius = sqrt(-2.0 * log(u1));
-    r->spare = radius * sin(2.0 * M_PI * u2);
-    r->has_spare = 1;
-    return radius * cos(2.0 * M_PI * u2);
-}
-
-double mpsl_rng_gamma(mpsl_rng *r, double shape)
-{
-    /* Marsaglia and Tsang; shapes below 1 use the boost Gamma(a) = Gamma(a+1) * U^(1/a). */
-    if (shape < 1.0) {
-        double u = 1.0 - mpsl_rng_uniform(r);
-        return mpsl_rng_gamma(r, shape + 1.0) * pow(u, 1.0 / shape);
-    }
-    double d = shape - 1.0 / 3.0;
-    double c = 1.0 / sqrt(9.0 * d);
-    for (;;) {
-        double x = mpsl_rng_normal(r);
-        double v = 1.0 + c * x;
-        if (v <= 0.0) {
-            continue;
-        }
-        v = v * v * v;
-        double u = 1.0 - mpsl_rng_uniform(r);
-        if (log(u) < 0.5 * x * x + d - d * v + d * log(v)) {
-            return d * v;
-        }
-    }
-}
-
-void mpsl_rng_shuffle(mpsl_rng *r, int64_t *a, int64_t n)
-{
-    for (int64_t i = n - 1; i > 0; i--) {
-        int64_t j = (int64_t)(mpsl_rng_u64(r) % (uint64_t)(i + 1));
-        int64_t t = a[i];
-        a[i] = a[j];
-        a[j] = t;
-    }
 }

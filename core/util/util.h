@@ -1,5 +1,5 @@
 /* util.h: small helpers every core file uses: error messages, aligned allocation, strings,
- * time and memory readings, and the run's seeded random generator. */
+ * time and memory readings, and (through util/rng.h) the run's seeded random generator. */
 #ifndef MPSL_UTIL_H
 #define MPSL_UTIL_H
 
@@ -35,17 +35,6 @@ int mpsl_mkdir_p(const char *path, mpsl_error *err);
 double mpsl_now(void);             /* monotonic seconds */
 int64_t mpsl_peak_rss_bytes(void); /* peak resident set size of this process, or -1 */
 
-/* SplitMix64-seeded xoshiro256**: reproducible streams from a 64-bit seed. */
-typedef struct mpsl_rng {
-    uint64_t s[4];
-    double spare;          /* Box-Muller's second value, used by the next normal draw */
-    int has_spare;
-} mpsl_rng;
-void mpsl_rng_seed(mpsl_rng *r, uint64_t seed);
-uint64_t mpsl_rng_u64(mpsl_rng *r);
-double mpsl_rng_uniform(mpsl_rng *r);          /* [0,1) */
-double mpsl_rng_normal(mpsl_rng *r);           /* N(0,1) */
-double mpsl_rng_gamma(mpsl_rng *r, double shape); /* Gamma(shape, 1), shape > 0 */
-void mpsl_rng_shuffle(mpsl_rng *r, int64_t *a, int64_t n);
+#include "util/rng.h" /* the seeded generator, here for the files that use both */
 
 #endif

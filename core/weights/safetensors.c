@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/half.h"
 #include "util/util.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -52,33 +53,6 @@ static int dtype_from_name(const char *s, st_dtype *out)
         }
     }
     return 0;
-}
-
-float st_f16_to_f32(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-    uint32_t exp = (h >> 10) & 0x1fu, man = h & 0x3ffu;
-    uint32_t bits;
-    if (exp == 0) {
-        /* zero or subnormal: man * 2^-24, exact in float32 */
-        float v = (float)man * 0x1p-24f;
-        return sign ? -v : v;
-    } else if (exp == 31) {
-        bits = sign | 0x7f800000u | (man << 13); /* inf, or NaN keeping its payload */
-    } else {
-        bits = sign | ((exp - 15 + 127) << 23) | (man << 13);
-    }
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return f;
-}
-
-float st_bf16_to_f32(uint16_t b)
-{
-    uint32_t bits = (uint32_t)b << 16;
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return f;
 }
 
 /* ---------------------------------------------------------------- the file */
@@ -564,12 +538,12 @@ int st_tensor_to_f32(const st_file *f, const char *name, float *dst, int64_t n,
         break;
     case ST_F16:
         for (int64_t i = 0; i < n; i++) {
-            dst[i] = st_f16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
+            dst[i] = mpsl_f16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
         }
         break;
     case ST_BF16:
         for (int64_t i = 0; i < n; i++) {
-            dst[i] = st_bf16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
+            dst[i] = mpsl_bf16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
         }
         break;
     case ST_F64:

@@ -102,10 +102,6 @@ const char *st_metadata_get(const st_file *f, const char *key); /* NULL if absen
 int st_tensor_to_f32(const st_file *f, const char *name, float *dst, int64_t n,
                      mpsl_error *err);
 
-/* Scalar conversions (exact: every F16 and BF16 value is a float32 value). */
-float st_f16_to_f32(uint16_t h);
-float st_bf16_to_f32(uint16_t b);
-
 /* One tensor to write: float32, row-major. */
 typedef struct st_write_tensor {
     const char *name;

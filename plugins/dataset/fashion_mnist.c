@@ -1,6 +1,7 @@
 /* fashion_mnist.c: the Fashion-MNIST dataset plugin. Reads the four IDX files shipped by the
- * Debian package dataset-fashion-mnist (gzip-compressed) with zlib, keeps the raw uint8
- * pixels in memory (47 MB for the training split) and converts to float on fill().
+ * Debian package dataset-fashion-mnist (gzip-compressed) with the host's IDX reader (h->idx),
+ * keeps the raw uint8 pixels in memory (47 MB for the training split) and converts to float on
+ * fill().
  *
  * Sizes: B batch; every sample is one 1 x 28 x 28 greyscale image and a label in 0..9.
  * IDX format (big-endian): images: magic 2051, count, rows, cols, then count*rows*cols bytes;
@@ -10,8 +11,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <zlib.h>
+#include <unistd.h>
 
 #define FM_ROWS 28
 #define FM_COLS 28
@@ -58,129 +58,17 @@ typedef struct fm_state {
     fm_split split[2]; /* MPSL_SPLIT_TRAIN, MPSL_SPLIT_TEST */
 } fm_state;
 
-static uint32_t be32(const unsigned char *b)
+/* Open one IDX file through the host's reader; a missing file gets the hint of how to install
+ * the dataset. */
+static int fm_open_idx(const mpsl_host *h, const char *path, int ndim, int64_t *dims,
+                       mpsl_idx_file **f, mpsl_error *err)
 {
-    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | (uint32_t)b[3];
-}
-
-/* Open a gzip file, refusing a missing/unreadable file (with errno's reason) up front:
- * gzopen's own errors are less specific. */
-static gzFile fm_gzopen(const mpsl_host *h, const char *path, mpsl_error *err)
-{
-    struct stat st;
-    if (stat(path, &st) != 0) {
-        int e = errno;
-        h->error_set(err, "fashion_mnist: cannot open %s: %s%s", path, strerror(e),
-                     e == ENOENT ? " " FM_HINT : "");
-        return NULL;
+    int rc = h->idx->open(path, ndim, dims, f, err);
+    if (rc != MPSL_OK && access(path, F_OK) != 0 && errno == ENOENT) {
+        mpsl_error why = *err; /* error_set must not read the buffer it writes */
+        h->error_set(err, "%s " FM_HINT, why.msg);
     }
-    if (S_ISDIR(st.st_mode)) {
-        h->error_set(err, "fashion_mnist: %s is a directory, expected a .gz file", path);
-        return NULL;
-    }
-    gzFile gz = gzopen(path, "rb");
-    if (!gz) {
-        h->error_set(err, "fashion_mnist: cannot open %s: %s", path,
-                     errno ? strerror(errno) : "out of memory");
-        return NULL;
-    }
-    gzbuffer(gz, 1 << 17);
-    return gz;
-}
-
-/* zlib's reason for the last error, without the "path: " it puts in front. */
-static const char *fm_zerror(gzFile gz, const char *path)
-{
-    int zerr = 0;
-    const char *msg = gzerror(gz, &zerr);
-    if (zerr == Z_ERRNO) {
-        return strerror(errno);
-    }
-    size_t len = strlen(path);
-    if (strncmp(msg, path, len) == 0 && msg[len] == ':' && msg[len + 1] == ' ') {
-        msg += len + 2;
-    }
-    return msg;
-}
-
-/* Read exactly `want` bytes. On a short read or a zlib error, report what was expected. */
-static int fm_read(const mpsl_host *h, gzFile gz, const char *path, void *buf, size_t want,
-                   const char *what, mpsl_error *err)
-{
-    size_t got = 0;
-    unsigned char *p = buf;
-    while (got < want) {
-        size_t chunk = want - got;
-        if (chunk > (1u << 30)) {
-            chunk = 1u << 30;
-        }
-        int r = gzread(gz, p + got, (unsigned)chunk);
-        if (r < 0) {
-            h->error_set(err, "fashion_mnist: %s is corrupt: %s", path, fm_zerror(gz, path));
-            return MPSL_ERR_IO;
-        }
-        if (r == 0) {
-            break;
-        }
-        got += (size_t)r;
-    }
-    if (got < want) {
-        h->error_set(err,
-                     "fashion_mnist: %s is truncated: expected %zu bytes of %s, got %zu",
-                     path, want, what, got);
-        return MPSL_ERR_IO;
-    }
-    return MPSL_OK;
-}
-
-/* After the last sample: one more read makes zlib verify the gzip trailer (CRC and length)
- * and shows data the header does not account for. */
-static int fm_check_end(const mpsl_host *h, gzFile gz, const char *path, mpsl_error *err)
-{
-    unsigned char extra;
-    int r = gzread(gz, &extra, 1);
-    if (r < 0) {
-        h->error_set(err, "fashion_mnist: %s is corrupt: %s", path, fm_zerror(gz, path));
-        return MPSL_ERR_IO;
-    }
-    if (r > 0) {
-        h->error_set(err, "fashion_mnist: %s holds more data than the sample count in its "
-                          "header says",
-                     path);
-        return MPSL_ERR_INVALID;
-    }
-    return MPSL_OK;
-}
-
-/* Reads the header (magic, count and, for images, rows and cols) and refuses non-gzip data
- * (zlib would otherwise read it transparently) and a wrong magic. dims (3) gets the
- * big-endian fields after the magic. */
-static int fm_header(const mpsl_host *h, gzFile gz, const char *path, uint32_t magic,
-                     int n_dims, uint32_t *dims, mpsl_error *err)
-{
-    unsigned char b[16];
-    size_t bytes = 4 + 4 * (size_t)n_dims;
-    int rc = fm_read(h, gz, path, b, bytes, "header", err);
-    if (gzdirect(gz)) {
-        h->error_set(err, "fashion_mnist: %s is not a gzip file (it should be the gzip-"
-                          "compressed IDX file of the Debian package dataset-fashion-mnist)",
-                     path);
-        return MPSL_ERR_INVALID;
-    }
-    if (rc != MPSL_OK) {
-        return rc;
-    }
-    uint32_t found = be32(b);
-    if (found != magic) {
-        h->error_set(err,
-                     "fashion_mnist: %s has magic number %u, expected %u (an IDX %s file)",
-                     path, found, magic, magic == FM_MAGIC_IMAGES ? "images" : "labels");
-        return MPSL_ERR_INVALID;
-    }
-    for (int i = 0; i < n_dims; i++) {
-        dims[i] = be32(b + 4 + 4 * i);
-    }
-    return MPSL_OK;
+    return rc;
 }
 
 /* Load one split: `prefix` is "train" or "t10k". limit = 0 loads every sample, else the
@@ -196,35 +84,27 @@ static int fm_load_split(const mpsl_host *h, const char *dir, const char *prefix
         h->error_set(err, "fashion_mnist: the path of dir is too long");
         return MPSL_ERR_INVALID;
     }
-    gzFile gi = NULL, gl = NULL;
+    mpsl_idx_file *gi = NULL, *gl = NULL;
     uint8_t *raw_labels = NULL;
-    int rc;
-    uint32_t idim[3], ldim[1];
+    int64_t idim[3], ldim[1];
 
     /* Open both and check the headers before reading any payload: mismatches fail fast. */
-    if (!(gi = fm_gzopen(h, ipath, err))) {
-        rc = MPSL_ERR_IO;
-        goto done;
-    }
-    if ((rc = fm_header(h, gi, ipath, FM_MAGIC_IMAGES, 3, idim, err)) != MPSL_OK) {
+    int rc = fm_open_idx(h, ipath, 3, idim, &gi, err);
+    if (rc != MPSL_OK) {
         goto done;
     }
     if (idim[1] != FM_ROWS || idim[2] != FM_COLS) {
-        h->error_set(err, "fashion_mnist: %s holds %ux%u images, expected %dx%d", ipath,
-                     idim[1], idim[2], FM_ROWS, FM_COLS);
+        h->error_set(err, "fashion_mnist: %s holds %lldx%lld images, expected %dx%d", ipath,
+                     (long long)idim[1], (long long)idim[2], FM_ROWS, FM_COLS);
         rc = MPSL_ERR_INVALID;
         goto done;
     }
-    if (!(gl = fm_gzopen(h, lpath, err))) {
-        rc = MPSL_ERR_IO;
-        goto done;
-    }
-    if ((rc = fm_header(h, gl, lpath, FM_MAGIC_LABELS, 1, ldim, err)) != MPSL_OK) {
+    if ((rc = fm_open_idx(h, lpath, 1, ldim, &gl, err)) != MPSL_OK) {
         goto done;
     }
     if (idim[0] != ldim[0]) {
-        h->error_set(err, "fashion_mnist: %s holds %u images but %s holds %u labels", ipath,
-                     idim[0], lpath, ldim[0]);
+        h->error_set(err, "fashion_mnist: %s holds %lld images but %s holds %lld labels", ipath,
+                     (long long)idim[0], lpath, (long long)ldim[0]);
         rc = MPSL_ERR_INVALID;
         goto done;
     }
@@ -253,15 +133,9 @@ static int fm_load_split(const mpsl_host *h, const char *dir, const char *prefix
         rc = MPSL_ERR_NOMEM;
         goto done;
     }
-    if ((rc = fm_read(h, gi, ipath, out->pixels, (size_t)n * FM_PIXELS, "pixels", err)) !=
-        MPSL_OK) {
-        goto done;
-    }
-    if ((rc = fm_read(h, gl, lpath, raw_labels, (size_t)n, "labels", err)) != MPSL_OK) {
-        goto done;
-    }
-    if (n == idim[0] && ((rc = fm_check_end(h, gi, ipath, err)) != MPSL_OK ||
-                         (rc = fm_check_end(h, gl, lpath, err)) != MPSL_OK)) {
+    /* Reading every sample also checks each file's end (gzip CRC, no extra data). */
+    if ((rc = h->idx->read(gi, n, out->pixels, err)) != MPSL_OK ||
+        (rc = h->idx->read(gl, n, raw_labels, err)) != MPSL_OK) {
         goto done;
     }
     for (int64_t i = 0; i < n; i++) {
@@ -275,12 +149,8 @@ static int fm_load_split(const mpsl_host *h, const char *dir, const char *prefix
     }
     out->n = n;
 done:
-    if (gi) {
-        gzclose(gi);
-    }
-    if (gl) {
-        gzclose(gl);
-    }
+    h->idx->close(gi);
+    h->idx->close(gl);
     h->free(raw_labels);
     if (rc != MPSL_OK) {
         h->free(out->pixels);
@@ -403,14 +273,7 @@ static int fm_fill(void *state, mpsl_split split, const int64_t *idx, int64_t n,
         }
         batch->labels[i] = sp->labels[idx[i]];
     }
-    batch->n = n;
-    mpsl_tensor *t = &batch->modality[0];
-    t->ndim = 4;
-    t->shape[0] = n;
-    t->shape[1] = 1;
-    t->shape[2] = FM_ROWS;
-    t->shape[3] = FM_COLS;
-    return MPSL_OK;
+    return MPSL_OK; /* the host sets batch->n and the tensors' shapes */
 }
 
 static const mpsl_dataset_api fm_api = {
@@ -418,24 +281,7 @@ static const mpsl_dataset_api fm_api = {
     NULL, /* prepare: the Debian package ships the files ready to read */
 };
 
-static const mpsl_plugin_desc fm_desc = {
-    MPSL_ABI_MAJOR,
-    MPSL_ABI_MINOR,
-    "fashion_mnist",
-    "1.0.0",
-    MPSL_KIND_DATASET,
-    "Fashion-MNIST 28x28 greyscale clothing images, 10 classes (Debian dataset-fashion-mnist)",
-    fm_spec,
-    MPSL_COUNT(fm_spec),
-    sizeof(fm_params),
-    &fm_api,
-};
-
-MPSL_PLUGIN_EXPORT int mpsl_plugin_entry(const mpsl_host *h, const mpsl_plugin_desc **desc,
-                                         mpsl_error *err)
-{
-    (void)err;
-    (void)h;
-    *desc = &fm_desc;
-    return MPSL_OK;
-}
+MPSL_PLUGIN(MPSL_KIND_DATASET, "fashion_mnist", "1.0.0",
+            "Fashion-MNIST 28x28 greyscale clothing images, 10 classes (Debian "
+            "dataset-fashion-mnist)",
+            &fm_api, fm_params, fm_spec);

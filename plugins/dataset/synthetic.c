@@ -1,7 +1,8 @@
 /* synthetic.c: images of any shape generated from a seed, for FLOP counting, benchmarks and
  * smoke tests at real model sizes (e.g. 3x224x224 for ViT-B/16) without a real dataset.
  * Each class shifts the mean of a fixed random pattern, so the task is learnable; values are
- * a pure function of (seed, split, index, position), so any sample can be produced alone. */
+ * a pure function of (seed, split, index, position) through the host's counter-based
+ * h->rng->mix64, so any sample can be produced alone. */
 #include <math.h>
 #include <mpsl/plugin.h>
 #include <stdint.h>
@@ -29,17 +30,11 @@ typedef struct syn_state {
     int32_t *labels[2];
 } syn_state;
 
-static uint64_t mix(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
-
 /* Uniform in [-1, 1) from a key: cheap enough for 150k values per sample. */
-static float uniform(uint64_t key) { return (float)((double)(mix(key) >> 11) * 0x1.0p-52 - 1.0); }
+static float uniform(const mpsl_host *h, uint64_t key)
+{
+    return (float)((double)(h->rng->mix64(key) >> 11) * 0x1.0p-52 - 1.0);
+}
 
 static int syn_open(const mpsl_host *h, const void *params, const char *where,
                     mpsl_dataset_info *info, void **state, mpsl_error *err)
@@ -62,7 +57,8 @@ static int syn_open(const mpsl_host *h, const void *params, const char *where,
             return MPSL_ERR_NOMEM;
         }
         for (int64_t i = 0; i < n[split]; i++) {
-            uint64_t key = mix((uint64_t)s->p.seed ^ ((uint64_t)split << 60) ^ (uint64_t)i);
+            uint64_t key = h->rng->mix64((uint64_t)s->p.seed ^ ((uint64_t)split << 60) ^
+                                         (uint64_t)i);
             s->labels[split][i] = (int32_t)(key % (uint64_t)s->p.classes);
         }
     }
@@ -110,12 +106,12 @@ static int syn_fill(void *state, mpsl_split split, const int64_t *idx, int64_t n
         int32_t y = s->labels[split][idx[j]];
         b->labels[j] = y;
         float *x = (float *)b->modality[0].data + j * per;
-        uint64_t sample = mix((uint64_t)s->p.seed * 0x9e3779b97f4a7c15ull ^
-                              ((uint64_t)split << 62) ^ (uint64_t)(idx[j] + 1));
+        uint64_t sample = s->h->rng->mix64((uint64_t)s->p.seed * 0x9e3779b97f4a7c15ull ^
+                                           ((uint64_t)split << 62) ^ (uint64_t)(idx[j] + 1));
         float shift = (float)y / (float)s->p.classes;
         for (int64_t k = 0; k < per; k++) {
-            float pattern = uniform((uint64_t)s->p.seed ^ ((uint64_t)k << 8) ^ 0x5a5a);
-            x[k] = pattern * shift + (float)s->p.noise * uniform(sample ^ (uint64_t)k);
+            float pattern = uniform(s->h, (uint64_t)s->p.seed ^ ((uint64_t)k << 8) ^ 0x5a5a);
+            x[k] = pattern * shift + (float)s->p.noise * uniform(s->h, sample ^ (uint64_t)k);
         }
     }
     return MPSL_OK;
@@ -124,17 +120,6 @@ static int syn_fill(void *state, mpsl_split split, const int64_t *idx, int64_t n
 static const mpsl_dataset_api syn_api = {sizeof(mpsl_dataset_api), syn_open, syn_close,
                                          syn_labels, syn_fill, NULL};
 
-static const mpsl_plugin_desc syn_desc = {
-    MPSL_ABI_MAJOR, MPSL_ABI_MINOR, "synthetic", "1.0.0", MPSL_KIND_DATASET,
-    "seeded synthetic images of any shape (FLOP counting, benchmarks, smoke tests)",
-    syn_spec, MPSL_COUNT(syn_spec), sizeof(syn_params), &syn_api,
-};
-
-MPSL_PLUGIN_EXPORT int mpsl_plugin_entry(const mpsl_host *h, const mpsl_plugin_desc **desc,
-                                         mpsl_error *err)
-{
-    (void)h;
-    (void)err;
-    *desc = &syn_desc;
-    return MPSL_OK;
-}
+MPSL_PLUGIN(MPSL_KIND_DATASET, "synthetic", "1.0.0",
+            "seeded synthetic images of any shape (FLOP counting, benchmarks, smoke tests)",
+            &syn_api, syn_params, syn_spec);

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "check.h"
+#include "util/half.h"
 #include "weights/safetensors.h"
 #include "weights_test.h"
 
@@ -65,15 +66,15 @@ static void test_f16(void)
         {0xfe01, 0xffc02000},  /* negative NaN with payload */
     };
     for (size_t i = 0; i < MPSL_COUNT(cases); i++) {
-        uint32_t got = bits_of(st_f16_to_f32(cases[i].h));
+        uint32_t got = bits_of(mpsl_f16_to_f32(cases[i].h));
         if (got != cases[i].f) {
             fprintf(stderr, "f16 0x%04x -> 0x%08x, expected 0x%08x\n", cases[i].h, got,
                     cases[i].f);
         }
         CHECK(got == cases[i].f);
     }
-    CHECK(st_f16_to_f32(0x0001) == 0x1p-24f);
-    CHECK(st_f16_to_f32(0x7bff) == 65504.0f);
+    CHECK(mpsl_f16_to_f32(0x0001) == 0x1p-24f);
+    CHECK(mpsl_f16_to_f32(0x7bff) == 65504.0f);
     /* every finite half converts to the value its fields say */
     int bad = 0;
     for (uint32_t h = 0; h < 0x10000; h++) {
@@ -85,7 +86,7 @@ static void test_f16(void)
         if (h & 0x8000) {
             v = -v;
         }
-        bad += st_f16_to_f32((uint16_t)h) != (float)v;
+        bad += mpsl_f16_to_f32((uint16_t)h) != (float)v;
     }
     CHECK(bad == 0);
 }
@@ -108,9 +109,32 @@ static void test_bf16(void)
         {0x7f81, 0x7f810000}, /* signalling NaN */
     };
     for (size_t i = 0; i < MPSL_COUNT(cases); i++) {
-        CHECK(bits_of(st_bf16_to_f32(cases[i].b)) == cases[i].f);
+        CHECK(bits_of(mpsl_bf16_to_f32(cases[i].b)) == cases[i].f);
     }
-    CHECK(st_bf16_to_f32(0xc020) == -2.5f);
+    CHECK(mpsl_bf16_to_f32(0xc020) == -2.5f);
+    /* and back: round to nearest even, overflow to inf, NaN kept; every bf16 round-trips */
+    static const struct {
+        uint32_t f;
+        uint16_t b;
+    } down[] = {
+        {0x3f808000, 0x3f80}, /* a tie: stays even */
+        {0x3f818000, 0x3f82}, /* a tie: up to even */
+        {0x3f808001, 0x3f81}, /* above the tie */
+        {0x7f7fffff, 0x7f80}, /* rounds up to inf */
+        {0xff800000, 0xff80}, /* -inf */
+        {0x7f800001, 0x7fc0}, /* a NaN whose payload sits in the dropped bits */
+    };
+    for (size_t i = 0; i < MPSL_COUNT(down); i++) {
+        float x;
+        memcpy(&x, &down[i].f, sizeof x);
+        CHECK(mpsl_f32_to_bf16(x) == down[i].b);
+    }
+    int bad = 0;
+    for (uint32_t b = 0; b < 0x10000; b++) {
+        int nan = (b & 0x7f80) == 0x7f80 && (b & 0x7f);
+        bad += !nan && mpsl_f32_to_bf16(mpsl_bf16_to_f32((uint16_t)b)) != b;
+    }
+    CHECK(bad == 0);
 }
 
 /* A crafted file with one tensor of each float dtype plus an I32 one, read through

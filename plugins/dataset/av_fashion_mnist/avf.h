@@ -3,14 +3,15 @@
  * log-mel spectrogram, and optionally with a short text description.
  *
  * One purpose per file:
- *   rng.c       per-sample random streams, derived from (seed, split, index, stream)
- *   idx.c       the gzip IDX files of Debian's dataset-fashion-mnist
+ *   idx.c       the Fashion-MNIST files of Debian's dataset-fashion-mnist, through h->idx
  *   speech.c    the utterance pool: espeak-ng in a child process, resampled to 16 kHz
- *   melspec.c   log-mel spectrograms with FFTW
  *   text.c      the optional text descriptions
  *   generate.c  the whole preparation: pool -> per-sample audio -> quantised log-mels
  *   format.c    the prepared binary file (header, payload, CRC32), written atomically
- *   plugin.c    parameters, cache path, open/labels/fill/prepare, the entry point
+ *   plugin.c    parameters, cache path, open/labels/fill/prepare, the descriptor
+ * The host provides the rest (mpsl/plugin.h, "shared helpers"): per-sample random streams
+ * (h->rng->seed_sample), log-mel spectrograms (h->mel), IDX reading (h->idx), CRC32, the
+ * cache file's name hash and mkdir -p (h->files).
  *
  * Sizes: N samples of a split, M mel bins, F frames, L text bytes, S waveform samples. */
 #ifndef AVF_H
@@ -30,15 +31,13 @@
 #define AVF_FMNIST_HINT "(install it with `apt-get install dataset-fashion-mnist`, or set dir)"
 #define AVF_ESPEAK_HINT "(install it with `apt-get install espeak-ng-data`, or set espeak_data)"
 
-/* Audio front end: fixed, recorded in every file header. */
-#define AVF_SYNTH_RATE 22050 /* espeak-ng's native output rate */
-#define AVF_RATE 16000       /* spectrograms are computed at 16 kHz */
-#define AVF_WIN 400          /* 25 ms Hann window */
-#define AVF_HOP 160          /* 10 ms hop */
-#define AVF_NFFT 512
-#define AVF_FMIN 20.0
-#define AVF_FMAX 8000.0
-#define AVF_LOG_EPS 1e-6f
+/* Audio front end: the host's log-mel (h->mel), recorded in every file header so that a file
+ * made with another front end is recognised. */
+#define AVF_SYNTH_RATE 22050       /* espeak-ng's native output rate */
+#define AVF_RATE MPSL_MEL_RATE     /* spectrograms are computed at 16 kHz */
+#define AVF_WIN MPSL_MEL_WIN       /* 25 ms Hann window */
+#define AVF_HOP MPSL_MEL_HOP       /* 10 ms hop */
+#define AVF_NFFT MPSL_MEL_NFFT
 #define AVF_MAX_SHIFT 1600   /* random time shift: up to +-0.1 s at 16 kHz */
 #define AVF_WORD_RMS 0.1f    /* every utterance is scaled to this RMS over its word */
 #define AVF_STAT_SAMPLES 1000 /* train samples 0..999 give the normalisation mean and std */
@@ -72,30 +71,14 @@ typedef struct avf_params {
     const char *espeak_data;
 } avf_params;
 
-/* ------------------------------------------------------------------ rng.c */
-
-/* xoshiro256** seeded by SplitMix64 from (seed, split, index, stream): a sample's randomness
- * does not depend on which other samples are generated (limits, threads). */
-typedef struct avf_rng {
-    uint64_t s[4];
-    float spare; /* Box-Muller's second value */
-    int has_spare;
-} avf_rng;
-
+/* The random streams of a sample (h->rng->seed_sample's `stream`). */
 enum { AVF_STREAM_AUDIO = 1, AVF_STREAM_IMAGE = 2, AVF_STREAM_TEXT = 3 };
-/* split: 0 train, 1 test (mpsl_split) */
-void avf_rng_seed(avf_rng *r, uint64_t seed, int split, int64_t index, int stream);
-uint64_t avf_rng_next(avf_rng *r);
-double avf_rng_uniform(avf_rng *r);           /* [0, 1) */
-int64_t avf_rng_below(avf_rng *r, int64_t n); /* [0, n) */
-float avf_rng_gauss(avf_rng *r);              /* N(0, 1) */
-uint64_t avf_hash64(const void *data, size_t len); /* FNV-1a, for the cache file name */
 
 /* ------------------------------------------------------------------ idx.c */
 
 /* Labels (all of them: n_all receives the file's count) and the first n images of one split
- * ("train" or "t10k") from dir. labels (n_all) and images (n, 784) are h->alloc'd. n = 0
- * means all; n above the file's count is refused naming limit_key. */
+ * ("train" or "t10k") from dir, through h->idx. labels (n_all) and images (n, 784) are
+ * h->alloc'd. n = 0 means all; n above the file's count is refused naming limit_key. */
 int avf_idx_load(const mpsl_host *h, const char *dir, const char *prefix, const char *limit_key,
                  int64_t n, int32_t **labels, int64_t *n_all, uint8_t **images,
                  int64_t *n_images, mpsl_error *err);
@@ -133,32 +116,12 @@ void avf_pool_destroy(const mpsl_host *h, avf_pool *pool);
 int avf_resample(const mpsl_host *h, const float *in, int64_t n, int rate_in, int rate_out,
                  float **out, int64_t *n_out);
 
-/* ------------------------------------------------------------------ melspec.c */
-
-/* A mel filterbank and an FFTW plan. Plan creation is not thread-safe (FFTW's planner), the
- * per-frame transforms are: each thread brings its own avf_mel_scratch. FFTW_ESTIMATE keeps
- * the arithmetic (and so the bytes of the prepared file) the same from run to run. */
-typedef struct avf_mel avf_mel;
-typedef struct avf_mel_scratch avf_mel_scratch;
-
-int avf_mel_create(const mpsl_host *h, int mel_bins, int frames, avf_mel **mel, mpsl_error *err);
-void avf_mel_destroy(const mpsl_host *h, avf_mel *mel);
-avf_mel_scratch *avf_mel_scratch_create(const mpsl_host *h, const avf_mel *mel);
-void avf_mel_scratch_destroy(const mpsl_host *h, avf_mel_scratch *s);
-/* Samples a window of `frames` frames needs: (frames - 1) * hop + win. */
-int64_t avf_mel_window(const avf_mel *mel);
-/* out (M,F) = log(mel(power(STFT(wave))) + 1e-6) with wave (avf_mel_window(mel)). */
-void avf_mel_compute(const avf_mel *mel, avf_mel_scratch *s, const float *wave, float *out);
-/* The filterbank (M, n_fft/2 + 1), row-major: for the tests and docs. */
-const float *avf_mel_filters(const avf_mel *mel, int *n_bins);
-double avf_mel_hz_to_mel(double hz); /* Slaney: linear below 1 kHz, log above */
-
 /* ------------------------------------------------------------------ text.c */
 
 /* The description of one sample: UTF-8 bytes as int32, zero-padded to len (cut at len).
  * With probability noise the class name is replaced by "item". out (len). */
-void avf_text_make(uint64_t seed, int split, int64_t index, int cls, double noise, int len,
-                   int32_t *out);
+void avf_text_make(const mpsl_host *h, uint64_t seed, int split, int64_t index, int cls,
+                   double noise, int len, int32_t *out);
 
 /* ------------------------------------------------------------------ format.c */
 
@@ -224,8 +187,9 @@ int avf_gen_compare(const avf_header *hdr, const avf_gen *want, char *what, size
  * cutting a word that fits, never leaving the word when it does not), plus white Gaussian
  * noise of std audio_noise * AVF_WORD_RMS over the whole window. */
 typedef struct avf_audio {
+    const mpsl_host *h;
     avf_pool pool;
-    avf_mel *mel;
+    mpsl_mel *mel;  /* h->mel's bank of mel_bins filters */
     uint64_t seed;
     float noise_std;
     int mel_bins, frames;
@@ -234,9 +198,10 @@ typedef struct avf_audio {
 
 int avf_audio_create(const mpsl_host *h, const avf_params *p, avf_audio *a, mpsl_error *err);
 void avf_audio_destroy(const mpsl_host *h, avf_audio *a);
-/* wave (window) receives the waveform, out (M,F) its log-mel before normalisation. */
-void avf_audio_sample(const avf_audio *a, avf_mel_scratch *s, int split, int64_t index, int cls,
-                      float *wave, float *out);
+/* wave (window) receives the waveform, out (M,F) its log-mel before normalisation. Safe to
+ * call from several threads at once. */
+void avf_audio_sample(const avf_audio *a, int split, int64_t index, int cls, float *wave,
+                      float *out);
 
 /* Everything from the raw inputs to a filled avf_data (limits applied). Spectrograms are
  * normalised with the mean and std of the log-mels of train samples 0..AVF_STAT_SAMPLES-1

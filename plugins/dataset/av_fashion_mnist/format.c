@@ -18,14 +18,14 @@
  *
  * Payload, for the train split then the test split (N samples, M mel bins, F frames, L text):
  *   labels int32 (N) | images uint8 (N,28,28) | quantisation float32 (N,2) = offset, step |
- *   spectrograms uint8 (N,M,F) | texts int32 (N,L) when L > 0 */
+ *   spectrograms uint8 (N,M,F) | texts int32 (N,L) when L > 0
+ * The CRC is zlib's CRC-32, computed with the host's h->files->crc32. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "avf.h"
 
@@ -149,15 +149,16 @@ static void avf_header_unpack(const unsigned char *b, avf_header *hd)
 /* ------------------------------------------------------------------ writing */
 
 typedef struct avf_writer {
+    const mpsl_host *h;
     int fd;
-    uLong crc;
+    uint32_t crc;
     int failed; /* errno of the first failed write, 0 when fine */
 } avf_writer;
 
 static void avf_write_bytes(avf_writer *w, const void *data, size_t n)
 {
     const unsigned char *p = data;
-    w->crc = crc32_z(w->crc, p, n);
+    w->crc = w->h->files->crc32(w->crc, p, n);
     while (n > 0 && !w->failed) {
         ssize_t r = write(w->fd, p, n);
         if (r < 0 && errno == EINTR) {
@@ -194,7 +195,7 @@ int avf_file_write(const mpsl_host *h, const char *path, const avf_data *d, mpsl
 {
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    avf_writer w = {open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), 0, 0};
+    avf_writer w = {h, open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), 0, 0};
     if (w.fd < 0) {
         h->error_set(err, "av_fashion_mnist: cannot create %s: %s", tmp, strerror(errno));
         return MPSL_ERR_IO;
@@ -206,7 +207,7 @@ int avf_file_write(const mpsl_host *h, const char *path, const avf_data *d, mpsl
     if (write(w.fd, b, 16) != 16) {
         w.failed = errno ? errno : EIO;
     }
-    w.crc = crc32_z(0L, Z_NULL, 0);
+    w.crc = 0; /* CRC-32 starts from 0 */
     avf_write_bytes(&w, b + 16, AVF_HEADER_BYTES - 16);
     const uint64_t MF = (uint64_t)hd.mel_bins * hd.frames;
     for (int sp = 0; sp < 2; sp++) {
@@ -222,7 +223,7 @@ int avf_file_write(const mpsl_host *h, const char *path, const avf_data *d, mpsl
     }
     /* The CRC covers bytes 16.. only, so it can be written last, in place. */
     unsigned char c[4];
-    avf_put32(c, (uint32_t)w.crc);
+    avf_put32(c, w.crc);
     if (!w.failed && pwrite(w.fd, c, 4, 12) != 4) {
         w.failed = errno ? errno : EIO;
     }
@@ -247,7 +248,7 @@ int avf_file_write(const mpsl_host *h, const char *path, const avf_data *d, mpsl
 
 typedef struct avf_reader {
     int fd;
-    uLong crc;
+    uint32_t crc;
     const char *path;
 } avf_reader;
 
@@ -270,7 +271,7 @@ static int avf_read_bytes(const mpsl_host *h, avf_reader *r, void *dst, uint64_t
                          got < 0 ? strerror(errno) : "unexpected end of file");
             return MPSL_ERR_IO;
         }
-        r->crc = crc32_z(r->crc, into, (size_t)got);
+        r->crc = h->files->crc32(r->crc, into, (size_t)got);
         if (dst) {
             p += got;
         }
@@ -408,7 +409,7 @@ int avf_file_read(const mpsl_host *h, const char *path, avf_data *d, int header_
         return rc;
     }
     const avf_header *hd = &d->hdr;
-    r.crc = crc32_z(crc32_z(0L, Z_NULL, 0), b + 16, AVF_HEADER_BYTES - 16);
+    r.crc = h->files->crc32(0, b + 16, AVF_HEADER_BYTES - 16);
     if (lseek(r.fd, AVF_HEADER_BYTES, SEEK_SET) < 0) {
         h->error_set(err, "av_fashion_mnist: cannot seek in %s: %s", path, strerror(errno));
         rc = MPSL_ERR_IO;
@@ -439,7 +440,7 @@ int avf_file_read(const mpsl_host *h, const char *path, avf_data *d, int header_
             goto done;
         }
     }
-    if ((uint32_t)r.crc != hd->crc) {
+    if (r.crc != hd->crc) {
         h->error_set(err, "av_fashion_mnist: %s is corrupt: CRC32 %08x of its contents, the "
                           "header says %08x (delete it, or run `mpsl prepare`, to generate it "
                           "again)",

@@ -28,8 +28,12 @@ int avf_threads(void)
 int avf_audio_create(const mpsl_host *h, const avf_params *p, avf_audio *a, mpsl_error *err)
 {
     memset(a, 0, sizeof *a);
-    int rc = avf_mel_create(h, (int)p->mel_bins, (int)p->frames, &a->mel, err);
-    if (rc == MPSL_OK) {
+    a->h = h;
+    int rc = h->mel->create((int)p->mel_bins, &a->mel, err);
+    if (rc != MPSL_OK) {
+        mpsl_error why = *err; /* error_set must not read the buffer it writes */
+        h->error_set(err, "av_fashion_mnist: %s", why.msg);
+    } else {
         rc = avf_pool_create(h, (int)p->voices, p->espeak_data, &a->pool, err);
     }
     if (rc != MPSL_OK) {
@@ -38,7 +42,7 @@ int avf_audio_create(const mpsl_host *h, const avf_params *p, avf_audio *a, mpsl
     }
     a->seed = (uint64_t)p->seed;
     a->noise_std = (float)(p->audio_noise * AVF_WORD_RMS);
-    a->window = avf_mel_window(a->mel);
+    a->window = h->mel->window((int)p->frames);
     a->mel_bins = (int)p->mel_bins;
     a->frames = (int)p->frames;
     return MPSL_OK;
@@ -47,29 +51,31 @@ int avf_audio_create(const mpsl_host *h, const avf_params *p, avf_audio *a, mpsl
 void avf_audio_destroy(const mpsl_host *h, avf_audio *a)
 {
     avf_pool_destroy(h, &a->pool);
-    avf_mel_destroy(h, a->mel);
+    h->mel->destroy(a->mel);
     memset(a, 0, sizeof *a);
 }
 
-void avf_audio_sample(const avf_audio *a, avf_mel_scratch *s, int split, int64_t index, int cls,
-                      float *wave, float *out)
+void avf_audio_sample(const avf_audio *a, int split, int64_t index, int cls, float *wave,
+                      float *out)
 {
-    avf_rng r;
-    avf_rng_seed(&r, a->seed, split, index, AVF_STREAM_AUDIO);
-    int v = (int)avf_rng_below(&r, a->pool.voices);
-    int rt = (int)avf_rng_below(&r, AVF_N_RATES);
-    int pt = (int)avf_rng_below(&r, AVF_N_PITCHES);
+    const mpsl_rng_api *rng = a->h->rng;
+    mpsl_rng r;
+    rng->seed_sample(&r, a->seed, split, index, AVF_STREAM_AUDIO);
+    int v = (int)rng->below(&r, a->pool.voices);
+    int rt = (int)rng->below(&r, AVF_N_RATES);
+    int pt = (int)rng->below(&r, AVF_N_PITCHES);
     const avf_utt *u = &a->pool.utt[avf_pool_index(a->pool.voices, cls, v, rt, pt)];
     const int64_t L = a->window, W = u->len;
     int64_t slack = (L > W ? L - W : W - L) / 2;
     int64_t S = slack < AVF_MAX_SHIFT ? slack : AVF_MAX_SHIFT;
-    int64_t shift = avf_rng_below(&r, 2 * S + 1) - S;
+    int64_t shift = rng->below(&r, 2 * S + 1) - S;
     int64_t off = (L - W) / 2 + shift; /* where the word starts in the window; < 0: cropped */
     for (int64_t n = 0; n < L; n++) {
         int64_t k = n - off;
-        wave[n] = (k >= 0 && k < W ? u->wave[k] : 0.0f) + a->noise_std * avf_rng_gauss(&r);
+        wave[n] = (k >= 0 && k < W ? u->wave[k] : 0.0f) + a->noise_std * rng->normal_f32(&r);
     }
-    avf_mel_compute(a->mel, s, wave, out);
+    /* Cannot fail: frames >= 16 (the parameter's minimum) and the bank exists. */
+    a->h->mel->compute(a->mel, wave, a->frames, out);
 }
 
 /* ------------------------------------------------------------------ parallel passes */
@@ -96,10 +102,9 @@ static void *avf_job_run(void *arg)
     avf_job *j = arg;
     const avf_audio *a = j->audio;
     const int64_t MF = (int64_t)a->mel_bins * a->frames;
-    avf_mel_scratch *s = avf_mel_scratch_create(j->h, a->mel);
     float *wave = j->h->alloc((size_t)a->window * sizeof *wave);
     float *lm = j->h->alloc((size_t)MF * sizeof *lm);
-    if (!s || !wave || !lm) {
+    if (!wave || !lm) {
         j->failed = 1;
         goto done;
     }
@@ -107,7 +112,7 @@ static void *avf_job_run(void *arg)
          c0 += (int64_t)j->threads * AVF_CHUNK) {
         int64_t c1 = c0 + AVF_CHUNK < j->n ? c0 + AVF_CHUNK : j->n;
         for (int64_t i = c0; i < c1; i++) {
-            avf_audio_sample(a, s, j->split, i, j->labels[i], wave, lm);
+            avf_audio_sample(a, j->split, i, j->labels[i], wave, lm);
             if (j->sum) {
                 double s1 = 0.0, s2 = 0.0;
                 for (int64_t k = 0; k < MF; k++) {
@@ -137,7 +142,6 @@ static void *avf_job_run(void *arg)
         }
     }
 done:
-    avf_mel_scratch_destroy(j->h, s);
     j->h->free(wave);
     j->h->free(lm);
     return NULL;
@@ -268,7 +272,7 @@ int avf_generate(const mpsl_host *h, const avf_params *p, const avf_gen *gen, av
             goto done;
         }
         for (int64_t i = 0; p->text && i < n; i++) {
-            avf_text_make((uint64_t)p->seed, sp, i, s->labels[i], p->text_noise,
+            avf_text_make(h, (uint64_t)p->seed, sp, i, s->labels[i], p->text_noise,
                           (int)p->text_len, s->text + i * p->text_len);
         }
     }

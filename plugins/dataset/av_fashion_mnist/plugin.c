@@ -1,16 +1,14 @@
 /* plugin.c: the av_fashion_mnist dataset plugin: parameters, the cache file's name and place,
  * prepare (generate once, atomically, idempotently), open (verify, regenerate when allowed),
- * labels and fill.
+ * labels, fill and the descriptor.
  *
  * Modalities: "image" f32 (1,28,28) = pixel/255 + N(0, image_noise^2), the noise fixed per
  * sample (drawn from (seed, split, index) at fill time, so image_noise needs no new file);
  * "audio" f32 (1,M,F) normalised log-mel of the spoken class name; "text" i32 (L) UTF-8 bytes
  * of a description, zero-padded (only with text: true). */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "avf.h"
@@ -131,36 +129,26 @@ static int avf_file_path(const mpsl_host *h, const avf_params *p, const char *wh
                      (long long)g.test_limit, g.voices, g.mel_bins, g.frames, g.audio_noise,
                      g.text, g.text_len, g.text_noise);
     snprintf(out, size, "%s/av_fmnist-%016llx.bin", dir,
-             (unsigned long long)avf_hash64(key, (size_t)n));
+             (unsigned long long)h->files->fnv1a64(key, (size_t)n));
     return MPSL_OK;
 }
 
 /* mkdir -p for the folder part of file. */
 static int avf_mkdirs(const mpsl_host *h, const char *file, mpsl_error *err)
 {
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", file);
-    char *slash = strrchr(buf, '/');
-    if (!slash || slash == buf) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", file);
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir) {
         return MPSL_OK;
     }
     *slash = '\0';
-    for (char *c = buf + 1;; c++) {
-        if (*c == '/' || *c == '\0') {
-            char keep = *c;
-            *c = '\0';
-            if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
-                h->error_set(err, "av_fashion_mnist: cannot create the cache folder %s: %s",
-                             buf, strerror(errno));
-                return MPSL_ERR_IO;
-            }
-            *c = keep;
-            if (!keep) {
-                break;
-            }
-        }
+    int rc = h->files->mkdir_p(dir, err);
+    if (rc != MPSL_OK) {
+        mpsl_error why = *err; /* error_set must not read the buffer it writes */
+        h->error_set(err, "av_fashion_mnist: the cache folder: %s", why.msg);
     }
-    return MPSL_OK;
+    return rc;
 }
 
 /* ------------------------------------------------------------------ prepare */
@@ -379,10 +367,10 @@ static int avf_fill(void *state, mpsl_split split, const int64_t *idx, int64_t n
         const uint8_t *px = sp->images + j * AVF_PIXELS;
         float *o = img + i * AVF_PIXELS;
         if (s->image_noise > 0.0f) {
-            avf_rng r;
-            avf_rng_seed(&r, s->seed, split, j, AVF_STREAM_IMAGE);
+            mpsl_rng r;
+            h->rng->seed_sample(&r, s->seed, split, j, AVF_STREAM_IMAGE);
             for (int k = 0; k < AVF_PIXELS; k++) {
-                o[k] = (float)px[k] / 255.0f + s->image_noise * avf_rng_gauss(&r);
+                o[k] = (float)px[k] / 255.0f + s->image_noise * h->rng->normal_f32(&r);
             }
         } else {
             for (int k = 0; k < AVF_PIXELS; k++) {
@@ -400,50 +388,14 @@ static int avf_fill(void *state, mpsl_split split, const int64_t *idx, int64_t n
         }
         batch->labels[i] = sp->labels[j];
     }
-    batch->n = n;
-    mpsl_tensor *t = &batch->modality[0];
-    t->ndim = 4;
-    t->shape[0] = n;
-    t->shape[1] = 1;
-    t->shape[2] = AVF_SIDE;
-    t->shape[3] = AVF_SIDE;
-    t = &batch->modality[1];
-    t->ndim = 4;
-    t->shape[0] = n;
-    t->shape[1] = 1;
-    t->shape[2] = s->d.hdr.mel_bins;
-    t->shape[3] = s->d.hdr.frames;
-    if (txt) {
-        t = &batch->modality[2];
-        t->ndim = 2;
-        t->shape[0] = n;
-        t->shape[1] = s->L;
-    }
-    return MPSL_OK;
+    return MPSL_OK; /* the host sets batch->n and the tensors' shapes */
 }
 
 static const mpsl_dataset_api avf_api = {
     sizeof(mpsl_dataset_api), avf_open, avf_close, avf_labels, avf_fill, avf_prepare,
 };
 
-static const mpsl_plugin_desc avf_desc = {
-    MPSL_ABI_MAJOR,
-    MPSL_ABI_MINOR,
-    "av_fashion_mnist",
-    "1.0.0",
-    MPSL_KIND_DATASET,
-    "Fashion-MNIST images + their spoken class names (espeak-ng, log-mel) [+ text], 10 classes",
-    avf_spec,
-    MPSL_COUNT(avf_spec),
-    sizeof(avf_params),
-    &avf_api,
-};
-
-MPSL_PLUGIN_EXPORT int mpsl_plugin_entry(const mpsl_host *h, const mpsl_plugin_desc **desc,
-                                         mpsl_error *err)
-{
-    (void)h;
-    (void)err;
-    *desc = &avf_desc;
-    return MPSL_OK;
-}
+MPSL_PLUGIN(MPSL_KIND_DATASET, "av_fashion_mnist", "1.0.0",
+            "Fashion-MNIST images + their spoken class names (espeak-ng, log-mel) [+ text], "
+            "10 classes",
+            &avf_api, avf_params, avf_spec);

@@ -16,13 +16,13 @@ static const char *const avf_templates[] = {
 };
 #define AVF_N_TEMPLATES ((int)(sizeof avf_templates / sizeof avf_templates[0]))
 
-void avf_text_make(uint64_t seed, int split, int64_t index, int cls, double noise, int len,
-                   int32_t *out)
+void avf_text_make(const mpsl_host *h, uint64_t seed, int split, int64_t index, int cls,
+                   double noise, int len, int32_t *out)
 {
-    avf_rng r;
-    avf_rng_seed(&r, seed, split, index, AVF_STREAM_TEXT);
-    int t = (int)avf_rng_below(&r, AVF_N_TEMPLATES);
-    const char *name = avf_rng_uniform(&r) < noise ? "item" : avf_written[cls];
+    mpsl_rng r;
+    h->rng->seed_sample(&r, seed, split, index, AVF_STREAM_TEXT);
+    int t = (int)h->rng->below(&r, AVF_N_TEMPLATES);
+    const char *name = h->rng->uniform(&r) < noise ? "item" : avf_written[cls];
     char buf[128];
     snprintf(buf, sizeof buf, avf_templates[t], name);
     int i = 0;
