@@ -23,7 +23,16 @@ static const char compare_sql_fmt[] =
     "   ORDER BY e.epoch DESC LIMIT 1),"
     " (SELECT %s(e.value) FROM epoch_metrics e WHERE e.run_id = s.id AND e.name = ?2)"
     "%s, s.bytes_up_per_client, s.bytes_down_per_client, s.client_flops,"
-    " s.client_flops_per_client, s.server_flops, s.wall_seconds, s.peak_rss_bytes "
+    " s.client_flops_per_client, s.server_flops, s.wall_seconds, s.peak_rss_bytes,"
+    " (SELECT SUM(e.value) FROM epoch_metrics e WHERE e.run_id = s.id"
+    "   AND e.name = 'server_compute_seconds'),"
+    " (SELECT SUM(e.value) FROM epoch_metrics e WHERE e.run_id = s.id"
+    "   AND e.name = 'server_wait_seconds'),"
+    " (SELECT SUM(m.value) / NULLIF(COUNT(DISTINCT m.client), 0) FROM client_metrics m"
+    "   WHERE m.run_id = s.id AND m.name = 'compute_seconds'),"
+    " (SELECT SUM(m.value) / NULLIF(COUNT(DISTINCT m.client), 0) FROM client_metrics m"
+    "   WHERE m.run_id = s.id AND m.name = 'wait_seconds'),"
+    " (SELECT transport || ' x' || n_ranks FROM runs WHERE id = s.id) "
     "FROM run_summary s WHERE s.id = ?1";
 
 static int parse_run_id(const char *s, long long *id)
@@ -116,6 +125,12 @@ int cmd_compare(int argc, char **argv)
         {"server_flops", TABLE_FLOPS},
         {"wall_seconds", TABLE_SECONDS},
         {"peak_rss_bytes", TABLE_BYTES},
+        /* measured time per party: the server's, and each client's mean (its role's time) */
+        {"server_compute_seconds", TABLE_SECONDS},
+        {"server_wait_seconds", TABLE_SECONDS},
+        {"client_compute_seconds", TABLE_SECONDS},
+        {"client_wait_seconds", TABLE_SECONDS},
+        {"transport", TABLE_TEXT},
     };
     int ncols = (int)(sizeof cols / sizeof cols[0]);
     /* With --metric test_loss the loss is already there: drop the fixed column. */

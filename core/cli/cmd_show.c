@@ -36,6 +36,9 @@ static const table_column summary_columns[] = {
     {"revision", TABLE_TEXT},
     {"mpsl_version", TABLE_TEXT},
     {"host", TABLE_TEXT},
+    {"transport", TABLE_TEXT},
+    {"n_ranks", TABLE_INT},
+    {"hosts", TABLE_TEXT},
     {"started_at", TABLE_TIME},
     {"ended_at", TABLE_TIME},
     {"wall_seconds", TABLE_SECONDS},
@@ -52,7 +55,8 @@ static const table_column summary_columns[] = {
 };
 static const char summary_sql[] =
     "SELECT r.id, r.name, r.status, r.message, r.method, r.dataset, r.n_clients, r.seed, "
-    "r.experiment_path, r.revision, r.mpsl_version, r.host, r.started_at, r.ended_at, "
+    "r.experiment_path, r.revision, r.mpsl_version, r.host, r.transport, r.n_ranks, r.hosts, "
+    "r.started_at, r.ended_at, "
     "s.wall_seconds, s.peak_rss_bytes, s.epochs, s.final_test_acc, s.best_test_acc, "
     "s.final_test_loss, s.bytes_up_per_client, s.bytes_down_per_client, s.client_flops, "
     "s.client_flops_per_client, s.server_flops "
@@ -71,7 +75,8 @@ static const char tag_sql[] = "SELECT tag FROM run_tags WHERE run_id = ?1 ORDER 
 static const table_column client_columns[] = {
     {"client", TABLE_INT},      {"n_samples", TABLE_INT},     {"class_histogram", TABLE_JSON_RAW},
     {"train_acc", TABLE_REAL},  {"train_loss", TABLE_REAL},   {"bytes_up", TABLE_BYTES},
-    {"bytes_down", TABLE_BYTES},
+    {"bytes_down", TABLE_BYTES}, {"compute_seconds", TABLE_SECONDS},
+    {"wait_seconds", TABLE_SECONDS},
 };
 static const char client_sql[] =
     "WITH cl AS (SELECT client FROM client_data WHERE run_id = ?1"
@@ -85,7 +90,11 @@ static const char client_sql[] =
     " (SELECT SUM(c.bytes) FROM comm c WHERE c.run_id = ?1 AND c.client = cl.client"
     "   AND c.direction = 'up'),"
     " (SELECT SUM(c.bytes) FROM comm c WHERE c.run_id = ?1 AND c.client = cl.client"
-    "   AND c.direction = 'down') "
+    "   AND c.direction = 'down'),"
+    " (SELECT SUM(m.value) FROM client_metrics m WHERE m.run_id = ?1 AND m.client = cl.client"
+    "   AND m.name = 'compute_seconds'),"
+    " (SELECT SUM(m.value) FROM client_metrics m WHERE m.run_id = ?1 AND m.client = cl.client"
+    "   AND m.name = 'wait_seconds') "
     "FROM cl LEFT JOIN client_data d ON d.run_id = ?1 AND d.client = cl.client "
     "ORDER BY cl.client";
 

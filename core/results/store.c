@@ -420,6 +420,12 @@ static int open_read_only(store *s, mpsl_error *err)
         return mpsl_errs(err, MPSL_ERR_INVALID,
                          "'%s' is not an mpsl results database (no schema version)", s->path);
     }
+    if (version < STORE_SCHEMA_VERSION && access(s->path, W_OK) == 0) {
+        /* an older database we may write: upgrade it in place, then read */
+        sqlite3_close(s->db);
+        s->db = NULL;
+        return open_read_write(s, err);
+    }
     if (version < STORE_SCHEMA_VERSION) {
         return mpsl_errs(err, MPSL_ERR_INVALID,
                          "%s has schema version %d, older than this mpsl's %d; open it "

@@ -41,6 +41,16 @@ MPSL_DB_BUSY_MS=500 expect_refusal "locked database" "locked.db" "lock" -- "$MPS
 kill $locker 2>/dev/null; wait $locker 2>/dev/null
 check "locked db still has its two runs" [ "$(sql locked.db 'select count(*) from runs')" = 2 ]
 
+# A database of schema version 1 (before transport, ranks and hosts were recorded) is upgraded
+# in place the first time a verb opens it, even a reading one; its runs keep their rows.
+cp shared.db v1.db
+sqlite3 v1.db "ALTER TABLE runs DROP COLUMN transport; ALTER TABLE runs DROP COLUMN n_ranks;
+               ALTER TABLE runs DROP COLUMN hosts; PRAGMA user_version = 1;"
+expect_ok "show on a version-1 database" "$MPSL" show 1 --db v1.db
+check "upgraded to version 2" [ "$(sql v1.db 'PRAGMA user_version')" = 2 ]
+check "old runs ran in one process" [ "$(sql v1.db "select group_concat(transport || n_ranks) from runs")" = "local1,local1" ]
+check "old runs' hosts are their host" [ "$(sql v1.db "select count(*) from runs where hosts = host")" = 2 ]
+
 # The verbs refuse a database that is not there, rather than creating one.
 expect_refusal "runs on a missing db" "missing.db" -- "$MPSL" runs --db missing.db
 check "no file created" [ ! -e missing.db ]

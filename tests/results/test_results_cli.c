@@ -265,7 +265,7 @@ static void test_compare(void)
     r = run(cmd_compare, "compare", "--format", "csv", "--db", db, "2", "1", NULL);
     CHECK(r.rc == 0 && count_lines(r.out) == 3);
     CHECK_CONTAINS(r.out, "\n2,mnist-fedavg,fedavg,mnist,4,finished,3,");
-    CHECK_CONTAINS(r.out, ",12000000,12000000,54000000000,13500000000,0,190.25,262144000\n");
+    CHECK_CONTAINS(r.out, ",12000000,12000000,54000000000,13500000000,0,190.25,262144000,,,,,local x1\n");
     done(&r);
     r = run(cmd_compare, "compare", "--format", "json", "--db", db, "1", "2", "3", NULL);
     CHECK(r.rc == 0);
