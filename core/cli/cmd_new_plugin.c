@@ -1,6 +1,9 @@
 /* cmd_new_plugin.c: `mpsl new-plugin KIND NAME`: start a plugin from the template of its
  * kind (plugins/templates/template_KIND.c, installed under share/mpsl/templates): the name
- * and the symbol prefix substituted, the "how to copy" notes replaced by the build line. */
+ * and the symbol prefix substituted, the "how to copy" notes replaced by the build line.
+ * Nothing here knows the ABI: the scaffold is the template, so it is written for whatever the
+ * templates are (ABI 2.0: the descriptor is the MPSL_PLUGIN line at the end, which carries
+ * the name that is substituted). A new kind needs only its template and a line in kinds[]. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>

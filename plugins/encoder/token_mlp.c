@@ -267,17 +267,6 @@ static const mpsl_module_api tm_api = {
     sizeof(mpsl_module_api), tm_create, tm_destroy, tm_output_shape, tm_forward, tm_backward,
 };
 
-static const mpsl_plugin_desc tm_desc = {
-    MPSL_ABI_MAJOR, MPSL_ABI_MINOR, "token_mlp", "1.0.0", MPSL_KIND_ENCODER,
-    "residual per-token MLP blocks (no attention): a baseline encoder",
-    tm_spec, MPSL_COUNT(tm_spec), sizeof(tm_params), &tm_api,
-};
-
-MPSL_PLUGIN_EXPORT int mpsl_plugin_entry(const mpsl_host *h, const mpsl_plugin_desc **desc,
-                                         mpsl_error *err)
-{
-    (void)h;
-    (void)err;
-    *desc = &tm_desc;
-    return MPSL_OK;
-}
+MPSL_PLUGIN(MPSL_KIND_ENCODER, "token_mlp", "1.0.0",
+            "residual per-token MLP blocks (no attention): a baseline encoder",
+            &tm_api, tm_params, tm_spec);

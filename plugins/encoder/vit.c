@@ -542,17 +542,6 @@ static const mpsl_module_api vit_api = {
     vit_backward,
 };
 
-static const mpsl_plugin_desc vit_desc = {
-    MPSL_ABI_MAJOR, MPSL_ABI_MINOR, "vit", "1.0.0", MPSL_KIND_ENCODER,
-    "pre-norm ViT encoder (timm VisionTransformer blocks) over any token sequence",
-    vit_spec, MPSL_COUNT(vit_spec), sizeof(vit_params), &vit_api,
-};
-
-MPSL_PLUGIN_EXPORT int mpsl_plugin_entry(const mpsl_host *h, const mpsl_plugin_desc **desc,
-                                         mpsl_error *err)
-{
-    (void)h;
-    (void)err;
-    *desc = &vit_desc;
-    return MPSL_OK;
-}
+MPSL_PLUGIN(MPSL_KIND_ENCODER, "vit", "1.0.0",
+            "pre-norm ViT encoder (timm VisionTransformer blocks) over any token sequence",
+            &vit_api, vit_params, vit_spec);

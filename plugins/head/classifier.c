@@ -387,17 +387,6 @@ static const mpsl_module_api cl_api = {
     sizeof(mpsl_module_api), cl_create, cl_destroy, cl_output_shape, cl_forward, cl_backward,
 };
 
-static const mpsl_plugin_desc cl_desc = {
-    MPSL_ABI_MAJOR, MPSL_ABI_MINOR, "classifier", "1.1.0", MPSL_KIND_HEAD,
-    "pool segments (CLS or mean), average, optional fc_norm, linear to class logits",
-    cl_spec, MPSL_COUNT(cl_spec), sizeof(cl_params), &cl_api,
-};
-
-MPSL_PLUGIN_EXPORT int mpsl_plugin_entry(const mpsl_host *h, const mpsl_plugin_desc **desc,
-                                         mpsl_error *err)
-{
-    (void)h;
-    (void)err;
-    *desc = &cl_desc;
-    return MPSL_OK;
-}
+MPSL_PLUGIN(MPSL_KIND_HEAD, "classifier", "1.1.0",
+            "pool segments (CLS or mean), average, optional fc_norm, linear to class logits",
+            &cl_api, cl_params, cl_spec);

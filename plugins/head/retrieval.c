@@ -315,17 +315,6 @@ static const mpsl_module_api rt_api = {
     sizeof(mpsl_module_api), rt_create, rt_destroy, rt_output_shape, rt_forward, rt_backward,
 };
 
-static const mpsl_plugin_desc rt_desc = {
-    MPSL_ABI_MAJOR, MPSL_ABI_MINOR, "retrieval", "1.0.0", MPSL_KIND_HEAD,
-    "image-text retrieval: image CLS and per-caption tokens to embeddings (contrastive)",
-    rt_spec, MPSL_COUNT(rt_spec), sizeof(rt_params), &rt_api,
-};
-
-MPSL_PLUGIN_EXPORT int mpsl_plugin_entry(const mpsl_host *h, const mpsl_plugin_desc **desc,
-                                         mpsl_error *err)
-{
-    (void)h;
-    (void)err;
-    *desc = &rt_desc;
-    return MPSL_OK;
-}
+MPSL_PLUGIN(MPSL_KIND_HEAD, "retrieval", "1.0.0",
+            "image-text retrieval: image CLS and per-caption tokens to embeddings (contrastive)",
+            &rt_api, rt_params, rt_spec);

@@ -1,8 +1,8 @@
 /* template_dataset.c: a complete dataset plugin to copy when writing your own.
  *
  * HOW TO MAKE A NEW DATASET FROM THIS FILE
- *   1. Copy:   cp template_dataset.c my_data.c
- *   2. Rename: replace the prefix "td_" and the name "template_dataset" (in td_desc).
+ *   1. Copy:   cp template_dataset.c my_data.c   (or: mpsl new-plugin dataset NAME)
+ *   2. Rename: replace the prefix "td_" and the name "template_dataset" (last line).
  *   3. Build:  cc -shared -fPIC -O2 $(pkg-config --cflags mpsl-plugin) my_data.c -o my_data.so
  *              (or add a shared_module() line to plugins/dataset/meson.build).
  *   4. Change: open() to read your prepared files (refuse missing, truncated or mismatched
@@ -13,8 +13,14 @@
  * Gaussian blobs shaped as 1x4x4 "images": every pixel of a class-0 sample is
  * N(-0.5, noise^2), of a class-1 sample N(+0.5, noise^2). Labels alternate 0,1,0,1...
  * Useful for smoke tests: any model that can average its input learns it.
+ *
+ * RULES IT FOLLOWS (see mpsl/plugin.h, and docs/plugins.md for each modality's format)
+ * - open() describes every modality in info: its name (which tokenizer gets it), dtype and
+ *   per-sample shape; here one float32 "image" of shape (1, 4, 4).
+ * - fill() writes samples idx[0..n) into the host's batch, in that layout, and their labels;
+ *   the host sets batch->n and the shapes.
+ * - Random numbers come from the host's seeded streams (h->rng): the same data everywhere.
  */
-#include <math.h>
 #include <string.h>
 
 #include <mpsl/plugin.h>
@@ -41,23 +47,6 @@ typedef struct {
     int32_t *y[2];         // (n)
 } td_state;
 
-/* SplitMix64: a tiny reproducible generator (plugins use only libc). */
-static uint64_t td_next(uint64_t *st)
-{
-    uint64_t z = (*st += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static double td_uniform(uint64_t *st) { return (double)(td_next(st) >> 11) * 0x1.0p-53; }
-
-static double td_normal(uint64_t *st) // Box-Muller
-{
-    double u = td_uniform(st), v = td_uniform(st);
-    return sqrt(-2.0 * log(1.0 - u)) * cos(2.0 * 3.14159265358979323846 * v);
-}
-
 static void td_close(void *state)
 {
     td_state *s = state;
@@ -83,7 +72,8 @@ static int td_open(const mpsl_host *h, const void *params, const char *where,
     s->h = h;
     s->n[MPSL_SPLIT_TRAIN] = p->n_train;
     s->n[MPSL_SPLIT_TEST] = p->n_test;
-    uint64_t st = (uint64_t)p->seed;
+    mpsl_rng rng;
+    h->rng->seed(&rng, (uint64_t)p->seed);
     for (int k = 0; k < 2; k++) {
         s->x[k] = h->alloc((size_t)(s->n[k] * TD_F) * sizeof(float));
         s->y[k] = h->alloc((size_t)s->n[k] * sizeof(int32_t));
@@ -98,7 +88,7 @@ static int td_open(const mpsl_host *h, const void *params, const char *where,
             s->y[k][i] = label;
             for (int j = 0; j < TD_F; j++) {
                 double mean = label ? 0.5 : -0.5;
-                s->x[k][i * TD_F + j] = (float)(mean + p->noise * td_normal(&st));
+                s->x[k][i * TD_F + j] = (float)(mean + p->noise * h->rng->normal(&rng));
             }
         }
     }
@@ -137,9 +127,7 @@ static int td_fill(void *state, mpsl_split split, const int64_t *idx, int64_t n,
         memcpy(x + i * TD_F, s->x[split] + idx[i] * TD_F, TD_F * sizeof(float));
         batch->labels[i] = s->y[split][idx[i]];
     }
-    batch->n = n;
-    batch->modality[0].shape[0] = n;
-    return MPSL_OK;
+    return MPSL_OK; // the host sets batch->n and the shapes
 }
 
 static const mpsl_dataset_api td_api = {
@@ -147,17 +135,6 @@ static const mpsl_dataset_api td_api = {
     NULL, /* prepare: nothing to prepare, the data is generated on open */
 };
 
-static const mpsl_plugin_desc td_desc = {
-    MPSL_ABI_MAJOR, MPSL_ABI_MINOR, "template_dataset", "1.0.0", MPSL_KIND_DATASET,
-    "template: two classes of Gaussian blobs as 1x4x4 images, generated from a seed",
-    td_spec, MPSL_COUNT(td_spec), sizeof(td_params), &td_api,
-};
-
-MPSL_PLUGIN_EXPORT int mpsl_plugin_entry(const mpsl_host *h, const mpsl_plugin_desc **desc,
-                                         mpsl_error *err)
-{
-    (void)h;
-    (void)err;
-    *desc = &td_desc;
-    return MPSL_OK;
-}
+MPSL_PLUGIN(MPSL_KIND_DATASET, "template_dataset", "1.0.0",
+            "template: two classes of Gaussian blobs as 1x4x4 images, generated from a seed",
+            &td_api, td_params, td_spec);

@@ -1,8 +1,8 @@
 /* template_encoder.c: a complete encoder plugin to copy when writing your own.
  *
  * HOW TO MAKE A NEW ENCODER FROM THIS FILE
- *   1. Copy:   cp template_encoder.c my_enc.c
- *   2. Rename: replace the prefix "te_" and the name "template_encoder" (in te_desc).
+ *   1. Copy:   cp template_encoder.c my_enc.c   (or: mpsl new-plugin encoder NAME)
+ *   2. Rename: replace the prefix "te_" and the name "template_encoder" (last line).
  *   3. Build:  cc -shared -fPIC -O2 $(pkg-config --cflags mpsl-plugin) my_enc.c -o my_enc.so
  *              (or add a shared_module() line to plugins/encoder/meson.build).
  *   4. Change: parameters, declared tensors, forward()/backward(). Use h->kernels for the
@@ -140,17 +140,6 @@ static const mpsl_module_api te_api = {
     sizeof(mpsl_module_api), te_create, te_destroy, te_output_shape, te_forward, te_backward,
 };
 
-static const mpsl_plugin_desc te_desc = {
-    MPSL_ABI_MAJOR, MPSL_ABI_MINOR, "template_encoder", "1.0.0", MPSL_KIND_ENCODER,
-    "template: identity times one learned scale",
-    te_spec, MPSL_COUNT(te_spec), sizeof(te_params), &te_api,
-};
-
-MPSL_PLUGIN_EXPORT int mpsl_plugin_entry(const mpsl_host *h, const mpsl_plugin_desc **desc,
-                                         mpsl_error *err)
-{
-    (void)h;
-    (void)err;
-    *desc = &te_desc;
-    return MPSL_OK;
-}
+MPSL_PLUGIN(MPSL_KIND_ENCODER, "template_encoder", "1.0.0",
+            "template: identity times one learned scale",
+            &te_api, te_params, te_spec);

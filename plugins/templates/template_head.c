@@ -1,8 +1,8 @@
 /* template_head.c: a complete head plugin to copy when writing your own.
  *
  * HOW TO MAKE A NEW HEAD FROM THIS FILE
- *   1. Copy:   cp template_head.c my_head.c
- *   2. Rename: replace the prefix "th_" and the name "template_head" (in th_desc).
+ *   1. Copy:   cp template_head.c my_head.c   (or: mpsl new-plugin head NAME)
+ *   2. Rename: replace the prefix "th_" and the name "template_head" (last line).
  *   3. Build:  cc -shared -fPIC -O2 $(pkg-config --cflags mpsl-plugin) my_head.c -o my_head.so
  *              (or add a shared_module() line to plugins/head/meson.build).
  *   4. Change: parameters, declared tensors, forward()/backward().
@@ -141,17 +141,6 @@ static const mpsl_module_api th_api = {
     sizeof(mpsl_module_api), th_create, th_destroy, th_output_shape, th_forward, th_backward,
 };
 
-static const mpsl_plugin_desc th_desc = {
-    MPSL_ABI_MAJOR, MPSL_ABI_MINOR, "template_head", "1.0.0", MPSL_KIND_HEAD,
-    "template: mean over all tokens, then linear to class logits",
-    th_spec, MPSL_COUNT(th_spec), sizeof(th_params), &th_api,
-};
-
-MPSL_PLUGIN_EXPORT int mpsl_plugin_entry(const mpsl_host *h, const mpsl_plugin_desc **desc,
-                                         mpsl_error *err)
-{
-    (void)h;
-    (void)err;
-    *desc = &th_desc;
-    return MPSL_OK;
-}
+MPSL_PLUGIN(MPSL_KIND_HEAD, "template_head", "1.0.0",
+            "template: mean over all tokens, then linear to class logits",
+            &th_api, th_params, th_spec);

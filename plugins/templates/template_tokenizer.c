@@ -1,9 +1,9 @@
 /* template_tokenizer.c: a complete tokenizer plugin to copy when writing your own.
  *
  * HOW TO MAKE A NEW TOKENIZER FROM THIS FILE
- *   1. Copy:   cp template_tokenizer.c my_tok.c
- *   2. Rename: replace the prefix "tt_" and the name "template_tokenizer" (in tt_desc) by
- *              your own; the name is what experiments write in `plugin:`.
+ *   1. Copy:   cp template_tokenizer.c my_tok.c   (or: mpsl new-plugin tokenizer NAME)
+ *   2. Rename: replace the prefix "tt_" and the name "template_tokenizer" (last line) by your
+ *              own; the name is what experiments write in `plugin:`.
  *   3. Build:  cc -shared -fPIC -O2 $(pkg-config --cflags mpsl-plugin) my_tok.c -o my_tok.so
  *              (or add a shared_module() line to plugins/tokenizer/meson.build), then put
  *              my_tok.so on the plugin path (MPSL_PLUGIN_PATH, or next to the experiment).
@@ -162,17 +162,6 @@ static const mpsl_module_api tt_api = {
     sizeof(mpsl_module_api), tt_create, tt_destroy, tt_output_shape, tt_forward, tt_backward,
 };
 
-static const mpsl_plugin_desc tt_desc = {
-    MPSL_ABI_MAJOR, MPSL_ABI_MINOR, "template_tokenizer", "1.0.0", MPSL_KIND_TOKENIZER,
-    "template: one token per input feature, a per-feature linear embedding",
-    tt_spec, MPSL_COUNT(tt_spec), sizeof(tt_params), &tt_api,
-};
-
-MPSL_PLUGIN_EXPORT int mpsl_plugin_entry(const mpsl_host *h, const mpsl_plugin_desc **desc,
-                                         mpsl_error *err)
-{
-    (void)h;
-    (void)err;
-    *desc = &tt_desc;
-    return MPSL_OK;
-}
+MPSL_PLUGIN(MPSL_KIND_TOKENIZER, "template_tokenizer", "1.0.0",
+            "template: one token per input feature, a per-feature linear embedding",
+            &tt_api, tt_params, tt_spec);

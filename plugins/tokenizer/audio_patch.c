@@ -74,18 +74,7 @@ static const mpsl_module_api ap_api = {
     sizeof(mpsl_module_api), ap_create, pe_destroy, pe_output_shape, pe_forward, pe_backward,
 };
 
-static const mpsl_plugin_desc ap_desc = {
-    MPSL_ABI_MAJOR, MPSL_ABI_MINOR, "audio_patch", "1.0.0", MPSL_KIND_TOKENIZER,
-    "AST patch embedding: overlapping P x P spectrogram patches -> linear -> [CLS] + "
-    "position embeddings",
-    ap_spec, MPSL_COUNT(ap_spec), sizeof(ap_params), &ap_api,
-};
-
-MPSL_PLUGIN_EXPORT int mpsl_plugin_entry(const mpsl_host *h, const mpsl_plugin_desc **desc,
-                                         mpsl_error *err)
-{
-    (void)h;
-    (void)err;
-    *desc = &ap_desc;
-    return MPSL_OK;
-}
+MPSL_PLUGIN(MPSL_KIND_TOKENIZER, "audio_patch", "1.0.0",
+            "AST patch embedding: overlapping P x P spectrogram patches -> linear -> [CLS] + "
+            "position embeddings",
+            &ap_api, ap_params, ap_spec);

@@ -68,17 +68,6 @@ static const mpsl_module_api ip_api = {
     sizeof(mpsl_module_api), ip_create, pe_destroy, pe_output_shape, pe_forward, pe_backward,
 };
 
-static const mpsl_plugin_desc ip_desc = {
-    MPSL_ABI_MAJOR, MPSL_ABI_MINOR, "image_patch", "1.0.0", MPSL_KIND_TOKENIZER,
-    "ViT patch embedding: P x P patches -> linear -> [CLS] + position embeddings",
-    ip_spec, MPSL_COUNT(ip_spec), sizeof(ip_params), &ip_api,
-};
-
-MPSL_PLUGIN_EXPORT int mpsl_plugin_entry(const mpsl_host *h, const mpsl_plugin_desc **desc,
-                                         mpsl_error *err)
-{
-    (void)h;
-    (void)err;
-    *desc = &ip_desc;
-    return MPSL_OK;
-}
+MPSL_PLUGIN(MPSL_KIND_TOKENIZER, "image_patch", "1.0.0",
+            "ViT patch embedding: P x P patches -> linear -> [CLS] + position embeddings",
+            &ip_api, ip_params, ip_spec);

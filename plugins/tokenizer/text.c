@@ -390,18 +390,7 @@ static const mpsl_module_api tx_api = {
     sizeof(mpsl_module_api), tx_create, tx_destroy, tx_output_shape, tx_forward, tx_backward,
 };
 
-static const mpsl_plugin_desc tx_desc = {
-    MPSL_ABI_MAJOR, MPSL_ABI_MINOR, "text", "1.0.0", MPSL_KIND_TOKENIZER,
-    "text bytes -> byte or CLIP BPE ids -> token embedding [-> mean per sequence] -> [CLS] + "
-    "position embeddings",
-    tx_spec, MPSL_COUNT(tx_spec), sizeof(tx_params), &tx_api,
-};
-
-MPSL_PLUGIN_EXPORT int mpsl_plugin_entry(const mpsl_host *h, const mpsl_plugin_desc **desc,
-                                         mpsl_error *err)
-{
-    (void)h;
-    (void)err;
-    *desc = &tx_desc;
-    return MPSL_OK;
-}
+MPSL_PLUGIN(MPSL_KIND_TOKENIZER, "text", "1.0.0",
+            "text bytes -> byte or CLIP BPE ids -> token embedding [-> mean per sequence] -> [CLS] + "
+            "position embeddings",
+            &tx_api, tx_params, tx_spec);

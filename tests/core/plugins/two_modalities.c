@@ -133,17 +133,6 @@ static int tm_fill(void *state, mpsl_split split, const int64_t *idx, int64_t n,
 static const mpsl_dataset_api tm_api = {sizeof(mpsl_dataset_api), tm_open, tm_close,
                                         tm_labels, tm_fill, NULL};
 
-static const mpsl_plugin_desc tm_desc = {
-    MPSL_ABI_MAJOR, MPSL_ABI_MINOR, "two_modalities", "1.0.0", MPSL_KIND_DATASET,
-    "synthetic image + audio patterns with per-modality noise (for fusion tests)",
-    tm_spec, MPSL_COUNT(tm_spec), sizeof(tm_params), &tm_api,
-};
-
-MPSL_PLUGIN_EXPORT int mpsl_plugin_entry(const mpsl_host *h, const mpsl_plugin_desc **desc,
-                                         mpsl_error *err)
-{
-    (void)h;
-    (void)err;
-    *desc = &tm_desc;
-    return MPSL_OK;
-}
+MPSL_PLUGIN(MPSL_KIND_DATASET, "two_modalities", "1.0.0",
+            "synthetic image + audio patterns with per-modality noise (for fusion tests)",
+            &tm_api, tm_params, tm_spec);

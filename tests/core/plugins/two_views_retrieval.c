@@ -179,17 +179,6 @@ static int tvr_fill(void *state, mpsl_split split, const int64_t *idx, int64_t n
 static const mpsl_dataset_api tvr_api = {sizeof(mpsl_dataset_api), tvr_open, tvr_close,
                                          tvr_labels, tvr_fill, NULL};
 
-static const mpsl_plugin_desc tvr_desc = {
-    MPSL_ABI_MAJOR, MPSL_ABI_MINOR, "two_views_retrieval", "1.0.0", MPSL_KIND_DATASET,
-    "synthetic image + 5 captions per item from shared latents (retrieval tests)",
-    tvr_spec, MPSL_COUNT(tvr_spec), sizeof(tvr_params), &tvr_api,
-};
-
-MPSL_PLUGIN_EXPORT int mpsl_plugin_entry(const mpsl_host *h, const mpsl_plugin_desc **desc,
-                                         mpsl_error *err)
-{
-    (void)h;
-    (void)err;
-    *desc = &tvr_desc;
-    return MPSL_OK;
-}
+MPSL_PLUGIN(MPSL_KIND_DATASET, "two_views_retrieval", "1.0.0",
+            "synthetic image + 5 captions per item from shared latents (retrieval tests)",
+            &tvr_api, tvr_params, tvr_spec);
