@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "kernels/kernels.h"
 #include "mpsl_build_config.h"
 #include "mpsl_revision.h"
 #include "train/model.h"
@@ -130,6 +131,21 @@ static int begin_run(mpsl_session *s, const char *db_path, const char *hosts, mp
     return rc;
 }
 
+/* Ranks on one host share its cores: each gets its share of kernel threads (at least one),
+ * unless MPSL_THREADS says otherwise, so that oversubscribed ranks do not spin against each
+ * other. */
+static void share_cores(const driver *d)
+{
+    const char *env = getenv("MPSL_THREADS");
+    if (env && *env) {
+        return;
+    }
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int ranks = transport_ranks_on_this_host(d);
+    int share = (int)(cores / ranks);
+    kern_set_threads(share >= 1 ? share : 1);
+}
+
 /* Which processes run which roles: everything here in one process; under MPI the server on
  * rank 0 and client k on transport_rank_of_client(k). */
 static uint8_t *local_roles(const mpsl_session *s, int mpi)
@@ -205,6 +221,7 @@ int run_experiment(experiment *ex, const char *db_path, const run_options *opt,
         rc = transport_attach(&s.drv, hosts, sizeof hosts, err);
         result->mpi = 1;
         result->rank = s.rank;
+        share_cores(&s.drv);
     }
 
     /* 1. Everything that can be refused, before the run's row exists (on every rank). */
