@@ -4,11 +4,10 @@
  *     class 1  a vertical bar (one whole column)
  *     class 2  a filled 3x3 square
  *     class 3  a cross (a horizontal and a vertical bar)
- * Everything is generated from `seed` when the dataset opens, so there are no files to
- * prepare. A real dataset would read its files here instead (and refuse missing or
- * truncated ones, naming the file and what it expected).
+ * Everything is generated from `seed` when the dataset opens (with the host's seeded random
+ * streams, h->rng), so there are no files to prepare. A real dataset would read its files
+ * here instead (and refuse missing or truncated ones, naming the file and what it expected).
  */
-#include <math.h>
 #include <string.h>
 
 #include <mpsl/plugin.h>
@@ -40,39 +39,22 @@ typedef struct {
     int32_t *y[2];         // (n) labels
 } shapes_state;
 
-/* SplitMix64 and Box-Muller: a small reproducible generator (plugins use only libc). */
-static uint64_t shapes_next(uint64_t *st)
+/* Draw one image of class `label` into img (S,S), from the random stream r. */
+static void shapes_draw(const mpsl_host *h, mpsl_rng *r, float *img, int64_t S, int32_t label,
+                        double noise)
 {
-    uint64_t z = (*st += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static double shapes_uniform(uint64_t *st) { return (double)(shapes_next(st) >> 11) * 0x1.0p-53; }
-
-static double shapes_normal(uint64_t *st)
-{
-    double u = shapes_uniform(st), v = shapes_uniform(st);
-    return sqrt(-2.0 * log(1.0 - u)) * cos(2.0 * 3.14159265358979323846 * v);
-}
-
-/* Draw one image of class `label` into img (S,S). */
-static void shapes_draw(float *img, int64_t S, int32_t label, double noise, uint64_t *st)
-{
-    int64_t r = (int64_t)(shapes_next(st) % (uint64_t)S); // a row
-    int64_t c = (int64_t)(shapes_next(st) % (uint64_t)S); // a column
+    int64_t row = h->rng->below(r, S), col = h->rng->below(r, S);
     for (int64_t i = 0; i < S; i++) {
         for (int64_t j = 0; j < S; j++) {
             int on = 0;
             switch (label) {
-            case 0: on = i == r; break;
-            case 1: on = j == c; break;
-            case 2: on = i >= r % (S - 2) && i < r % (S - 2) + 3 &&
-                         j >= c % (S - 2) && j < c % (S - 2) + 3; break;
-            default: on = i == r || j == c; break;
+            case 0: on = i == row; break;
+            case 1: on = j == col; break;
+            case 2: on = i >= row % (S - 2) && i < row % (S - 2) + 3 &&
+                         j >= col % (S - 2) && j < col % (S - 2) + 3; break;
+            default: on = i == row || j == col; break;
             }
-            img[i * S + j] = (float)(on + noise * shapes_normal(st));
+            img[i * S + j] = (float)(on + noise * h->rng->normal(r));
         }
     }
 }
@@ -104,7 +86,8 @@ static int shapes_open(const mpsl_host *h, const void *params, const char *where
     s->S = p->size;
     s->n[MPSL_SPLIT_TRAIN] = p->n_train;
     s->n[MPSL_SPLIT_TEST] = p->n_test;
-    uint64_t st = (uint64_t)p->seed;
+    mpsl_rng r; // one stream for the whole dataset: the same seed gives the same data
+    h->rng->seed(&r, (uint64_t)p->seed);
     for (int k = 0; k < 2; k++) {
         s->x[k] = h->alloc((size_t)(s->n[k] * s->S * s->S) * sizeof(float));
         s->y[k] = h->alloc((size_t)s->n[k] * sizeof(int32_t));
@@ -115,8 +98,8 @@ static int shapes_open(const mpsl_host *h, const void *params, const char *where
             return MPSL_ERR_NOMEM;
         }
         for (int64_t i = 0; i < s->n[k]; i++) {
-            s->y[k][i] = (int32_t)(shapes_next(&st) % SHAPES_CLASSES);
-            shapes_draw(s->x[k] + i * s->S * s->S, s->S, s->y[k][i], p->noise, &st);
+            s->y[k][i] = (int32_t)h->rng->below(&r, SHAPES_CLASSES);
+            shapes_draw(h, &r, s->x[k] + i * s->S * s->S, s->S, s->y[k][i], p->noise);
         }
     }
     memset(info, 0, sizeof(*info));
@@ -141,7 +124,9 @@ static const int32_t *shapes_labels(void *state, mpsl_split split)
     return s->y[split];
 }
 
-/* 5. fill(): copy samples idx[0..n) into a batch the host allocated. */
+/* 5. fill(): copy samples idx[0..n) into a batch the host allocated for this info: each
+ * modality's tensor holds n samples of its per-sample shape, back to back. The host sets
+ * batch->n and the shapes itself. */
 static int shapes_fill(void *state, mpsl_split split, const int64_t *idx, int64_t n,
                        mpsl_batch *batch, mpsl_error *err)
 {
@@ -157,30 +142,16 @@ static int shapes_fill(void *state, mpsl_split split, const int64_t *idx, int64_
         memcpy(x + i * F, s->x[split] + idx[i] * F, (size_t)F * sizeof(float));
         batch->labels[i] = s->y[split][idx[i]];
     }
-    batch->n = n;
-    batch->modality[0].shape[0] = n;
     return MPSL_OK;
 }
 
-/* 6. The descriptor and the one exported function. */
+/* 6. The function table, and the descriptor in one line: the name experiments write in
+ * `plugin:`, a version, a summary, the table, and the parameters' struct and specs. */
 static const mpsl_dataset_api shapes_api = {
     sizeof(mpsl_dataset_api), shapes_open, shapes_close, shapes_labels, shapes_fill,
     NULL, // prepare: nothing to download or convert
 };
 
-static const mpsl_plugin_desc shapes_desc = {
-    MPSL_ABI_MAJOR, MPSL_ABI_MINOR, "my_dataset", "1.0.0", MPSL_KIND_DATASET,
-    "tutorial: four shapes (bars, square, cross) in noisy grey images",
-    shapes_spec, MPSL_COUNT(shapes_spec), sizeof(shapes_params), &shapes_api,
-};
-
-MPSL_PLUGIN_EXPORT int mpsl_plugin_entry(const mpsl_host *h, const mpsl_plugin_desc **desc,
-                                         mpsl_error *err);
-MPSL_PLUGIN_EXPORT int mpsl_plugin_entry(const mpsl_host *h, const mpsl_plugin_desc **desc,
-                                         mpsl_error *err)
-{
-    (void)h;
-    (void)err;
-    *desc = &shapes_desc;
-    return MPSL_OK;
-}
+MPSL_PLUGIN(MPSL_KIND_DATASET, "my_dataset", "1.0.0",
+            "tutorial: four shapes (bars, square, cross) in noisy grey images",
+            &shapes_api, shapes_params, shapes_spec);

@@ -176,19 +176,6 @@ static const mpsl_module_api rows_api = {
     rows_backward,
 };
 
-static const mpsl_plugin_desc rows_desc = {
-    MPSL_ABI_MAJOR, MPSL_ABI_MINOR, "my_tokenizer", "1.0.0", MPSL_KIND_TOKENIZER,
-    "tutorial: one token per image row, linear embedding plus row position",
-    rows_spec, MPSL_COUNT(rows_spec), sizeof(rows_params), &rows_api,
-};
-
-MPSL_PLUGIN_EXPORT int mpsl_plugin_entry(const mpsl_host *h, const mpsl_plugin_desc **desc,
-                                         mpsl_error *err);
-MPSL_PLUGIN_EXPORT int mpsl_plugin_entry(const mpsl_host *h, const mpsl_plugin_desc **desc,
-                                         mpsl_error *err)
-{
-    (void)h;
-    (void)err;
-    *desc = &rows_desc;
-    return MPSL_OK;
-}
+MPSL_PLUGIN(MPSL_KIND_TOKENIZER, "my_tokenizer", "1.0.0",
+            "tutorial: one token per image row, linear embedding plus row position",
+            &rows_api, rows_params, rows_spec);

@@ -5,8 +5,8 @@
 # being the environment that points into the staging folder (PATH, PKG_CONFIG_PATH,
 # PKG_CONFIG_SYSROOT_DIR, LD_LIBRARY_PATH, MPSL_PLUGIN_PATH for the shipped plugins); after
 # the `mpsl new-plugin` block the scaffolds must build with the line new-plugin printed,
-# and are then replaced by the tutorial's files (the reader's edits). The experiment must
-# finish well above chance.
+# and are then replaced by the tutorial's files (the reader's edits). Both experiments (one
+# modality, then two) must finish well above chance.
 set -u
 BUILD=$1 SOURCE=$2
 failures=0
@@ -85,17 +85,23 @@ done
 # 4. What it must have produced.
 grep -q "^my_dataset *dataset" "$STAGE"/blocks.*.out || fail "my_dataset not listed by mpsl plugins"
 grep -q "^my_tokenizer *tokenizer" "$STAGE"/blocks.*.out || fail "my_tokenizer not listed"
+grep -q "^my_pairs *dataset" "$STAGE"/blocks.*.out || fail "my_pairs not listed"
 db="$work/results.db"
 [ -f "$db" ] || { fail "no results.db"; echo "tutorial test: $failures failure(s)" >&2; exit 1; }
-status=$(sqlite3 "$db" "select status from runs order by id desc limit 1")
-acc=$(sqlite3 "$db" "select final_test_acc from run_summary order by id desc limit 1")
-classes=$(sqlite3 "$db" "select count(*) from json_each((select class_histogram from client_data limit 1))")
-echo "tutorial run: $status, test accuracy $acc with $classes classes (chance $(awk -v c="$classes" 'BEGIN{print 1/c}'))" >&2
-[ "$status" = finished ] || fail "the tutorial's run did not finish ($status)"
-awk -v a="$acc" -v c="$classes" 'BEGIN { exit !(c > 0 && a > 2.0 / c) }' \
-  || fail "test accuracy $acc is not well above chance (1/$classes)"
-[ "$(sqlite3 "$db" "select name from run_plugins where slot='dataset'")" = my_dataset ] \
-  || fail "the run did not record my_dataset"
+[ "$(sqlite3 "$db" "select group_concat(name, ' ') from (select name from run_plugins
+                     where slot='dataset' order by run_id)")" = "my_dataset my_pairs" ] \
+  || fail "the runs did not record my_dataset, then my_pairs"
+[ "$(sqlite3 "$db" "select count(*) from run_plugins where run_id = 2 and slot like 'tokenizer%'")" = 2 ] \
+  || fail "the two-modality run did not record two tokenizers"
+for run in 1 2; do
+  status=$(sqlite3 "$db" "select status from runs where id = $run")
+  acc=$(sqlite3 "$db" "select final_test_acc from run_summary where id = $run")
+  classes=$(sqlite3 "$db" "select count(*) from json_each((select class_histogram from client_data where run_id = $run limit 1))")
+  echo "tutorial run $run: $status, test accuracy $acc with $classes classes (chance $(awk -v c="$classes" 'BEGIN{print 1/c}'))" >&2
+  [ "$status" = finished ] || fail "the tutorial's run $run did not finish ($status)"
+  awk -v a="$acc" -v c="$classes" 'BEGIN { exit !(c > 0 && a > 2.0 / c) }' \
+    || fail "run $run: test accuracy $acc is not well above chance (1/$classes)"
+done
 [ -s "$work/report.html" ] || fail "the tutorial's report was not written"
 
 echo "tutorial test: $failures failure(s)" >&2
