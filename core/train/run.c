@@ -131,19 +131,19 @@ static int begin_run(mpsl_session *s, const char *db_path, const char *hosts, mp
     return rc;
 }
 
-/* Ranks on one host share its cores: each gets its share of kernel threads (at least one),
- * unless MPSL_THREADS says otherwise, so that oversubscribed ranks do not spin against each
- * other. */
-static void share_cores(const driver *d)
+/* Ranks on one host share its cores. The protocols keep one side busy while the other waits
+ * (the MPSL server computes while its clients wait, FedAvg's clients while the server waits),
+ * so the server's rank gets every core of its host and the client ranks share them. Waiting
+ * ranks sleep, and one kernel thread has no workers to spin. MPSL_THREADS overrides this. */
+static void share_cores(const driver *d, int rank)
 {
     const char *env = getenv("MPSL_THREADS");
     if (env && *env) {
         return;
     }
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    int ranks = transport_ranks_on_this_host(d);
-    int share = (int)(cores / ranks);
-    kern_set_threads(share >= 1 ? share : 1);
+    long share = rank == 0 ? cores : cores / transport_client_ranks_on_this_host(d);
+    kern_set_threads(share >= 1 ? (int)share : 1);
 }
 
 /* Which processes run which roles: everything here in one process; under MPI the server on
@@ -221,7 +221,7 @@ int run_experiment(experiment *ex, const char *db_path, const run_options *opt,
         rc = transport_attach(&s.drv, hosts, sizeof hosts, err);
         result->mpi = 1;
         result->rank = s.rank;
-        share_cores(&s.drv);
+        share_cores(&s.drv, s.rank);
     }
 
     /* 1. Everything that can be refused, before the run's row exists (on every rank). */

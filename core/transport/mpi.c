@@ -380,11 +380,11 @@ int transport_attach(driver *d, char *hosts, size_t hosts_size, mpsl_error *err)
     return MPSL_OK;
 }
 
-int transport_ranks_on_this_host(const driver *d)
+int transport_client_ranks_on_this_host(const driver *d)
 {
     const mpi_net *net = d->net_state;
     int n = 0;
-    for (int r = 0; net && r < net->size; r++) {
+    for (int r = 1; net && r < net->size; r++) {
         n += strcmp(net->peers[r].host, net->peers[net->rank].host) == 0;
     }
     return n > 0 ? n : 1;

@@ -41,7 +41,7 @@ int transport_attach(driver *d, char *hosts, size_t hosts_size, mpsl_error *err)
     return no_mpi(err);
 }
 void transport_detach(driver *d) { (void)d; }
-int transport_ranks_on_this_host(const driver *d)
+int transport_client_ranks_on_this_host(const driver *d)
 {
     (void)d;
     return 1;

@@ -36,8 +36,8 @@ void transport_bcast_i64(int64_t *v);
  * hosts). hosts receives this job's distinct host names, comma-separated. */
 int transport_attach(driver *d, char *hosts, size_t hosts_size, mpsl_error *err);
 void transport_detach(driver *d);
-/* How many ranks of the job run on this host (this one included). */
-int transport_ranks_on_this_host(const driver *d);
+/* How many client ranks (rank > 0) of the job run on this host; at least 1. */
+int transport_client_ranks_on_this_host(const driver *d);
 
 /* A client rank whose roles ended: tell rank 0 (finished, or failed with err's message). */
 void transport_client_rank_done(driver *d, int rc, const mpsl_error *err);
