@@ -89,13 +89,12 @@ static int run_one(cfg_node *root, const char *exp_path, const char *exp_dir, co
         run_result res;
         rc = run_experiment(&ex, db_path, opt, &res, err);
         if (res.mpi && res.rank != 0) {
-            /* a client rank: rank 0 prints and records; end with the job */
+            /* a client rank: rank 0 prints and records; a failure ends the whole job */
             status = rc == MPSL_OK ? 0 : rc == MPSL_ERR_INTERRUPTED ? 130 : 1;
             experiment_free(&ex);
             if (status != 0) {
                 transport_mpi_abort(status); /* does not return */
             }
-            transport_mpi_stop();
             return 0;
         }
         if (res.run_id) {
@@ -109,18 +108,15 @@ static int run_one(cfg_node *root, const char *exp_path, const char *exp_dir, co
             snprintf(done->db, sizeof done->db, "%s", db_path);
         }
         status = rc == MPSL_OK ? 0 : rc == MPSL_ERR_INTERRUPTED ? 130 : 1;
-        if (res.mpi) {
+        if (res.mpi && status != 0) {
             /* rank 0 recorded the outcome: a failed job is ended for every rank (some may
-             * still wait for messages), a finished one shuts MPI down with the others */
+             * still wait for messages); a finished one goes on (a sweep's next point) and
+             * shuts MPI down with the others when the command ends */
             experiment_free(&ex);
-            if (status != 0) {
-                if (err->msg[0]) {
-                    fprintf(stderr, "mpsl run: %s\n", err->msg);
-                }
-                transport_mpi_abort(status); /* does not return */
+            if (err->msg[0]) {
+                fprintf(stderr, "mpsl run: %s\n", err->msg);
             }
-            transport_mpi_stop();
-            return 0;
+            transport_mpi_abort(status); /* does not return */
         }
     }
     experiment_free(&ex);
@@ -195,6 +191,7 @@ static int run_sweep(cfg_node *root, const char *exp_path, const char *exp_dir,
                      const char *db_arg, const run_options *opt, mpsl_error *err)
 {
     const cfg_node *sweep = cfg_get(root, "sweep");
+    int mpi_job = transport_mpi_launched(), rank = transport_launched_rank();
     char w[256];
     size_t n_keys = cfg_node_type(sweep) == CFG_MAP ? cfg_len(sweep) : 0;
     if (n_keys == 0 || n_keys > MAX_SWEEP_KEYS) {
@@ -258,19 +255,24 @@ static int run_sweep(cfg_node *root, const char *exp_path, const char *exp_dir,
             cfg_free(point);
             break;
         }
-        fprintf(stderr, "sweep %zu/%zu: %s\n", r + 1, total, label);
-        status = run_isolated(point, exp_path, exp_dir, db_arg, opt, &done[r], err);
+        if (rank == 0) {
+            fprintf(stderr, "sweep %zu/%zu: %s\n", r + 1, total, label);
+        }
+        /* Under an MPI launcher every rank runs the points one after another in its own
+         * process (MPI is started once per process, so no child may start it again). */
+        status = mpi_job ? run_one(point, exp_path, exp_dir, db_arg, 0, opt, &done[r], err)
+                         : run_isolated(point, exp_path, exp_dir, db_arg, opt, &done[r], err);
         if (status != 0) {
             mpsl_err_prefix(err, "sweep point %zu/%zu (%s)", r + 1, total, label);
         }
     }
     cfg_free(root);
-    /* Whatever ran is compared, even when the sweep stopped early. */
+    /* Whatever ran is compared, even when the sweep stopped early (by rank 0 alone). */
     size_t ran = 0;
     while (done && ran < total && done[ran].run_id) {
         ran++;
     }
-    if (ran > 0) {
+    if (ran > 0 && rank == 0) {
         char **argv = calloc(ran + 4, sizeof *argv);
         char (*ids)[24] = calloc(ran, sizeof *ids);
         if (argv && ids) {
@@ -366,5 +368,6 @@ int cmd_run(int argc, char **argv)
     }
     free(exp_path);
     free(exp_dir);
+    transport_mpi_stop(); /* with the other ranks, when the run went over MPI */
     return status;
 }

@@ -60,6 +60,18 @@ int transport_mpi_launched(void)
     return 0;
 }
 
+int transport_launched_rank(void)
+{
+    static const char *const vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", NULL};
+    for (int i = 0; vars[i]; i++) {
+        const char *v = getenv(vars[i]);
+        if (v) {
+            return atoi(v);
+        }
+    }
+    return 0;
+}
+
 int transport_mpi_built(void) { return 1; }
 
 int transport_mpi_start(int *rank, int *size, mpsl_error *err)

@@ -12,6 +12,7 @@ static int no_mpi(mpsl_error *err)
 
 int transport_mpi_launched(void) { return 0; }
 int transport_mpi_built(void) { return 0; }
+int transport_launched_rank(void) { return 0; }
 int transport_mpi_start(int *rank, int *size, mpsl_error *err)
 {
     *rank = 0;

@@ -13,6 +13,8 @@
 
 /* Whether this process was started by an MPI launcher (mpirun, mpiexec, srun). */
 int transport_mpi_launched(void);
+/* This process's rank as its MPI launcher gives it (0 when there is none). */
+int transport_launched_rank(void);
 /* Whether this mpsl was built with MPI. */
 int transport_mpi_built(void);
 

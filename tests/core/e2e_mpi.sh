@@ -128,7 +128,38 @@ id=$(last_id fault.db)
 check "silent rank: run $id marked failed" [ "$(sql fault.db "select status from runs where id=$id")" = failed ]
 msg=$(sql fault.db "select message from runs where id=$id")
 check "silent rank: the message names the client it waited for ($msg)" grep -q "from client 0 (rank 1)" <<<"$msg"
+# The server's rank killed (on its first forward pass: FedAvg's evaluation): a client rank on
+# the same host marks the run failed.
+MPSL_TEST_FAULT_RANK=0 MPSL_TEST_KILL_AT=1 expect_refusal "a killed server rank fails the run" \
+  -- timeout 120 "${MPIRUN[@]}" -n 3 "$MPSL" run fusion.yaml --db fault.db "${faults[@]}"
+id=$(last_id fault.db)
+check "killed server: run $id marked failed" [ "$(sql fault.db "select status from runs where id=$id")" = failed ]
+msg=$(sql fault.db "select message from runs where id=$id")
+check "killed server: the message says the server's process died ($msg)" grep -q "server's process died" <<<"$msg"
 check "no run is left running" [ "$(sql fault.db "select count(*) from runs where status='running'")" = 0 ]
+
+# A sweep under mpirun: every rank runs the points one after another (no child processes).
+cat > sweep.yaml <<'YAML'
+name: sweep
+seed: 3
+data:
+  dataset: {plugin: two_modalities, n_train: 600, n_test: 100}
+  clients: 4
+  partition: {scheme: iid}
+model:
+  tokenizers:
+    image: {plugin: image_patch, patch: 4, dim: 16}
+  encoder: {plugin: token_mlp, depth: 1, hidden: 32}
+  head: {plugin: classifier, pool: mean}
+strategy: {plugin: mpsl}
+train: {epochs: 1, batch_size: 32}
+sweep:
+  strategy.plugin: [mpsl, fedavg, centralized]
+YAML
+expect_ok "a sweep under mpirun -n 3" "${MPIRUN[@]}" -n 3 "$MPSL" run sweep.yaml --db sweep.db
+check "the sweep's three points ran over MPI and finished" \
+  [ "$(sql sweep.db "select group_concat(method || ':' || transport || ':' || status, ' ') from runs")" = "mpsl:mpi:finished fedavg:mpi:finished centralized:mpi:finished" ]
+check "the comparison is printed once (by rank 0)" [ "$(grep -c '^final_test_acc' "$WORK/out")" = 1 ]
 
 # transport: local keeps everything in one process even under mpirun (each rank its own run).
 expect_ok "transport: local under mpirun" "${MPIRUN[@]}" -n 2 "$MPSL" run fusion.yaml --db local.db \
