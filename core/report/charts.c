@@ -97,6 +97,38 @@ int report_chart_flops(const report_run *runs, int n, const svg_chart *c, report
     return ok ? MPSL_OK : MPSL_ERR_NOMEM;
 }
 
+int report_chart_time(const report_run *runs, int n, const svg_chart *c, report_buf *out)
+{
+    static const char *const groups[] = {"server computing", "server waiting",
+                                         "client computing (mean)", "client waiting (mean)"};
+    static const int colors[] = {1, 5, 0, 4};
+    double *v = calloc((size_t)(n > 0 ? n : 1) * 4, sizeof *v);
+    const char **cats = calloc((size_t)(n > 0 ? n : 1), sizeof *cats);
+    char **labels = calloc((size_t)(n > 0 ? n : 1), sizeof *labels);
+    int ok = v && cats && labels;
+    for (int i = 0; ok && i < n; i++) {
+        v[i * 4 + 0] = runs[i].server_compute_s;
+        v[i * 4 + 1] = runs[i].server_wait_s;
+        v[i * 4 + 2] = runs[i].client_compute_s;
+        v[i * 4 + 3] = runs[i].client_wait_s;
+        labels[i] = mpsl_strfmt("#%lld %s", (long long)runs[i].id, runs[i].method);
+        cats[i] = labels[i] ? labels[i] : "?";
+    }
+    if (ok) {
+        svg_bar_chart(out, c, cats, n, groups, colors, 4, v);
+    }
+    for (int i = 0; labels && i < n; i++) {
+        free(labels[i]);
+    }
+    free(labels);
+    free(cats);
+    free(v);
+    if (!ok) {
+        out->oom = 1;
+    }
+    return ok ? MPSL_OK : MPSL_ERR_NOMEM;
+}
+
 int report_chart_client_spread(sqlite3 *db, const report_run *runs, int n, const char *metric,
                                const svg_chart *c, report_buf *out, mpsl_error *err)
 {

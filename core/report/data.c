@@ -111,7 +111,15 @@ static const char run_sql_fmt[] =
     "   ORDER BY e.epoch DESC LIMIT 1),"
     " (SELECT %s(e.value) FROM epoch_metrics e WHERE e.run_id = s.id AND e.name = ?2),"
     " s.final_test_loss, s.bytes_up_per_client, s.bytes_down_per_client, s.client_flops,"
-    " s.client_flops_per_client, s.server_flops, s.wall_seconds, s.peak_rss_bytes "
+    " s.client_flops_per_client, s.server_flops, s.wall_seconds, s.peak_rss_bytes,"
+    " (SELECT SUM(e.value) FROM epoch_metrics e WHERE e.run_id = s.id"
+    "   AND e.name = 'server_compute_seconds'),"
+    " (SELECT SUM(e.value) FROM epoch_metrics e WHERE e.run_id = s.id"
+    "   AND e.name = 'server_wait_seconds'),"
+    " (SELECT SUM(m.value) / NULLIF(COUNT(DISTINCT m.client), 0) FROM client_metrics m"
+    "   WHERE m.run_id = s.id AND m.name = 'compute_seconds'),"
+    " (SELECT SUM(m.value) / NULLIF(COUNT(DISTINCT m.client), 0) FROM client_metrics m"
+    "   WHERE m.run_id = s.id AND m.name = 'wait_seconds') "
     "FROM run_summary s WHERE s.id = ?1";
 
 void report_free_runs(report_run *runs, int n)
@@ -176,6 +184,10 @@ int report_load_runs(sqlite3 *db, const char *db_path, const int64_t *ids, int n
         r->server_flops = col_double(st, 15);
         r->wall_seconds = col_double(st, 16);
         r->peak_rss_bytes = col_double(st, 17);
+        r->server_compute_s = col_double(st, 18);
+        r->server_wait_s = col_double(st, 19);
+        r->client_compute_s = col_double(st, 20);
+        r->client_wait_s = col_double(st, 21);
         if (!r->name || !r->method || !r->dataset || !r->status || !r->started_at) {
             status = mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory reading runs");
         }

@@ -33,6 +33,9 @@ typedef struct report_run {
     double bytes_up_per_client, bytes_down_per_client;
     double client_flops, client_flops_per_client, server_flops;
     double wall_seconds, peak_rss_bytes;
+    /* measured time per party, summed over epochs: the server's role, and the mean client's
+     * (NaN where the run recorded none) */
+    double server_compute_s, server_wait_s, client_compute_s, client_wait_s;
 } report_run;
 
 /* Summaries of runs ids[0..n) in that order, for `metric` (its best is the minimum when the

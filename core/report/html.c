@@ -226,6 +226,19 @@ int report_html(sqlite3 *db, const int64_t *ids, int n, const report_options *o,
         }
         figure_close(b, "Work counted by the kernels for each party. n/a: the run recorded "
                         "no client work.");
+        svg_chart ct = {.title = "Time per party",
+                        .note = "whole run, measured: computing, and waiting for messages",
+                        .y_label = "seconds", .y_unit = REPORT_SECONDS, .y_zero = 1,
+                        .width = 600, .height = 330};
+        figure_open(b, "plot-time", 0);
+        if (status == MPSL_OK) {
+            status = report_chart_time(runs, n, &ct, b);
+        }
+        figure_close(b, "Each party's role: time computing and time waiting for messages. In "
+                        "one process the roles take turns on one thread, so a role's wait "
+                        "includes the others' compute; over MPI it is time spent waiting for "
+                        "the network and the other ranks. n/a: not recorded (clients with no "
+                        "role, or runs made before mpsl recorded it).");
         report_buf_puts(b, "</div>\n</section>\n");
     }
 

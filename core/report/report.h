@@ -49,6 +49,8 @@ int report_chart_epochs(struct sqlite3 *db, const report_run *runs, int n, const
                         const svg_chart *c, report_buf *out, mpsl_error *err);
 /* Client against server FLOPs, grouped bars per run. */
 int report_chart_flops(const report_run *runs, int n, const svg_chart *c, report_buf *out);
+/* Measured compute and wait time of the server and the mean client, grouped bars per run. */
+int report_chart_time(const report_run *runs, int n, const svg_chart *c, report_buf *out);
 /* Spread of a client metric over clients at the last epoch, a box per run. */
 int report_chart_client_spread(struct sqlite3 *db, const report_run *runs, int n,
                                const char *metric, const svg_chart *c, report_buf *out,
