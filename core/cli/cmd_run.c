@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "supervise.h"
 #include "config/config.h"
 #include "mpsl_build_config.h"
 #include "results/store.h"
@@ -123,62 +124,56 @@ static int run_one(cfg_node *root, const char *exp_path, const char *exp_dir, co
     return status;
 }
 
-/* Each sweep point runs in a child process, so that its peak memory, its signals and any
- * crash are its own; the child reports its run id through a pipe. */
-static int run_isolated(cfg_node *point, const char *exp_path, const char *exp_dir,
-                        const char *db_arg, const run_options *opt, run_done *done,
-                        mpsl_error *err)
+/* One experiment in a child process watched by this one (cli/supervise.c): its peak memory,
+ * its signals and any crash are its own, and a run it began always ends with a true status. */
+typedef struct one_run {
+    cfg_node *root;
+    const char *exp_path, *exp_dir, *db_arg;
+    int from_run;
+    const run_options *opt;
+    run_done *done;
+    mpsl_error *err;
+} one_run;
+
+static int run_one_child(void *ctx, run_progress *progress)
 {
-    int fds[2];
-    if (pipe(fds) != 0) {
-        cfg_free(point);
-        return mpsl_err(err, "cannot create a pipe: %s", strerror(errno)), 1;
+    one_run *o = ctx;
+    run_options opt = *o->opt;
+    opt.progress = progress;
+    mpsl_error child_err = {{0}};
+    int status = run_one(o->root, o->exp_path, o->exp_dir, o->db_arg, o->from_run, &opt,
+                         o->done, &child_err);
+    if (status != 0 && child_err.msg[0]) {
+        fprintf(stderr, "mpsl run: %s\n", child_err.msg);
     }
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) {
-        close(fds[0]);
-        close(fds[1]);
-        cfg_free(point);
-        return mpsl_err(err, "cannot fork: %s", strerror(errno)), 1;
+    return status;
+}
+
+static int run_supervised(cfg_node *root, const char *exp_path, const char *exp_dir,
+                          const char *db_arg, int from_run, const run_options *opt,
+                          run_done *done, mpsl_error *err)
+{
+    run_progress *progress = supervise_progress_new();
+    if (!progress) {
+        cfg_free(root);
+        return mpsl_err(err, "out of memory"), 1;
     }
-    if (pid == 0) {
-        close(fds[0]);
-        mpsl_error child_err = {{0}};
-        int status = run_one(point, exp_path, exp_dir, db_arg, 0, opt, done, &child_err);
-        if (status != 0 && child_err.msg[0]) {
-            fprintf(stderr, "mpsl run: %s\n", child_err.msg);
-        }
-        ssize_t wrote = write(fds[1], done, sizeof *done);
-        (void)wrote;
-        close(fds[1]);
-        fflush(NULL);
-        _exit(status);
+    one_run o = {root, exp_path, exp_dir, db_arg, from_run, opt, done, err};
+    int status = supervise(run_one_child, &o, progress, err);
+    cfg_free(root); /* the child ran on its own copy */
+    if (done) {
+        done->run_id = progress->run_id;
+        snprintf(done->db, sizeof done->db, "%s", progress->db_path);
     }
-    cfg_free(point);
-    close(fds[1]);
-    /* A Ctrl-C reaches the child too; the parent waits for it to mark its run. */
-    struct sigaction ignore = {.sa_handler = SIG_IGN}, old_int, old_term;
-    sigaction(SIGINT, &ignore, &old_int);
-    sigaction(SIGTERM, &ignore, &old_term);
-    ssize_t got = read(fds[0], done, sizeof *done);
-    close(fds[0]);
-    int wstatus = 0;
-    while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
+    if (err->msg[0] && progress->run_id) {
+        fprintf(stderr, "mpsl run: %s\n", err->msg);
+        err->msg[0] = '\0'; /* said once */
     }
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
-    if (got != (ssize_t)sizeof *done) {
-        memset(done, 0, sizeof *done);
+    if (status != 0 && !err->msg[0] && done) { /* a sweep point: the sweep says which */
+        mpsl_err(err, "the run exited with status %d", status);
     }
-    if (WIFEXITED(wstatus)) {
-        if (WEXITSTATUS(wstatus) != 0) {
-            mpsl_err(err, "the run exited with status %d", WEXITSTATUS(wstatus));
-        }
-        return WEXITSTATUS(wstatus);
-    }
-    mpsl_err(err, "the run was killed by signal %d", WTERMSIG(wstatus));
-    return 128 + WTERMSIG(wstatus);
+    supervise_progress_free(progress);
+    return status;
 }
 
 #define MAX_SWEEP_KEYS 8
@@ -261,7 +256,7 @@ static int run_sweep(cfg_node *root, const char *exp_path, const char *exp_dir,
         /* Under an MPI launcher every rank runs the points one after another in its own
          * process (MPI is started once per process, so no child may start it again). */
         status = mpi_job ? run_one(point, exp_path, exp_dir, db_arg, 0, opt, &done[r], err)
-                         : run_isolated(point, exp_path, exp_dir, db_arg, opt, &done[r], err);
+                         : run_supervised(point, exp_path, exp_dir, db_arg, 0, opt, &done[r], err);
         if (status != 0) {
             mpsl_err_prefix(err, "sweep point %zu/%zu (%s)", r + 1, total, label);
         }
@@ -359,9 +354,14 @@ int cmd_run(int argc, char **argv)
     int status = 1;
     if (root) {
         const cfg_node *sweep = cfg_get(root, "sweep");
-        status = sweep ? run_sweep(root, exp_path, exp_dir, db_arg, &opt, &err)
-                       : run_one(root, exp_path, exp_dir, db_arg, from_run != NULL, &opt, NULL,
-                                 &err);
+        if (sweep) {
+            status = run_sweep(root, exp_path, exp_dir, db_arg, &opt, &err);
+        } else if (transport_mpi_launched()) { /* MPI is started in this process, not a child */
+            status = run_one(root, exp_path, exp_dir, db_arg, from_run != NULL, &opt, NULL, &err);
+        } else {
+            status = run_supervised(root, exp_path, exp_dir, db_arg, from_run != NULL, &opt,
+                                    NULL, &err);
+        }
     }
     if (status != 0 && err.msg[0]) {
         fprintf(stderr, "mpsl run: %s\n", err.msg);

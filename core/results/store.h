@@ -57,9 +57,11 @@ int store_run_begin(store *s, const store_run_info *info, int64_t *run_id, mpsl_
 int store_run_end(store *s, int64_t run_id, const char *status, const char *message,
                   double wall_seconds, int64_t peak_rss_bytes, mpsl_error *err);
 
-/* Mark a run failed with message, only if it is still 'running' (for a process that outlived
- * the one that writes the run, e.g. a client rank whose server rank died). */
-int store_run_fail_if_running(store *s, int64_t run_id, const char *message, mpsl_error *err);
+/* End a run with status ("failed" or "interrupted") and message, only if it is still
+ * 'running': for a process that outlived the one that writes the run (a supervising parent,
+ * a client rank whose server rank died). */
+int store_run_end_if_running(store *s, int64_t run_id, const char *status, const char *message,
+                             mpsl_error *err);
 
 /* Group the writes of one epoch in one immediate transaction. */
 int store_begin(store *s, mpsl_error *err);

@@ -278,13 +278,18 @@ int store_client_data(store *s, int64_t run_id, int client, int64_t n_samples,
     return rc;
 }
 
-int store_run_fail_if_running(store *s, int64_t run_id, const char *message, mpsl_error *err)
+int store_run_end_if_running(store *s, int64_t run_id, const char *status, const char *message,
+                             mpsl_error *err)
 {
+    if (!valid_status(status)) {
+        return mpsl_errs(err, MPSL_ERR_INVALID, "cannot end a run with status '%s'",
+                         status ? status : "(null)");
+    }
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(s->db,
-                                "UPDATE runs SET status = 'failed', message = ?, "
+                                "UPDATE runs SET status = ?3, message = ?1, "
                                 "ended_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') "
-                                "WHERE id = ? AND status = 'running'",
+                                "WHERE id = ?2 AND status = 'running'",
                                 -1, &st, NULL);
     if (rc != SQLITE_OK) {
         sqlite3_finalize(st);
@@ -292,6 +297,7 @@ int store_run_fail_if_running(store *s, int64_t run_id, const char *message, mps
     }
     bind_text(st, 1, message);
     sqlite3_bind_int64(st, 2, run_id);
+    bind_text(st, 3, status);
     rc = sqlite3_step(st);
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? MPSL_OK : store_sql_error(s, rc, "marking a run failed", err);

@@ -185,7 +185,7 @@ static void mark_failed_from_client(mpsl_session *s, const char *db_path, int64_
     if (store_open(db_path, STORE_READ_WRITE, &db, &e) == MPSL_OK) {
         char msg[sizeof e.msg];
         snprintf(msg, sizeof msg, "rank %d: %s", s->rank, why);
-        store_run_fail_if_running(db, run_id, msg, &e);
+        store_run_end_if_running(db, run_id, "failed", msg, &e);
         store_close(db);
     }
 }
@@ -281,6 +281,11 @@ int run_experiment(experiment *ex, const char *db_path, const run_options *opt,
     }
     if (begun) {
         result->run_id = s.run_id;
+        s.progress = opt ? opt->progress : NULL;
+        if (s.progress && s.rank == 0) {
+            snprintf(s.progress->db_path, sizeof s.progress->db_path, "%s", db_path);
+            s.progress->run_id = s.run_id;
+        }
         if (s.rank == 0 && (!opt || !opt->quiet)) {
             fprintf(stderr, "run %lld: %s (%s on %s, %d clients%s) -> %s\n",
                     (long long)s.run_id, ex->name, ex->strategy.plugin.desc->name,
@@ -311,7 +316,10 @@ int run_experiment(experiment *ex, const char *db_path, const run_options *opt,
                            ex->strategy.plugin.desc->name, (long long)s.epochs_done,
                            (long long)ex->train.epochs);
         }
-        if (session_stop_requested && (rc == MPSL_OK || rc == MPSL_ERR_INTERRUPTED)) {
+        /* A stop that came after the last epoch (e.g. while the weights were saved) does not
+         * undo a finished run. */
+        if (session_stop_requested && (rc == MPSL_ERR_INTERRUPTED ||
+                                       (rc == MPSL_OK && s.epochs_done < ex->train.epochs))) {
             rc = MPSL_ERR_INTERRUPTED;
             mpsl_errs(err, rc, "interrupted by a signal after %lld epoch(s)",
                       (long long)s.epochs_done);
@@ -324,7 +332,11 @@ int run_experiment(experiment *ex, const char *db_path, const run_options *opt,
         snprintf(result->status, sizeof result->status, "%s", status);
         mpsl_error end_err = {{0}};
         if (store_run_end(s.db, s.run_id, status, rc == MPSL_OK ? NULL : err->msg,
-                          result->wall_seconds, mpsl_peak_rss_bytes(), &end_err) != MPSL_OK) {
+                          result->wall_seconds, mpsl_peak_rss_bytes(), &end_err) == MPSL_OK) {
+            if (s.progress) {
+                s.progress->status_written = 1;
+            }
+        } else {
             mpsl_log(MPSL_LOG_WARN, "could not mark run %lld %s: %s", (long long)s.run_id,
                      status, end_err.msg);
             if (rc == MPSL_OK) {

@@ -7,6 +7,7 @@
 
 typedef struct run_options {
     int quiet;                  /* no start line (progress lines still go to stderr) */
+    run_progress *progress;     /* NULL when nobody watches */
 } run_options;
 
 typedef struct run_result {

@@ -617,6 +617,10 @@ int session_epoch_end(mpsl_role *server, int64_t epoch, mpsl_model *eval_model,
     server->epochs_ended = epoch + 1;
     s->last_epoch_recorded = epoch;
     s->epochs_done = epoch + 1;
+    if (s->progress) {
+        s->progress->epoch = s->epochs_done;
+        s->progress->step = 0;
+    }
     if (epoch == t->epochs - 1 && eval_model && s->ex->save_weights) {
         char run[24], ep[24];
         snprintf(run, sizeof run, "%lld", (long long)s->run_id);

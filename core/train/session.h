@@ -15,6 +15,16 @@
 #include "train/roles.h"
 #include "util/util.h"
 
+/* Where a run is, for a supervising parent process (cli/supervise.c): written by the run as
+ * it goes, in memory the parent shares. */
+typedef struct run_progress {
+    int64_t run_id;             /* 0 until the run's row exists */
+    int64_t epoch;              /* epochs ended */
+    int64_t step;               /* the last step reported in the current epoch */
+    int status_written;         /* the run's final status is in the database */
+    char db_path[1024];
+} run_progress;
+
 /* Counters for one client's link to the server, by direction (0 up, 1 down) and kind. */
 typedef struct link_counters {
     int64_t bytes[2][MPSL_MSG_KIND_COUNT];
@@ -55,6 +65,7 @@ struct mpsl_session {
     double *client_time;                    /* (n_clients * 2): compute, wait seconds */
 
     /* results */
+    run_progress *progress;                 /* shared with a supervising parent, or NULL */
     store *db;
     int64_t run_id;
     double started, epoch_started;

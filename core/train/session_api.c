@@ -498,6 +498,9 @@ static void a_progress(mpsl_role *r, int64_t epoch, int64_t done, int64_t total)
 {
     r->step = done;
     mpsl_session *s = r->s;
+    if (r->id == MPSL_SERVER && s->progress) {
+        s->progress->step = done;
+    }
     if (r->id != MPSL_SERVER || s->rank != 0) {
         return;
     }

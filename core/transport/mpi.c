@@ -449,6 +449,26 @@ int transport_wait_clients(driver *d, mpsl_error *err)
     return poll_until(d, d->timeout_s, all_clients_done, err);
 }
 
+/* A process that has exited, including one not yet reaped by its parent (a zombie: mpirun's
+ * daemon may not have collected it when the others are told to stop). */
+static int process_gone(pid_t pid)
+{
+    if (kill(pid, 0) != 0) {
+        return errno == ESRCH;
+    }
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        return 0;
+    }
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *close_paren = strrchr(buf, ')'); /* "pid (comm) S ...": the state follows */
+    return close_paren && (close_paren[2] == 'Z' || close_paren[2] == 'X');
+}
+
 int transport_dead_peer(driver *d, char *what, size_t size)
 {
     mpi_net *net = d->net_state;
@@ -459,7 +479,7 @@ int transport_dead_peer(driver *d, char *what, size_t size)
         if (r == net->rank || strcmp(net->peers[r].host, net->peers[net->rank].host) != 0) {
             continue;
         }
-        if (kill((pid_t)net->peers[r].pid, 0) != 0 && errno == ESRCH) {
+        if (process_gone((pid_t)net->peers[r].pid)) {
             char who[64];
             clients_of_rank(d, r, who, sizeof who);
             snprintf(what, size, "rank %d (%s, pid %d on %s)", r,

@@ -4,7 +4,10 @@
  *
  * Faults for the distributed tests, in the process whose MPI rank (OMPI_COMM_WORLD_RANK) is
  * $MPSL_TEST_FAULT_RANK: $MPSL_TEST_KILL_AT=N kills the process (SIGKILL) on its N-th
- * forward call; $MPSL_TEST_HANG_AT=N makes that call sleep for an hour. */
+ * forward call; $MPSL_TEST_HANG_AT=N makes that call sleep for an hour.
+ * In any process, $MPSL_TEST_CRASH=segv|abort|exit0 with $MPSL_TEST_CRASH_AT=N makes the N-th
+ * forward call crash with SIGSEGV, call abort() or call exit(0): a plugin that ends the
+ * process under the run (for the supervision tests). */
 #include <mpsl/plugin.h>
 #include <signal.h>
 #include <stdio.h>
@@ -13,8 +16,25 @@
 #include <unistd.h>
 
 /* The fault asked of this process's n-th forward call, if any. */
+static void maybe_crash(void)
+{
+    static long calls;
+    const char *how = getenv("MPSL_TEST_CRASH"), *at = getenv("MPSL_TEST_CRASH_AT");
+    if (!how || !at || ++calls != atol(at)) {
+        return;
+    }
+    if (strcmp(how, "segv") == 0) {
+        raise(SIGSEGV);
+    } else if (strcmp(how, "abort") == 0) {
+        abort();
+    } else if (strcmp(how, "exit0") == 0) {
+        exit(0);
+    }
+}
+
 static void maybe_fault(void)
 {
+    maybe_crash();
     static long calls;
     const char *rank = getenv("OMPI_COMM_WORLD_RANK"), *want = getenv("MPSL_TEST_FAULT_RANK");
     if (!rank || !want || strcmp(rank, want) != 0) {

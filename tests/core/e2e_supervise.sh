@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# e2e_supervise.sh: every run ends with the truth. `mpsl run` watches the run's process: a
+# plugin that crashes (SIGSEGV), calls abort() or calls exit(0) during training, and a run
+# killed with SIGKILL, leave their run marked failed (never 'running') with the cause and the
+# last epoch and step, and the command exits non-zero (128 + signal, or 1; never 0). A sweep
+# point that dies the same way is a failure and the sweep stops with a non-zero status.
+source "$(dirname "$0")/lib.sh"
+
+cat > tiny.yaml <<YAML
+name: tiny
+seed: 3
+data:
+  dataset: {plugin: two_modalities, n_train: 600, n_test: 100}
+  clients: 2
+  partition: {scheme: iid}
+model:
+  tokenizers:
+    image: {plugin: image_patch, patch: 4, dim: 16}
+  encoder: {plugin: counting_encoder, log: $WORK/calls.log}
+  head: {plugin: classifier, pool: mean}
+strategy: {plugin: mpsl}
+train: {epochs: 3, batch_size: 32}
+YAML
+
+# crash HOW EXPECTED-EXIT NEEDLE
+crash() {
+  local how=$1 want=$2 needle=$3 db="crash_$1.db"
+  MPSL_TEST_CRASH=$how MPSL_TEST_CRASH_AT=30 "$MPSL" run tiny.yaml --db "$db" >"$how.out" 2>"$how.err"
+  local rc=$?
+  check "$how: exit status $want (got $rc)" [ "$rc" = "$want" ]
+  check "$how: run marked failed" [ "$(sql "$db" "select status from runs where id=1")" = failed ]
+  local msg; msg=$(sql "$db" "select message from runs where id=1")
+  check "$how: the message gives the cause ($msg)" grep -q -- "$needle" <<<"$msg"
+  check "$how: the message gives the epoch and step ($msg)" grep -q "during epoch 2 (after step" <<<"$msg"
+  check "$how: the command says so" grep -q "run 1 failed" "$how.err"
+}
+# 600 samples, batch 32: 19 steps an epoch, one encoder forward each (plus evaluation): the
+# 30th forward call is in the second epoch.
+crash segv 139 "killed by SEGV"
+crash abort 134 "killed by ABRT"
+crash exit0 1 "exited with status 0 without recording how the run ended"
+
+# SIGKILL to the run's process (the child of the command).
+"$MPSL" run tiny.yaml --db kill.db --set train.epochs=100000 2>kill.err &
+parent=$!
+for _ in $(seq 1 300); do
+  [ "$(sql kill.db "select count(*) from epoch_metrics where name='test_acc'" 2>/dev/null || echo 0)" -ge 1 ] && break
+  sleep 0.1
+done
+child=$(pgrep -P $parent | head -n 1)
+check "the run has its own process ($child)" [ -n "$child" ]
+kill -KILL "$child"
+wait $parent; rc=$?
+check "SIGKILL: exit status 137 (got $rc)" [ "$rc" = 137 ]
+check "SIGKILL: run marked failed" [ "$(sql kill.db "select status from runs where id=1")" = failed ]
+check "SIGKILL: the message names the signal" grep -q "killed by KILL" <<<"$(sql kill.db "select message from runs where id=1")"
+
+# A sweep whose second point calls exit(0): a failure; the sweep stops and exits non-zero.
+cat tiny.yaml > sweep.yaml
+printf 'sweep:\n  train.batch_size: [64, 32, 16]\n' >> sweep.yaml
+MPSL_TEST_CRASH=exit0 MPSL_TEST_CRASH_AT=30 "$MPSL" run sweep.yaml --db sweep.db >sweep.out 2>sweep.err
+rc=$?
+check "sweep: exit status non-zero (got $rc)" [ "$rc" -ne 0 ]
+# batch 64: 10 steps an epoch, 3 epochs = 30 forward calls + evaluations: the 30th call is in
+# epoch 3 or evaluation... so count on the statuses, not on which point failed first.
+check "sweep: no run left running" [ "$(sql sweep.db "select count(*) from runs where status='running'")" = 0 ]
+check "sweep: a failed point" [ "$(sql sweep.db "select count(*) from runs where status='failed'")" -ge 1 ]
+check "sweep: stopped at the failure" [ "$(sql sweep.db "select count(*) from runs where id > (select min(id) from runs where status='failed')")" = 0 ]
+finish
