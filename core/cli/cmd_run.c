@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "run_cli.h"
 #include "supervise.h"
 #include "config/config.h"
 #include "mpsl_build_config.h"
@@ -23,13 +24,17 @@
 static void run_usage(FILE *out)
 {
     fprintf(out,
-            "usage: mpsl run EXPERIMENT.yaml [--set KEY=VALUE]... [--db PATH] [--quiet]\n"
+            "usage: mpsl run EXPERIMENT.yaml [--set KEY=VALUE]... [--db PATH] [--quiet] [--jobs N]\n"
+            "                [--rerun]\n"
             "       mpsl run --from-run ID [--db PATH] [--set KEY=VALUE]...\n"
             "  --set KEY=VALUE  override any key, e.g. --set train.epochs=2\n"
             "  --db PATH        results database (overrides output.db; with --from-run, the\n"
             "                   database the run is read from and written to)\n"
             "  --from-run ID    repeat a stored run from its resolved configuration\n"
             "  --quiet          no start line (progress and the summary still print)\n"
+            "  --jobs N, -j N   a sweep runs N points at once (default 1)\n"
+            "  --rerun          a sweep runs again the points that finished before (by\n"
+            "                   default a point whose resolved config finished is skipped)\n"
             "exit status: 0 finished, 1 refused or failed, 2 usage, 130 interrupted\n");
 }
 
@@ -59,25 +64,24 @@ static cfg_node *load_from_run(const char *db_path, const char *id_text, char **
     return root;
 }
 
-/* Validate, run and report one experiment tree (owned). Returns the exit status; the run's
- * id (0 if it never began) and database go to *done when non-NULL. */
-typedef struct run_done {
-    int64_t run_id;
-    char db[1024];
-} run_done;
+int run_apply_db(cfg_node *root, const char *db_arg, mpsl_error *err)
+{
+    if (!db_arg) {
+        return MPSL_OK;
+    }
+    /* The stored config says where its results went. */
+    char *set = mpsl_strfmt("output.db='%s'", db_arg);
+    int rc = set && !strchr(db_arg, '\'') ? cfg_apply_override(root, set, err)
+                                          : mpsl_err(err, "--db: a path without quotes, please");
+    free(set);
+    return rc;
+}
 
-static int run_one(cfg_node *root, const char *exp_path, const char *exp_dir, const char *db_arg,
-                   int from_run, const run_options *opt, run_done *done, mpsl_error *err)
+int run_one(cfg_node *root, const char *exp_path, const char *exp_dir, const char *db_arg,
+            int from_run, const run_options *opt, run_done *done, mpsl_error *err)
 {
     experiment ex;
-    int rc = MPSL_OK;
-    if (db_arg && !from_run) {
-        /* The stored config says where its results went. */
-        char *set = mpsl_strfmt("output.db='%s'", db_arg);
-        rc = set && !strchr(db_arg, '\'') ? cfg_apply_override(root, set, err)
-                                           : mpsl_err(err, "--db: a path without quotes, please");
-        free(set);
-    }
+    int rc = from_run ? MPSL_OK : run_apply_db(root, db_arg, err);
     if (rc == MPSL_OK) {
         rc = experiment_build(root, exp_path, exp_dir, &ex, err);
     } else {
@@ -124,18 +128,7 @@ static int run_one(cfg_node *root, const char *exp_path, const char *exp_dir, co
     return status;
 }
 
-/* One experiment in a child process watched by this one (cli/supervise.c): its peak memory,
- * its signals and any crash are its own, and a run it began always ends with a true status. */
-typedef struct one_run {
-    cfg_node *root;
-    const char *exp_path, *exp_dir, *db_arg;
-    int from_run;
-    const run_options *opt;
-    run_done *done;
-    mpsl_error *err;
-} one_run;
-
-static int run_one_child(void *ctx, run_progress *progress)
+int run_one_child(void *ctx, run_progress *progress)
 {
     one_run *o = ctx;
     run_options opt = *o->opt;
@@ -149,9 +142,9 @@ static int run_one_child(void *ctx, run_progress *progress)
     return status;
 }
 
-static int run_supervised(cfg_node *root, const char *exp_path, const char *exp_dir,
-                          const char *db_arg, int from_run, const run_options *opt,
-                          run_done *done, mpsl_error *err)
+int run_supervised(cfg_node *root, const char *exp_path, const char *exp_dir,
+                   const char *db_arg, int from_run, const run_options *opt, run_done *done,
+                   mpsl_error *err)
 {
     run_progress *progress = supervise_progress_new();
     if (!progress) {
@@ -159,133 +152,20 @@ static int run_supervised(cfg_node *root, const char *exp_path, const char *exp_
         return mpsl_err(err, "out of memory"), 1;
     }
     one_run o = {root, exp_path, exp_dir, db_arg, from_run, opt, done, err};
-    int status = supervise(run_one_child, &o, progress, err);
+    supervised child = {.progress = progress};
+    int status = supervise_start(run_one_child, &o, &child, err), which;
+    if (status == 0) {
+        status = supervise_wait_any(&child, 1, &which, err);
+        if (progress->run_id && err->msg[0]) {
+            err->msg[0] = '\0'; /* the run's fate was printed as it was marked */
+        }
+    }
     cfg_free(root); /* the child ran on its own copy */
     if (done) {
         done->run_id = progress->run_id;
         snprintf(done->db, sizeof done->db, "%s", progress->db_path);
     }
-    if (err->msg[0] && progress->run_id) {
-        fprintf(stderr, "mpsl run: %s\n", err->msg);
-        err->msg[0] = '\0'; /* said once */
-    }
-    if (status != 0 && !err->msg[0] && done) { /* a sweep point: the sweep says which */
-        mpsl_err(err, "the run exited with status %d", status);
-    }
     supervise_progress_free(progress);
-    return status;
-}
-
-#define MAX_SWEEP_KEYS 8
-#define MAX_SWEEP_RUNS 1000
-
-/* `sweep:` maps dotted keys to lists of values; the experiment runs once per combination
- * (the first key varies slowest), each run stored on its own with the sweep resolved, then
- * the runs are compared side by side. */
-static int run_sweep(cfg_node *root, const char *exp_path, const char *exp_dir,
-                     const char *db_arg, const run_options *opt, mpsl_error *err)
-{
-    const cfg_node *sweep = cfg_get(root, "sweep");
-    int mpi_job = transport_mpi_launched(), rank = transport_launched_rank();
-    char w[256];
-    size_t n_keys = cfg_node_type(sweep) == CFG_MAP ? cfg_len(sweep) : 0;
-    if (n_keys == 0 || n_keys > MAX_SWEEP_KEYS) {
-        mpsl_err(err, "%s: sweep must map 1 to %d dotted keys to lists of values "
-                 "(e.g. strategy: [{plugin: mpsl}, {plugin: fedavg}])",
-                 cfg_where(sweep, w, sizeof w), MAX_SWEEP_KEYS);
-        cfg_free(root);
-        return 1;
-    }
-    size_t total = 1, len[MAX_SWEEP_KEYS];
-    for (size_t k = 0; k < n_keys; k++) {
-        const cfg_node *values = cfg_at(sweep, k);
-        len[k] = cfg_node_type(values) == CFG_SEQ ? cfg_len(values) : 0;
-        if (len[k] == 0) {
-            mpsl_err(err, "%s: sweep.%s must be a non-empty list of values",
-                     cfg_where(values, w, sizeof w), cfg_key_at(sweep, k));
-            cfg_free(root);
-            return 1;
-        }
-        total *= len[k];
-        if (total > MAX_SWEEP_RUNS) {
-            mpsl_err(err, "%s: the sweep has more than %d combinations",
-                     cfg_where(sweep, w, sizeof w), MAX_SWEEP_RUNS);
-            cfg_free(root);
-            return 1;
-        }
-    }
-    run_done *done = calloc(total, sizeof *done);
-    int status = done ? 0 : 1;
-    for (size_t r = 0; r < total && status == 0; r++) {
-        cfg_node *point = cfg_clone(root);
-        if (!point) {
-            status = 1;
-            mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
-            break;
-        }
-        cfg_remove(point, "sweep");
-        char label[512] = "";
-        size_t rest = r, used = 0;
-        for (size_t k = n_keys; k-- > 0;) { /* the last key varies fastest */
-            size_t i = rest % len[k];
-            rest /= len[k];
-            if (cfg_set(point, cfg_key_at(sweep, k), cfg_at(cfg_at(sweep, k), i), err) != MPSL_OK) {
-                status = 1;
-            }
-        }
-        for (size_t k = 0; k < n_keys; k++) {
-            size_t stride = 1;
-            for (size_t j = k + 1; j < n_keys; j++) {
-                stride *= len[j];
-            }
-            const cfg_node *v = cfg_at(cfg_at(sweep, k), (r / stride) % len[k]);
-            const cfg_node *plugin = cfg_node_type(v) == CFG_MAP ? cfg_get(v, "plugin") : NULL;
-            const char *text = cfg_node_type(v) == CFG_SCALAR ? cfg_scalar(v)
-                               : plugin && cfg_node_type(plugin) == CFG_SCALAR ? cfg_scalar(plugin)
-                                                                               : "...";
-            used += (size_t)snprintf(label + used, used < sizeof label ? sizeof label - used : 0,
-                                     "%s%s=%s", k ? ", " : "", cfg_key_at(sweep, k), text);
-        }
-        if (status != 0) {
-            cfg_free(point);
-            break;
-        }
-        if (rank == 0) {
-            fprintf(stderr, "sweep %zu/%zu: %s\n", r + 1, total, label);
-        }
-        /* Under an MPI launcher every rank runs the points one after another in its own
-         * process (MPI is started once per process, so no child may start it again). */
-        status = mpi_job ? run_one(point, exp_path, exp_dir, db_arg, 0, opt, &done[r], err)
-                         : run_supervised(point, exp_path, exp_dir, db_arg, 0, opt, &done[r], err);
-        if (status != 0) {
-            mpsl_err_prefix(err, "sweep point %zu/%zu (%s)", r + 1, total, label);
-        }
-    }
-    cfg_free(root);
-    /* Whatever ran is compared, even when the sweep stopped early (by rank 0 alone). */
-    size_t ran = 0;
-    while (done && ran < total && done[ran].run_id) {
-        ran++;
-    }
-    if (ran > 0 && rank == 0) {
-        char **argv = calloc(ran + 4, sizeof *argv);
-        char (*ids)[24] = calloc(ran, sizeof *ids);
-        if (argv && ids) {
-            int argc = 0;
-            argv[argc++] = "compare";
-            for (size_t i = 0; i < ran; i++) {
-                snprintf(ids[i], sizeof ids[i], "%lld", (long long)done[i].run_id);
-                argv[argc++] = ids[i];
-            }
-            argv[argc++] = "--db";
-            argv[argc++] = done[0].db;
-            fflush(stderr);
-            cmd_compare(argc, argv);
-        }
-        free(argv);
-        free(ids);
-    }
-    free(done);
     return status;
 }
 
@@ -295,6 +175,7 @@ int cmd_run(int argc, char **argv)
     const char *overrides[MAX_OVERRIDES];
     int n_over = 0;
     run_options opt = {0};
+    sweep_options so = {.jobs = 1};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int has_value = i + 1 < argc;
@@ -319,6 +200,17 @@ int cmd_run(int argc, char **argv)
             from_run = argv[++i];
         } else if (strcmp(a, "--quiet") == 0) {
             opt.quiet = 1;
+        } else if (strcmp(a, "--rerun") == 0) {
+            so.rerun = 1;
+        } else if ((strcmp(a, "--jobs") == 0 || strcmp(a, "-j") == 0) && has_value) {
+            char *end;
+            long j = strtol(argv[++i], &end, 10);
+            if (*end || j < 1 || j > SUPERVISE_MAX_CHILDREN) {
+                fprintf(stderr, "mpsl run: --jobs wants a number from 1 to %d, not '%s'\n",
+                        SUPERVISE_MAX_CHILDREN, argv[i]);
+                return 2;
+            }
+            so.jobs = (int)j;
         } else if (a[0] == '-') {
             fprintf(stderr, "mpsl run: unknown option or missing value: %s\n", a);
             run_usage(stderr);
@@ -355,7 +247,7 @@ int cmd_run(int argc, char **argv)
     if (root) {
         const cfg_node *sweep = cfg_get(root, "sweep");
         if (sweep) {
-            status = run_sweep(root, exp_path, exp_dir, db_arg, &opt, &err);
+            status = run_sweep(root, exp_path, exp_dir, db_arg, &opt, &so, &err);
         } else if (transport_mpi_launched()) { /* MPI is started in this process, not a child */
             status = run_one(root, exp_path, exp_dir, db_arg, from_run != NULL, &opt, NULL, &err);
         } else {

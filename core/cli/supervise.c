@@ -1,6 +1,4 @@
-/* supervise.c: see supervise.h. The child is put in its own process group so that a Ctrl-C
- * on the terminal reaches it once, through the parent, and not twice (a second stop signal
- * ends a run at once). */
+/* supervise.c: see supervise.h. */
 #include "supervise.h"
 
 #include <errno.h>
@@ -15,16 +13,51 @@
 #include "results/store.h"
 #include "util/util.h"
 
-static volatile sig_atomic_t child_pid;
+/* The children running now, for the signal forwarder. */
+static volatile sig_atomic_t live_pid[SUPERVISE_MAX_CHILDREN];
 static volatile sig_atomic_t stop_forwarded;
+static int handlers_installed;
+static struct sigaction old_int, old_term, old_hup;
 
 static void forward(int sig)
 {
-    if (child_pid > 0) {
-        kill((pid_t)child_pid, sig);
-        stop_forwarded = 1;
+    stop_forwarded = 1;
+    for (int i = 0; i < SUPERVISE_MAX_CHILDREN; i++) {
+        if (live_pid[i] > 0) {
+            kill((pid_t)live_pid[i], sig);
+        }
     }
 }
+
+static void install(void)
+{
+    if (!handlers_installed) {
+        struct sigaction sa = {.sa_handler = forward};
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, &old_int);
+        sigaction(SIGTERM, &sa, &old_term);
+        sigaction(SIGHUP, &sa, &old_hup);
+        handlers_installed = 1;
+        stop_forwarded = 0;
+    }
+}
+
+static void uninstall_if_idle(void)
+{
+    for (int i = 0; i < SUPERVISE_MAX_CHILDREN; i++) {
+        if (live_pid[i] > 0) {
+            return;
+        }
+    }
+    if (handlers_installed) {
+        sigaction(SIGINT, &old_int, NULL);
+        sigaction(SIGTERM, &old_term, NULL);
+        sigaction(SIGHUP, &old_hup, NULL);
+        handlers_installed = 0;
+    }
+}
+
+int supervise_stop_requested(void) { return stop_forwarded; }
 
 run_progress *supervise_progress_new(void)
 {
@@ -40,6 +73,40 @@ void supervise_progress_free(run_progress *p)
     }
 }
 
+int supervise_start(int (*body)(void *ctx, run_progress *progress), void *ctx,
+                    supervised *child, mpsl_error *err)
+{
+    int slot = -1;
+    for (int i = 0; i < SUPERVISE_MAX_CHILDREN && slot < 0; i++) {
+        slot = live_pid[i] == 0 ? i : -1;
+    }
+    if (slot < 0) {
+        return mpsl_err(err, "more than %d runs at once", SUPERVISE_MAX_CHILDREN), 1;
+    }
+    memset(child->progress, 0, sizeof *child->progress);
+    install();
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        uninstall_if_idle();
+        return mpsl_err(err, "cannot start the run's process: %s", strerror(errno)), 1;
+    }
+    if (pid == 0) {
+        /* The child handles its own signals (train/run.c installs them). */
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        signal(SIGHUP, SIG_DFL);
+        setpgid(0, 0);
+        int status = body(ctx, child->progress);
+        fflush(NULL);
+        _exit(status);
+    }
+    setpgid(pid, pid); /* also here: whichever runs first, the group exists before signals */
+    child->pid = pid;
+    live_pid[slot] = pid;
+    return 0;
+}
+
 /* Record how the run ended, when the child could not. */
 static void mark(const run_progress *p, const char *status, const char *why, mpsl_error *err)
 {
@@ -47,6 +114,7 @@ static void mark(const run_progress *p, const char *status, const char *why, mps
     snprintf(msg, sizeof msg, "%s during epoch %lld (after step %lld)", why,
              (long long)p->epoch + 1, (long long)p->step);
     mpsl_errs(err, MPSL_ERR_PLUGIN, "run %lld %s: %s", (long long)p->run_id, status, msg);
+    fprintf(stderr, "mpsl run: %s\n", err->msg);
     store *db = NULL;
     mpsl_error e = {{0}};
     int rc = store_open(p->db_path, STORE_READ_WRITE, &db, &e);
@@ -60,37 +128,8 @@ static void mark(const run_progress *p, const char *status, const char *why, mps
     }
 }
 
-int supervise(int (*body)(void *ctx, run_progress *progress), void *ctx,
-              run_progress *progress, mpsl_error *err)
+static int outcome(int wstatus, const run_progress *progress, mpsl_error *err)
 {
-    memset(progress, 0, sizeof *progress);
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) {
-        return mpsl_err(err, "cannot start the run's process: %s", strerror(errno)), 1;
-    }
-    if (pid == 0) {
-        setpgid(0, 0);
-        int status = body(ctx, progress);
-        fflush(NULL);
-        _exit(status);
-    }
-    setpgid(pid, pid); /* also here: whichever runs first, the group exists before signals */
-    child_pid = pid;
-    stop_forwarded = 0;
-    struct sigaction sa = {.sa_handler = forward}, old_int, old_term, old_hup;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
-    sigaction(SIGHUP, &sa, &old_hup);
-    int wstatus = 0;
-    while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
-    }
-    child_pid = 0;
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
-    sigaction(SIGHUP, &old_hup, NULL);
-
     int begun_unended = progress->run_id > 0 && !progress->status_written;
     if (WIFSIGNALED(wstatus)) {
         int sig = WTERMSIG(wstatus);
@@ -115,4 +154,32 @@ int supervise(int (*body)(void *ctx, run_progress *progress), void *ctx,
         return code ? code : 1;
     }
     return code;
+}
+
+int supervise_wait_any(supervised *children, int n, int *which, mpsl_error *err)
+{
+    for (;;) {
+        int wstatus = 0;
+        pid_t pid = waitpid(-1, &wstatus, 0);
+        if (pid < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return mpsl_err(err, "waiting for the runs: %s", strerror(errno)), 1;
+        }
+        for (int i = 0; i < SUPERVISE_MAX_CHILDREN; i++) {
+            if (live_pid[i] == pid) {
+                live_pid[i] = 0;
+            }
+        }
+        for (int i = 0; i < n; i++) {
+            if (children[i].pid == pid) {
+                children[i].pid = 0;
+                *which = i;
+                uninstall_if_idle();
+                return outcome(wstatus, children[i].progress, err);
+            }
+        }
+        /* not one of ours (another child of this process): keep waiting */
+    }
 }

@@ -66,4 +66,44 @@ check "sweep: exit status non-zero (got $rc)" [ "$rc" -ne 0 ]
 check "sweep: no run left running" [ "$(sql sweep.db "select count(*) from runs where status='running'")" = 0 ]
 check "sweep: a failed point" [ "$(sql sweep.db "select count(*) from runs where status='failed'")" -ge 1 ]
 check "sweep: stopped at the failure" [ "$(sql sweep.db "select count(*) from runs where id > (select min(id) from runs where status='failed')")" = 0 ]
+
+# SIGINT or SIGTERM to a sweep's process reaches the running point, which ends interrupted;
+# the sweep starts no further point and exits 130.
+for sig in INT TERM; do
+  db="sweep_$sig.db"
+  cat tiny.yaml > long.yaml
+  printf 'sweep:\n  train.epochs: [100000, 100000]\n' >> long.yaml
+  "$MPSL" run long.yaml --db "$db" >/dev/null 2>"long_$sig.err" &
+  pid=$!
+  for _ in $(seq 1 300); do
+    [ "$(sql "$db" "select count(*) from epoch_metrics where name='test_acc'" 2>/dev/null || echo 0)" -ge 1 ] && break
+    sleep 0.1
+  done
+  kill -s "$sig" $pid
+  wait $pid; rc=$?
+  check "sweep SIG$sig: exit status 130 (got $rc)" [ "$rc" = 130 ]
+  check "sweep SIG$sig: the point is marked interrupted" [ "$(sql "$db" "select group_concat(status) from runs")" = interrupted ]
+done
+
+# Rerunning a sweep skips the points that finished (matched by their resolved config), so a
+# stopped sweep picks up where it stopped; --rerun runs them again; --jobs N runs N at once.
+cat tiny.yaml > three.yaml
+printf 'sweep:\n  train.batch_size: [64, 32, 16]\n' >> three.yaml
+expect_ok "a sweep of three" "$MPSL" run three.yaml --db three.db --set train.epochs=1
+check "three runs" [ "$(sql three.db "select count(*) from runs where status='finished'")" = 3 ]
+expect_ok "the same sweep again" "$MPSL" run three.yaml --db three.db --set train.epochs=1
+check "nothing ran again" [ "$(sql three.db "select count(*) from runs")" = 3 ]
+check "it says which points were skipped" [ "$(grep -c 'finished before as run' "$WORK/err")" = 3 ]
+check "the comparison still shows the three" grep -q "^id  *1  *2  *3" "$WORK/out"
+expect_ok "a changed point runs" "$MPSL" run three.yaml --db three.db --set train.epochs=2
+check "three new runs for two epochs" [ "$(sql three.db "select count(*) from runs")" = 6 ]
+expect_ok "--rerun" "$MPSL" run three.yaml --db three.db --set train.epochs=1 --rerun
+check "--rerun ran all three again" [ "$(sql three.db "select count(*) from runs")" = 9 ]
+
+cat tiny.yaml > four.yaml
+printf 'sweep:\n  seed: [1, 2, 3, 4]\n' >> four.yaml
+expect_ok "--jobs 2" "$MPSL" run four.yaml --db jobs.db --set data.dataset.n_train=3000 --jobs 2
+check "--jobs 2: four runs finished" [ "$(sql jobs.db "select count(*) from runs where status='finished'")" = 4 ]
+check "--jobs 2: runs overlapped in time" [ "$(sql jobs.db "select count(*) from runs a join runs b on a.id < b.id where a.started_at < b.ended_at and b.started_at < a.ended_at")" -ge 1 ]
+expect_refusal "--jobs 0 is refused" "--jobs wants a number from 1 to" -- "$MPSL" run four.yaml --db jobs.db --jobs 0
 finish
