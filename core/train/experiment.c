@@ -273,10 +273,12 @@ static int record_defaults(cfg_node *root, const char *path, const mpsl_param_sp
 
 static const char *const slot_ignore[] = {"plugin", NULL};
 
-/* Load the plugin a slot names and validate its keys against the plugin's own table. */
-static int load_slot(plugin_slot *slot, const cfg_node *node, const char *slot_name,
-                     const char *section_path, mpsl_plugin_kind kind, const char *dir,
-                     mpsl_error *err)
+/* Load the plugin a slot names and validate its keys against the plugin's own table.
+ * `parent` is the mapping that should hold the slot: when the slot is missing, the message
+ * points at it, since the slot itself has no position. */
+static int load_slot(plugin_slot *slot, const cfg_node *parent, const cfg_node *node,
+                     const char *slot_name, const char *section_path, mpsl_plugin_kind kind,
+                     const char *dir, mpsl_error *err)
 {
     char w[256];
     snprintf(slot->slot, sizeof slot->slot, "%s", slot_name);
@@ -285,7 +287,7 @@ static int load_slot(plugin_slot *slot, const cfg_node *node, const char *slot_n
     slot->node = node;
     if (!node || cfg_node_type(node) != CFG_MAP) {
         return mpsl_err(err, "%s: '%s' must be a mapping with a 'plugin' key naming a %s plugin",
-                        node ? cfg_where(node, w, sizeof w) : "?", section_path,
+                        cfg_where(node ? node : parent, w, sizeof w), section_path,
                         plugin_kind_name(kind));
     }
     cfg_where(node, slot->where, sizeof slot->where);
@@ -385,7 +387,7 @@ static int parse_data(experiment *ex, const cfg_node *root, mpsl_error *err)
                                      .alpha = pk.alpha,
                                      .min_per_client = pk.min_per_client,
                                      .max_redraws = pk.max_redraws};
-    return load_slot(&ex->dataset, cfg_get(data, "dataset"), "dataset", "data.dataset",
+    return load_slot(&ex->dataset, data, cfg_get(data, "dataset"), "dataset", "data.dataset",
                      MPSL_KIND_DATASET, ex->dir, err);
 }
 
@@ -438,8 +440,8 @@ static int parse_model(experiment *ex, const cfg_node *root, mpsl_error *err)
         char slot[64], sec[96];
         snprintf(slot, sizeof slot, "tokenizer.%s", ex->modality[i]);
         snprintf(sec, sizeof sec, "model.tokenizers.%s", ex->modality[i]);
-        rc = load_slot(&ex->tokenizer[i], cfg_at(toks, i), slot, sec, MPSL_KIND_TOKENIZER,
-                       ex->dir, err);
+        rc = load_slot(&ex->tokenizer[i], toks, cfg_at(toks, i), slot, sec,
+                       MPSL_KIND_TOKENIZER, ex->dir, err);
         if (rc != MPSL_OK) {
             return rc;
         }
@@ -448,11 +450,11 @@ static int parse_model(experiment *ex, const cfg_node *root, mpsl_error *err)
         return mpsl_err(err, "%s: model.fusion 'late' needs at least two tokenizers, got %zu",
                         cfg_where_key(model, "fusion", w, sizeof w), n);
     }
-    rc = load_slot(&ex->encoder, cfg_get(model, "encoder"), "encoder", "model.encoder",
+    rc = load_slot(&ex->encoder, model, cfg_get(model, "encoder"), "encoder", "model.encoder",
                    MPSL_KIND_ENCODER, ex->dir, err);
     if (rc == MPSL_OK) {
-        rc = load_slot(&ex->head, cfg_get(model, "head"), "head", "model.head", MPSL_KIND_HEAD,
-                       ex->dir, err);
+        rc = load_slot(&ex->head, model, cfg_get(model, "head"), "head", "model.head",
+                       MPSL_KIND_HEAD, ex->dir, err);
     }
     return rc;
 }
@@ -642,8 +644,8 @@ int experiment_build(cfg_node *root, const char *path, const char *dir, experime
         rc = parse_model(ex, root, err);
     }
     if (rc == MPSL_OK) {
-        rc = load_slot(&ex->strategy, cfg_get(root, "strategy"), "aggregation", "strategy",
-                       MPSL_KIND_AGGREGATION, ex->dir, err);
+        rc = load_slot(&ex->strategy, root, cfg_get(root, "strategy"), "aggregation",
+                       "strategy", MPSL_KIND_AGGREGATION, ex->dir, err);
     }
     if (rc == MPSL_OK) {
         rc = record_all_defaults(ex, err);

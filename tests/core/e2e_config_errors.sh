@@ -45,6 +45,15 @@ case_sed empty_client 's/clients: 4/clients: 4000/' "partition" "client"
 { cat base.yaml; printf 'model:\n  tokenizers:\n    audio: {plugin: image_patch}\n'; } > no_modality.yaml
 expect_refusal "no such modality" "no_modality.yaml:" "model.tokenizers.audio" "no modality 'audio'" -- "$MPSL" run no_modality.yaml --db keep.db
 
+# A plugin slot left out is reported at the mapping that should hold it, not at "?".
+{ sed 's|, models/patch_mlp_tiny.yaml||' base.yaml
+  printf 'model:\n  tokenizers:\n    image: {plugin: image_patch, patch: 7, dim: 64}\n'
+  printf '  encoder: {plugin: token_mlp}\n'; } > no_head.yaml
+expect_refusal "missing head" "no_head.yaml:14:3: 'model.head'" "head plugin" -- "$MPSL" run no_head.yaml --db keep.db
+sed '/encoder:/d' no_head.yaml > no_encoder.yaml
+expect_refusal "missing encoder" "no_encoder.yaml:14:3: 'model.encoder'" -- "$MPSL" run no_encoder.yaml --db keep.db
+sed -e 's|include: .*|include: [models/patch_mlp_tiny.yaml]|' -e '/dataset:/d' base.yaml > no_dataset.yaml
+expect_refusal "missing dataset" "no_dataset.yaml:5:3: 'data.dataset'" -- "$MPSL" run no_dataset.yaml --db keep.db
 # A model the plugins themselves refuse: 5 does not divide 28.
 expect_refusal "patch size" "patch" "28" -- "$MPSL" run base.yaml --db keep.db --set model.tokenizers.image.patch=5
 # Bad overrides.
