@@ -97,6 +97,7 @@ static const mpsl_param_spec weights_spec[] = {
 
 typedef struct train_keys {
     int64_t epochs, batch_size, eval_every;
+    int on_nonfinite;
 } train_keys;
 static const mpsl_param_spec train_spec[] = {
     MPSL_PARAM_INT(train_keys, epochs, "epochs", 1, 1, 1000000, NULL,
@@ -105,6 +106,9 @@ static const mpsl_param_spec train_spec[] = {
                    "total mini-batch over all clients per step"),
     MPSL_PARAM_INT(train_keys, eval_every, "eval_every", 0, 1, 1000000, "1",
                    "evaluate on the test split every N epochs (and after the last)"),
+    MPSL_PARAM_ENUM(train_keys, on_nonfinite, "on_nonfinite", "stop|warn", "stop",
+                    "a NaN or infinite loss or gradient norm: stop the run as failed, or warn "
+                    "once per party and go on"),
 };
 static const char *const train_ignore[] = {"optimizer", "schedule", NULL};
 
@@ -508,6 +512,7 @@ static int parse_train(experiment *ex, const cfg_node *root, mpsl_error *err)
     ex->train.epochs = tk.epochs;
     ex->train.batch_size = tk.batch_size;
     ex->train.eval_every = tk.eval_every;
+    ex->warn_nonfinite = tk.on_nonfinite == 1;
     ex->optim = (optim_settings){.kind = (optim_kind)ok.name,
                                  .lr = ok.lr,
                                  .momentum = ok.momentum,

@@ -49,6 +49,7 @@ typedef struct experiment {
     double timeout_s;           /* transport.timeout_s */
 
     mpsl_train_settings train;
+    int warn_nonfinite;         /* train.on_nonfinite: warn (1) or stop (0) */
     optim_settings optim;
 
     struct {

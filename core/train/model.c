@@ -120,6 +120,9 @@ static int create_module(mpsl_model *m, module_inst *mod, const plugin_slot *slo
     int rc = mod->api->create(m->s->host, &init, &mod->state, err);
     if (rc != MPSL_OK) {
         mod->state = NULL;
+        if (!err->msg[0]) {
+            mpsl_errs(err, rc, "create() failed with status %d without a message", rc);
+        }
         mpsl_err_prefix(err, "%s (%s plugin '%s')", slot->section, plugin_kind_name(slot->kind),
                         slot->plugin.desc->name);
         return rc ? rc : MPSL_ERR_PLUGIN;
@@ -258,12 +261,21 @@ static int head_output(mpsl_model *m, mpsl_error *err)
     mpsl_session *s = m->s;
     int64_t C = 1;
     for (int i = 0; i < hd->out_ndim; i++) {
-        if (hd->out_shape[i] < 1) {
+        /* A size no batch could be allocated for is refused here, not found by a crash. */
+        if (hd->out_shape[i] < 1 || hd->out_shape[i] > MODEL_MAX_OUTPUT / C) {
             return mpsl_errs(err, MPSL_ERR_PLUGIN, "%s: plugin '%s' reported an output of "
-                             "size %lld in dimension %d", hd->slot->section,
-                             hd->slot->plugin.desc->name, (long long)hd->out_shape[i], i);
+                             "size %lld in dimension %d (each sample's output must have 1 to "
+                             "%lld floats)", hd->slot->section, hd->slot->plugin.desc->name,
+                             (long long)hd->out_shape[i], i, (long long)MODEL_MAX_OUTPUT);
         }
         C *= hd->out_shape[i];
+    }
+    if (s->info.task == MPSL_TASK_CLASSIFICATION && hd->out_ndim == 1 &&
+        C != s->info.n_classes) {
+        return mpsl_err(err, "%s: head plugin '%s' outputs %lld scores per sample, but dataset "
+                        "'%s' has %lld classes: they must be equal", hd->slot->where,
+                        hd->slot->plugin.desc->name, (long long)C,
+                        s->ex->dataset.plugin.desc->name, (long long)s->info.n_classes);
     }
     if (s->info.task == MPSL_TASK_RETRIEVAL && (hd->out_ndim != 2 || hd->out_shape[0] < 2)) {
         return mpsl_err(err, "%s: the dataset is a retrieval dataset, but head plugin '%s' "
@@ -521,6 +533,9 @@ static void move_segment(float *concat, float *seg, const mpsl_model *m, int i, 
 
 static int call_failed(int rc, const module_inst *mod, const char *what, mpsl_error *err)
 {
+    if (!err->msg[0]) {
+        mpsl_errs(err, rc, "failed with status %d without a message", rc);
+    }
     mpsl_err_prefix(err, "%s plugin '%s' %s", plugin_kind_name(mod->slot->kind),
                     mod->slot->plugin.desc->name, what);
     return rc ? rc : MPSL_ERR_PLUGIN;

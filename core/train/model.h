@@ -62,6 +62,9 @@ struct mpsl_model {
     float *seg_in[MPSL_MAX_MODALITIES], *seg_out[MPSL_MAX_MODALITIES]; /* late fusion */
 };
 
+/* The most floats a head may output per sample (2^28: a batch of them still fits memory). */
+#define MODEL_MAX_OUTPUT ((int64_t)1 << 28)
+
 int model_create(mpsl_session *s, int parts, mpsl_model **out, mpsl_error *err);
 /* Build every module once to check shapes and settings, without allocating or loading
  * parameters (the run's early refusal check). */

@@ -66,6 +66,7 @@ struct mpsl_role {
     int n_metrics, cap_metrics;
     int64_t epochs_ended;       /* epoch_end calls so far: the epoch records go to */
     int64_t step;               /* last progress step, named when a run fails */
+    int warned_nonfinite;       /* train.on_nonfinite: warn said it once */
 
     message *mail_head, *mail_tail; /* messages waiting for this role */
 

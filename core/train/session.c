@@ -51,6 +51,9 @@ int session_open_data(mpsl_session *s, mpsl_error *err)
                                   &s->dataset, err);
     if (rc != MPSL_OK) {
         s->dataset = NULL;
+        if (!err->msg[0]) {
+            mpsl_errs(err, rc, "open() failed with status %d without a message", rc);
+        }
         mpsl_err_prefix(err, "data.dataset (plugin '%s')", ex->dataset.plugin.desc->name);
         return rc ? rc : MPSL_ERR_PLUGIN;
     }
@@ -199,6 +202,9 @@ static int fill_batch(mpsl_session *s, mpsl_split split, const int64_t *idx, int
 {
     int rc = s->dataset_api->fill(s->dataset, split, idx, n, b, err);
     if (rc != MPSL_OK) {
+        if (!err->msg[0]) {
+            mpsl_errs(err, rc, "fill() failed with status %d without a message", rc);
+        }
         mpsl_err_prefix(err, "dataset plugin '%s'", s->ex->dataset.plugin.desc->name);
         return rc ? rc : MPSL_ERR_PLUGIN;
     }

@@ -85,7 +85,11 @@ static void a_batch_destroy(mpsl_role *r, mpsl_batch *b)
 /* A client draws its own partition; the server the union of all (centralized training). */
 static int64_t a_next_batch(mpsl_role *r, mpsl_batch *b, int64_t n, mpsl_error *err)
 {
-    return session_client_next(r->s, r->id, b, n, err);
+    int64_t got = session_client_next(r->s, r->id, b, n, err);
+    if (got > 0 && r->id != MPSL_SERVER) {
+        r->step++; /* a client's steps are the batches it draws (the server reports its own) */
+    }
+    return got;
 }
 
 /* ---------------------------------------------------------------- models */
@@ -207,6 +211,28 @@ static int a_model_copy(mpsl_model *dst, const mpsl_model *src, mpsl_error *err)
     return model_copy(dst, src, err);
 }
 
+/* train.on_nonfinite: stop the run naming the party, epoch and step, or warn once per party
+ * and go on. */
+static int nonfinite(mpsl_role *r, const char *what, double v, mpsl_error *err)
+{
+    char me[32];
+    role_name(r, me, sizeof me);
+    if (r->s->ex->warn_nonfinite) {
+        if (!r->warned_nonfinite) {
+            mpsl_log(MPSL_LOG_WARN, "the %s of %s is %g in epoch %lld (after step %lld); going "
+                     "on (train.on_nonfinite: warn; said once per party)", what, me, v,
+                     (long long)r->epochs_ended + 1, (long long)r->step);
+            r->warned_nonfinite = 1;
+        }
+        return MPSL_OK;
+    }
+    /* the driver names the party in front of this */
+    return mpsl_errs(err, MPSL_ERR_INVALID, "the %s is %g in epoch %lld (after step %lld): the "
+                     "run stops (lower the learning rate or clip gradients, check the data and "
+                     "weights, or set train.on_nonfinite: warn)", what, v,
+                     (long long)r->epochs_ended + 1, (long long)r->step);
+}
+
 /* ---------------------------------------------------------------- optimizers */
 
 static int a_optim_create(mpsl_role *r, mpsl_model *m, mpsl_optim **o, mpsl_error *err)
@@ -254,6 +280,20 @@ static int a_optim_step(mpsl_optim *o, int64_t epoch, mpsl_error *err)
     }
     if (!o->m->grad) {
         return mpsl_errs(err, MPSL_ERR_INTERNAL, "optim_step before any backward pass");
+    }
+    /* A NaN or infinite gradient would spread through every parameter it touches. */
+    double sq = 0.0;
+    for (int i = 0; i < o->m->n_spans; i++) {
+        const float *g = o->m->grad + o->m->spans[i].offset;
+        for (int64_t j = 0; j < o->m->spans[i].count; j++) {
+            sq += (double)g[j] * (double)g[j];
+        }
+    }
+    if (!isfinite(sq)) {
+        int rc = nonfinite(o->m->role, "gradient norm", sqrt(sq), err);
+        if (rc != MPSL_OK) {
+            return rc;
+        }
     }
     optim_state_step(&o->state, o->m->param, o->m->grad, o->m->spans, o->m->n_spans, epoch);
     return MPSL_OK;
@@ -358,14 +398,7 @@ static int a_loss(mpsl_role *r, const float *out, const int32_t *labels, int64_t
     double v = session_loss(r->s, dout, out, labels, n, correct);
     flops_set_target(saved);
     *loss = v;
-    if (!isfinite(v)) {
-        char me[32];
-        return mpsl_errs(err, MPSL_ERR_INVALID, "the training loss of %s is %g at epoch %lld "
-                         "(after step %lld): the run cannot continue (lower the learning rate, "
-                         "or check the data and weights)", role_name(r, me, sizeof me), v,
-                         (long long)r->epochs_ended + 1, (long long)r->step);
-    }
-    return MPSL_OK;
+    return isfinite(v) ? MPSL_OK : nonfinite(r, "training loss", v, err);
 }
 
 /* ---------------------------------------------------------------- messages */
@@ -460,6 +493,7 @@ static int client_epoch_end(mpsl_role *r, int64_t epoch, mpsl_error *err)
     free(buf);
     role_reset_counters(r);
     r->epochs_ended = epoch + 1;
+    r->step = 0;
     return rc;
 }
 

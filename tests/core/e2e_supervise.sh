@@ -106,4 +106,23 @@ expect_ok "--jobs 2" "$MPSL" run four.yaml --db jobs.db --set data.dataset.n_tra
 check "--jobs 2: four runs finished" [ "$(sql jobs.db "select count(*) from runs where status='finished'")" = 4 ]
 check "--jobs 2: runs overlapped in time" [ "$(sql jobs.db "select count(*) from runs a join runs b on a.id < b.id where a.started_at < b.ended_at and b.started_at < a.ended_at")" -ge 1 ]
 expect_refusal "--jobs 0 is refused" "--jobs wants a number from 1 to" -- "$MPSL" run four.yaml --db jobs.db --jobs 0
+
+# Non-finite numbers: SGD at a huge learning rate makes the loss NaN. By default the run stops
+# as failed naming the party, epoch and step; train.on_nonfinite: warn says so once and goes on.
+expect_refusal "a NaN loss stops the run" "training loss is" "(after step" "train.on_nonfinite" -- \
+  "$MPSL" run tiny.yaml --db nan.db --set strategy.plugin=centralized \
+  --set "train.optimizer={name: sgd, lr: 10}"
+check "NaN: the run is marked failed" [ "$(sql nan.db "select status from runs where id=1")" = failed ]
+check "NaN: the message names the party" grep -q "^the server: the training loss is" <<<"$(sql nan.db "select message from runs where id=1")"
+expect_ok "on_nonfinite: warn goes on" "$MPSL" run tiny.yaml --db nan.db --set strategy.plugin=fedavg \
+  --set "train.optimizer={name: sgd, lr: 10}" --set train.on_nonfinite=warn
+check "warn: the run finished" [ "$(sql nan.db "select status from runs where id=2")" = finished ]
+check "warn: a warning per party, once" [ "$(grep -c 'going on (train.on_nonfinite: warn' "$WORK/err")" -ge 1 ]
+
+# The head's output is checked against the dataset before anything is recorded.
+expect_refusal "a head of the wrong size" "outputs 7 scores per sample" "has 4 classes" -- \
+  "$MPSL" run tiny.yaml --db contract.db --set "model.head={plugin: sized_head, outputs: 7}"
+expect_refusal "an absurd head size" "each sample's output must have 1 to" -- \
+  "$MPSL" run tiny.yaml --db contract.db --set "model.head={plugin: sized_head, outputs: 4000000000000}"
+check "nothing recorded for refused experiments" [ ! -e contract.db ]
 finish
