@@ -18,6 +18,7 @@ typedef struct cfg_node cfg_node;
 #define CFG_MAX_DEPTH 64          /* nesting of mappings/sequences */
 #define CFG_MAX_NODES 200000      /* nodes after alias expansion */
 #define CFG_MAX_INCLUDE_DEPTH 8
+#define CFG_MAX_KEY_CHARS 255     /* a dotted --set or sweep key, e.g. model.encoder.depth */
 
 /* Load a file. Top-level `include:` (a string or a list of strings) names fragments, resolved
  * relative to the including file first, then to the configs/ directories given in

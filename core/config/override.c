@@ -37,6 +37,14 @@ static int check_path(const char *path, const char *assignment, mpsl_error *err)
         return mpsl_err(err, "--set %s: missing key before '='; write --set section.key=value",
                         assignment);
     }
+    /* Refused before anything echoes it: the key is repeated in every later message (and in
+     * the position of every node it creates), which must fit in an mpsl_error. */
+    size_t len = strlen(path);
+    if (len > CFG_MAX_KEY_CHARS) {
+        return mpsl_err(err, "--set %.40s...: the key is %zu characters long; a key is at most "
+                        "%d characters (section.key, e.g. model.encoder.depth)",
+                        path, len, CFG_MAX_KEY_CHARS);
+    }
     int parts = 1;
     for (const char *p = path; *p; p++) {
         parts += *p == '.';
@@ -179,9 +187,15 @@ int cfg_apply_override(cfg_node *root, const char *assignment, mpsl_error *err)
             /* "--set a.b:2:1: problem": a line:column inside a one-line value says little;
              * quote the value instead. */
             char problem[sizeof err->msg];
-            const char *p = err->msg + strlen(label);
-            p += strspn(p, ":0123456789");
-            p += strspn(p, " ");
+            const char *p = err->msg;
+            /* Skip the parser's "--set a.b:1:2: " only where the message really starts with
+             * it (the label alone could be longer than the message buffer). */
+            size_t skip = strlen(label);
+            if (skip < sizeof err->msg && !strncmp(p, label, skip)) {
+                p += skip;
+                p += strspn(p, ":0123456789");
+                p += strspn(p, " ");
+            }
             snprintf(problem, sizeof problem, "%s", p);
             mpsl_err(err, "%s: cannot read the value '%.200s': %s", label, text, problem);
         }

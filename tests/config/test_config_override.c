@@ -84,6 +84,36 @@ static void test_refusals(void)
     CHECK_CONTAINS(err.msg, "YAML syntax error");
     CHECK(cfg_apply_override(root, "a={x: 1, x: 2}", &err) != MPSL_OK);
     CHECK_CONTAINS(err.msg, "duplicate key 'x'");
+    /* Over-long keys are refused with a short echo, never read past the message buffer
+     * (a 5000-character key with an unreadable value once did). */
+    char *long_set = malloc(6000);
+    CHECK(long_set != NULL);
+    if (long_set) {
+        memset(long_set, 'k', 5000);
+        strcpy(long_set + 5000, "=[1, 2");
+        memset(&err, 0, sizeof err);
+        CHECK(cfg_apply_override(root, long_set, &err) != MPSL_OK);
+        CHECK_CONTAINS(err.msg, "the key is 5000 characters long; a key is at most 255");
+        CHECK(strlen(err.msg) < 200);
+        strcpy(long_set + 5000, "=4");
+        CHECK(cfg_apply_override(root, long_set, &err) != MPSL_OK);
+        CHECK_CONTAINS(err.msg, "at most 255 characters");
+        long_set[5000] = '\0';
+        cfg_node *four = cfg_parse_string("4", "v.yaml", &err);
+        CHECK(four && cfg_set(root, long_set, four, &err) != MPSL_OK);
+        CHECK_CONTAINS(err.msg, "at most 255 characters");
+        cfg_free(four);
+        /* At the limit the key is accepted, and a value it cannot read is still quoted. */
+        memset(long_set, 'k', 255);
+        strcpy(long_set + 255, "=[1, 2");
+        CHECK(cfg_apply_override(root, long_set, &err) != MPSL_OK);
+        CHECK_CONTAINS(err.msg, "kkk: cannot read the value '[1, 2': YAML syntax error");
+        strcpy(long_set + 255, "=4");
+        CHECK(cfg_apply_override(root, long_set, &err) == MPSL_OK);
+        long_set[255] = '\0';
+        cfg_remove(root, long_set);
+        free(long_set);
+    }
     /* Nothing changed by the refused ones. */
     CHECK(!strcmp(cfg_scalar(cfg_path(root, "model.encoder.depth")), "2"));
     CHECK(cfg_get(root, "a") == NULL);
