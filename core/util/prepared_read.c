@@ -320,6 +320,45 @@ static int map_file(mpsl_prepared *f, mpsl_error *err)
     return MPSL_OK;
 }
 
+static void decode(const mpsl_prepared *f, int m, const unsigned char *src, void *dst);
+
+/* Every float a sample decodes to is finite (part of verify: a NaN in the data would end a
+ * run much later, far from its cause). */
+static int check_finite(const mpsl_prepared *f, mpsl_error *err)
+{
+    int64_t most = 1;
+    for (uint32_t m = 0; m < f->hdr.n_modalities; m++) {
+        most = f->numel[m] > most ? f->numel[m] : most;
+    }
+    float *buf = malloc((size_t)most * sizeof(float));
+    if (!buf) {
+        return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory verifying %s", f->path);
+    }
+    int rc = MPSL_OK;
+    for (int sp = 0; sp < 2 && rc == MPSL_OK; sp++) {
+        for (uint32_t m = 0; m < f->hdr.n_modalities && rc == MPSL_OK; m++) {
+            if (f->mod[m].storage == MPSL_PREP_I32) {
+                continue;
+            }
+            size_t stride = (size_t)f->numel[m] * f->elem[m];
+            for (int64_t i = 0; i < f->n[sp] && rc == MPSL_OK; i++) {
+                decode(f, (int)m, f->data[sp][m] + (size_t)i * stride, buf);
+                for (int64_t k = 0; k < f->numel[m]; k++) {
+                    if (!isfinite(buf[k])) {
+                        rc = mpsl_err(err, "%s: %s sample %lld holds %g in modality '%.*s' "
+                                      "(element %lld): the file's data must be finite",
+                                      f->path, split_name[sp], (long long)i, buf[k],
+                                      (int)sizeof f->mod[m].name, f->mod[m].name, (long long)k);
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    free(buf);
+    return rc;
+}
+
 int mpsl_prepared_open(const char *path, int verify, mpsl_prepared **out,
                        mpsl_prepared_info *info, mpsl_error *err)
 {
@@ -344,14 +383,19 @@ int mpsl_prepared_open(const char *path, int verify, mpsl_prepared **out,
         f->n[1] = (int64_t)f->hdr.n_test;
         rc = map_splits(f, err);
     }
+    if (rc == MPSL_OK) {
+        for (uint32_t m = 0; m < f->hdr.n_modalities; m++) {
+            for (int v = 0; v < 256; v++) {
+                f->lut[m][v] = (float)v * f->mod[m].scale + f->mod[m].offset;
+            }
+        }
+    }
+    if (rc == MPSL_OK && verify) {
+        rc = check_finite(f, err);
+    }
     if (rc != MPSL_OK) {
         mpsl_prepared_close(f);
         return rc;
-    }
-    for (uint32_t m = 0; m < f->hdr.n_modalities; m++) {
-        for (int v = 0; v < 256; v++) {
-            f->lut[m][v] = (float)v * f->mod[m].scale + f->mod[m].offset;
-        }
     }
     describe(f, info);
     *out = f;

@@ -2,6 +2,7 @@
  * file by name (with prefix rewrites), checking shapes, and saving a model's parameters. */
 #include "weights/model_weights.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -308,6 +309,15 @@ int weights_load_into_model(mpsl_model *m, const char *path, const char *prefix_
             rc = st_tensor_to_f32(f, src[i]->name, m->param + d->offset, d->count, err);
             if (rc != MPSL_OK) { /* cannot happen: checked above */
                 goto done;
+            }
+            /* a NaN or infinite weight would only show up as a failed run much later */
+            for (int64_t k = 0; k < d->count; k++) {
+                float v = m->param[d->offset + k];
+                if (!isfinite(v)) {
+                    rc = mpsl_err(err, "%s: tensor '%s' holds %g at element %lld: weights "
+                                  "must be finite", path, src[i]->name, v, (long long)k);
+                    goto done;
+                }
             }
         }
     }

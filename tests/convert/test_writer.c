@@ -290,6 +290,34 @@ static void test_writer_refusals(void)
     CHECK_CONTAINS(err.msg, "name");
 }
 
+/* A NaN in the data is refused when the file is verified, naming the sample. */
+static void test_nonfinite(void)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/nan.mpsl", root);
+    prep_modality_spec mods[1] = {{"image", MPSL_PREP_F32, 1, {3, 0, 0}, 1.0f, 0.0f}};
+    prep_writer *w = NULL;
+    mpsl_error err = {{0}};
+    float px[6] = {0.5f, 1.0f, 2.0f, 3.0f, NAN, 4.0f};
+    int32_t labels[2] = {0, 1};
+    CHECK(prep_writer_open(path, MPSL_PREP_CLASSIFICATION, 2, NULL, mods, 1, 2, 1, "t", &w,
+                           &err) == MPSL_OK);
+    CHECK(prep_writer_labels(w, MPSL_SPLIT_TRAIN, labels, 2, &err) == MPSL_OK);
+    CHECK(prep_writer_samples(w, MPSL_SPLIT_TRAIN, 0, px, 2, &err) == MPSL_OK);
+    CHECK(prep_writer_labels(w, MPSL_SPLIT_TEST, labels, 1, &err) == MPSL_OK);
+    CHECK(prep_writer_samples(w, MPSL_SPLIT_TEST, 0, px, 1, &err) == MPSL_OK);
+    CHECK(prep_writer_close(w, &err) == MPSL_OK);
+    mpsl_dataset_info info;
+    void *state = NULL;
+    CHECK(fx_open(path, NULL, &info, &state, &err) != MPSL_OK);
+    CHECK_CONTAINS(err.msg, path);
+    CHECK_CONTAINS(err.msg, "train sample 1 holds nan in modality 'image' (element 1)");
+    /* verify: false skips the scan (and the CRC) */
+    memset(&err, 0, sizeof err);
+    CHECK(fx_open(path, "verify: false\n", &info, &state, &err) == MPSL_OK);
+    fx_close(state);
+}
+
 /* ------------------------------------------------------------ broken files */
 
 static void copy_file(const char *from, const char *to)
@@ -469,6 +497,7 @@ int main(int argc, char **argv)
     test_images();
     test_roundtrip();
     test_writer_refusals();
+    test_nonfinite();
     test_broken();
     if (!getenv("MPSL_TEST_QUICK")) {
         measure_crc();

@@ -4,6 +4,7 @@
  * refusals (shape, pos_embed token count, dtype, name collisions), each leaving the model
  * unchanged. */
 #include <stdint.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -387,6 +388,21 @@ static void test_refusals(void)
     write_file(p, bad, n, "");
     CHECK(weights_load_into_model(m, p, NULL, 1, &rep, &err) == MPSL_ERR_INVALID);
     CHECK_CONTAINS(err.msg, "tensor 'cls_token' has shape [8], the model declares [1, 1, 8]");
+
+    /* a NaN or an infinity is refused, naming the tensor and the element */
+    p = wt_path("nan.safetensors");
+    float nans[8] = {1, 2, 3, NAN, 5, 6, 7, 8};
+    wt_write_json(p, "{\"norm.weight\":{\"dtype\":\"F32\",\"shape\":[8],\"data_offsets\":[0,32]}}",
+                  nans, sizeof nans);
+    CHECK(weights_load_into_model(m, p, NULL, 0, &rep, &err) == MPSL_ERR_INVALID);
+    CHECK_CONTAINS(err.msg, p);
+    CHECK_CONTAINS(err.msg, "tensor 'norm.weight' holds nan at element 3");
+    nans[3] = INFINITY;
+    p = wt_path("inf.safetensors");
+    wt_write_json(p, "{\"norm.weight\":{\"dtype\":\"F32\",\"shape\":[8],\"data_offsets\":[0,32]}}",
+                  nans, sizeof nans);
+    CHECK(weights_load_into_model(m, p, NULL, 0, &rep, &err) == MPSL_ERR_INVALID);
+    CHECK_CONTAINS(err.msg, "tensor 'norm.weight' holds inf at element 3");
 
     /* a non-float tensor */
     p = wt_path("int.safetensors");
