@@ -37,6 +37,8 @@ int cfg_relabel(cfg_node *n, const char *file, int line, int col);
 /* Deep-merge src into dst (both mappings): nested mappings merge, everything else is
  * replaced by src's value. src is consumed (freed) in every case. */
 int cfg_merge(cfg_node *dst, cfg_node *src);
+/* Nodes in a tree, keys included (as the parser counts them against CFG_MAX_NODES). */
+size_t cfg_count_nodes(const cfg_node *n);
 /* Plain scalars that YAML reads as null: "", "~", "null", "Null", "NULL". */
 int cfg_text_is_null(const char *text);
 

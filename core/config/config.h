@@ -16,7 +16,7 @@ typedef struct cfg_node cfg_node;
 
 /* Limits that keep hostile files from hanging or exhausting the stack. */
 #define CFG_MAX_DEPTH 64          /* nesting of mappings/sequences */
-#define CFG_MAX_NODES 200000      /* nodes after alias expansion */
+#define CFG_MAX_NODES 200000      /* nodes after alias expansion, also of all includes together */
 #define CFG_MAX_INCLUDE_DEPTH 8
 #define CFG_MAX_KEY_CHARS 255     /* a dotted --set or sweep key, e.g. model.encoder.depth */
 

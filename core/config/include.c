@@ -142,11 +142,12 @@ static int cycle_error(const cfg_node *name, const char *found, const chain *c,
 }
 
 static cfg_node *load_rec(const char *path, const char *const *dirs, const chain *up,
-                          int depth, mpsl_error *err);
+                          int depth, size_t *nodes, mpsl_error *err);
 
 /* Load one include (a scalar naming a file) and merge it into acc. */
 static int include_one(cfg_node *acc, const cfg_node *name, const char *includer,
-                       const char *const *dirs, const chain *me, int depth, mpsl_error *err)
+                       const char *const *dirs, const chain *me, int depth, size_t *nodes,
+                       mpsl_error *err)
 {
     char where[512];
     cfg_where(name, where, sizeof where);
@@ -172,7 +173,7 @@ static int include_one(cfg_node *acc, const cfg_node *name, const char *includer
         }
     }
     free(real);
-    cfg_node *frag = load_rec(found, dirs, me, depth + 1, err);
+    cfg_node *frag = load_rec(found, dirs, me, depth + 1, nodes, err);
     free(found);
     if (!frag) {
         /* The fragment's message names its own position; add where it was included. */
@@ -190,8 +191,12 @@ static int include_one(cfg_node *acc, const cfg_node *name, const char *includer
     return rc;
 }
 
+/* `nodes` counts the nodes of every file read so far for this experiment, the same file
+ * again each time it is included: the parser's limit holds per file, this one for the
+ * whole tree, so neither a few huge fragments nor one fragment included many times over
+ * (through a diamond of includes) can make the merged tree larger than one file may be. */
 static cfg_node *load_rec(const char *path, const char *const *dirs, const chain *up,
-                          int depth, mpsl_error *err)
+                          int depth, size_t *nodes, mpsl_error *err)
 {
     size_t len;
     char *text = read_file(path, &len, err);
@@ -221,6 +226,16 @@ static cfg_node *load_rec(const char *path, const char *const *dirs, const chain
         cfg_free(root);
         return NULL;
     }
+    size_t own = cfg_count_nodes(root);
+    if (own > CFG_MAX_NODES - *nodes) {
+        mpsl_err(err, "%s: more than %d nodes in the experiment's files together: %zu here "
+                 "on top of %zu read before it (a file included twice counts twice); an "
+                 "experiment is not this large, check the includes",
+                 path, CFG_MAX_NODES, own, *nodes);
+        cfg_free(root);
+        return NULL;
+    }
+    *nodes += own;
     long i = cfg_find(root, "include");
     if (i < 0) {
         return root;
@@ -232,10 +247,10 @@ static cfg_node *load_rec(const char *path, const char *const *dirs, const chain
     const cfg_node *inc = root->items[i].val;
     if (rc == MPSL_OK && inc->type == CFG_SEQ) {
         for (size_t k = 0; k < inc->n && rc == MPSL_OK; k++) {
-            rc = include_one(acc, inc->items[k].val, path, dirs, &me, depth, err);
+            rc = include_one(acc, inc->items[k].val, path, dirs, &me, depth, nodes, err);
         }
     } else if (rc == MPSL_OK) {
-        rc = include_one(acc, inc, path, dirs, &me, depth, err);
+        rc = include_one(acc, inc, path, dirs, &me, depth, nodes, err);
     }
     free(real);
     if (rc != MPSL_OK) {
@@ -259,5 +274,6 @@ cfg_node *cfg_load_file(const char *path, const char *const *search_dirs, mpsl_e
         mpsl_err(err, "cfg_load_file: no path given");
         return NULL;
     }
-    return load_rec(path, search_dirs, NULL, 0, err);
+    size_t nodes = 0;
+    return load_rec(path, search_dirs, NULL, 0, &nodes, err);
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cfg_internal.h"
+#include "util/hash.h"
 #include "util/util.h"
 
 cfg_node *cfg_node_new(cfg_type type, const char *file, int line, int col)
@@ -301,16 +302,75 @@ int cfg_equal(const cfg_node *a, const cfg_node *b)
     return 1;
 }
 
+/* An index of a mapping's keys for cfg_merge. Looking each key of src up in dst with
+ * cfg_find made merging a fragment of n keys O(n^2) (99,000 keys took a minute); with this
+ * open-addressing table, built once per merged mapping, a merge is linear. Slots hold an
+ * entry's index + 1 (0: empty), so growing dst->items does not invalidate them. */
+typedef struct key_index {
+    size_t *slot; /* NULL: no index, fall back to cfg_find (small maps, or out of memory) */
+    size_t mask;
+} key_index;
+
+static size_t key_hash(const char *key) { return (size_t)mpsl_fnv1a64(key, strlen(key)); }
+
+static void index_add(key_index *ix, const cfg_node *map, size_t i)
+{
+    size_t h = key_hash(map->items[i].key->text) & ix->mask;
+    while (ix->slot[h]) {
+        h = (h + 1) & ix->mask;
+    }
+    ix->slot[h] = i + 1;
+}
+
+/* Room for `expect` keys at most half full; dst's present keys are added now. */
+static void index_build(key_index *ix, const cfg_node *map, size_t expect)
+{
+    ix->slot = NULL;
+    if (expect <= 16) {
+        return; /* a scan is as fast, and most config mappings are this small */
+    }
+    size_t cap = 32;
+    while (cap < 2 * expect) {
+        cap *= 2;
+    }
+    ix->slot = calloc(cap, sizeof *ix->slot);
+    ix->mask = cap - 1;
+    for (size_t i = 0; ix->slot && i < map->n; i++) {
+        index_add(ix, map, i);
+    }
+}
+
+static long index_find(const key_index *ix, const cfg_node *map, const char *key)
+{
+    if (!ix->slot) {
+        return cfg_find(map, key);
+    }
+    for (size_t h = key_hash(key) & ix->mask; ix->slot[h]; h = (h + 1) & ix->mask) {
+        size_t i = ix->slot[h] - 1;
+        if (!strcmp(map->items[i].key->text, key)) {
+            return (long)i;
+        }
+    }
+    return -1;
+}
+
 int cfg_merge(cfg_node *dst, cfg_node *src)
 {
     int rc = MPSL_OK;
+    key_index ix;
+    index_build(&ix, dst, dst->n + src->n);
     for (size_t i = 0; i < src->n && rc == MPSL_OK; i++) {
         cfg_entry *e = &src->items[i];
-        long j = cfg_find(dst, e->key->text);
+        long j = index_find(&ix, dst, e->key->text);
         if (j < 0) {
             rc = cfg_append(dst, e->key, e->val);
             if (rc == MPSL_OK) {
                 e->key = e->val = NULL;
+                if (ix.slot) {
+                    /* src's keys are distinct when it was parsed, but not necessarily
+                     * when built by hand: index new keys too so a repeat replaces. */
+                    index_add(&ix, dst, dst->n - 1);
+                }
             }
             continue;
         }
@@ -328,6 +388,19 @@ int cfg_merge(cfg_node *dst, cfg_node *src)
             e->key = e->val = NULL;
         }
     }
+    free(ix.slot);
     cfg_free(src);
     return rc;
+}
+
+size_t cfg_count_nodes(const cfg_node *n)
+{
+    if (!n) {
+        return 0;
+    }
+    size_t count = 1;
+    for (size_t i = 0; i < n->n; i++) {
+        count += (n->items[i].key ? 1 : 0) + cfg_count_nodes(n->items[i].val);
+    }
+    return count;
 }

@@ -136,10 +136,85 @@ static void test_depth(void)
     free(deep);
 }
 
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
+}
+
+/* A fragment of 99,000 keys (198,001 nodes, just under CFG_MAX_NODES) merges in well under a
+ * second: merging used to look every key up with a linear scan, a minute for this file. The
+ * node limit holds for all files of an experiment together: the same fragment included
+ * twice is refused, though each file alone is under the limit and the merged tree would be
+ * no larger than one copy. */
+static void test_big_include(void)
+{
+    char dir[] = "/tmp/mpsl-cfg-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char *big = mpsl_strfmt("%s/big.yaml", dir);
+    char *one = mpsl_strfmt("%s/one.yaml", dir);
+    char *twice = mpsl_strfmt("%s/twice.yaml", dir);
+    char *many = mpsl_strfmt("%s/many.yaml", dir);
+    FILE *f = fopen(big, "w");
+    CHECK(f != NULL);
+    if (f) {
+        for (int i = 0; i < 99000; i++) {
+            fprintf(f, "key%d: %d\n", i, i);
+        }
+        fclose(f);
+    }
+    write_text(one, "include: big.yaml\nown: 1\nkey5: five\n");
+    write_text(twice, "include: [big.yaml, big.yaml]\nown: 1\n");
+
+    mpsl_error err = {{0}};
+    double t0 = mpsl_now();
+    cfg_node *root = cfg_load_file(one, NULL, &err);
+    double seconds = mpsl_now() - t0;
+    CHECK(root != NULL);
+    CHECK(cfg_len(root) == 99001);
+    CHECK(!strcmp(text_at(root, "key5"), "five") && !strcmp(text_at(root, "key98999"), "98999"));
+    fprintf(stderr, "99,000-key include loaded in %.3f s\n", seconds);
+    CHECK(seconds < 10);
+    cfg_free(root);
+
+    const char *m = refused(twice, NULL, &err);
+    CHECK_CONTAINS(m, "big.yaml: more than 200000 nodes");
+    CHECK_CONTAINS(m, "(included from ");
+    CHECK_CONTAINS(m, "twice.yaml:1:21)");
+
+    /* Many small fragments add up the same way. */
+    f = fopen(many, "w");
+    CHECK(f != NULL);
+    if (f) {
+        fputs("include:\n", f);
+        for (int i = 0; i < 3; i++) {
+            fputs("- one.yaml\n", f);
+        }
+        fclose(f);
+    }
+    m = refused(many, NULL, &err);
+    CHECK_CONTAINS(m, "more than 200000 nodes");
+
+    unlink(big);
+    unlink(one);
+    unlink(twice);
+    unlink(many);
+    rmdir(dir);
+    free(big);
+    free(one);
+    free(twice);
+    free(many);
+}
+
 int main(void)
 {
     test_merge();
     test_refusals();
     test_depth();
+    test_big_include();
     return check_exit();
 }
