@@ -41,6 +41,9 @@ int cfg_merge(cfg_node *dst, cfg_node *src);
 size_t cfg_count_nodes(const cfg_node *n);
 /* Plain scalars that YAML reads as null: "", "~", "null", "Null", "NULL". */
 int cfg_text_is_null(const char *text);
+/* Plain scalars that the YAML 1.2 core schema reads as something other than a string: the
+ * null words above, true/false, integers (also 0x, 0o), floats, .inf and .nan. */
+int cfg_text_is_typed(const char *text);
 
 /* Parse one YAML document of `len` bytes. Returns the root, or NULL: with *empty set to 1
  * when the stream held no document (not an error), else with err set. */

@@ -37,13 +37,35 @@ static int write_out(void *ctx, unsigned char *buf, size_t size)
     return 1;
 }
 
-static int emit_scalar(yaml_emitter_t *e, const cfg_node *n)
+/* Would a plain key with this text read back as something else? The loader refuses plain
+ * null keys (`null:`, `~:`), and a key such as `true`, `yes` or `5` reads as a bool or a
+ * number in other YAML readers (PyYAML's YAML 1.1 rules: yes/no/on/off too; `<<` merges). A
+ * `--set model.tokenizers.null.plugin=x` key is plain, and emitting it plain made the run's
+ * stored config unreadable by `mpsl run --from-run`. Keys are always strings, so quoting
+ * these changes nothing but how they read. */
+static int key_needs_quotes(const char *t)
+{
+    static const char *const yaml11[] = {"yes", "Yes", "YES", "no", "No", "NO", "on", "On",
+                                         "ON",  "off", "Off", "OFF", "<<"};
+    if (cfg_text_is_typed(t)) {
+        return 1;
+    }
+    for (size_t i = 0; i < MPSL_COUNT(yaml11); i++) {
+        if (!strcmp(t, yaml11[i])) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int emit_scalar(yaml_emitter_t *e, const cfg_node *n, int is_key)
 {
     yaml_event_t ev;
     /* Plain scalars came from plain text, so the emitter can write them plain again;
      * quoted ones are forced into quotes (single where possible, else double). */
     yaml_scalar_style_t style = YAML_PLAIN_SCALAR_STYLE;
-    if (n->quoted) {
+    int quoted = n->quoted || (is_key && key_needs_quotes(n->text));
+    if (quoted) {
         /* Double quotes show line breaks as \n instead of folding them over lines. */
         style = strpbrk(n->text, "\n\t") ? YAML_DOUBLE_QUOTED_SCALAR_STYLE
                                          : YAML_SINGLE_QUOTED_SCALAR_STYLE;
@@ -51,7 +73,7 @@ static int emit_scalar(yaml_emitter_t *e, const cfg_node *n)
     /* quoted_implicit = 1 even for plain ones: when a plain string cannot be written plain
      * (a tab, a leading '-'), quoting it does not change what it means, so no "!" tag. */
     return yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)n->text,
-                                        (int)strlen(n->text), !n->quoted, 1, style) &&
+                                        (int)strlen(n->text), !quoted, 1, style) &&
            yaml_emitter_emit(e, &ev);
 }
 
@@ -60,7 +82,7 @@ static int emit_node(yaml_emitter_t *e, const cfg_node *n)
 {
     yaml_event_t ev;
     if (n->type == CFG_SCALAR) {
-        return emit_scalar(e, n);
+        return emit_scalar(e, n, 0);
     }
     int ok = n->type == CFG_MAP
                  ? yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1,
@@ -71,7 +93,7 @@ static int emit_node(yaml_emitter_t *e, const cfg_node *n)
         return 0;
     }
     for (size_t i = 0; i < n->n; i++) {
-        if ((n->items[i].key && !emit_scalar(e, n->items[i].key)) ||
+        if ((n->items[i].key && !emit_scalar(e, n->items[i].key, 1)) ||
             !emit_node(e, n->items[i].val)) {
             return 0;
         }

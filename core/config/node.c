@@ -239,7 +239,7 @@ int cfg_relabel(cfg_node *n, const char *file, int line, int col)
 
 /* Would this plain text read as something other than a string under the YAML 1.2 core
  * schema (null, bool, integer, float)? Only then does plain vs quoted change the meaning. */
-static int text_is_typed(const char *t)
+int cfg_text_is_typed(const char *t)
 {
     static const char *const words[] = {"true", "True", "TRUE", "false", "False", "FALSE",
                                         ".inf", ".Inf", ".INF", ".nan", ".NaN", ".NAN"};
@@ -289,7 +289,7 @@ int cfg_equal(const cfg_node *a, const cfg_node *b)
         /* Quoted "5" and plain 5 differ; quoted "a\tb" and plain a<tab>b are the same
          * string (the emitter has to quote the latter). */
         return !strcmp(a->text, b->text) &&
-               (a->quoted == b->quoted || !text_is_typed(a->text));
+               (a->quoted == b->quoted || !cfg_text_is_typed(a->text));
     }
     for (size_t i = 0; i < a->n; i++) {
         if (a->type == CFG_MAP && strcmp(a->items[i].key->text, b->items[i].key->text)) {

@@ -64,5 +64,42 @@ int main(void)
     cfg_free(back);
     cfg_free(root);
     CHECK(cfg_to_yaml(NULL) == NULL);
+
+    /* Keys made by --set are plain. Ones that would read back as null (refused as a key),
+     * a bool or a number are quoted, so a run's stored config loads again (--from-run). */
+    static const char *const odd_keys[] = {"null", "~",  "NULL", "true", "False", "yes",
+                                           "off",  "5",  "-15",  "1e3",  "0x1F",  "<<"};
+    root = cfg_parse_string("model: {tokenizers: {}}\n", "exp.yaml", &err);
+    CHECK(root != NULL);
+    for (size_t i = 0; root && i < MPSL_COUNT(odd_keys); i++) {
+        char *set = mpsl_strfmt("model.tokenizers.%s.plugin=image_patch", odd_keys[i]);
+        CHECK(set && cfg_apply_override(root, set, &err) == MPSL_OK);
+        free(set);
+    }
+    CHECK(root && cfg_apply_override(root, "model.tokenizers.image.plugin=null", &err) == 0);
+    y = cfg_to_yaml(root);
+    memset(&err, 0, sizeof err);
+    back = y ? cfg_parse_string(y, "stored.yaml", &err) : NULL;
+    CHECK(back != NULL);
+    if (!back) {
+        fprintf(stderr, "%s\n%s\n", err.msg, y ? y : "(no yaml)");
+    }
+    CHECK(back && cfg_equal(root, back));
+    CHECK(back && cfg_len(cfg_path(back, "model.tokenizers")) == MPSL_COUNT(odd_keys) + 1);
+    CHECK_CONTAINS(y, "\n    'null':\n      plugin: image_patch\n");
+    CHECK_CONTAINS(y, "\n    '~':\n");
+    CHECK_CONTAINS(y, "\n    'yes':\n");
+    CHECK_CONTAINS(y, "\n    '-15':\n");
+    CHECK_CONTAINS(y, "\n    '<<':\n");
+    /* Ordinary keys stay plain, and values are left as they were: null is still null. */
+    CHECK_CONTAINS(y, "model:\n  tokenizers:\n");
+    CHECK_CONTAINS(y, "\n    image:\n      plugin: null\n");
+    CHECK(back && cfg_is_null(cfg_path(back, "model.tokenizers.image.plugin")));
+    char *again = back ? cfg_to_yaml(back) : NULL;
+    CHECK(y && again && !strcmp(y, again));
+    free(again);
+    free(y);
+    cfg_free(back);
+    cfg_free(root);
     return check_exit();
 }
