@@ -41,6 +41,7 @@ typedef struct builder {
     const char *name;
     const char *text;
     size_t len;
+    size_t bom; /* bytes of a byte-order mark skipped before text */
     mpsl_error *err;
     cfg_node *root;
     frame stack[CFG_MAX_DEPTH + 1];
@@ -394,7 +395,7 @@ static int syntax_error(builder *b, const yaml_parser_t *p)
     if (p->error == YAML_READER_ERROR) {
         offset_to_mark(b->text, b->len, p->problem_offset, &m);
         return fail(b, &m, "%s (byte %zu); the file must be UTF-8 text", problem,
-                    p->problem_offset);
+                    p->problem_offset + b->bom);
     }
     const char *hint = "";
     if (p->problem && strstr(p->problem, "cannot start any token") &&
@@ -443,6 +444,16 @@ cfg_node *cfg_parse_text(const char *text, size_t len, const char *name, int *em
     if (!b) {
         mpsl_errs(err, MPSL_ERR_NOMEM, "%s: out of memory", name);
         return NULL;
+    }
+    /* A UTF-8 byte-order mark, as some Windows editors write, is not part of the text.
+     * libyaml drops it only when it detects the encoding itself; with UTF-8 set below its
+     * scanner skips the mark but counts it as a column, so the first key sat one column to
+     * the right of the next and a file of two keys failed with "did not find expected
+     * <document start>". */
+    if (len >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3)) {
+        b->bom = 3;
+        text += 3;
+        len -= 3;
     }
     b->name = name;
     b->text = text;

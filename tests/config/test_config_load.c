@@ -3,6 +3,7 @@
  * alias bombs, deep nesting, several documents, unreadable files), each with file:line:col. */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "config/config.h"
@@ -150,6 +151,65 @@ static void test_refusals(void)
     free(text);
 }
 
+/* A UTF-8 byte-order mark at the start is skipped; positions count from after it. */
+static void test_bom(void)
+{
+    mpsl_error err = {{0}};
+    char where[256];
+    cfg_node *root = cfg_parse_string("\xEF\xBB\xBFname: bom\nmodel:\n  depth: 2\n", "b.yaml",
+                                      &err);
+    CHECK(root != NULL);
+    if (!root) {
+        fprintf(stderr, "%s\n", err.msg);
+        return;
+    }
+    CHECK(cfg_len(root) == 2 && !strcmp(cfg_key_at(root, 0), "name"));
+    CHECK(!strcmp(cfg_scalar(cfg_get(root, "name")), "bom"));
+    CHECK_CONTAINS(cfg_where(cfg_get(root, "name"), where, sizeof where), "b.yaml:1:7");
+    CHECK_CONTAINS(cfg_where(cfg_path(root, "model.depth"), where, sizeof where), "b.yaml:3:10");
+    cfg_free(root);
+    /* Only at the start: anywhere else it is text, and a mark alone is an empty file. */
+    root = cfg_parse_string("a: x\xEF\xBB\xBF\n", "b.yaml", &err);
+    CHECK(root && !strcmp(cfg_scalar(cfg_get(root, "a")), "x\xEF\xBB\xBF"));
+    cfg_free(root);
+    root = cfg_parse_string("\xEF\xBB\xBF", "b.yaml", &err);
+    CHECK(root && cfg_node_type(root) == CFG_MAP && cfg_len(root) == 0);
+    cfg_free(root);
+    /* Byte offsets in messages still count the mark. */
+    const char *m = refused_text("\xEF\xBB\xBF" "a: 1\nb: \xff\n", &err);
+    CHECK_CONTAINS(m, "t.yaml:2:4:");
+    CHECK_CONTAINS(m, "(byte 11)"); /* 3 + "a: 1\n" + "b: " */
+
+    /* Files and their includes, as Windows editors save them. */
+    char dir[] = "/tmp/mpsl-cfg-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char *main_path = mpsl_strfmt("%s/main.yaml", dir);
+    char *frag_path = mpsl_strfmt("%s/frag.yaml", dir);
+    FILE *f = fopen(main_path, "w");
+    if (f) {
+        fputs("\xEF\xBB\xBFinclude: frag.yaml\nname: main\n", f);
+        fclose(f);
+    }
+    f = fopen(frag_path, "w");
+    if (f) {
+        fputs("\xEF\xBB\xBFtrain:\n  epochs: 3\nname: frag\n", f);
+        fclose(f);
+    }
+    root = cfg_load_file(main_path, NULL, &err);
+    CHECK(root != NULL);
+    if (!root) {
+        fprintf(stderr, "%s\n", err.msg);
+    }
+    CHECK(root && !strcmp(cfg_scalar(cfg_get(root, "name")), "main"));
+    CHECK(root && !strcmp(cfg_scalar(cfg_path(root, "train.epochs")), "3"));
+    cfg_free(root);
+    unlink(main_path);
+    unlink(frag_path);
+    rmdir(dir);
+    free(main_path);
+    free(frag_path);
+}
+
 /* Nine levels of ten aliases each: a billion nodes if expanded. */
 static void test_alias_bomb(void)
 {
@@ -274,6 +334,7 @@ int main(void)
 {
     test_basic();
     test_refusals();
+    test_bom();
     test_alias_bomb();
     test_deep_nesting();
     test_no_crash();
