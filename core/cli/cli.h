@@ -4,6 +4,7 @@
 #define MPSL_CLI_H
 
 int cmd_run(int argc, char **argv);
+int cmd_resume(int argc, char **argv);   /* continue a run from its newest checkpoint */
 int cmd_plugins(int argc, char **argv);
 int cmd_runs(int argc, char **argv);     /* list runs, with filters */
 int cmd_show(int argc, char **argv);     /* one run in full */

@@ -16,6 +16,7 @@ typedef struct verb {
 
 static const verb verbs[] = {
     {"run", cmd_run, "run an experiment file (or repeat a stored run with --from-run)"},
+    {"resume", cmd_resume, "continue a stopped run from its newest checkpoint"},
     {"prepare", cmd_prepare, "prepare the dataset an experiment names, once"},
     {"plugins", cmd_plugins, "list the plugins found on the search path"},
     {"runs", cmd_runs, "list runs in a results database"},

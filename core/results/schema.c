@@ -188,6 +188,20 @@ static const char *const schema_v2[] = {
     NULL,
 };
 
+/* Version 3: checkpoints written for a run (train.checkpoint), newest kept; `mpsl resume`
+ * continues from the newest one that verifies. epoch: the epochs done when it was written. */
+static const char *const schema_v3[] = {
+    "CREATE TABLE checkpoints (\n"
+    "  run_id     INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
+    "  epoch      INTEGER NOT NULL,\n"
+    "  path       TEXT NOT NULL,\n"
+    "  bytes      INTEGER,\n"
+    "  written_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),\n"
+    "  PRIMARY KEY (run_id, epoch)\n"
+    ");\n",
+    NULL,
+};
+
 typedef struct schema_step {
     int version;                /* the version this step produces */
     const char *const *sql;     /* statements, NULL-terminated */
@@ -196,6 +210,7 @@ typedef struct schema_step {
 static const schema_step schema_steps[] = {
     {1, schema_v1},
     {2, schema_v2},
+    {3, schema_v3},
 };
 
 _Static_assert(sizeof schema_steps / sizeof schema_steps[0] == STORE_SCHEMA_VERSION,

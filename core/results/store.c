@@ -383,6 +383,54 @@ static int open_read_write(store *s, mpsl_error *err)
     return rc;
 }
 
+/* 1 when the file path + suffix ("-wal", "-shm", "-journal") exists. */
+static int beside(const char *path, const char *suffix)
+{
+    char side[4096 + 16];
+    snprintf(side, sizeof side, "%s%s", path, suffix);
+    return access(side, F_OK) == 0;
+}
+
+static int dir_writable(const char *path)
+{
+    char dir[4096];
+    return access(dir_of(path, dir, sizeof dir), W_OK | X_OK) == 0;
+}
+
+/* SQLite reads a WAL database through a -shm file beside it, which it creates when absent.
+ * On read-only media (a mounted archive, a read-only share) it cannot, and opening failed
+ * with "No such file or directory" (the -shm it tried to make) for a file that is there.
+ * When the directory cannot be written and neither a -wal nor a -journal file is beside the
+ * database, no process can be writing it (a writer keeps one of them there) and nothing is
+ * left to replay or roll back, so it can be read as immutable: without locks or -shm. */
+static int read_as_immutable(const char *path)
+{
+    return !dir_writable(path) && !beside(path, "-wal") && !beside(path, "-journal");
+}
+
+/* "file:" URI for path with immutable=1; '%', '?' and '#' are escaped so that a file name
+ * holding them is not read as part of the query. Caller frees. */
+static char *immutable_uri(const char *path)
+{
+    size_t n = strlen(path);
+    char *uri = malloc(3 * n + 32);
+    if (!uri) {
+        return NULL;
+    }
+    /* "file:///abs/path" for absolute paths ("file://x" would name a host x), else
+     * "file:rel/path". */
+    size_t j = (size_t)sprintf(uri, "%s", path[0] == '/' ? "file://" : "file:");
+    for (const char *c = path; *c; c++) {
+        if (*c == '%' || *c == '?' || *c == '#') {
+            j += (size_t)sprintf(uri + j, "%%%02X", (unsigned char)*c);
+        } else {
+            uri[j++] = *c;
+        }
+    }
+    strcpy(uri + j, "?immutable=1");
+    return uri;
+}
+
 static int open_read_only(store *s, mpsl_error *err)
 {
     struct stat st;
@@ -400,7 +448,26 @@ static int open_read_only(store *s, mpsl_error *err)
         return mpsl_errs(err, MPSL_ERR_IO,
                          "cannot use results database '%s': it is a directory", s->path);
     }
-    int rc = sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READONLY, NULL);
+    if (!dir_writable(s->path) && beside(s->path, "-wal") && !beside(s->path, "-shm")) {
+        /* Runs committed to the -wal are read through -shm, which cannot be made here. */
+        return mpsl_errs(err, MPSL_ERR_IO,
+                         "cannot read results database '%s': its directory is read-only and "
+                         "'%s-wal' (changes not yet written into the database) needs a "
+                         "'%s-shm' beside it, which is missing; copy the database with its "
+                         "-wal file to a writable directory and read it there",
+                         s->path, s->path, s->path);
+    }
+    int rc;
+    if (read_as_immutable(s->path)) {
+        char *uri = immutable_uri(s->path);
+        if (!uri) {
+            return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory opening '%s'", s->path);
+        }
+        rc = sqlite3_open_v2(uri, &s->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
+        free(uri);
+    } else {
+        rc = sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READONLY, NULL);
+    }
     if (rc != SQLITE_OK) {
         return store_sql_error(s, rc, "opening", err);
     }

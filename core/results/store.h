@@ -11,7 +11,7 @@
 
 typedef struct store store;
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 typedef enum store_mode { STORE_READ_ONLY = 0, STORE_READ_WRITE = 1 } store_mode;
 
@@ -62,6 +62,19 @@ int store_run_end(store *s, int64_t run_id, const char *status, const char *mess
  * a client rank whose server rank died). */
 int store_run_end_if_running(store *s, int64_t run_id, const char *status, const char *message,
                              mpsl_error *err);
+
+/* Checkpoints (schema 3). add: record one written after `epoch` epochs. prune: forget all
+ * but the newest `keep`, handing back their paths (malloc'd, *n of them) for deletion.
+ * list: every path of a run, newest first, with its epoch. */
+int store_checkpoint_add(store *s, int64_t run_id, int64_t epoch, const char *path,
+                         int64_t bytes, mpsl_error *err);
+int store_checkpoint_prune(store *s, int64_t run_id, int64_t keep, char ***paths, int *n,
+                           mpsl_error *err);
+int store_checkpoint_list(store *s, int64_t run_id, char ***paths, int64_t **epochs, int *n,
+                          mpsl_error *err);
+/* A run resumed from a checkpoint after `epoch` epochs: status back to 'running', and every
+ * row of epochs from `epoch` on deleted (they are done again). */
+int store_run_resume(store *s, int64_t run_id, int64_t epoch, mpsl_error *err);
 
 /* Group the writes of one epoch in one immediate transaction. */
 int store_begin(store *s, mpsl_error *err);

@@ -302,3 +302,139 @@ int store_run_end_if_running(store *s, int64_t run_id, const char *status, const
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? MPSL_OK : store_sql_error(s, rc, "marking a run failed", err);
 }
+
+int store_checkpoint_add(store *s, int64_t run_id, int64_t epoch, const char *path,
+                         int64_t bytes, mpsl_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db,
+                                "INSERT OR REPLACE INTO checkpoints (run_id, epoch, path, bytes) "
+                                "VALUES (?1, ?2, ?3, ?4)", -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, run_id);
+        sqlite3_bind_int64(st, 2, epoch);
+        bind_text(st, 3, path);
+        sqlite3_bind_int64(st, 4, bytes);
+        rc = sqlite3_step(st);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? MPSL_OK : store_sql_error(s, rc, "recording a checkpoint", err);
+}
+
+/* Paths of a query's first column, malloc'd. */
+static int collect_paths(store *s, sqlite3_stmt *st, char ***paths, int64_t **epochs, int *n,
+                         const char *what, mpsl_error *err)
+{
+    *paths = NULL;
+    *n = 0;
+    if (epochs) {
+        *epochs = NULL;
+    }
+    int cap = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 8;
+            char **p = realloc(*paths, (size_t)cap * sizeof *p);
+            int64_t *e = epochs ? realloc(*epochs, (size_t)cap * sizeof *e) : NULL;
+            if (p) {
+                *paths = p;
+            }
+            if (e) {
+                *epochs = e;
+            }
+            if (!p || (epochs && !e)) {
+                return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
+            }
+        }
+        const char *text = (const char *)sqlite3_column_text(st, 0);
+        (*paths)[*n] = mpsl_strdup(text ? text : "");
+        if (epochs) {
+            (*epochs)[*n] = sqlite3_column_int64(st, 1);
+        }
+        (*n)++;
+    }
+    return rc == SQLITE_DONE ? MPSL_OK : store_sql_error(s, rc, what, err);
+}
+
+int store_checkpoint_prune(store *s, int64_t run_id, int64_t keep, char ***paths, int *n,
+                           mpsl_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db,
+                                "SELECT path FROM checkpoints WHERE run_id = ?1 "
+                                "ORDER BY epoch DESC LIMIT -1 OFFSET ?2", -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return store_sql_error(s, rc, "listing checkpoints", err);
+    }
+    sqlite3_bind_int64(st, 1, run_id);
+    sqlite3_bind_int64(st, 2, keep);
+    rc = collect_paths(s, st, paths, NULL, n, "listing checkpoints", err);
+    sqlite3_finalize(st);
+    if (rc != MPSL_OK) {
+        return rc;
+    }
+    st = NULL;
+    rc = sqlite3_prepare_v2(s->db,
+                            "DELETE FROM checkpoints WHERE run_id = ?1 AND epoch NOT IN "
+                            "(SELECT epoch FROM checkpoints WHERE run_id = ?1 "
+                            "ORDER BY epoch DESC LIMIT ?2)", -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, run_id);
+        sqlite3_bind_int64(st, 2, keep);
+        rc = sqlite3_step(st);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? MPSL_OK : store_sql_error(s, rc, "pruning checkpoints", err);
+}
+
+int store_checkpoint_list(store *s, int64_t run_id, char ***paths, int64_t **epochs, int *n,
+                          mpsl_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db,
+                                "SELECT path, epoch FROM checkpoints WHERE run_id = ?1 "
+                                "ORDER BY epoch DESC", -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return store_sql_error(s, rc, "listing checkpoints", err);
+    }
+    sqlite3_bind_int64(st, 1, run_id);
+    rc = collect_paths(s, st, paths, epochs, n, "listing checkpoints", err);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int store_run_resume(store *s, int64_t run_id, int64_t epoch, mpsl_error *err)
+{
+    static const char *const sql[] = {
+        "UPDATE runs SET status = 'running', message = NULL, ended_at = NULL WHERE id = ?1",
+        "DELETE FROM epoch_metrics WHERE run_id = ?1 AND epoch >= ?2",
+        "DELETE FROM client_metrics WHERE run_id = ?1 AND epoch >= ?2",
+        "DELETE FROM comm WHERE run_id = ?1 AND epoch >= ?2",
+        "DELETE FROM compute WHERE run_id = ?1 AND epoch >= ?2",
+        "DELETE FROM checkpoints WHERE run_id = ?1 AND epoch > ?2",
+    };
+    int rc = store_begin(s, err);
+    for (size_t i = 0; i < sizeof sql / sizeof sql[0] && rc == MPSL_OK; i++) {
+        sqlite3_stmt *st = NULL;
+        int src = sqlite3_prepare_v2(s->db, sql[i], -1, &st, NULL);
+        if (src == SQLITE_OK) {
+            sqlite3_bind_int64(st, 1, run_id);
+            if (sqlite3_bind_parameter_count(st) >= 2) {
+                sqlite3_bind_int64(st, 2, epoch);
+            }
+            src = sqlite3_step(st);
+        }
+        sqlite3_finalize(st);
+        if (src != SQLITE_DONE) {
+            rc = store_sql_error(s, src, "resuming the run", err);
+        }
+    }
+    if (rc == MPSL_OK) {
+        rc = store_commit(s, err);
+    } else {
+        store_rollback(s);
+    }
+    return rc;
+}

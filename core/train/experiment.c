@@ -110,7 +110,22 @@ static const mpsl_param_spec train_spec[] = {
                     "a NaN or infinite loss or gradient norm: stop the run as failed, or warn "
                     "once per party and go on"),
 };
-static const char *const train_ignore[] = {"optimizer", "schedule", NULL};
+static const char *const train_ignore[] = {"optimizer", "schedule", "checkpoint", NULL};
+
+/* train.checkpoint: saved states to resume from (docs/cli.md, "mpsl resume"). */
+typedef struct checkpoint_keys {
+    int64_t every_epochs, keep;
+    const char *dir;
+} checkpoint_keys;
+static const mpsl_param_spec checkpoint_spec[] = {
+    MPSL_PARAM_INT(checkpoint_keys, every_epochs, "every_epochs", 0, 0, 1000000, "0",
+                   "write a checkpoint after every N epochs (0: none)"),
+    MPSL_PARAM_INT(checkpoint_keys, keep, "keep", 0, 1, 1000000, "2",
+                   "the newest N checkpoints of a run are kept, older ones deleted"),
+    MPSL_PARAM_STRING(checkpoint_keys, dir, "dir", 0, NULL,
+                      "folder for checkpoints (default: beside the results database, "
+                      "DB.checkpoints/run-ID/)"),
+};
 
 typedef struct optimizer_keys {
     int name;
@@ -482,6 +497,19 @@ static int parse_train(experiment *ex, const cfg_node *root, mpsl_error *err)
     if (rc != MPSL_OK) {
         return rc;
     }
+    const cfg_node *ckpt;
+    rc = section(train, "checkpoint", 0, &ckpt, err);
+    checkpoint_keys ck;
+    if (rc == MPSL_OK) {
+        rc = cfg_parse_params(ckpt, checkpoint_spec, MPSL_COUNT(checkpoint_spec), &ck, sizeof ck,
+                              "train.checkpoint", NULL, err);
+    }
+    if (rc != MPSL_OK) {
+        return rc;
+    }
+    ex->checkpoint_every = ck.every_epochs;
+    ex->checkpoint_keep = ck.keep;
+    ex->checkpoint_dir = ck.dir;
     optimizer_keys ok;
     schedule_keys sk;
     rc = cfg_parse_params(opt, optimizer_spec, MPSL_COUNT(optimizer_spec), &ok, sizeof ok,
@@ -583,6 +611,7 @@ static int record_all_defaults(experiment *ex, mpsl_error *err)
         {"train.optimizer", optimizer_spec, MPSL_COUNT(optimizer_spec),
          ex->optim.kind == OPTIM_SGD ? NULL : sgd_only},
         {"train.schedule", schedule_spec, MPSL_COUNT(schedule_spec), NULL},
+        {"train.checkpoint", checkpoint_spec, MPSL_COUNT(checkpoint_spec), NULL},
     };
     int rc = ex->weights.path ? record_defaults(ex->root, "model.weights", weights_spec,
                                                 MPSL_COUNT(weights_spec), NULL, err)

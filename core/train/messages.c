@@ -19,7 +19,7 @@ struct message {
 
 static const char *const kind_names[] = {"activations", "logits", "logit_grads", "cut_grads",
                                          "parameters",  "scalars", "report",     "failed",
-                                         "done"};
+                                         "done",        "checkpoint"};
 _Static_assert(MPSL_COUNT(kind_names) == MSG_KIND_ALL, "a message kind has no name");
 
 const char *message_kind_name(int kind)
@@ -177,6 +177,32 @@ int messages_recv(mpsl_role *r, int from, int kind, mpsl_tensor *t, mpsl_error *
             }
             free(msg);
             return MPSL_OK;
+        }
+        int rc = driver_wait(&r->s->drv, r, from, kind, err);
+        if (rc != MPSL_OK) {
+            return rc;
+        }
+    }
+}
+
+int messages_recv_alloc(mpsl_role *r, int from, int kind, void **data, size_t *bytes,
+                        mpsl_error *err)
+{
+    *data = NULL;
+    *bytes = 0;
+    for (;;) {
+        for (message *msg = r->mail_head; msg; msg = msg->next) {
+            if (msg->from == from && msg->kind == kind) {
+                size_t n = (size_t)tensor_elements(&msg->t) * 4;
+                *data = malloc(n ? n : 1);
+                if (!*data) {
+                    return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory receiving %zu bytes", n);
+                }
+                mpsl_tensor t = {.data = *data, .dtype = msg->t.dtype, .ndim = 1,
+                                 .shape = {tensor_elements(&msg->t)}};
+                *bytes = n;
+                return messages_recv(r, from, kind, &t, err);
+            }
         }
         int rc = driver_wait(&r->s->drv, r, from, kind, err);
         if (rc != MPSL_OK) {

@@ -32,6 +32,7 @@ typedef struct module_inst {
 struct mpsl_model {
     mpsl_session *s;
     mpsl_role *role;            /* the party that created it through the session API, or NULL */
+    int seq;                    /* its place among the role's models, in creation order */
     double *flops;              /* that party's FLOP counters: what its kernels are charged to */
     int parts;
     int n_tok;

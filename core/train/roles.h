@@ -22,6 +22,7 @@ enum {
     MSG_REPORT = MPSL_MSG_KIND_COUNT, /* a client's end-of-epoch report, to the server */
     MSG_FAILED,                       /* a client rank's failure, to the server rank */
     MSG_DONE,                         /* a client rank has finished all its roles */
+    MSG_CHECKPOINT,                   /* a client's saved state, to the server */
     MSG_KIND_ALL
 };
 
@@ -69,6 +70,17 @@ struct mpsl_role {
     int warned_nonfinite;       /* train.on_nonfinite: warn said it once */
 
     message *mail_head, *mail_tail; /* messages waiting for this role */
+
+    /* checkpoints: creation counts give the order models and optimizers are saved and
+     * restored in; what keep() declared; the saved state a resumed role is restored from */
+    int models_made, optims_made;
+    struct role_kept {
+        char name[48];
+        void *data;
+        size_t bytes;
+    } *kept;
+    int n_kept, cap_kept;
+    struct ckpt_role *restore;
 
     resource *res;
     int n_res, cap_res;

@@ -15,6 +15,7 @@
 #include "kernels/kernels.h"
 #include "mpsl_build_config.h"
 #include "mpsl_revision.h"
+#include "train/checkpoint.h"
 #include "train/model.h"
 #include "train/session_api.h"
 #include "transport/transport.h"
@@ -146,6 +147,41 @@ static void share_cores(const driver *d, int rank)
     kern_set_threads(share >= 1 ? (int)share : 1);
 }
 
+/* Resuming: every role's state from the checkpoint; roles start after its epoch. */
+static int restore_roles(mpsl_session *s, const char *path, mpsl_error *err)
+{
+    s->resume_file = calloc(1, sizeof *s->resume_file);
+    int K = s->ex->n_clients;
+    s->resume_roles = calloc((size_t)K + 1, sizeof *s->resume_roles);
+    if (!s->resume_file || !s->resume_roles) {
+        return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
+    }
+    int rc = checkpoint_read(path, s->resume_file, err);
+    if (rc != MPSL_OK) {
+        return rc;
+    }
+    const ckpt_file *f = s->resume_file;
+    if (f->n_roles != K + 1 || f->epoch < 1 || f->epoch >= s->ex->train.epochs) {
+        return mpsl_err(err, "checkpoint %s holds %d parties after %lld epochs; this run has "
+                        "%d and %lld epochs", path, f->n_roles, (long long)f->epoch, K + 1,
+                        (long long)s->ex->train.epochs);
+    }
+    for (int i = 0; i <= K && rc == MPSL_OK; i++) {
+        rc = checkpoint_role_parse(f->role[i], f->role_len[i], &s->resume_roles[i], err);
+        if (rc == MPSL_OK) {
+            rc = checkpoint_role_restore(&s->drv.roles[i], &s->resume_roles[i], err);
+        }
+        if (rc != MPSL_OK) {
+            mpsl_err_prefix(err, "checkpoint %s", path);
+        }
+        s->drv.roles[i].epochs_ended = f->epoch;
+    }
+    s->first_epoch = f->epoch;
+    s->epochs_done = f->epoch;
+    s->last_epoch_recorded = f->epoch - 1;
+    return rc;
+}
+
 /* Which processes run which roles: everything here in one process; under MPI the server on
  * rank 0 and client k on transport_rank_of_client(k). */
 static uint8_t *local_roles(const mpsl_session *s, int mpi)
@@ -249,6 +285,9 @@ int run_experiment(experiment *ex, const char *db_path, const run_options *opt,
         s.drv.net_state = net_state;
         s.drv.timeout_s = ex->timeout_s;
     }
+    if (rc == MPSL_OK && opt && opt->resume_checkpoint) {
+        rc = restore_roles(&s, opt->resume_checkpoint, err);
+    }
     if (rc == MPSL_OK && strategy->check) {
         rc = strategy->check(s.host, session_api(), driver_role(&s.drv, MPSL_SERVER),
                              ex->strategy.params, ex->strategy.where, err);
@@ -270,7 +309,11 @@ int run_experiment(experiment *ex, const char *db_path, const run_options *opt,
         rc = transport_agree(rc, err);
     }
     /* 2. The run itself. */
-    if (rc == MPSL_OK && s.rank == 0) {
+    if (rc == MPSL_OK && s.rank == 0 && opt && opt->resume_run_id) {
+        s.run_id = opt->resume_run_id;
+        rc = store_run_resume(s.db, s.run_id, s.first_epoch, err);
+        begun = rc == MPSL_OK;
+    } else if (rc == MPSL_OK && s.rank == 0) {
         rc = begin_run(&s, db_path, hosts, err);
         begun = rc == MPSL_OK;
     }

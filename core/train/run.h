@@ -8,6 +8,10 @@
 typedef struct run_options {
     int quiet;                  /* no start line (progress lines still go to stderr) */
     run_progress *progress;     /* NULL when nobody watches */
+    /* resume (`mpsl resume`): continue run resume_run_id from this checkpoint file instead of
+     * starting a new run */
+    int64_t resume_run_id;
+    const char *resume_checkpoint;
 } run_options;
 
 typedef struct run_result {

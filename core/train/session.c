@@ -2,13 +2,16 @@
  * end-of-epoch bookkeeping that turns counters into rows of the results store. */
 #include "session.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kernels/flops.h"
 #include "mpsl_build_config.h"
+#include "train/checkpoint.h"
 #include "train/model.h"
 #include "train/session_api.h"
 #include "weights/model_weights.h"
@@ -526,6 +529,80 @@ static void free_reports(int32_t **reports, int n)
     free(reports);
 }
 
+int session_checkpoint_due(const mpsl_session *s, int64_t epoch)
+{
+    int64_t every = s->ex->checkpoint_every;
+    return every > 0 && (epoch + 1) % every == 0 && epoch + 1 < s->ex->train.epochs;
+}
+
+/* The checkpoint after `done` epochs: every role's state (the clients' arrive as messages)
+ * in one file, recorded with the run; then all but the newest train.checkpoint.keep are
+ * deleted. */
+static int write_checkpoint(mpsl_role *server, int64_t done, mpsl_error *err)
+{
+    mpsl_session *s = server->s;
+    int K = s->ex->n_clients, clients = s->drv.api->client != NULL;
+    ckpt_buf *blobs = calloc((size_t)K + 1, sizeof *blobs);
+    char *dir = NULL, *path = NULL, *config = cfg_to_yaml(s->ex->root);
+    int rc = blobs && config ? MPSL_OK : mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
+    if (rc == MPSL_OK) {
+        rc = checkpoint_role_save(server, &blobs[0], err);
+        checkpoint_pad4(&blobs[0]);
+    }
+    for (int k = 0; k < K && rc == MPSL_OK; k++) {
+        if (clients) {
+            void *p;
+            size_t n;
+            rc = messages_recv_alloc(server, k, MSG_CHECKPOINT, &p, &n, err);
+            blobs[k + 1] = (ckpt_buf){p, n, n, 0};
+        } else { /* clients without a role: their data cursors are all there is */
+            mpsl_role *c = driver_role(&s->drv, k);
+            rc = checkpoint_role_save(c, &blobs[k + 1], err);
+            checkpoint_pad4(&blobs[k + 1]);
+        }
+    }
+    if (rc == MPSL_OK) {
+        const char *base = s->ex->checkpoint_dir;
+        dir = base ? mpsl_strfmt("%s/run-%lld", base, (long long)s->run_id)
+                   : mpsl_strfmt("%s.checkpoints/run-%lld", store_path(s->db),
+                                 (long long)s->run_id);
+        path = dir ? mpsl_strfmt("%s/epoch-%lld.ckpt", dir, (long long)done) : NULL;
+        rc = path ? mpsl_mkdir_p(dir, err) : mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
+    }
+    if (rc == MPSL_OK) {
+        rc = checkpoint_write(path, s->run_id, done, config, blobs, K + 1, err);
+    }
+    int64_t bytes = 0;
+    for (int k = 0; blobs && k <= K; k++) {
+        bytes += (int64_t)blobs[k].len;
+        ckpt_buf_free(&blobs[k]);
+    }
+    char **old = NULL;
+    int n_old = 0;
+    if (rc == MPSL_OK) {
+        rc = store_checkpoint_add(s->db, s->run_id, done, path, bytes, err);
+    }
+    if (rc == MPSL_OK) {
+        rc = store_checkpoint_prune(s->db, s->run_id, s->ex->checkpoint_keep, &old, &n_old, err);
+    }
+    for (int i = 0; i < n_old; i++) {
+        if (unlink(old[i]) != 0 && errno != ENOENT) {
+            mpsl_log(MPSL_LOG_WARN, "could not delete the old checkpoint %s: %s", old[i],
+                     strerror(errno));
+        }
+        free(old[i]);
+    }
+    free(old);
+    free(blobs);
+    free(config);
+    free(dir);
+    free(path);
+    if (rc != MPSL_OK) {
+        mpsl_err_prefix(err, "train.checkpoint");
+    }
+    return rc;
+}
+
 int session_epoch_end(mpsl_role *server, int64_t epoch, mpsl_model *eval_model,
                       double train_loss, double train_acc, mpsl_error *err)
 {
@@ -627,6 +704,12 @@ int session_epoch_end(mpsl_role *server, int64_t epoch, mpsl_model *eval_model,
         s->progress->epoch = s->epochs_done;
         s->progress->step = 0;
     }
+    if (session_checkpoint_due(s, epoch)) {
+        rc = write_checkpoint(server, epoch + 1, err);
+        if (rc != MPSL_OK) {
+            return rc;
+        }
+    }
     if (epoch == t->epochs - 1 && eval_model && s->ex->save_weights) {
         char run[24], ep[24];
         snprintf(run, sizeof run, "%lld", (long long)s->run_id);
@@ -668,6 +751,16 @@ int session_epoch_end(mpsl_role *server, int64_t epoch, mpsl_model *eval_model,
 void session_close(mpsl_session *s)
 {
     driver_free(&s->drv);
+    for (int i = 0; s->resume_roles && i <= s->ex->n_clients; i++) {
+        checkpoint_role_free(&s->resume_roles[i]);
+    }
+    free(s->resume_roles);
+    s->resume_roles = NULL;
+    if (s->resume_file) {
+        checkpoint_free(s->resume_file);
+        free(s->resume_file);
+        s->resume_file = NULL;
+    }
     flops_set_target(NULL);
     if (s->cursor) {
         for (int k = 0; k <= s->ex->n_clients; k++) {

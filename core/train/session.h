@@ -64,6 +64,11 @@ struct mpsl_session {
     double *client_flops;                   /* (n_clients * 2) */
     double *client_time;                    /* (n_clients * 2): compute, wait seconds */
 
+    /* resuming: the epoch the roles start from, and the checkpoint they are restored from */
+    int64_t first_epoch;
+    struct ckpt_file *resume_file;
+    struct ckpt_role *resume_roles;         /* (n_clients + 1): server first */
+
     /* results */
     run_progress *progress;                 /* shared with a supervising parent, or NULL */
     store *db;
@@ -106,6 +111,9 @@ int message_to(const message *msg);
 int message_from(const message *msg);
 int message_kind(const message *msg);
 const mpsl_tensor *message_tensor(const message *msg);
+/* recv of a message of any size: *data (malloc'd, *bytes long) holds its payload. */
+int messages_recv_alloc(mpsl_role *r, int from, int kind, void **data, size_t *bytes,
+                        mpsl_error *err);
 /* Forget every undelivered message of a role. */
 void messages_clear(mpsl_role *r);
 const char *message_kind_name(int kind);
@@ -116,6 +124,8 @@ mpsl_batch *session_batch_create(mpsl_session *s, int64_t max_n, mpsl_error *err
 void session_batch_destroy(mpsl_session *s, mpsl_batch *b);
 int64_t session_client_next(mpsl_session *s, int client, mpsl_batch *b, int64_t n,
                             mpsl_error *err);
+/* Whether a checkpoint is written after this 0-based epoch (never after the last). */
+int session_checkpoint_due(const mpsl_session *s, int64_t epoch);
 /* The server's epoch_end: gathers the clients' reports, evaluates when due, stores the
  * epoch (see mpsl_session_api.epoch_end). */
 int session_epoch_end(mpsl_role *server, int64_t epoch, mpsl_model *eval_model,

@@ -15,12 +15,8 @@
 #include "results/store.h"
 #include "train/model.h"
 #include "train/optim.h"
+#include "train/checkpoint.h"
 #include "train/session.h"
-
-struct mpsl_optim {
-    mpsl_model *m;
-    optim_state state;
-};
 
 /* ---------------------------------------------------------------- who and what */
 
@@ -102,6 +98,19 @@ static int a_model_create(mpsl_role *r, int parts, mpsl_model **m, mpsl_error *e
     }
     (*m)->role = r;
     (*m)->flops = r->flops;
+    (*m)->seq = r->models_made++;
+    if (r->restore && (*m)->seq < r->restore->n_models) {
+        /* resuming: the parameters this role's model of that rank held at the checkpoint */
+        const ckpt_tensor *saved = &r->restore->models[(*m)->seq];
+        if (saved->parts != parts || saved->n != (*m)->n) {
+            model_destroy(*m);
+            *m = NULL;
+            return mpsl_errs(err, MPSL_ERR_INVALID, "resume: model %d of this role held parts "
+                             "%d and %lld parameters at the checkpoint, now parts %d and %lld "
+                             "(the strategy or model changed)", (*m)->seq, saved->parts, (long long)saved->n, parts, (long long)(*m)->n);
+        }
+        memcpy((*m)->param, saved->a, (size_t)saved->n * sizeof(float));
+    }
     if (role_track(r, RES_MODEL, *m) != MPSL_OK) {
         model_destroy(*m);
         *m = NULL;
@@ -247,7 +256,30 @@ static int a_optim_create(mpsl_role *r, mpsl_model *m, mpsl_optim **o, mpsl_erro
         return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
     }
     (*o)->m = m;
+    (*o)->seq = r->optims_made++;
     int rc = optim_state_init(&(*o)->state, &r->s->ex->optim, m->n, err);
+    if (rc == MPSL_OK && r->restore && (*o)->seq < r->restore->n_optims) {
+        /* resuming: the moments and step count this optimizer had at the checkpoint */
+        const ckpt_tensor *saved = &r->restore->optims[(*o)->seq];
+        if (saved->n != m->n || !saved->b != !(*o)->state.v) {
+            rc = mpsl_errs(err, MPSL_ERR_INVALID, "resume: optimizer %d of this role had %lld "
+                           "floats of state at the checkpoint, now %lld (the strategy, model "
+                           "or optimizer changed)", (*o)->seq, (long long)saved->n,
+                           (long long)m->n);
+        } else {
+            (*o)->state.t = saved->t;
+            memcpy((*o)->state.m, saved->a, (size_t)saved->n * sizeof(float));
+            if (saved->b) {
+                memcpy((*o)->state.v, saved->b, (size_t)saved->n * sizeof(float));
+            }
+        }
+        if (rc != MPSL_OK) {
+            optim_state_free(&(*o)->state);
+            free(*o);
+            *o = NULL;
+            return rc;
+        }
+    }
     if (rc == MPSL_OK && role_track(r, RES_OPTIM, *o) != MPSL_OK) {
         rc = mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
         optim_state_free(&(*o)->state);
@@ -491,6 +523,18 @@ static int client_epoch_end(mpsl_role *r, int64_t epoch, mpsl_error *err)
                      .shape = {(int64_t)((bytes + 3) / 4)}};
     int rc = messages_send(r, MPSL_SERVER, MSG_REPORT, &t, err);
     free(buf);
+    if (rc == MPSL_OK && session_checkpoint_due(r->s, epoch)) {
+        /* this role's state at the end of the epoch, for the server's checkpoint file */
+        ckpt_buf blob = {0};
+        rc = checkpoint_role_save(r, &blob, err);
+        if (rc == MPSL_OK) {
+            checkpoint_pad4(&blob);
+            mpsl_tensor bt = {.data = blob.p, .dtype = MPSL_I32, .ndim = 1,
+                              .shape = {(int64_t)(blob.len / 4)}};
+            rc = messages_send(r, MPSL_SERVER, MSG_CHECKPOINT, &bt, err);
+        }
+        ckpt_buf_free(&blob);
+    }
     role_reset_counters(r);
     r->epochs_ended = epoch + 1;
     r->step = 0;
@@ -553,6 +597,51 @@ static void a_progress(mpsl_role *r, int64_t epoch, int64_t done, int64_t total)
     s->progress_shown = tty;
 }
 
+static int64_t a_first_epoch(mpsl_role *r) { return r->s->first_epoch; }
+
+static int a_keep(mpsl_role *r, const char *name, void *data, size_t bytes, mpsl_error *err)
+{
+    if (!name || !name[0] || strlen(name) >= sizeof r->kept[0].name || (!data && bytes)) {
+        return mpsl_errs(err, MPSL_ERR_INTERNAL, "keep: a name of 1 to %zu characters and the "
+                         "memory to keep are needed", sizeof r->kept[0].name - 1);
+    }
+    for (int i = 0; i < r->n_kept; i++) {
+        if (strcmp(r->kept[i].name, name) == 0) {
+            return mpsl_errs(err, MPSL_ERR_INTERNAL, "keep: '%s' is kept already", name);
+        }
+    }
+    if (r->n_kept == r->cap_kept) {
+        int grown = r->cap_kept ? 2 * r->cap_kept : 8;
+        struct role_kept *bigger = realloc(r->kept, (size_t)grown * sizeof *bigger);
+        if (!bigger) {
+            return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
+        }
+        r->kept = bigger;
+        r->cap_kept = grown;
+    }
+    struct role_kept *k = &r->kept[r->n_kept++];
+    memset(k->name, 0, sizeof k->name);
+    snprintf(k->name, sizeof k->name, "%s", name);
+    k->data = data;
+    k->bytes = bytes;
+    if (!r->restore) {
+        return MPSL_OK;
+    }
+    for (int i = 0; i < r->restore->n_kept; i++) {
+        const ckpt_kept *saved = &r->restore->kept[i];
+        if (strcmp(saved->name, name) == 0) {
+            if (saved->bytes != bytes) {
+                return mpsl_errs(err, MPSL_ERR_INVALID, "resume: '%s' was kept with %llu bytes, "
+                                 "now %zu", name, (unsigned long long)saved->bytes, bytes);
+            }
+            memcpy(data, saved->data, bytes);
+            return MPSL_OK;
+        }
+    }
+    return mpsl_errs(err, MPSL_ERR_INVALID, "resume: the checkpoint holds no '%s' for this role",
+                     name);
+}
+
 const mpsl_session_api *session_api(void)
 {
     static const mpsl_session_api api = {
@@ -596,6 +685,8 @@ const mpsl_session_api *session_api(void)
         .epoch_end = a_epoch_end,
         .should_stop = a_should_stop,
         .progress = a_progress,
+        .first_epoch = a_first_epoch,
+        .keep = a_keep,
     };
     return &api;
 }

@@ -3,6 +3,14 @@
 #define MPSL_SESSION_API_H
 
 #include "mpsl/plugin.h"
+#include "train/optim.h"
+
+/* An optimizer made through the API: the model it steps and its state. */
+struct mpsl_optim {
+    mpsl_model *m;
+    int seq;                    /* its place among the role's optimizers, in creation order */
+    optim_state state;
+};
 
 const mpsl_session_api *session_api(void);
 /* Free an optimizer made through the API. */

@@ -30,7 +30,7 @@ static int central_server(const mpsl_host *h, const mpsl_session_api *api, mpsl_
         samples += api->client_samples(r, k);
     }
     int64_t steps = (samples + t->batch_size - 1) / t->batch_size;
-    for (int64_t epoch = 0; epoch < t->epochs && rc == MPSL_OK; epoch++) {
+    for (int64_t epoch = api->first_epoch(r); epoch < t->epochs && rc == MPSL_OK; epoch++) {
         step_stats st = {0};
         int64_t n, step = 0;
         while (rc == MPSL_OK && (n = api->next_batch(r, b, t->batch_size, err)) > 0) {

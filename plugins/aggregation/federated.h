@@ -111,7 +111,7 @@ static int fedavg_server(const mpsl_host *h, const mpsl_session_api *api, mpsl_r
                      (long long)P);
         return MPSL_ERR_NOMEM;
     }
-    for (int64_t round = 0; round < t->epochs && rc == MPSL_OK; round++) {
+    for (int64_t round = api->first_epoch(r); round < t->epochs && rc == MPSL_OK; round++) {
         int m = sample_clients(api, r, p->fraction, chosen);
         gather(payload, gparam, trainable, n);
         for (int i = 0; i < m && rc == MPSL_OK; i++) {
@@ -181,7 +181,7 @@ static int fedavg_client(const mpsl_host *h, const mpsl_session_api *api, mpsl_r
                      (long long)P);
         return MPSL_ERR_NOMEM;
     }
-    for (int64_t round = 0; round < t->epochs && rc == MPSL_OK; round++) {
+    for (int64_t round = api->first_epoch(r); round < t->epochs && rc == MPSL_OK; round++) {
         int m = sample_clients(api, r, p->fraction, chosen), sampled = 0;
         for (int i = 0; i < m; i++) {
             sampled |= chosen[i] == me;

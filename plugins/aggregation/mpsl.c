@@ -216,7 +216,7 @@ static int mpsl_server(const mpsl_host *h, const mpsl_session_api *api, mpsl_rol
                      (long long)(sv.b * sv.K));
     }
     int64_t epochs = api->settings(r)->epochs, steps = steps_per_epoch(api, r);
-    for (int64_t epoch = 0; epoch < epochs && rc == MPSL_OK; epoch++) {
+    for (int64_t epoch = api->first_epoch(r); epoch < epochs && rc == MPSL_OK; epoch++) {
         sv.loss_sum = 0;
         sv.seen = 0;
         for (int64_t step = 0; step < steps && rc == MPSL_OK; step++) {
@@ -342,7 +342,7 @@ static int mpsl_client(const mpsl_host *h, const mpsl_session_api *api, mpsl_rol
         h->error_set(err, "out of memory for client %d", api->client_id(r));
     }
     int64_t epochs = api->settings(r)->epochs, steps = steps_per_epoch(api, r);
-    for (int64_t epoch = 0; epoch < epochs && rc == MPSL_OK; epoch++) {
+    for (int64_t epoch = api->first_epoch(r); epoch < epochs && rc == MPSL_OK; epoch++) {
         step_stats st = {0};
         for (int64_t step = 0; step < steps && rc == MPSL_OK; step++) {
             rc = client_step(api, r, p, &c, epoch, &st, err);

@@ -64,7 +64,7 @@ static int ta_client(const mpsl_host *h, const mpsl_session_api *api, mpsl_role 
     (void)h;
     (void)params;
     const mpsl_train_settings *st = api->settings(r);
-    for (int64_t epoch = 0; epoch < st->epochs; epoch++) {
+    for (int64_t epoch = api->first_epoch(r); epoch < st->epochs; epoch++) {
         float size = (float)api->client_samples(r, api->client_id(r));
         mpsl_tensor msg = {.data = &size, .dtype = MPSL_F32, .ndim = 1, .shape = {1}};
         int rc = api->send(r, MPSL_SERVER, MPSL_MSG_SCALARS, &msg, err);
@@ -99,7 +99,7 @@ static int ta_server(const mpsl_host *h, const mpsl_session_api *api, mpsl_role 
         }
         return MPSL_ERR_NOMEM;
     }
-    for (int64_t epoch = 0; epoch < st->epochs; epoch++) {
+    for (int64_t epoch = api->first_epoch(r); epoch < st->epochs; epoch++) {
         double samples = 0.0;
         for (int k = 0; k < api->n_clients(r); k++) {
             float size;

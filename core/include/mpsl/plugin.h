@@ -736,6 +736,17 @@ typedef struct mpsl_session_api {
     /* Progress inside an epoch: `done` of `total` steps (shown for the server role, at most
      * once a second on a terminal); cheap enough to call every step. */
     void (*progress)(mpsl_role *r, int64_t epoch, int64_t done, int64_t total);
+
+    /* --- checkpoints and resuming (train.checkpoint, `mpsl resume`). A role runs its epochs
+     * from first_epoch(): 0, or the epoch after the checkpoint a resumed run continues from.
+     * What a role holds at the end of an epoch is saved with each checkpoint: its models and
+     * optimizers, its random streams and data cursor; when the run resumes, the models and
+     * optimizers it creates again are restored in the order they were created. Anything else
+     * that must outlive an epoch (counters, a strategy's own buffers) is declared with keep():
+     * `bytes` at `data`, saved under `name` (unique within the role) with every checkpoint,
+     * and restored into `data` at once when the run resumes. */
+    int64_t (*first_epoch)(mpsl_role *r);
+    int (*keep)(mpsl_role *r, const char *name, void *data, size_t bytes, mpsl_error *err);
 } mpsl_session_api;
 
 /* A role function runs one party from the first epoch to the last and returns MPSL_OK, or

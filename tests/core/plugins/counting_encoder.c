@@ -5,9 +5,9 @@
  * Faults for the distributed tests, in the process whose MPI rank (OMPI_COMM_WORLD_RANK) is
  * $MPSL_TEST_FAULT_RANK: $MPSL_TEST_KILL_AT=N kills the process (SIGKILL) on its N-th
  * forward call; $MPSL_TEST_HANG_AT=N makes that call sleep for an hour.
- * In any process, $MPSL_TEST_CRASH=segv|abort|exit0 with $MPSL_TEST_CRASH_AT=N makes the N-th
- * forward call crash with SIGSEGV, call abort() or call exit(0): a plugin that ends the
- * process under the run (for the supervision tests). */
+ * In any process, $MPSL_TEST_CRASH=segv|abort|exit0|kill with $MPSL_TEST_CRASH_AT=N makes the
+ * N-th forward call crash with SIGSEGV, call abort(), call exit(0) or be killed (SIGKILL): a
+ * plugin that ends the process under the run (the supervision and resume tests). */
 #include <mpsl/plugin.h>
 #include <signal.h>
 #include <stdio.h>
@@ -29,6 +29,8 @@ static void maybe_crash(void)
         abort();
     } else if (strcmp(how, "exit0") == 0) {
         exit(0);
+    } else if (strcmp(how, "kill") == 0) {
+        raise(SIGKILL);
     }
 }
 
