@@ -2,6 +2,8 @@
  * would otherwise fail mid-training (read-only file or directory, not a database, locked
  * beyond the busy timeout) and keeps what was recorded when the disk fills or a write fails. */
 #include <errno.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -77,6 +79,125 @@ static void test_read_only(const char *dir)
     free(path);
     free(rodir);
     free(inside);
+}
+
+/* What a reader of a results database on read-only media checks (in a child): it opens,
+ * reads, and leaves no file beside it; or, given `want`, it is refused with that message. */
+static void check_readable(const char *path, const char *want)
+{
+    mpsl_error err = {{0}};
+    store *s = NULL;
+    int rc = store_open(path, STORE_READ_ONLY, &s, &err);
+    if (want) {
+        CHECK(rc != MPSL_OK);
+        CHECK_CONTAINS(err.msg, want);
+        store_close(s);
+        return;
+    }
+    CHECK(rc == MPSL_OK);
+    if (rc != MPSL_OK) {
+        fprintf(stderr, "%s\n", err.msg);
+        return;
+    }
+    CHECK(rt_query_int(store_db(s), "SELECT count(*) FROM runs WHERE name = 'kept'") == 1);
+    store_close(s);
+    char *shm = NULL;
+    CHECK(asprintf(&shm, "%s-shm", path) > 0 && access(shm, F_OK) != 0);
+    free(shm);
+}
+
+/* The database's directory made read-only for the child: as a read-only bind mount in a
+ * mount namespace of its own (real read-only media, EROFS, which stops root too), or by
+ * dropping to nobody when `as_nobody` (a directory it may not write). Returns 0 when the
+ * child could not set that up here (no namespaces; root without setuid), else 1. */
+static int read_in_child(const char *media, const char *mnt, int as_nobody, const char *want)
+{
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        const char *where = media;
+        if (as_nobody) {
+            if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0)) {
+                _exit(77);
+            }
+        } else {
+            /* Without root, a user namespace may allow the mount. */
+            if ((unshare(CLONE_NEWNS) != 0 && unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0) ||
+                mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+                mount(media, mnt, NULL, MS_BIND, NULL) != 0 ||
+                mount(NULL, mnt, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) != 0) {
+                _exit(77);
+            }
+            CHECK(access(mnt, W_OK) != 0 && errno == EROFS);
+            where = mnt;
+        }
+        char *path = rt_path(where, "results.db");
+        check_readable(path, want);
+        free(path);
+        _exit(check_failures ? 1 : 0);
+    }
+    int st = 0;
+    CHECK(waitpid(pid, &st, 0) == pid);
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 77) {
+        return 0;
+    }
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    return 1;
+}
+
+/* A results database on read-only media (a mounted archive, a read-only share) is read
+ * without the -shm file SQLite would make beside it: `mpsl runs` there once said "No such
+ * file or directory" for a file that exists. */
+static void test_read_only_media(const char *dir)
+{
+    char *media = rt_path(dir, "media");
+    char *mnt = rt_path(dir, "mnt");
+    CHECK(mkdir(media, 0755) == 0 && mkdir(mnt, 0755) == 0);
+    char *path = rt_path(media, "results.db");
+    make_store(path);
+    sqlite3 *db = NULL;
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    CHECK(sqlite3_exec(db, "INSERT INTO runs (name, config_yaml, seed, method, dataset) "
+                           "VALUES ('kept', 'name: kept', 1, 'fedavg', 'synthetic')",
+                       NULL, NULL, NULL) == SQLITE_OK);
+    CHECK(sqlite3_close(db) == SQLITE_OK); /* the last connection: -wal and -shm go */
+    char *wal = rt_path(media, "results.db-wal");
+    char *shm = rt_path(media, "results.db-shm");
+    CHECK(access(wal, F_OK) != 0 && access(shm, F_OK) != 0);
+
+    int mounted = read_in_child(media, mnt, 0, NULL);
+    CHECK(chmod(media, 0555) == 0);
+    int dropped = read_in_child(media, mnt, 1, NULL);
+    CHECK(chmod(media, 0755) == 0);
+    if (!mounted) {
+        fprintf(stderr, "note: no mount namespace here: read-only media not tested, only a "
+                        "read-only directory\n");
+    }
+    if (!dropped) {
+        fprintf(stderr, "note: running as root without setuid: read-only directory not "
+                        "tested\n");
+    }
+    CHECK(mounted || dropped);
+
+    /* Changes still in a -wal need a -shm to be read: without one, say so. */
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+    CHECK(sqlite3_exec(db, "PRAGMA wal_autocheckpoint = 0; "
+                           "UPDATE runs SET name = 'renamed' WHERE name = 'kept'",
+                       NULL, NULL, NULL) == SQLITE_OK);
+    CHECK(sqlite3_close(db) == SQLITE_OK);
+    CHECK(access(wal, F_OK) == 0);
+    unlink(shm);
+    const char *want = "its directory is read-only and";
+    read_in_child(media, mnt, 0, want);
+    CHECK(chmod(media, 0555) == 0);
+    read_in_child(media, mnt, 1, want);
+    CHECK(chmod(media, 0755) == 0);
+    free(media);
+    free(mnt);
+    free(path);
+    free(wal);
+    free(shm);
 }
 
 static void test_not_a_database(const char *dir)
@@ -249,6 +370,7 @@ int main(void)
     }
     chmod(dir, 0755); /* the unprivileged child must reach the files */
     test_read_only(dir);
+    test_read_only_media(dir);
     test_not_a_database(dir);
     test_locked(dir);
     test_full(dir);
