@@ -98,7 +98,8 @@ int run_one(cfg_node *root, const char *exp_path, const char *exp_dir, const cha
             status = rc == MPSL_OK ? 0 : rc == MPSL_ERR_INTERRUPTED ? 130 : 1;
             experiment_free(&ex);
             if (status != 0) {
-                transport_mpi_abort(status); /* does not return */
+                /* rank 0 records why and ends the job; if it cannot, this rank ends it */
+                transport_client_rank_linger_and_abort(30.0, status); /* does not return */
             }
             return 0;
         }

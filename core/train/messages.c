@@ -19,7 +19,7 @@ struct message {
 
 static const char *const kind_names[] = {"activations", "logits", "logit_grads", "cut_grads",
                                          "parameters",  "scalars", "report",     "failed",
-                                         "done",        "checkpoint"};
+                                         "done",        "checkpoint", "heartbeat"};
 _Static_assert(MPSL_COUNT(kind_names) == MSG_KIND_ALL, "a message kind has no name");
 
 const char *message_kind_name(int kind)

@@ -23,6 +23,7 @@ enum {
     MSG_FAILED,                       /* a client rank's failure, to the server rank */
     MSG_DONE,                         /* a client rank has finished all its roles */
     MSG_CHECKPOINT,                   /* a client's saved state, to the server */
+    MSG_HEARTBEAT,                    /* the server's rank is alive (MPI, while it waits) */
     MSG_KIND_ALL
 };
 

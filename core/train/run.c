@@ -246,8 +246,10 @@ int run_experiment(experiment *ex, const char *db_path, const run_options *opt,
     int rc = MPSL_OK, mpi = ex->transport == TRANSPORT_MPI ||
                             (ex->transport == TRANSPORT_AUTO && transport_mpi_launched());
     char hosts[1024] = "";
+    int mpi_started = 0;
     if (mpi) {
         rc = transport_mpi_start(&s.rank, &s.n_ranks, err);
+        mpi_started = rc == MPSL_OK;
         if (rc == MPSL_OK && s.n_ranks < 2) {
             mpi = 0; /* mpirun -n 1: the whole run in this one process */
         }
@@ -305,7 +307,7 @@ int run_experiment(experiment *ex, const char *db_path, const run_options *opt,
     if (rc == MPSL_OK && session_stop_requested) {
         rc = mpsl_errs(err, MPSL_ERR_INTERRUPTED, "interrupted by a signal before the run began");
     }
-    if (mpi && rc != MPSL_ERR_IO) { /* every rank learns whether any refused */
+    if (mpi && mpi_started) { /* every rank learns whether any refused */
         rc = transport_agree(rc, err);
     }
     /* 2. The run itself. */
@@ -344,7 +346,9 @@ int run_experiment(experiment *ex, const char *db_path, const run_options *opt,
                 mark_failed_from_client(&s, db_path, s.run_id, "the server's process died: "
                                         "mpirun ended the job");
             }
-            transport_client_rank_done(&s.drv, rc, err);
+            if (rc != MPSL_ERR_INTERRUPTED) { /* a stop reaches rank 0 too: it records that */
+                transport_client_rank_done(&s.drv, rc, err);
+            }
         } else if (mpi) {
             if (rc == MPSL_OK) {
                 rc = transport_wait_clients(&s.drv, err);

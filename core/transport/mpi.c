@@ -38,6 +38,7 @@ typedef struct peer {
 
 typedef struct mpi_net {
     int rank, size;
+    double last_heartbeat;      /* rank 0: when it last told the others it is alive */
     pending_send *pending;
     int done_ranks;             /* rank 0: client ranks that reported they are done */
     int failed;                 /* rank 0: a client rank reported a failure */
@@ -46,31 +47,6 @@ typedef struct mpi_net {
 } mpi_net;
 
 static int started;
-
-int transport_mpi_launched(void)
-{
-    /* Open MPI's mpirun, PMIx launchers and Slurm's srun (with --mpi=pmi2/pmix) set these. */
-    static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK",
-                                       "PMI_SIZE", NULL};
-    for (int i = 0; vars[i]; i++) {
-        if (getenv(vars[i])) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
-int transport_launched_rank(void)
-{
-    static const char *const vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", NULL};
-    for (int i = 0; vars[i]; i++) {
-        const char *v = getenv(vars[i]);
-        if (v) {
-            return atoi(v);
-        }
-    }
-    return 0;
-}
 
 int transport_mpi_built(void) { return 1; }
 
@@ -255,7 +231,9 @@ static int take_message(driver *d, const MPI_Status *st, mpsl_error *err)
     mpsl_tensor t = {.data = buf + sizeof h, .dtype = (mpsl_dtype)h.dtype, .ndim = h.ndim};
     memcpy(t.shape, h.shape, sizeof t.shape);
     int rc = MPSL_OK;
-    if (h.kind == MSG_DONE) {
+    if (h.kind == MSG_HEARTBEAT) {
+        /* nothing to deliver: hearing it is the point */
+    } else if (h.kind == MSG_DONE) {
         net->done_ranks++;
     } else if (h.kind == MSG_FAILED) {
         char who[64];
@@ -317,11 +295,31 @@ static void describe_wait(driver *d, char *buf, size_t size)
     snprintf(buf, size, "waiting for the other ranks to finish");
 }
 
+/* Rank 0, while it waits: tell every client rank it is alive, every quarter of the timeout,
+ * so that a client that legitimately waits long (FedAvg's unsampled clients, MPSL's clients
+ * while others' work is done) does not take the silence for a dead server. */
+static void heartbeat(driver *d, double timeout)
+{
+    mpi_net *net = d->net_state;
+    double now = mpsl_now();
+    if (net->rank != 0 || now - net->last_heartbeat < timeout / 4) {
+        return;
+    }
+    net->last_heartbeat = now;
+    wire_header h = {.from = MPSL_SERVER, .to = MPSL_SERVER, .kind = MSG_HEARTBEAT,
+                     .dtype = MPSL_I32, .ndim = 1, .rank = 0};
+    mpsl_error ignored;
+    for (int r = 1; r < net->size; r++) {
+        send_raw(net, r, &h, NULL, 0, &ignored);
+    }
+}
+
 static int poll_until(driver *d, double timeout, int (*satisfied)(driver *), mpsl_error *err)
 {
     mpi_net *net = d->net_state;
     double start = mpsl_now();
     for (int idle = 0;; idle++) {
+        heartbeat(d, timeout);
         progress_sends(net);
         int flag = 0, got = 0;
         MPI_Status st;
@@ -419,6 +417,18 @@ void transport_detach(driver *d)
     free(net);
     d->net = NULL;
     d->net_state = NULL;
+}
+
+void transport_client_rank_linger_and_abort(double seconds, int status)
+{
+    fflush(stdout);
+    fflush(stderr);
+    double until = mpsl_now() + seconds;
+    while (mpsl_now() < until) {
+        struct timespec ts = {0, 100 * 1000 * 1000L};
+        nanosleep(&ts, NULL);
+    }
+    transport_mpi_abort(status);
 }
 
 void transport_client_rank_done(driver *d, int rc, const mpsl_error *err)

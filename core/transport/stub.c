@@ -6,13 +6,13 @@
 
 static int no_mpi(mpsl_error *err)
 {
-    return mpsl_errs(err, MPSL_ERR_INVALID, "this mpsl was built without MPI: install Open MPI "
-                     "(Debian: libopenmpi-dev openmpi-bin) and rebuild, or set transport: local");
+    return mpsl_errs(err, MPSL_ERR_INVALID, "this mpsl was built without MPI%s: install Open MPI "
+                     "(Debian: libopenmpi-dev openmpi-bin) and rebuild, or set transport: local "
+                     "(each rank then runs on its own)",
+                     transport_mpi_launched() ? ", but an MPI launcher started it" : "");
 }
 
-int transport_mpi_launched(void) { return 0; }
 int transport_mpi_built(void) { return 0; }
-int transport_launched_rank(void) { return 0; }
 int transport_mpi_start(int *rank, int *size, mpsl_error *err)
 {
     *rank = 0;
@@ -46,6 +46,11 @@ int transport_client_ranks_on_this_host(const driver *d)
 {
     (void)d;
     return 1;
+}
+void transport_client_rank_linger_and_abort(double seconds, int status)
+{
+    (void)seconds;
+    exit(status);
 }
 void transport_client_rank_done(driver *d, int rc, const mpsl_error *err)
 {

@@ -41,6 +41,9 @@ void transport_detach(driver *d);
 /* How many client ranks (rank > 0) of the job run on this host; at least 1. */
 int transport_client_ranks_on_this_host(const driver *d);
 
+/* A client rank that failed: give rank 0 up to `seconds` to record the failure and end the
+ * job (MPI_Abort reaches this process too), then end it from here. Does not return. */
+void transport_client_rank_linger_and_abort(double seconds, int status);
 /* A client rank whose roles ended: tell rank 0 (finished, or failed with err's message). */
 void transport_client_rank_done(driver *d, int rc, const mpsl_error *err);
 /* Rank 0, once the server role finished: wait until every client rank said it is done.

@@ -161,6 +161,25 @@ check "the sweep's three points ran over MPI and finished" \
   [ "$(sql sweep.db "select group_concat(method || ':' || transport || ':' || status, ' ') from runs")" = "mpsl:mpi:finished fedavg:mpi:finished centralized:mpi:finished" ]
 check "the comparison is printed once (by rank 0)" [ "$(grep -c '^final_test_acc' "$WORK/out")" = 1 ]
 
+# A client role that fails (a NaN loss in MPSL, computed on the clients): its rank tells rank
+# 0, which records the failure naming the rank, its clients and the cause.
+expect_refusal "a failing client role fails the run" -- timeout 120 "${MPIRUN[@]}" -n 3 "$MPSL" \
+  run fusion.yaml --db fault.db --set "train.optimizer={name: sgd, lr: 10}"
+id=$(last_id fault.db)
+msg=$(sql fault.db "select status || ': ' || message from runs where id=$id")
+check "failing client: recorded with its rank, clients and cause ($msg)" \
+  grep -Eq "^failed: rank [12] \(clients [0-9]-[0-9]\) failed: client [0-9]: the training loss is" <<<"$msg"
+
+# FedAvg sampling one client of four a round, one client per rank: a client that is not
+# sampled for several rounds hears nothing from the server for longer than timeout_s, and
+# must not take that for a dead server (the server's rank tells it it is alive).
+MPSL_TEST_SLEEP_MS=10 expect_ok "unsampled clients wait longer than timeout_s" \
+  timeout 120 "${MPIRUN[@]}" -n 5 "$MPSL" run fusion.yaml --db slow.db "${faults[@]}" \
+  --set strategy.fraction=0.25 --set train.epochs=8 --set transport.timeout_s=1.5
+check "the slow run finished" [ "$(sql slow.db "select status from runs")" = finished ]
+check "some client was not sampled for longer than timeout_s (here: never)" \
+  [ "$(sql slow.db "select count(distinct client) from client_metrics where name='samples'")" -lt 4 ]
+
 # transport: local keeps everything in one process even under mpirun (each rank its own run).
 expect_ok "transport: local under mpirun" "${MPIRUN[@]}" -n 2 "$MPSL" run fusion.yaml --db local.db \
   --set transport.mode=local --set train.epochs=1

@@ -7,7 +7,8 @@
  * forward call; $MPSL_TEST_HANG_AT=N makes that call sleep for an hour.
  * In any process, $MPSL_TEST_CRASH=segv|abort|exit0|kill with $MPSL_TEST_CRASH_AT=N makes the
  * N-th forward call crash with SIGSEGV, call abort(), call exit(0) or be killed (SIGKILL): a
- * plugin that ends the process under the run (the supervision and resume tests). */
+ * plugin that ends the process under the run (the supervision and resume tests).
+ * $MPSL_TEST_SLEEP_MS=N makes every forward call take N ms longer (a slow party). */
 #include <mpsl/plugin.h>
 #include <signal.h>
 #include <stdio.h>
@@ -37,6 +38,10 @@ static void maybe_crash(void)
 static void maybe_fault(void)
 {
     maybe_crash();
+    const char *sleep_ms = getenv("MPSL_TEST_SLEEP_MS");
+    if (sleep_ms) {
+        usleep((useconds_t)(1000 * atol(sleep_ms)));
+    }
     static long calls;
     const char *rank = getenv("OMPI_COMM_WORLD_RANK"), *want = getenv("MPSL_TEST_FAULT_RANK");
     if (!rank || !want || strcmp(rank, want) != 0) {
