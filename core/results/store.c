@@ -380,6 +380,9 @@ static int open_read_write(store *s, mpsl_error *err)
         mpsl_log(MPSL_LOG_INFO, "results database '%s' migrated from schema version %d to %d",
                  s->path, from, STORE_SCHEMA_VERSION);
     }
+    if (rc == MPSL_OK) { /* final statuses a run could not write before */
+        rc = store_journal_apply(s, err);
+    }
     return rc;
 }
 

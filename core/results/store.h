@@ -63,6 +63,13 @@ int store_run_end(store *s, int64_t run_id, const char *status, const char *mess
 int store_run_end_if_running(store *s, int64_t run_id, const char *status, const char *message,
                              mpsl_error *err);
 
+/* The journal beside a database (journal.c): a run's final status that could not be written
+ * is appended to DB.journal; the next read-write open applies it (store_open does). */
+int store_journal_status(const char *db_path, int64_t run_id, const char *status,
+                         const char *message, double wall_seconds, int64_t peak_rss_bytes,
+                         mpsl_error *err);
+int store_journal_apply(store *s, mpsl_error *err);
+
 /* Checkpoints (schema 3). add: record one written after `epoch` epochs. prune: forget all
  * but the newest `keep`, handing back their paths (malloc'd, *n of them) for deletion.
  * list: every path of a run, newest first, with its epoch. */

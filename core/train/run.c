@@ -378,18 +378,35 @@ int run_experiment(experiment *ex, const char *db_path, const run_options *opt,
                                                           : "failed";
         snprintf(result->status, sizeof result->status, "%s", status);
         mpsl_error end_err = {{0}};
-        if (store_run_end(s.db, s.run_id, status, rc == MPSL_OK ? NULL : err->msg,
-                          result->wall_seconds, mpsl_peak_rss_bytes(), &end_err) == MPSL_OK) {
+        const char *end_msg = rc == MPSL_OK ? NULL : err->msg;
+        /* MPSL_TEST_STATUS_WRITE_FAILS=1: the tests' stand-in for a database that stays
+         * locked, or a full disk, at the very end */
+        int end_rc = getenv("MPSL_TEST_STATUS_WRITE_FAILS")
+                         ? mpsl_errs(&end_err, MPSL_ERR_IO, "database is locked (test)")
+                         : store_run_end(s.db, s.run_id, status, end_msg, result->wall_seconds,
+                                         mpsl_peak_rss_bytes(), &end_err);
+        if (end_rc != MPSL_OK) {
+            /* the status goes to the journal beside the database, applied at its next open */
+            mpsl_error jerr = {{0}};
+            if (store_journal_status(db_path, s.run_id, status, end_msg, result->wall_seconds,
+                                     mpsl_peak_rss_bytes(), &jerr) == MPSL_OK) {
+                mpsl_log(MPSL_LOG_WARN, "could not mark run %lld %s in %s (%s); the status "
+                         "is saved in %s.journal and is applied the next time mpsl opens the "
+                         "database for writing", (long long)s.run_id, status, db_path,
+                         end_err.msg, db_path);
+                end_rc = MPSL_OK;
+            } else {
+                mpsl_log(MPSL_LOG_WARN, "could not mark run %lld %s: %s; nor journal it: %s",
+                         (long long)s.run_id, status, end_err.msg, jerr.msg);
+            }
+        }
+        if (end_rc == MPSL_OK) {
             if (s.progress) {
                 s.progress->status_written = 1;
             }
-        } else {
-            mpsl_log(MPSL_LOG_WARN, "could not mark run %lld %s: %s", (long long)s.run_id,
-                     status, end_err.msg);
-            if (rc == MPSL_OK) {
-                rc = MPSL_ERR_IO;
-                *err = end_err;
-            }
+        } else if (rc == MPSL_OK) {
+            rc = MPSL_ERR_IO;
+            *err = end_err;
         }
     }
     sigaction(SIGINT, &old_int, NULL);

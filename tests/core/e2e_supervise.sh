@@ -107,6 +107,17 @@ check "--jobs 2: four runs finished" [ "$(sql jobs.db "select count(*) from runs
 check "--jobs 2: runs overlapped in time" [ "$(sql jobs.db "select count(*) from runs a join runs b on a.id < b.id where a.started_at < b.ended_at and b.started_at < a.ended_at")" -ge 1 ]
 expect_refusal "--jobs 0 is refused" "--jobs wants a number from 1 to" -- "$MPSL" run four.yaml --db jobs.db --jobs 0
 
+# The final status cannot be written (a database locked past the busy timeout, a full disk;
+# simulated): it goes to DB.journal, and the next write-open of the database applies it.
+MPSL_TEST_STATUS_WRITE_FAILS=1 expect_ok "a run whose status write fails" \
+  "$MPSL" run tiny.yaml --db journal.db --set train.epochs=1
+check "the message names the journal" grep -q "saved in journal.db.journal" "$WORK/err"
+check "the journal holds the status" grep -q "^mpsl-status	1	finished	" journal.db.journal
+check "until then the run is still running" [ "$(sql journal.db "select status from runs where id=1")" = running ]
+expect_ok "the next run" "$MPSL" run tiny.yaml --db journal.db --set train.epochs=1
+check "the journal was applied" [ "$(sql journal.db "select group_concat(status) from runs")" = "finished,finished" ]
+check "and removed" [ ! -e journal.db.journal ]
+
 # Non-finite numbers: SGD at a huge learning rate makes the loss NaN. By default the run stops
 # as failed naming the party, epoch and step; train.on_nonfinite: warn says so once and goes on.
 expect_refusal "a NaN loss stops the run" "training loss is" "(after step" "train.on_nonfinite" -- \
