@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "kernels/kernels.h"
@@ -46,6 +47,23 @@ static void install_handlers(struct sigaction *old_int, struct sigaction *old_te
  * written, so a long run cannot fail on its last step for want of a directory. */
 static int prepare_save_path(const char *path, mpsl_error *err)
 {
+    /* The weights go to a temporary file renamed onto path after the last epoch; a path
+     * that names a folder (empty, ending in '/', or an existing directory) can never take
+     * that rename, so refuse it here rather than after training. */
+    size_t len = strlen(path);
+    struct stat st;
+    if (len == 0 || path[len - 1] == '/') {
+        return mpsl_errs(err, MPSL_ERR_INVALID,
+                         "output.save_weights: '%s' names a folder, not a file; give a file "
+                         "name such as '%smodel.safetensors'",
+                         path, path);
+    }
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        return mpsl_errs(err, MPSL_ERR_INVALID,
+                         "output.save_weights: '%s' is a directory; give a file name such as "
+                         "'%s/model.safetensors'",
+                         path, path);
+    }
     char *dir = mpsl_strdup(path);
     if (!dir) {
         return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");

@@ -79,6 +79,11 @@ printf 'a: &x\n  b: *x\n' > selfref.yaml
 expect_refusal "self-referencing anchor" "selfref.yaml:2" -- timeout 10 "$MPSL" run selfref.yaml --db keep.db
 expect_refusal "missing experiment file" "nothere.yaml" -- "$MPSL" run nothere.yaml --db keep.db
 
+# output.save_weights naming a folder is refused before training, not after the last epoch.
+mkdir -p weights_dir
+expect_refusal "save_weights is a directory" "output.save_weights: 'weights_dir' is a directory" -- "$MPSL" run base.yaml --db keep.db --set output.save_weights=weights_dir
+expect_refusal "save_weights ends in /" "output.save_weights: 'weights_dir/' names a folder" -- "$MPSL" run base.yaml --db keep.db --set output.save_weights=weights_dir/
+
 # Nothing above touched the database.
 check "database unchanged by refusals" [ "$(sha256sum keep.db | cut -d' ' -f1)" = "$before" ]
 check "only the base run recorded" [ "$(sql keep.db 'select count(*) from runs')" = 1 ]

@@ -45,9 +45,11 @@ check "locked db still has its two runs" [ "$(sql locked.db 'select count(*) fro
 # in place the first time a verb opens it, even a reading one; its runs keep their rows.
 cp shared.db v1.db
 sqlite3 v1.db "ALTER TABLE runs DROP COLUMN transport; ALTER TABLE runs DROP COLUMN n_ranks;
-               ALTER TABLE runs DROP COLUMN hosts; PRAGMA user_version = 1;"
+               ALTER TABLE runs DROP COLUMN hosts; DROP TABLE checkpoints;
+               PRAGMA user_version = 1;"
 expect_ok "show on a version-1 database" "$MPSL" show 1 --db v1.db
-check "upgraded to version 2" [ "$(sql v1.db 'PRAGMA user_version')" = 2 ]
+check "upgraded to the current version (3)" [ "$(sql v1.db 'PRAGMA user_version')" = 3 ]
+check "with the checkpoints table" [ "$(sql v1.db "select count(*) from checkpoints")" = 0 ]
 check "old runs ran in one process" [ "$(sql v1.db "select group_concat(transport || n_ranks) from runs")" = "local1,local1" ]
 check "old runs' hosts are their host" [ "$(sql v1.db "select count(*) from runs where hosts = host")" = 2 ]
 
