@@ -24,16 +24,9 @@ static const char compare_sql_fmt[] =
     " (SELECT %s(e.value) FROM epoch_metrics e WHERE e.run_id = s.id AND e.name = ?2)"
     "%s, s.bytes_up_per_client, s.bytes_down_per_client, s.client_flops,"
     " s.client_flops_per_client, s.server_flops, s.wall_seconds, s.peak_rss_bytes,"
-    " (SELECT SUM(e.value) FROM epoch_metrics e WHERE e.run_id = s.id"
-    "   AND e.name = 'server_compute_seconds'),"
-    " (SELECT SUM(e.value) FROM epoch_metrics e WHERE e.run_id = s.id"
-    "   AND e.name = 'server_wait_seconds'),"
-    " (SELECT SUM(m.value) / NULLIF(COUNT(DISTINCT m.client), 0) FROM client_metrics m"
-    "   WHERE m.run_id = s.id AND m.name = 'compute_seconds'),"
-    " (SELECT SUM(m.value) / NULLIF(COUNT(DISTINCT m.client), 0) FROM client_metrics m"
-    "   WHERE m.run_id = s.id AND m.name = 'wait_seconds'),"
-    " (SELECT transport || ' x' || n_ranks FROM runs WHERE id = s.id) "
-    "FROM run_summary s WHERE s.id = ?1";
+    " t.server_compute_seconds, t.server_wait_seconds, t.client_compute_seconds,"
+    " t.client_wait_seconds, (SELECT transport || ' x' || n_ranks FROM runs WHERE id = s.id) "
+    "FROM run_summary s JOIN run_times t ON t.run_id = s.id WHERE s.id = ?1";
 
 static int parse_run_id(const char *s, long long *id)
 {

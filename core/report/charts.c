@@ -64,26 +64,25 @@ int report_chart_epochs(sqlite3 *db, const report_run *runs, int n, const char *
     return status;
 }
 
-int report_chart_flops(const report_run *runs, int n, const svg_chart *c, report_buf *out)
+/* Grouped bars, one group of n_groups values per run (value(run, g); NaN shows as n/a). */
+static int bars_per_run(const report_run *runs, int n, const char *const *groups,
+                        const int *colors, int n_groups,
+                        double (*value)(const report_run *r, int group), const svg_chart *c,
+                        report_buf *out)
 {
-    static const char *const groups[] = {"client, mean per client", "clients, all together",
-                                         "server"};
-    static const int colors[] = {0, 3, 1};
-    double *v = calloc((size_t)(n > 0 ? n : 1) * 3, sizeof *v);
+    double *v = calloc((size_t)(n > 0 ? n : 1) * (size_t)n_groups, sizeof *v);
     const char **cats = calloc((size_t)(n > 0 ? n : 1), sizeof *cats);
     char **labels = calloc((size_t)(n > 0 ? n : 1), sizeof *labels);
     int ok = v && cats && labels;
     for (int i = 0; ok && i < n; i++) {
-        /* A run with no client work recorded (centralized) shows n/a, not a zero bar. */
-        int client = isfinite(runs[i].client_flops) && runs[i].client_flops > 0;
-        v[i * 3 + 0] = client ? runs[i].client_flops_per_client : NAN;
-        v[i * 3 + 1] = client ? runs[i].client_flops : NAN;
-        v[i * 3 + 2] = runs[i].server_flops;
+        for (int g = 0; g < n_groups; g++) {
+            v[i * n_groups + g] = value(&runs[i], g);
+        }
         labels[i] = mpsl_strfmt("#%lld %s", (long long)runs[i].id, runs[i].method);
         cats[i] = labels[i] ? labels[i] : "?";
     }
     if (ok) {
-        svg_bar_chart(out, c, cats, n, groups, colors, 3, v);
+        svg_bar_chart(out, c, cats, n, groups, colors, n_groups, v);
     }
     for (int i = 0; labels && i < n; i++) {
         free(labels[i]);
@@ -97,36 +96,38 @@ int report_chart_flops(const report_run *runs, int n, const svg_chart *c, report
     return ok ? MPSL_OK : MPSL_ERR_NOMEM;
 }
 
+static double flops_value(const report_run *r, int group)
+{
+    /* A run with no client work recorded (centralized) shows n/a, not a zero bar. */
+    int client = isfinite(r->client_flops) && r->client_flops > 0;
+    switch (group) {
+    case 0: return client ? r->client_flops_per_client : NAN;
+    case 1: return client ? r->client_flops : NAN;
+    default: return r->server_flops;
+    }
+}
+
+int report_chart_flops(const report_run *runs, int n, const svg_chart *c, report_buf *out)
+{
+    static const char *const groups[] = {"client, mean per client", "clients, all together",
+                                         "server"};
+    static const int colors[] = {0, 3, 1};
+    return bars_per_run(runs, n, groups, colors, 3, flops_value, c, out);
+}
+
+static double time_value(const report_run *r, int group)
+{
+    const double v[4] = {r->server_compute_s, r->server_wait_s, r->client_compute_s,
+                         r->client_wait_s};
+    return v[group];
+}
+
 int report_chart_time(const report_run *runs, int n, const svg_chart *c, report_buf *out)
 {
     static const char *const groups[] = {"server computing", "server waiting",
                                          "client computing (mean)", "client waiting (mean)"};
     static const int colors[] = {1, 5, 0, 4};
-    double *v = calloc((size_t)(n > 0 ? n : 1) * 4, sizeof *v);
-    const char **cats = calloc((size_t)(n > 0 ? n : 1), sizeof *cats);
-    char **labels = calloc((size_t)(n > 0 ? n : 1), sizeof *labels);
-    int ok = v && cats && labels;
-    for (int i = 0; ok && i < n; i++) {
-        v[i * 4 + 0] = runs[i].server_compute_s;
-        v[i * 4 + 1] = runs[i].server_wait_s;
-        v[i * 4 + 2] = runs[i].client_compute_s;
-        v[i * 4 + 3] = runs[i].client_wait_s;
-        labels[i] = mpsl_strfmt("#%lld %s", (long long)runs[i].id, runs[i].method);
-        cats[i] = labels[i] ? labels[i] : "?";
-    }
-    if (ok) {
-        svg_bar_chart(out, c, cats, n, groups, colors, 4, v);
-    }
-    for (int i = 0; labels && i < n; i++) {
-        free(labels[i]);
-    }
-    free(labels);
-    free(cats);
-    free(v);
-    if (!ok) {
-        out->oom = 1;
-    }
-    return ok ? MPSL_OK : MPSL_ERR_NOMEM;
+    return bars_per_run(runs, n, groups, colors, 4, time_value, c, out);
 }
 
 int report_chart_client_spread(sqlite3 *db, const report_run *runs, int n, const char *metric,

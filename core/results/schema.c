@@ -199,6 +199,19 @@ static const char *const schema_v3[] = {
     "  written_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),\n"
     "  PRIMARY KEY (run_id, epoch)\n"
     ");\n",
+    /* Measured time per party over the whole run (schema 2's per-epoch figures, summed): the
+     * server's role, and a client's on average. NULL where nothing was recorded. */
+    "CREATE VIEW run_times AS\n"
+    "  SELECT r.id AS run_id,\n"
+    "         (SELECT SUM(e.value) FROM epoch_metrics e WHERE e.run_id = r.id\n"
+    "            AND e.name = 'server_compute_seconds') AS server_compute_seconds,\n"
+    "         (SELECT SUM(e.value) FROM epoch_metrics e WHERE e.run_id = r.id\n"
+    "            AND e.name = 'server_wait_seconds') AS server_wait_seconds,\n"
+    "         (SELECT SUM(m.value) / NULLIF(COUNT(DISTINCT m.client), 0) FROM client_metrics m\n"
+    "            WHERE m.run_id = r.id AND m.name = 'compute_seconds') AS client_compute_seconds,\n"
+    "         (SELECT SUM(m.value) / NULLIF(COUNT(DISTINCT m.client), 0) FROM client_metrics m\n"
+    "            WHERE m.run_id = r.id AND m.name = 'wait_seconds') AS client_wait_seconds\n"
+    "  FROM runs r;\n",
     NULL,
 };
 

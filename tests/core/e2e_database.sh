@@ -45,7 +45,7 @@ check "locked db still has its two runs" [ "$(sql locked.db 'select count(*) fro
 # in place the first time a verb opens it, even a reading one; its runs keep their rows.
 cp shared.db v1.db
 sqlite3 v1.db "ALTER TABLE runs DROP COLUMN transport; ALTER TABLE runs DROP COLUMN n_ranks;
-               ALTER TABLE runs DROP COLUMN hosts; DROP TABLE checkpoints;
+               ALTER TABLE runs DROP COLUMN hosts; DROP TABLE checkpoints; DROP VIEW run_times;
                PRAGMA user_version = 1;"
 expect_ok "show on a version-1 database" "$MPSL" show 1 --db v1.db
 check "upgraded to the current version (3)" [ "$(sql v1.db 'PRAGMA user_version')" = 3 ]
