@@ -1,6 +1,10 @@
 # lib.sh: helpers for the fetch tests: the core e2e helpers, a private data directory, network
 # settings short enough for tests, and the local HTTP server (server.py) on 127.0.0.1.
-# Needs: MPSL, MPSL_SOURCE, /usr/bin/python3.
+# Needs: MPSL, MPSL_SOURCE, /usr/bin/python3 (without it the test reports SKIP, exit 77).
+if [ ! -x /usr/bin/python3 ]; then
+  echo "SKIP: /usr/bin/python3 not found: it serves the test's files (apt install python3)"
+  exit 77
+fi
 . "$MPSL_SOURCE/tests/core/lib.sh"
 
 SERVER_PID=

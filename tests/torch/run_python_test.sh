@@ -1,5 +1,5 @@
 #!/bin/bash
-# run_python_test.sh SCRIPT [ARGS...]: runs SCRIPT with /usr/bin/python3 (the Python this project
+# run_python_test.sh SCRIPT [ARGS...] | --exec PROGRAM [ARGS...]: runs SCRIPT with /usr/bin/python3 (the Python this project
 # uses for PyTorch; MPSL_TEST_PYTHON overrides it, for testing this script), or reports the test
 # skipped (exit 77, meson's "skipped") with the reason when that Python or its torch module is
 # missing. The tests that need PyTorch are always declared and run through this, so a machine
@@ -13,5 +13,10 @@ if ! why=$("$PY" -c 'import torch' 2>&1); then
   echo "SKIP: $PY cannot import torch (Debian: apt install python3-torch python3-numpy):"
   printf '%s\n' "$why" | tail -n 1
   exit 77
+fi
+# --exec PROGRAM ARGS...: run a program (which calls Python itself) once Python is known to work.
+if [ "${1:-}" = --exec ]; then
+  shift
+  exec "$@"
 fi
 exec "$PY" "$@"
