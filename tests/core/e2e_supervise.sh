@@ -40,6 +40,16 @@ crash segv 139 "killed by SEGV"
 crash abort 134 "killed by ABRT"
 crash exit0 1 "exited with status 0 without recording how the run ended"
 
+# A kernel handed an input out of range (an embedding id past its table) fails the module
+# call that ran it, with the kernel's message, in every build (not an assert).
+MPSL_TEST_CRASH=kernel MPSL_TEST_CRASH_AT=30 "$MPSL" run tiny.yaml --db kernel.db >kernel.out 2>kernel.err
+rc=$?
+check "kernel error: exit status 1 (got $rc)" [ "$rc" = 1 ]
+check "kernel error: run marked failed" [ "$(sql kernel.db "select status from runs where id=1")" = failed ]
+msg=$(sql kernel.db "select message from runs where id=1")
+check "kernel error: the message names the module and the kernel ($msg)" \
+  grep -q "encoder plugin 'counting_encoder' forward: embedding_forward: id 3 at row 0 is outside the vocabulary 0..1" <<<"$msg"
+
 # SIGKILL to the run's process (the child of the command).
 "$MPSL" run tiny.yaml --db kill.db --set train.epochs=100000 2>kill.err &
 parent=$!
@@ -129,6 +139,16 @@ expect_ok "on_nonfinite: warn goes on" "$MPSL" run tiny.yaml --db nan.db --set s
   --set "train.optimizer={name: sgd, lr: 10}" --set train.on_nonfinite=warn
 check "warn: the run finished" [ "$(sql nan.db "select status from runs where id=2")" = finished ]
 check "warn: a warning per party, once" [ "$(grep -c 'going on (train.on_nonfinite: warn' "$WORK/err")" -ge 1 ]
+
+# A strategy whose roles wait for messages nobody sends: the run fails naming who waits for
+# what (in one process the driver sees that no role can continue), never hangs.
+expect_refusal "the server waits forever" "no role can continue (deadlock)" \
+  "the server waits for scalars from client 0, which has ended" -- \
+  timeout 60 "$MPSL" run tiny.yaml --db deadlock.db --set strategy.plugin=deadlock_strategy
+expect_refusal "the clients wait forever" "client 0 waits for logits from the server, which has ended" \
+  -- timeout 60 "$MPSL" run tiny.yaml --db deadlock.db --set strategy.plugin=deadlock_strategy \
+  --set strategy.client_waits=true
+check "deadlocked runs are marked failed" [ "$(sql deadlock.db "select group_concat(status) from runs")" = "failed,failed" ]
 
 # The head's output is checked against the dataset before anything is recorded.
 expect_refusal "a head of the wrong size" "outputs 7 scores per sample" "has 4 classes" -- \
