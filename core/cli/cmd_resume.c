@@ -189,12 +189,12 @@ int cmd_resume(int argc, char **argv)
         ckpt_file f;
         mpsl_error e = {{0}};
         if (checkpoint_read(paths[i], &f, &e) == MPSL_OK) {
-            if (f.run_id == id && f.epoch == epochs[i]) {
+            if (f.run_id == id && f.epoch * 4294967296LL + f.step == epochs[i]) {
                 chosen = paths[i];
             } else {
                 snprintf(e.msg, sizeof e.msg, "checkpoint %s belongs to run %lld after %lld "
-                         "epochs, not run %lld after %lld", paths[i], (long long)f.run_id,
-                         (long long)f.epoch, id, (long long)epochs[i]);
+                         "epochs and %lld steps, not to run %lld as recorded", paths[i],
+                         (long long)f.run_id, (long long)f.epoch, (long long)f.step, id);
             }
             checkpoint_free(&f);
         }
@@ -204,7 +204,7 @@ int cmd_resume(int argc, char **argv)
     }
     if (rc == MPSL_OK && !chosen) {
         rc = mpsl_err(&err, "run %lld has no usable checkpoint (%d recorded; write them with "
-                      "train.checkpoint.every_epochs)", id, n);
+                      "train.checkpoint.every_epochs or every_steps)", id, n);
     }
     store_close(db);
     int exit_status = 1;

@@ -189,15 +189,17 @@ static const char *const schema_v2[] = {
 };
 
 /* Version 3: checkpoints written for a run (train.checkpoint), newest kept; `mpsl resume`
- * continues from the newest one that verifies. epoch: the epochs done when it was written. */
+ * continues from the newest one that verifies. epoch: the epochs done when it was written;
+ * step: the steps done in the next epoch (0 for a checkpoint at an epoch's end). */
 static const char *const schema_v3[] = {
     "CREATE TABLE checkpoints (\n"
     "  run_id     INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
     "  epoch      INTEGER NOT NULL,\n"
+    "  step       INTEGER NOT NULL DEFAULT 0,\n"
     "  path       TEXT NOT NULL,\n"
     "  bytes      INTEGER,\n"
     "  written_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),\n"
-    "  PRIMARY KEY (run_id, epoch)\n"
+    "  PRIMARY KEY (run_id, epoch, step)\n"
     ");\n",
     /* Measured time per party over the whole run (schema 2's per-epoch figures, summed): the
      * server's role, and a client's on average. NULL where nothing was recorded. */

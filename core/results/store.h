@@ -70,18 +70,20 @@ int store_journal_status(const char *db_path, int64_t run_id, const char *status
                          mpsl_error *err);
 int store_journal_apply(store *s, mpsl_error *err);
 
-/* Checkpoints (schema 3). add: record one written after `epoch` epochs. prune: forget all
- * but the newest `keep`, handing back their paths (malloc'd, *n of them) for deletion.
- * list: every path of a run, newest first, with its epoch. */
-int store_checkpoint_add(store *s, int64_t run_id, int64_t epoch, const char *path,
-                         int64_t bytes, mpsl_error *err);
+/* Checkpoints (schema 3). add: record one written after `epoch` epochs and `step` steps of
+ * the next. prune: forget all but the newest `keep`, handing back their paths (malloc'd, *n
+ * of them) for deletion. list: every path of a run, newest first, with its epoch and step
+ * (epoch * 2^32 + step in *epochs: one number that orders them). */
+int store_checkpoint_add(store *s, int64_t run_id, int64_t epoch, int64_t step,
+                         const char *path, int64_t bytes, mpsl_error *err);
 int store_checkpoint_prune(store *s, int64_t run_id, int64_t keep, char ***paths, int *n,
                            mpsl_error *err);
 int store_checkpoint_list(store *s, int64_t run_id, char ***paths, int64_t **epochs, int *n,
                           mpsl_error *err);
-/* A run resumed from a checkpoint after `epoch` epochs: status back to 'running', and every
- * row of epochs from `epoch` on deleted (they are done again). */
-int store_run_resume(store *s, int64_t run_id, int64_t epoch, mpsl_error *err);
+/* A run resumed from a checkpoint after `epoch` epochs and `step` steps of the next: status
+ * back to 'running', every row of epochs from `epoch` on deleted (they are done again), and
+ * every newer checkpoint forgotten. */
+int store_run_resume(store *s, int64_t run_id, int64_t epoch, int64_t step, mpsl_error *err);
 
 /* Group the writes of one epoch in one immediate transaction. */
 int store_begin(store *s, mpsl_error *err);

@@ -303,18 +303,19 @@ int store_run_end_if_running(store *s, int64_t run_id, const char *status, const
     return rc == SQLITE_DONE ? MPSL_OK : store_sql_error(s, rc, "marking a run failed", err);
 }
 
-int store_checkpoint_add(store *s, int64_t run_id, int64_t epoch, const char *path,
-                         int64_t bytes, mpsl_error *err)
+int store_checkpoint_add(store *s, int64_t run_id, int64_t epoch, int64_t step,
+                         const char *path, int64_t bytes, mpsl_error *err)
 {
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(s->db,
-                                "INSERT OR REPLACE INTO checkpoints (run_id, epoch, path, bytes) "
-                                "VALUES (?1, ?2, ?3, ?4)", -1, &st, NULL);
+                                "INSERT OR REPLACE INTO checkpoints (run_id, epoch, step, path, "
+                                "bytes) VALUES (?1, ?2, ?5, ?3, ?4)", -1, &st, NULL);
     if (rc == SQLITE_OK) {
         sqlite3_bind_int64(st, 1, run_id);
         sqlite3_bind_int64(st, 2, epoch);
         bind_text(st, 3, path);
         sqlite3_bind_int64(st, 4, bytes);
+        sqlite3_bind_int64(st, 5, step);
         rc = sqlite3_step(st);
     }
     sqlite3_finalize(st);
@@ -362,7 +363,8 @@ int store_checkpoint_prune(store *s, int64_t run_id, int64_t keep, char ***paths
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(s->db,
                                 "SELECT path FROM checkpoints WHERE run_id = ?1 "
-                                "ORDER BY epoch DESC LIMIT -1 OFFSET ?2", -1, &st, NULL);
+                                "ORDER BY epoch DESC, step DESC LIMIT -1 OFFSET ?2", -1, &st,
+                                NULL);
     if (rc != SQLITE_OK) {
         sqlite3_finalize(st);
         return store_sql_error(s, rc, "listing checkpoints", err);
@@ -376,9 +378,9 @@ int store_checkpoint_prune(store *s, int64_t run_id, int64_t keep, char ***paths
     }
     st = NULL;
     rc = sqlite3_prepare_v2(s->db,
-                            "DELETE FROM checkpoints WHERE run_id = ?1 AND epoch NOT IN "
-                            "(SELECT epoch FROM checkpoints WHERE run_id = ?1 "
-                            "ORDER BY epoch DESC LIMIT ?2)", -1, &st, NULL);
+                            "DELETE FROM checkpoints WHERE run_id = ?1 AND rowid NOT IN "
+                            "(SELECT rowid FROM checkpoints WHERE run_id = ?1 "
+                            "ORDER BY epoch DESC, step DESC LIMIT ?2)", -1, &st, NULL);
     if (rc == SQLITE_OK) {
         sqlite3_bind_int64(st, 1, run_id);
         sqlite3_bind_int64(st, 2, keep);
@@ -393,8 +395,9 @@ int store_checkpoint_list(store *s, int64_t run_id, char ***paths, int64_t **epo
 {
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(s->db,
-                                "SELECT path, epoch FROM checkpoints WHERE run_id = ?1 "
-                                "ORDER BY epoch DESC", -1, &st, NULL);
+                                "SELECT path, epoch * 4294967296 + step FROM checkpoints "
+                                "WHERE run_id = ?1 ORDER BY epoch DESC, step DESC", -1, &st,
+                                NULL);
     if (rc != SQLITE_OK) {
         sqlite3_finalize(st);
         return store_sql_error(s, rc, "listing checkpoints", err);
@@ -405,7 +408,7 @@ int store_checkpoint_list(store *s, int64_t run_id, char ***paths, int64_t **epo
     return rc;
 }
 
-int store_run_resume(store *s, int64_t run_id, int64_t epoch, mpsl_error *err)
+int store_run_resume(store *s, int64_t run_id, int64_t epoch, int64_t step, mpsl_error *err)
 {
     static const char *const sql[] = {
         "UPDATE runs SET status = 'running', message = NULL, ended_at = NULL WHERE id = ?1",
@@ -413,7 +416,8 @@ int store_run_resume(store *s, int64_t run_id, int64_t epoch, mpsl_error *err)
         "DELETE FROM client_metrics WHERE run_id = ?1 AND epoch >= ?2",
         "DELETE FROM comm WHERE run_id = ?1 AND epoch >= ?2",
         "DELETE FROM compute WHERE run_id = ?1 AND epoch >= ?2",
-        "DELETE FROM checkpoints WHERE run_id = ?1 AND epoch > ?2",
+        "DELETE FROM checkpoints WHERE run_id = ?1 AND epoch * 4294967296 + step > "
+        "?2 * 4294967296 + ?3",
     };
     int rc = store_begin(s, err);
     for (size_t i = 0; i < sizeof sql / sizeof sql[0] && rc == MPSL_OK; i++) {
@@ -423,6 +427,9 @@ int store_run_resume(store *s, int64_t run_id, int64_t epoch, mpsl_error *err)
             sqlite3_bind_int64(st, 1, run_id);
             if (sqlite3_bind_parameter_count(st) >= 2) {
                 sqlite3_bind_int64(st, 2, epoch);
+            }
+            if (sqlite3_bind_parameter_count(st) >= 3) {
+                sqlite3_bind_int64(st, 3, step);
             }
             src = sqlite3_step(st);
         }

@@ -79,6 +79,17 @@ int checkpoint_role_save(mpsl_role *r, ckpt_buf *b, mpsl_error *err)
     put_i64(b, c->next);
     put(b, &c->rng, sizeof c->rng);
     put(b, c->order, (size_t)c->n * sizeof *c->order);
+    /* the epoch's counters so far (zero at an epoch's end) */
+    put(b, r->flops, sizeof r->flops);
+    put(b, &r->compute_s, sizeof r->compute_s);
+    put(b, &r->wait_s, sizeof r->wait_s);
+    put(b, r->sent_bytes, sizeof r->sent_bytes);
+    put(b, r->sent_messages, sizeof r->sent_messages);
+    put_i32(b, r->n_metrics);
+    put(b, r->metrics, (size_t)r->n_metrics * sizeof *r->metrics);
+    uint64_t lb = r->id == MPSL_SERVER ? (uint64_t)s->ex->n_clients * sizeof *s->links : 0;
+    put(b, &lb, sizeof lb);
+    put(b, s->links, (size_t)lb);
     /* sequence numbers of the live models and optimizers, sorted */
     int nm = 0, no = 0;
     int *seq_m = calloc((size_t)r->n_res + 1, 2 * sizeof(int));
@@ -203,6 +214,27 @@ int checkpoint_role_parse(const unsigned char *p, size_t len, ckpt_role *out, mp
         return mpsl_err(err, "a role's data cursor is malformed");
     }
     out->cursor_order = take(&rd, (size_t)out->cursor_n * sizeof(int64_t));
+    const void *counters[6] = {
+        take(&rd, sizeof out->flops), take(&rd, sizeof out->compute_s),
+        take(&rd, sizeof out->wait_s), take(&rd, sizeof out->sent_bytes),
+        take(&rd, sizeof out->sent_messages), NULL};
+    if (counters[4]) {
+        memcpy(out->flops, counters[0], sizeof out->flops);
+        memcpy(&out->compute_s, counters[1], sizeof out->compute_s);
+        memcpy(&out->wait_s, counters[2], sizeof out->wait_s);
+        memcpy(out->sent_bytes, counters[3], sizeof out->sent_bytes);
+        memcpy(out->sent_messages, counters[4], sizeof out->sent_messages);
+    }
+    out->n_metrics = take_i32(&rd);
+    if (out->n_metrics < 0 || out->n_metrics > 4096) {
+        return mpsl_err(err, "a role's recorded figures are malformed");
+    }
+    out->metrics = take(&rd, (size_t)out->n_metrics * sizeof(role_metric));
+    out->links_bytes = (uint64_t)take_i64(&rd);
+    out->links = out->links_bytes <= len ? take(&rd, (size_t)out->links_bytes) : NULL;
+    if (rd.bad || !out->links) {
+        return mpsl_err(err, "a role's counters are truncated");
+    }
     out->n_models = take_i32(&rd);
     if (out->n_models < 0 || out->n_models > 4096) {
         return mpsl_err(err, "a role's model count is malformed");
@@ -272,8 +304,29 @@ int checkpoint_role_restore(mpsl_role *r, ckpt_role *state, mpsl_error *err)
                         r->id == MPSL_SERVER ? "the server" : "a client",
                         (long long)state->cursor_n, (long long)c->n);
     }
+    if (state->links_bytes &&
+        state->links_bytes != (uint64_t)s->ex->n_clients * sizeof *s->links) {
+        return mpsl_err(err, "the saved link counters are for another number of clients");
+    }
     r->rng = state->rng;
     r->shared = state->shared;
+    memcpy(r->flops, state->flops, sizeof r->flops);
+    r->compute_s = state->compute_s;
+    r->wait_s = state->wait_s;
+    memcpy(r->sent_bytes, state->sent_bytes, sizeof r->sent_bytes);
+    memcpy(r->sent_messages, state->sent_messages, sizeof r->sent_messages);
+    if (state->n_metrics > 0) {
+        role_metric *m = realloc(r->metrics, (size_t)state->n_metrics * sizeof *m);
+        if (!m) {
+            return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
+        }
+        memcpy(m, state->metrics, (size_t)state->n_metrics * sizeof *m);
+        r->metrics = m;
+        r->n_metrics = r->cap_metrics = state->n_metrics;
+    }
+    if (state->links_bytes) {
+        memcpy(s->links, state->links, (size_t)state->links_bytes);
+    }
     memcpy(c->order, state->cursor_order, (size_t)c->n * sizeof *c->order);
     c->next = state->cursor_next;
     c->rng = state->cursor_rng;
@@ -283,11 +336,11 @@ int checkpoint_role_restore(mpsl_role *r, ckpt_role *state, mpsl_error *err)
 
 /* ---------------------------------------------------------------- the file */
 
-/* Header: magic[8], u32 version, u32 n_roles, i64 run_id, i64 epoch, u64 config bytes
+/* Header: magic[8], u32 version, u32 n_roles, i64 run_id, i64 epoch, i64 step, u64 config bytes
  * (with its NUL), then the config, then per role u64 bytes + blob; last a u32 CRC32 of
  * everything before it. */
-int checkpoint_write(const char *path, int64_t run_id, int64_t epoch, const char *config,
-                     const ckpt_buf *roles, int n_roles, mpsl_error *err)
+int checkpoint_write(const char *path, int64_t run_id, int64_t epoch, int64_t step,
+                     const char *config, const ckpt_buf *roles, int n_roles, mpsl_error *err)
 {
     ckpt_buf b = {0};
     put(&b, CKPT_MAGIC, 8);
@@ -296,6 +349,7 @@ int checkpoint_write(const char *path, int64_t run_id, int64_t epoch, const char
     put(&b, &n, 4);
     put_i64(&b, run_id);
     put_i64(&b, epoch);
+    put_i64(&b, step);
     uint64_t cl = strlen(config) + 1;
     put(&b, &cl, 8);
     put(&b, config, cl);
@@ -377,7 +431,7 @@ int checkpoint_read(const char *path, ckpt_file *f, mpsl_error *err)
                          strerror(errno));
     }
     struct stat st;
-    if (fstat(fileno(in), &st) != 0 || st.st_size < 44) {
+    if (fstat(fileno(in), &st) != 0 || st.st_size < 52) {
         fclose(in);
         return mpsl_errs(err, MPSL_ERR_INVALID, "checkpoint %s is truncated (%lld bytes)", path,
                          (long long)st.st_size);
@@ -411,9 +465,10 @@ int checkpoint_read(const char *path, ckpt_file *f, mpsl_error *err)
     uint32_t n = (uint32_t)take_i32(&rd);
     f->run_id = take_i64(&rd);
     f->epoch = take_i64(&rd);
+    f->step = take_i64(&rd);
     uint64_t cl = (uint64_t)take_i64(&rd);
     f->config = cl <= f->len ? take(&rd, (size_t)cl) : NULL;
-    if (version != CKPT_VERSION || n < 1 || n > 1000001 || !f->config ||
+    if (version != CKPT_VERSION || n < 1 || n > 1000001 || !f->config || f->step < 0 ||
         f->config[cl - 1] != '\0') {
         checkpoint_free(f);
         return mpsl_err(err, "checkpoint %s has an unknown version (%u) or a malformed header",

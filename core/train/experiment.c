@@ -114,12 +114,15 @@ static const char *const train_ignore[] = {"optimizer", "schedule", "checkpoint"
 
 /* train.checkpoint: saved states to resume from (docs/cli.md, "mpsl resume"). */
 typedef struct checkpoint_keys {
-    int64_t every_epochs, keep;
+    int64_t every_epochs, every_steps, keep;
     const char *dir;
 } checkpoint_keys;
 static const mpsl_param_spec checkpoint_spec[] = {
     MPSL_PARAM_INT(checkpoint_keys, every_epochs, "every_epochs", 0, 0, 1000000, "0",
                    "write a checkpoint after every N epochs (0: none)"),
+    MPSL_PARAM_INT(checkpoint_keys, every_steps, "every_steps", 0, 0, 1000000000, "0",
+                   "also after every N steps inside an epoch (0: none; strategies whose "
+                   "roles take steps together: mpsl, centralized)"),
     MPSL_PARAM_INT(checkpoint_keys, keep, "keep", 0, 1, 1000000, "2",
                    "the newest N checkpoints of a run are kept, older ones deleted"),
     MPSL_PARAM_STRING(checkpoint_keys, dir, "dir", 0, NULL,
@@ -508,6 +511,7 @@ static int parse_train(experiment *ex, const cfg_node *root, mpsl_error *err)
         return rc;
     }
     ex->checkpoint_every = ck.every_epochs;
+    ex->checkpoint_every_steps = ck.every_steps;
     ex->checkpoint_keep = ck.keep;
     ex->checkpoint_dir = ck.dir;
     optimizer_keys ok;

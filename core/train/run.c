@@ -179,7 +179,8 @@ static int restore_roles(mpsl_session *s, const char *path, mpsl_error *err)
         return rc;
     }
     const ckpt_file *f = s->resume_file;
-    if (f->n_roles != K + 1 || f->epoch < 1 || f->epoch >= s->ex->train.epochs) {
+    if (f->n_roles != K + 1 || (f->epoch < 1 && f->step < 1) ||
+        f->epoch >= s->ex->train.epochs) {
         return mpsl_err(err, "checkpoint %s holds %d parties after %lld epochs; this run has "
                         "%d and %lld epochs", path, f->n_roles, (long long)f->epoch, K + 1,
                         (long long)s->ex->train.epochs);
@@ -195,6 +196,7 @@ static int restore_roles(mpsl_session *s, const char *path, mpsl_error *err)
         s->drv.roles[i].epochs_ended = f->epoch;
     }
     s->first_epoch = f->epoch;
+    s->first_step = f->step;
     s->epochs_done = f->epoch;
     s->last_epoch_recorded = f->epoch - 1;
     return rc;
@@ -331,7 +333,7 @@ int run_experiment(experiment *ex, const char *db_path, const run_options *opt,
     /* 2. The run itself. */
     if (rc == MPSL_OK && s.rank == 0 && opt && opt->resume_run_id) {
         s.run_id = opt->resume_run_id;
-        rc = store_run_resume(s.db, s.run_id, s.first_epoch, err);
+        rc = store_run_resume(s.db, s.run_id, s.first_epoch, s.first_step, err);
         begun = rc == MPSL_OK;
     } else if (rc == MPSL_OK && s.rank == 0) {
         rc = begin_run(&s, db_path, hosts, err);
@@ -350,8 +352,13 @@ int run_experiment(experiment *ex, const char *db_path, const run_options *opt,
             s.progress->run_id = s.run_id;
         }
         if (s.rank == 0 && (!opt || !opt->quiet)) {
-            fprintf(stderr, "run %lld: %s (%s on %s, %d clients%s) -> %s\n",
-                    (long long)s.run_id, ex->name, ex->strategy.plugin.desc->name,
+            char resumed[96] = "";
+            if (opt && opt->resume_checkpoint) {
+                snprintf(resumed, sizeof resumed, " resumed after epoch %lld, step %lld",
+                         (long long)s.first_epoch, (long long)s.first_step);
+            }
+            fprintf(stderr, "run %lld%s: %s (%s on %s, %d clients%s) -> %s\n",
+                    (long long)s.run_id, resumed, ex->name, ex->strategy.plugin.desc->name,
                     ex->dataset.plugin.desc->name, ex->n_clients,
                     mpi ? ", over MPI" : "", db_path);
         }

@@ -535,10 +535,9 @@ int session_checkpoint_due(const mpsl_session *s, int64_t epoch)
     return every > 0 && (epoch + 1) % every == 0 && epoch + 1 < s->ex->train.epochs;
 }
 
-/* The checkpoint after `done` epochs: every role's state (the clients' arrive as messages)
- * in one file, recorded with the run; then all but the newest train.checkpoint.keep are
- * deleted. */
-static int write_checkpoint(mpsl_role *server, int64_t done, mpsl_error *err)
+/* Every role's state (the clients' arrive as messages) in one file, recorded with the run;
+ * then all but the newest train.checkpoint.keep are deleted. */
+int session_write_checkpoint(mpsl_role *server, int64_t done, int64_t step, mpsl_error *err)
 {
     mpsl_session *s = server->s;
     int K = s->ex->n_clients, clients = s->drv.api->client != NULL;
@@ -566,11 +565,14 @@ static int write_checkpoint(mpsl_role *server, int64_t done, mpsl_error *err)
         dir = base ? mpsl_strfmt("%s/run-%lld", base, (long long)s->run_id)
                    : mpsl_strfmt("%s.checkpoints/run-%lld", store_path(s->db),
                                  (long long)s->run_id);
-        path = dir ? mpsl_strfmt("%s/epoch-%lld.ckpt", dir, (long long)done) : NULL;
+        path = !dir ? NULL
+               : step ? mpsl_strfmt("%s/epoch-%lld-step-%lld.ckpt", dir, (long long)done,
+                                    (long long)step)
+                      : mpsl_strfmt("%s/epoch-%lld.ckpt", dir, (long long)done);
         rc = path ? mpsl_mkdir_p(dir, err) : mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
     }
     if (rc == MPSL_OK) {
-        rc = checkpoint_write(path, s->run_id, done, config, blobs, K + 1, err);
+        rc = checkpoint_write(path, s->run_id, done, step, config, blobs, K + 1, err);
     }
     int64_t bytes = 0;
     for (int k = 0; blobs && k <= K; k++) {
@@ -580,7 +582,7 @@ static int write_checkpoint(mpsl_role *server, int64_t done, mpsl_error *err)
     char **old = NULL;
     int n_old = 0;
     if (rc == MPSL_OK) {
-        rc = store_checkpoint_add(s->db, s->run_id, done, path, bytes, err);
+        rc = store_checkpoint_add(s->db, s->run_id, done, step, path, bytes, err);
     }
     if (rc == MPSL_OK) {
         rc = store_checkpoint_prune(s->db, s->run_id, s->ex->checkpoint_keep, &old, &n_old, err);
@@ -705,7 +707,7 @@ int session_epoch_end(mpsl_role *server, int64_t epoch, mpsl_model *eval_model,
         s->progress->step = 0;
     }
     if (session_checkpoint_due(s, epoch)) {
-        rc = write_checkpoint(server, epoch + 1, err);
+        rc = session_write_checkpoint(server, epoch + 1, 0, err);
         if (rc != MPSL_OK) {
             return rc;
         }

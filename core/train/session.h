@@ -65,7 +65,7 @@ struct mpsl_session {
     double *client_time;                    /* (n_clients * 2): compute, wait seconds */
 
     /* resuming: the epoch the roles start from, and the checkpoint they are restored from */
-    int64_t first_epoch;
+    int64_t first_epoch, first_step;
     struct ckpt_file *resume_file;
     struct ckpt_role *resume_roles;         /* (n_clients + 1): server first */
 
@@ -126,6 +126,9 @@ int64_t session_client_next(mpsl_session *s, int client, mpsl_batch *b, int64_t 
                             mpsl_error *err);
 /* Whether a checkpoint is written after this 0-based epoch (never after the last). */
 int session_checkpoint_due(const mpsl_session *s, int64_t epoch);
+/* The checkpoint after `epochs` epochs and `step` steps of the next, written by the server's
+ * role with every client's state (session.c). */
+int session_write_checkpoint(mpsl_role *server, int64_t epochs, int64_t step, mpsl_error *err);
 /* The server's epoch_end: gathers the clients' reports, evaluates when due, stores the
  * epoch (see mpsl_session_api.epoch_end). */
 int session_epoch_end(mpsl_role *server, int64_t epoch, mpsl_model *eval_model,

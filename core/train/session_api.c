@@ -500,6 +500,21 @@ size_t session_report_capacity(void)
     return sizeof(role_report) + MAX_CLIENT_METRICS * sizeof(role_metric);
 }
 
+/* A client's state, for the checkpoint file the server writes. */
+static int send_checkpoint(mpsl_role *r, mpsl_error *err)
+{
+    ckpt_buf blob = {0};
+    int rc = checkpoint_role_save(r, &blob, err);
+    if (rc == MPSL_OK) {
+        checkpoint_pad4(&blob);
+        mpsl_tensor bt = {.data = blob.p, .dtype = MPSL_I32, .ndim = 1,
+                          .shape = {(int64_t)(blob.len / 4)}};
+        rc = messages_send(r, MPSL_SERVER, MSG_CHECKPOINT, &bt, err);
+    }
+    ckpt_buf_free(&blob);
+    return rc;
+}
+
 /* A client's end of epoch: its counters and records go to the server as one report (not
  * counted as payload: it is the instrument, not the protocol). */
 static int client_epoch_end(mpsl_role *r, int64_t epoch, mpsl_error *err)
@@ -523,21 +538,12 @@ static int client_epoch_end(mpsl_role *r, int64_t epoch, mpsl_error *err)
                      .shape = {(int64_t)((bytes + 3) / 4)}};
     int rc = messages_send(r, MPSL_SERVER, MSG_REPORT, &t, err);
     free(buf);
-    if (rc == MPSL_OK && session_checkpoint_due(r->s, epoch)) {
-        /* this role's state at the end of the epoch, for the server's checkpoint file */
-        ckpt_buf blob = {0};
-        rc = checkpoint_role_save(r, &blob, err);
-        if (rc == MPSL_OK) {
-            checkpoint_pad4(&blob);
-            mpsl_tensor bt = {.data = blob.p, .dtype = MPSL_I32, .ndim = 1,
-                              .shape = {(int64_t)(blob.len / 4)}};
-            rc = messages_send(r, MPSL_SERVER, MSG_CHECKPOINT, &bt, err);
-        }
-        ckpt_buf_free(&blob);
-    }
     role_reset_counters(r);
     r->epochs_ended = epoch + 1;
     r->step = 0;
+    if (rc == MPSL_OK && session_checkpoint_due(r->s, epoch)) {
+        rc = send_checkpoint(r, err); /* its state at the epoch's end, counters reset */
+    }
     return rc;
 }
 
@@ -598,6 +604,25 @@ static void a_progress(mpsl_role *r, int64_t epoch, int64_t done, int64_t total)
 }
 
 static int64_t a_first_epoch(mpsl_role *r) { return r->s->first_epoch; }
+static int64_t a_first_step(mpsl_role *r) { return r->s->first_step; }
+
+/* The end of a step: a checkpoint when train.checkpoint.every_steps says so (the clients
+ * hand their state to the server, which writes the file). */
+static int a_step_end(mpsl_role *r, int64_t epoch, int64_t step, mpsl_error *err)
+{
+    if (epoch != r->epochs_ended || step < 1) {
+        return mpsl_errs(err, MPSL_ERR_INTERNAL, "step_end(%lld, %lld): a step of epoch %lld "
+                         "(steps count from 1)", (long long)epoch, (long long)step,
+                         (long long)r->epochs_ended);
+    }
+    r->step = step;
+    int64_t every = r->s->ex->checkpoint_every_steps;
+    if (every <= 0 || step % every != 0) {
+        return MPSL_OK;
+    }
+    return r->id == MPSL_SERVER ? session_write_checkpoint(r, epoch, step, err)
+                                : send_checkpoint(r, err);
+}
 
 static int a_keep(mpsl_role *r, const char *name, void *data, size_t bytes, mpsl_error *err)
 {
@@ -687,6 +712,8 @@ const mpsl_session_api *session_api(void)
         .progress = a_progress,
         .first_epoch = a_first_epoch,
         .keep = a_keep,
+        .step_end = a_step_end,
+        .first_step = a_first_step,
     };
     return &api;
 }

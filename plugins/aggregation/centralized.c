@@ -30,11 +30,19 @@ static int central_server(const mpsl_host *h, const mpsl_session_api *api, mpsl_
         samples += api->client_samples(r, k);
     }
     int64_t steps = (samples + t->batch_size - 1) / t->batch_size;
+    step_stats st = {0}; /* the epoch's figures so far outlive a checkpoint inside it */
+    rc = api->keep(r, "stats", &st, sizeof st, err);
     for (int64_t epoch = api->first_epoch(r); epoch < t->epochs && rc == MPSL_OK; epoch++) {
-        step_stats st = {0};
-        int64_t n, step = 0;
+        /* the data cursor, restored with a checkpoint, knows where the epoch's pass is */
+        int64_t n, step = epoch == api->first_epoch(r) ? api->first_step(r) : 0;
+        if (step == 0) {
+            st = (step_stats){0};
+        }
         while (rc == MPSL_OK && (n = api->next_batch(r, b, t->batch_size, err)) > 0) {
             rc = local_step(api, r, m, opt, b, dlogits, epoch, NULL, &st, err);
+            if (rc == MPSL_OK) {
+                rc = api->step_end(r, epoch, step + 1, err);
+            }
             if (rc == MPSL_OK && api->should_stop(r)) {
                 rc = MPSL_ERR_INTERRUPTED;
             }

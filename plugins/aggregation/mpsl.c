@@ -215,14 +215,27 @@ static int mpsl_server(const mpsl_host *h, const mpsl_session_api *api, mpsl_rol
         h->error_set(err, "out of memory for the server's batch of %lld rows",
                      (long long)(sv.b * sv.K));
     }
+    /* the epoch's loss so far outlives a checkpoint inside the epoch */
+    if (rc == MPSL_OK) {
+        rc = api->keep(r, "loss_sum", &sv.loss_sum, sizeof sv.loss_sum, err);
+    }
+    if (rc == MPSL_OK) {
+        rc = api->keep(r, "seen", &sv.seen, sizeof sv.seen, err);
+    }
     int64_t epochs = api->settings(r)->epochs, steps = steps_per_epoch(api, r);
     for (int64_t epoch = api->first_epoch(r); epoch < epochs && rc == MPSL_OK; epoch++) {
-        sv.loss_sum = 0;
-        sv.seen = 0;
-        for (int64_t step = 0; step < steps && rc == MPSL_OK; step++) {
+        int64_t first = epoch == api->first_epoch(r) ? api->first_step(r) : 0;
+        if (first == 0) {
+            sv.loss_sum = 0;
+            sv.seen = 0;
+        }
+        for (int64_t step = first; step < steps && rc == MPSL_OK; step++) {
             rc = server_forward(api, r, &sv, err);
             if (rc == MPSL_OK) {
                 rc = server_backward(api, r, p, &sv, epoch, err);
+            }
+            if (rc == MPSL_OK) {
+                rc = api->step_end(r, epoch, step + 1, err);
             }
             if (rc == MPSL_OK && api->should_stop(r)) {
                 rc = MPSL_ERR_INTERRUPTED;
@@ -341,11 +354,21 @@ static int mpsl_client(const mpsl_host *h, const mpsl_session_api *api, mpsl_rol
     if (rc == MPSL_ERR_NOMEM && !err->msg[0]) {
         h->error_set(err, "out of memory for client %d", api->client_id(r));
     }
+    step_stats st = {0}; /* the epoch's figures so far outlive a checkpoint inside it */
+    if (rc == MPSL_OK) {
+        rc = api->keep(r, "stats", &st, sizeof st, err);
+    }
     int64_t epochs = api->settings(r)->epochs, steps = steps_per_epoch(api, r);
     for (int64_t epoch = api->first_epoch(r); epoch < epochs && rc == MPSL_OK; epoch++) {
-        step_stats st = {0};
-        for (int64_t step = 0; step < steps && rc == MPSL_OK; step++) {
+        int64_t first = epoch == api->first_epoch(r) ? api->first_step(r) : 0;
+        if (first == 0) {
+            st = (step_stats){0};
+        }
+        for (int64_t step = first; step < steps && rc == MPSL_OK; step++) {
             rc = client_step(api, r, p, &c, epoch, &st, err);
+            if (rc == MPSL_OK) {
+                rc = api->step_end(r, epoch, step + 1, err);
+            }
             if (rc == MPSL_OK && api->should_stop(r)) {
                 rc = MPSL_ERR_INTERRUPTED;
             }

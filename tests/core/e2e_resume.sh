@@ -56,6 +56,27 @@ for s in mpsl fedavg fedprox centralized; do
   done
 done
 
+# Checkpoints inside an epoch (every_steps) for the strategies whose roles take steps together:
+# killed anywhere, resumed from the last step checkpoint, still bit for bit.
+for s in mpsl centralized; do
+  steps=(--set strategy.plugin=$s --set train.checkpoint.every_epochs=0 --set train.checkpoint.every_steps=4)
+  expect_ok "$s uninterrupted (every_steps)" "$MPSL" run tiny.yaml --db r.db "${steps[@]}"
+  base=$(last_id)
+  calls=$(grep -c forward calls.log); rm -f calls.log
+  for try in 1 2; do
+    at=$(( (RANDOM % (calls * 3 / 5)) + calls / 5 ))
+    MPSL_TEST_CRASH=kill MPSL_TEST_CRASH_AT=$at "$MPSL" run tiny.yaml --db r.db "${steps[@]}" \
+      >/dev/null 2>&1
+    id=$(last_id)
+    check "$s every_steps try $try: a checkpoint inside an epoch" \
+      [ "$(sql r.db "select count(*) from checkpoints where run_id=$id and step > 0")" -ge 1 ]
+    expect_ok "$s every_steps try $try: resume" "$MPSL" resume "$id" --db r.db
+    check "$s every_steps try $try: resumed after a step" grep -q "resumed after epoch [0-9]*, step [1-9]" "$WORK/err"
+    check "$s every_steps try $try: equal bit for bit" [ "$(figures "$base")" = "$(figures "$id")" ]
+    rm -f calls.log
+  done
+done
+
 # Refusals and fallbacks.
 MPSL_TEST_CRASH=kill MPSL_TEST_CRASH_AT=60 "$MPSL" run tiny.yaml --db r.db >/dev/null 2>&1
 id=$(last_id)

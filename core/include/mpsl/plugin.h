@@ -738,7 +738,8 @@ typedef struct mpsl_session_api {
     void (*progress)(mpsl_role *r, int64_t epoch, int64_t done, int64_t total);
 
     /* --- checkpoints and resuming (train.checkpoint, `mpsl resume`). A role runs its epochs
-     * from first_epoch(): 0, or the epoch after the checkpoint a resumed run continues from.
+     * from first_epoch(): 0, or the epoch the checkpoint a resumed run continues from was
+     * written in (the next one, for a checkpoint at the end of an epoch).
      * What a role holds at the end of an epoch is saved with each checkpoint: its models and
      * optimizers, its random streams and data cursor; when the run resumes, the models and
      * optimizers it creates again are restored in the order they were created. Anything else
@@ -747,6 +748,16 @@ typedef struct mpsl_session_api {
      * and restored into `data` at once when the run resumes. */
     int64_t (*first_epoch)(mpsl_role *r);
     int (*keep)(mpsl_role *r, const char *name, void *data, size_t bytes, mpsl_error *err);
+    /* Checkpoints inside an epoch (train.checkpoint.every_steps), for strategies whose epochs
+     * are steps that every role takes together (MPSL; centralized training): every role
+     * calls step_end() after each step (1-based: steps done in the epoch); when one is due
+     * each role's state is saved there, the counters of the epoch so far included. A resumed
+     * role starts its first epoch at step first_step() (0 unless the checkpoint was written
+     * inside an epoch) and keeps what it accumulates over an epoch (its loss sums) with
+     * keep(), resetting it only when an epoch starts at step 0. A strategy whose roles do
+     * not call step_end() gets checkpoints at epoch ends only. */
+    int (*step_end)(mpsl_role *r, int64_t epoch, int64_t step, mpsl_error *err);
+    int64_t (*first_step)(mpsl_role *r);
 } mpsl_session_api;
 
 /* A role function runs one party from the first epoch to the last and returns MPSL_OK, or
