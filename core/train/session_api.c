@@ -103,13 +103,14 @@ static int a_model_create(mpsl_role *r, int parts, mpsl_model **m, mpsl_error *e
         /* resuming: the parameters this role's model of that rank held at the checkpoint */
         const ckpt_tensor *saved = &r->restore->models[(*m)->seq];
         if (saved->parts != parts || saved->n != (*m)->n) {
-            int rc = mpsl_errs(err, MPSL_ERR_INVALID, "resume: model %d of this role held parts "
-                               "%d and %lld parameters at the checkpoint, now parts %d and "
-                               "%lld (the strategy or model changed)", (*m)->seq, saved->parts,
-                               (long long)saved->n, parts, (long long)(*m)->n);
+            int refused = mpsl_errs(err, MPSL_ERR_INVALID, "resume: model %d of this role "
+                                    "held parts %d and %lld parameters at the checkpoint, now "
+                                    "parts %d and %lld (the strategy or model changed)",
+                                    (*m)->seq, saved->parts, (long long)saved->n, parts,
+                                    (long long)(*m)->n);
             model_destroy(*m);
             *m = NULL;
-            return rc;
+            return refused;
         }
         memcpy((*m)->param, saved->a, (size_t)saved->n * sizeof(float));
     }
