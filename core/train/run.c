@@ -330,6 +330,7 @@ int run_experiment(experiment *ex, const char *db_path, const run_options *opt,
     if (mpi && mpi_started) { /* every rank learns whether any refused */
         rc = transport_agree(rc, err);
     }
+    int all_ready = rc == MPSL_OK; /* the same on every rank once they agreed */
     /* 2. The run itself. */
     if (rc == MPSL_OK && s.rank == 0 && opt && opt->resume_run_id) {
         s.run_id = opt->resume_run_id;
@@ -339,7 +340,7 @@ int run_experiment(experiment *ex, const char *db_path, const run_options *opt,
         rc = begin_run(&s, db_path, hosts, err);
         begun = rc == MPSL_OK;
     }
-    if (mpi && rc == MPSL_OK) {
+    if (mpi && all_ready) { /* every rank, whatever rank 0's attempt to begin gave */
         rc = transport_agree(rc, err);
         transport_bcast_i64(&s.run_id);
         begun = rc == MPSL_OK;
