@@ -1,10 +1,13 @@
 /* attention.c: multi-head self-attention between timm's qkv and proj layers. Each (sample,
  * head) pair is four small GEMMs reading q, k, v in place from the packed qkv (leading
  * dimension 3D) plus a row softmax; pairs are spread over the kernel threads, each calling
- * single-threaded kern_sgemm (gemm.h; kernels.h explains why). */
+ * single-threaded kern_sgemm (gemm.h; kernels.h explains why). The backward's GEMMs need a
+ * T x T scratch per thread; without it, pairs take a direct path that needs none (the one the
+ * reference uses). */
 #include <assert.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "flops.h"
 #include "gemm.h"
@@ -117,13 +120,71 @@ void kern_attention_forward(float *out, float *att, const float *qkv, int64_t B,
     attention_flops(MPSL_PASS_FORWARD, B, T, D, H);
 }
 
+/* The backward of one (sample b, head h) pair without scratch memory, in double: for each
+ * query row t, a first pass over the keys gives dv and the softmax backward's row sum
+ * sum_s P[t,s] dP[t,s]; a second recomputes dP[t,s] = dO[t] . v[s] for dS and adds dS's share
+ * to dq and dk. Twice the dP dot products of the GEMM path, no T x T matrix. Overwrites the
+ * pair's columns of dqkv (no other pair writes them). */
+static void att_bwd_pair_direct(float *dqkv, const float *dout, const float *qkv,
+                                const float *att, int64_t b, int64_t h, int64_t T, int64_t D,
+                                int64_t H)
+{
+    int64_t hs = D / H;
+    double scale = 1.0 / sqrt((double)hs);
+    for (int64_t t = 0; t < T; t++) {
+        float *dq = dqkv + (b * T + t) * 3 * D + h * hs;
+        memset(dq, 0, (size_t)hs * sizeof(float));
+        memset(dq + D, 0, (size_t)hs * sizeof(float));
+        memset(dq + 2 * D, 0, (size_t)hs * sizeof(float));
+    }
+    const float *a = att + (b * H + h) * T * T;
+    for (int64_t t = 0; t < T; t++) {
+        const float *g = dout + (b * T + t) * D + h * hs;
+        // dP[t,s] = dO[t] . v[s];  dv[s] += P[t,s] dO[t];  dot = sum_s P[t,s] dP[t,s]
+        double dot = 0.0;
+        for (int64_t s = 0; s < T; s++) {
+            const float *v = qkv + (b * T + s) * 3 * D + 2 * D + h * hs;
+            float *dv = dqkv + (b * T + s) * 3 * D + 2 * D + h * hs;
+            double dp = 0.0;
+            for (int64_t i = 0; i < hs; i++) {
+                dp += (double)g[i] * v[i];
+                dv[i] += a[t * T + s] * g[i];
+            }
+            dot += dp * a[t * T + s];
+        }
+        // dS[t,s] = P[t,s] (dP[t,s] - dot);  dq[t] += scale dS k[s];  dk[s] += scale dS q[t]
+        const float *q = qkv + (b * T + t) * 3 * D + h * hs;
+        float *dq = dqkv + (b * T + t) * 3 * D + h * hs;
+        for (int64_t s = 0; s < T; s++) {
+            const float *v = qkv + (b * T + s) * 3 * D + 2 * D + h * hs;
+            const float *k = qkv + (b * T + s) * 3 * D + D + h * hs;
+            float *dk = dqkv + (b * T + s) * 3 * D + D + h * hs;
+            double dp = 0.0;
+            for (int64_t i = 0; i < hs; i++) {
+                dp += (double)g[i] * v[i];
+            }
+            double w = scale * (a[t * T + s] * (dp - dot));
+            for (int64_t i = 0; i < hs; i++) {
+                dq[i] += (float)(w * k[i]);
+                dk[i] += (float)(w * q[i]);
+            }
+        }
+    }
+}
+
 static void att_bwd_range(void *p, int64_t begin, int64_t end, int part)
 {
     att_ctx *c = p;
     int64_t T = c->T, D = c->D, H = c->H, hs = D / H;
     float scale = 1.0f / sqrtf((float)hs);
-    float *ds = malloc((size_t)(T * T) * sizeof(float));
-    assert(ds && "out of memory in attention_backward");
+    float *ds = kern_alloc((size_t)(T * T) * sizeof(float));
+    if (!ds) {
+        // no scratch: the same gradient by the direct path (slower, no T x T matrix)
+        for (int64_t bh = begin; bh < end; bh++) {
+            att_bwd_pair_direct(c->dqkv, c->dout, c->qkv, c->catt, bh / H, bh % H, T, D, H);
+        }
+        return;
+    }
     for (int64_t bh = begin; bh < end; bh++) {
         int64_t b = bh / H, h = bh % H;
         const float *q = c->qkv + b * T * 3 * D + h * hs, *k = q + D, *v = q + 2 * D;
@@ -209,49 +270,10 @@ void kern_attention_backward_ref(float *dqkv, const float *dout, const float *qk
     if (!dqkv) {
         return;
     }
-    int64_t hs = D / H;
-    double scale = 1.0 / sqrt((double)hs);
-    double *ds = malloc((size_t)(T * T) * sizeof(double));
-    assert(ds && "out of memory in attention_backward_ref");
-    for (int64_t i = 0; i < B * T * 3 * D; i++) {
-        dqkv[i] = 0.0f;
-    }
     for (int64_t b = 0; b < B; b++) {
         for (int64_t h = 0; h < H; h++) {
-            const float *a = att + (b * H + h) * T * T;
-            for (int64_t t = 0; t < T; t++) {
-                const float *g = dout + (b * T + t) * D + h * hs;
-                // dP[t,s] = dO[t] . v[s];  dv[s] += P[t,s] dO[t]
-                double dot = 0.0;
-                for (int64_t s = 0; s < T; s++) {
-                    const float *v = qkv + (b * T + s) * 3 * D + 2 * D + h * hs;
-                    float *dv = dqkv + (b * T + s) * 3 * D + 2 * D + h * hs;
-                    double dp = 0.0;
-                    for (int64_t i = 0; i < hs; i++) {
-                        dp += (double)g[i] * v[i];
-                        dv[i] += a[t * T + s] * g[i];
-                    }
-                    ds[t * T + s] = dp;
-                    dot += dp * a[t * T + s];
-                }
-                for (int64_t s = 0; s < T; s++) {
-                    ds[t * T + s] = a[t * T + s] * (ds[t * T + s] - dot);
-                }
-                // dq[t] += scale dS[t,s] k[s];  dk[s] += scale dS[t,s] q[t]
-                const float *q = qkv + (b * T + t) * 3 * D + h * hs;
-                float *dq = dqkv + (b * T + t) * 3 * D + h * hs;
-                for (int64_t s = 0; s < T; s++) {
-                    const float *k = qkv + (b * T + s) * 3 * D + D + h * hs;
-                    float *dk = dqkv + (b * T + s) * 3 * D + D + h * hs;
-                    double w = scale * ds[t * T + s];
-                    for (int64_t i = 0; i < hs; i++) {
-                        dq[i] += (float)(w * k[i]);
-                        dk[i] += (float)(w * q[i]);
-                    }
-                }
-            }
+            att_bwd_pair_direct(dqkv, dout, qkv, att, b, h, T, D, H);
         }
     }
-    free(ds);
     attention_flops(MPSL_PASS_BACKWARD, B, T, D, H);
 }

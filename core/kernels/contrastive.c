@@ -1,6 +1,7 @@
 /* contrastive.c: the symmetric contrastive loss of the retrieval task (MPSL paper): raw dot
  * products S = img @ txt^T, no normalisation, no temperature; image-to-text and text-to-image
- * cross-entropy against the diagonal, averaged. */
+ * cross-entropy against the diagonal, averaged. Both versions need (B,B) scratch; without it
+ * they fail (kernels.h, KERNEL ERRORS). */
 #include <assert.h>
 #include <math.h>
 #include <stdlib.h>
@@ -42,6 +43,26 @@ static double ce_diag(const float *S, int64_t B, int transposed, double *g, doub
     return loss;
 }
 
+/* Without its scratch the loss cannot be computed (kernels.h, KERNEL ERRORS): NaN gradients
+ * and loss, the error recorded. Frees what was allocated. */
+static double no_scratch(const char *kernel, float *dimg, float *dtxt, int64_t B, int64_t E,
+                         float *S, double *g)
+{
+    free(S);
+    free(g);
+    kern_error(MPSL_ERR_NOMEM, "%s: out of memory for the %lld x %lld similarity matrix",
+               kernel, (long long)B, (long long)B);
+    for (int64_t i = 0; i < B * E; i++) {
+        if (dimg) {
+            dimg[i] = NAN;
+        }
+        if (dtxt) {
+            dtxt[i] = NAN;
+        }
+    }
+    return NAN;
+}
+
 double kern_contrastive_loss(float *dimg, float *dtxt, const float *img, const float *txt,
                              int64_t B, int64_t E, float scale)
 {
@@ -50,9 +71,14 @@ double kern_contrastive_loss(float *dimg, float *dtxt, const float *img, const f
     if (B == 0) {
         return 0.0;
     }
-    float *S = malloc((size_t)(B * B) * sizeof(float));
-    double *g = (dimg || dtxt) ? calloc((size_t)(B * B), sizeof(double)) : NULL;
-    assert(S && (g || !(dimg || dtxt)) && "out of memory in contrastive_loss");
+    float *S = kern_alloc((size_t)(B * B) * sizeof(float));
+    double *g = (dimg || dtxt) ? kern_alloc((size_t)(B * B) * sizeof(double)) : NULL;
+    if (!S || (!g && (dimg || dtxt))) {
+        return no_scratch("contrastive_loss", dimg, dtxt, B, E, S, g);
+    }
+    if (g) {
+        memset(g, 0, (size_t)(B * B) * sizeof(double));
+    }
     // S (B,B) = img txt^T: a linear layer with weights txt (counts 2*B*B*E)
     kern_linear_forward(S, img, txt, NULL, B, E, B);
     double k = 0.5 * (double)scale / (double)B;
@@ -82,9 +108,12 @@ double kern_contrastive_loss_ref(float *dimg, float *dtxt, const float *img, con
     if (B == 0) {
         return 0.0;
     }
-    float *S = malloc((size_t)(B * B) * sizeof(float));
-    double *g = calloc((size_t)(B * B), sizeof(double));
-    assert(S && g && "out of memory in contrastive_loss_ref");
+    float *S = kern_alloc((size_t)(B * B) * sizeof(float));
+    double *g = kern_alloc((size_t)(B * B) * sizeof(double));
+    if (!S || !g) {
+        return no_scratch("contrastive_loss_ref", dimg, dtxt, B, E, S, g);
+    }
+    memset(g, 0, (size_t)(B * B) * sizeof(double));
     for (int64_t i = 0; i < B; i++) {
         for (int64_t j = 0; j < B; j++) {
             double dot = 0.0;

@@ -1,6 +1,8 @@
 /* embedding.c: token embedding lookup (text tokenizers). The gradient scatter runs parallel
- * over blocks of columns, so repeated ids accumulate without races and in input order. */
+ * over blocks of columns, so repeated ids accumulate without races and in input order. An id
+ * outside [0,V) is never followed (kernels.h, KERNEL ERRORS). */
 #include <assert.h>
+#include <math.h>
 #include <string.h>
 
 #include "flops.h"
@@ -13,12 +15,25 @@ typedef struct {
     int64_t N, V, D;
 } emb_ctx;
 
+/* Records an id outside [0,V) at row n (kernels.h, KERNEL ERRORS). */
+static void bad_id(const char *kernel, int64_t n, int32_t id, int64_t V)
+{
+    kern_error(MPSL_ERR_INVALID, "%s: id %d at row %lld is outside the vocabulary 0..%lld",
+               kernel, (int)id, (long long)n, (long long)(V - 1));
+}
+
 static void emb_fwd_range(void *p, int64_t begin, int64_t end, int part)
 {
     emb_ctx *c = p;
     for (int64_t n = begin; n < end; n++) {
         int32_t id = c->ids[n];
-        assert(id >= 0 && id < c->V && "embedding id out of range");
+        if (id < 0 || id >= c->V) {
+            bad_id("embedding_forward", n, id, c->V);
+            for (int64_t d = 0; d < c->D; d++) {
+                c->out[n * c->D + d] = NAN;
+            }
+            continue;
+        }
         memcpy(c->out + n * c->D, c->src + (int64_t)id * c->D, (size_t)c->D * sizeof(float));
     }
 }
@@ -40,7 +55,12 @@ static void emb_bwd_range(void *p, int64_t begin, int64_t end, int part)
     int64_t D = c->D, d0 = 16 * begin, d1 = 16 * end < D ? 16 * end : D;
     for (int64_t n = 0; n < c->N; n++) {
         int32_t id = c->ids[n];
-        assert(id >= 0 && id < c->V && "embedding id out of range");
+        if (id < 0 || id >= c->V) {
+            if (begin == 0) {   // once, not once per block of columns
+                bad_id("embedding_backward", n, id, c->V);
+            }
+            continue;
+        }
         float *dst = c->out + (int64_t)id * D;
         const float *g = c->src + n * D;
         for (int64_t d = d0; d < d1; d++) {
@@ -72,7 +92,10 @@ void kern_embedding_backward_ref(float *dtable, const float *dout, const int32_t
         return;
     }
     for (int64_t n = 0; n < N; n++) {
-        assert(ids[n] >= 0 && ids[n] < V && "embedding id out of range");
+        if (ids[n] < 0 || ids[n] >= V) {
+            bad_id("embedding_backward_ref", n, ids[n], V);
+            continue;
+        }
         for (int64_t d = 0; d < D; d++) {
             dtable[(int64_t)ids[n] * D + d] += dout[n * D + d];
         }

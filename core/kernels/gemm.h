@@ -40,9 +40,15 @@ void kern_sgemm_set_backend(kern_gemm_backend b);
 int kern_sgemm_avx512_supported(void);
 
 /* The AVX-512 kernel itself (gemm_avx512.c), same contract as kern_sgemm; only call it when
- * kern_sgemm_avx512_supported(). */
+ * kern_sgemm_avx512_supported(). Its packing buffers are allocated per thread on first use
+ * (kern_alloc); a thread that cannot get them runs the call on OpenBLAS instead. */
 void kern_sgemm_avx512(int transA, int transB, int64_t M, int64_t N, int64_t K, float alpha,
                        const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
                        float *C, int64_t ldc);
+/* OpenBLAS's cblas_sgemm under the same contract (the other backend, and the AVX-512
+ * kernel's fallback). */
+void kern_sgemm_openblas(int transA, int transB, int64_t M, int64_t N, int64_t K, float alpha,
+                         const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+                         float *C, int64_t ldc);
 
 #endif

@@ -21,6 +21,9 @@
  * stored: beta only on the first K block (beta == 0 never reads C), later blocks add; each
  * element is summed over k in the same order wherever its tile falls.
  *
+ * The packing buffers are per thread, allocated on first use and kept; a call whose buffers
+ * cannot be allocated (out of memory) is handed to OpenBLAS, which needs none of ours.
+ *
  * Only this file is compiled for AVX-512 (the pragma below); gemm.c calls into it only after
  * checking the CPU, so the rest of the library stays portable. */
 #include <stdint.h>
@@ -28,6 +31,7 @@
 #include <string.h>
 
 #include "gemm.h"
+#include "kernels.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 
@@ -65,15 +69,17 @@
 static _Thread_local float *tl_apack, *tl_bpack;
 static _Thread_local size_t tl_acap, tl_bcap;
 
+/* *buf with room for `floats` floats, grown if needed; NULL when it cannot grow (the buffer
+ * it had stays, for smaller calls). */
 static float *scratch(float **buf, size_t *cap, size_t floats)
 {
     if (*cap < floats) {
-        free(*buf);
-        size_t bytes = (floats * sizeof(float) + 63) & ~(size_t)63;
-        *buf = aligned_alloc(64, bytes);
-        if (!*buf) {
-            abort();
+        float *p = kern_alloc(floats * sizeof(float));
+        if (!p) {
+            return NULL;
         }
+        free(*buf);
+        *buf = p;
         *cap = floats;
     }
     return *buf;
@@ -247,6 +253,11 @@ void kern_sgemm_avx512(int transA, int transB, int64_t M, int64_t N, int64_t K, 
     int64_t panels_max = (nc_max + GEMM_NR - 1) / GEMM_NR;
     float *bp = scratch(&tl_bpack, &tl_bcap, (size_t)(panels_max * GEMM_NR * kc_max));
     float *ap = scratch(&tl_apack, &tl_acap, (size_t)(GEMM_MC * kc_max));
+    if (!bp || !ap) {
+        // no memory to pack into: OpenBLAS, which needs none of ours, does this call
+        kern_sgemm_openblas(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
     for (int64_t jc = 0; jc < N; jc += GEMM_NC) {
         int64_t nc = N - jc < GEMM_NC ? N - jc : GEMM_NC;
         for (int64_t pc = 0; pc < K; pc += GEMM_KC) {

@@ -108,6 +108,34 @@
 /* The table handed to plugins (size = sizeof(mpsl_kernels)). Static, never freed. */
 const mpsl_kernels *kernels_table(void);
 
+/* ------------------------------------------------------------------ kernel errors
+ *
+ * Kernels return nothing (or a loss), and release builds strip assert(), so a kernel that
+ * cannot do its work never crashes, never writes out of bounds and never skips quietly:
+ * - scratch memory it cannot allocate: attention_backward and the AVX-512 GEMM fall back to
+ *   paths that need none (same results up to rounding); contrastive_loss cannot, and fails;
+ * - an input out of range (an embedding id outside [0,V), a label outside [0,C)): the row is
+ *   not read or written where it would be out of bounds, and the kernel fails.
+ * A kernel that fails writes NaN where it could not compute (outputs, input gradients; a
+ * loss returns NaN) and records why with kern_error. The host takes the error after every
+ * module call (core/train/model.c), so the call fails with the kernel's message; callers
+ * that run kernels themselves (tests, benchmarks) take it with kern_error_take.
+ * Size arguments (negative counts, D % H != 0) are the caller's contract and stay assert()s. */
+
+/* Records the first error since the last kern_error_take (later ones are dropped until it is
+ * taken): status an mpsl_status (MPSL_ERR_NOMEM, MPSL_ERR_INVALID), the message printf-style,
+ * naming the kernel. Any thread may call it. */
+void kern_error(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The recorded status (MPSL_OK when none) and its message into msg (size bytes; may be
+ * NULL); clears it. */
+int kern_error_take(char *msg, size_t size);
+/* Scratch memory for kernels: 64-byte aligned, not zeroed, free() it; NULL on failure. */
+void *kern_alloc(size_t bytes);
+/* Tests: on != 0 makes every kern_alloc fail until called again with 0. */
+void kern_test_fail_alloc(int on);
+/* How many kern_alloc calls have failed in this process (forced or not). */
+long kern_alloc_failures(void);
+
 /* out (N,OC) = inp (N,IC) @ w (OC,IC)^T + b (OC, or NULL). OpenBLAS sgemm. */
 void kern_linear_forward(float *out, const float *inp, const float *w, const float *b,
                          int64_t N, int64_t IC, int64_t OC);
@@ -134,7 +162,8 @@ void kern_meanpool_forward(float *out, const float *inp, int64_t B, int64_t T, i
 void kern_meanpool_backward(float *dinp, const float *dout, int64_t B, int64_t T, int64_t D,
                             int64_t t0, int64_t len);
 
-/* Softmax cross-entropy of logits (B,C) against labels (B) in [0,C) (asserted). Returns the
+/* Softmax cross-entropy of logits (B,C) against labels (B) in [0,C) (a label outside fails:
+ * KERNEL ERRORS, NaN loss and NaN dlogits row). Returns the
  * mean loss over the batch (computed stably: max subtracted, sums in double). dlogits (B,C),
  * if non-NULL, receives scale * d(mean loss)/dlogits = scale * (softmax - onehot) / B.
  * *correct (may be NULL) receives the number of rows whose argmax (first on ties) is the
@@ -222,8 +251,9 @@ void kern_patch_gather_strided_ref(float *out, const float *img, int64_t B, int6
                                    int64_t H, int64_t W, int64_t Ph, int64_t Pw, int64_t Sh,
                                    int64_t Sw);
 
-/* out (N,D) = table (V,D) rows ids (N) (asserted in [0,V)); dtable (V,D) += scatter of
- * dout (N,D) (repeated ids accumulate; dtable NULL: nothing). */
+/* out (N,D) = table (V,D) rows ids (N); dtable (V,D) += scatter of dout (N,D) (repeated ids
+ * accumulate; dtable NULL: nothing). An id outside [0,V) fails (KERNEL ERRORS): its out row
+ * is NaN, its dout row is not scattered. */
 void kern_embedding_forward(float *out, const int32_t *ids, const float *table, int64_t N,
                             int64_t V, int64_t D);
 void kern_embedding_backward(float *dtable, const float *dout, const int32_t *ids, int64_t N,
@@ -241,7 +271,8 @@ void kern_token_select_backward(float *dinp, const float *dout, int64_t B, int64
 /* Symmetric contrastive loss: S = img (B,E) @ txt (B,E)^T of raw dot products, loss =
  * (CE(S, diag) + CE(S^T, diag)) / 2 with CE the mean cross-entropy (softmax in double, max
  * subtracted). dimg, dtxt (B,E) (either may be NULL) are written with scale * gradient.
- * Returns the loss; B == 0 returns 0. */
+ * Returns the loss; B == 0 returns 0. Needs (B,B) scratch: without it, fails (KERNEL ERRORS:
+ * NaN loss and gradients). */
 double kern_contrastive_loss(float *dimg, float *dtxt, const float *img, const float *txt,
                              int64_t B, int64_t E, float scale);
 double kern_contrastive_loss_ref(float *dimg, float *dtxt, const float *img, const float *txt,

@@ -15,7 +15,18 @@ double kern_cross_entropy(float *dlogits, const float *logits, const int32_t *la
     for (int64_t b = 0; b < B; b++) {
         const float *z = logits + b * C;
         int32_t y = labels[b];
-        assert(y >= 0 && y < C && "label out of range");
+        if (y < 0 || y >= C) {
+            // a label outside [0,C): z[y] is not read, the loss and this row's gradient are NaN
+            kern_error(MPSL_ERR_INVALID, "cross_entropy: sample %lld has label %d, outside "
+                       "0..%lld", (long long)b, (int)y, (long long)(C - 1));
+            loss = NAN;
+            if (dlogits) {
+                for (int64_t c = 0; c < C; c++) {
+                    dlogits[b * C + c] = NAN;
+                }
+            }
+            continue;
+        }
         int64_t arg = 0;
         float zmax = z[0];
         for (int64_t c = 1; c < C; c++) {
