@@ -3,6 +3,7 @@
  * forward and backward. The split between the halves is the MPSL cut layer. */
 #include "model.h"
 
+#include "kernels/kernels.h"
 #include "weights/model_weights.h"
 
 #include <fnmatch.h>
@@ -531,6 +532,16 @@ static void move_segment(float *concat, float *seg, const mpsl_model *m, int i, 
     }
 }
 
+/* What a module call returned or, when it succeeded, the error a kernel it ran recorded:
+ * kernels return nothing, so one that could not do its work says so there
+ * (kernels/kernels.h, KERNEL ERRORS), and the call fails with it. */
+static int module_status(int rc, mpsl_error *err)
+{
+    char msg[256];
+    int krc = kern_error_take(msg, sizeof msg);
+    return rc == MPSL_OK && krc != MPSL_OK ? mpsl_errs(err, krc, "%s", msg) : rc;
+}
+
 static int call_failed(int rc, const module_inst *mod, const char *what, mpsl_error *err)
 {
     if (!err->msg[0]) {
@@ -559,7 +570,7 @@ int model_tokenize(mpsl_model *m, const mpsl_batch *b, mpsl_tensor *tokens, mpsl
         mpsl_tensor out = f32_tensor(m->tok_out[i], B, m->tok_T[i], m->D);
         mpsl_weights w = weights_of(m, &m->tok[i]);
         rc = m->tok[i].api->forward(m->tok[i].state, &w, &inp, &out, err);
-        if (rc != MPSL_OK) {
+        if ((rc = module_status(rc, err)) != MPSL_OK) {
             return call_failed(rc, &m->tok[i], "forward", err);
         }
         move_segment(m->tokens, m->tok_out[i], m, i, B, m->D, 0);
@@ -588,7 +599,7 @@ int model_tokenize_backward(mpsl_model *m, const mpsl_tensor *dtokens, mpsl_erro
         mpsl_tensor dout = f32_tensor(m->dtok_out[i], B, m->tok_T[i], m->D);
         mpsl_weights w = weights_of(m, &m->tok[i]);
         int rc = m->tok[i].api->backward(m->tok[i].state, &w, &dout, NULL, err);
-        if (rc != MPSL_OK) {
+        if ((rc = module_status(rc, err)) != MPSL_OK) {
             return call_failed(rc, &m->tok[i], "backward", err);
         }
     }
@@ -624,7 +635,7 @@ int model_encode(mpsl_model *m, const mpsl_tensor *tokens, mpsl_tensor *logits,
             rc = m->enc[i].api->forward(m->enc[i].state, &w, &inp, &out, err);
             move_segment(m->hidden, m->seg_out[i], m, i, B, Dh, 0);
         }
-        if (rc != MPSL_OK) {
+        if ((rc = module_status(rc, err)) != MPSL_OK) {
             return call_failed(rc, &m->enc[i], "forward", err);
         }
     }
@@ -632,7 +643,7 @@ int model_encode(mpsl_model *m, const mpsl_tensor *tokens, mpsl_tensor *logits,
     mpsl_tensor out = head_tensor(m, m->logits, B);
     mpsl_weights w = weights_of(m, &m->head);
     rc = m->head.api->forward(m->head.state, &w, &hidden, &out, err);
-    if (rc != MPSL_OK) {
+    if ((rc = module_status(rc, err)) != MPSL_OK) {
         return call_failed(rc, &m->head, "forward", err);
     }
     m->B = B;
@@ -662,7 +673,7 @@ int model_encode_backward(mpsl_model *m, const mpsl_tensor *dlogits, mpsl_tensor
     mpsl_weights w = weights_of(m, &m->head);
     mpsl_tensor dhead = head_tensor(m, dlogits->data, B); /* the head's own shape */
     int rc = m->head.api->backward(m->head.state, &w, &dhead, &dhidden, err);
-    if (rc != MPSL_OK) {
+    if ((rc = module_status(rc, err)) != MPSL_OK) {
         return call_failed(rc, &m->head, "backward", err);
     }
     for (int i = 0; i < m->n_enc; i++) {
@@ -677,7 +688,7 @@ int model_encode_backward(mpsl_model *m, const mpsl_tensor *dlogits, mpsl_tensor
             rc = m->enc[i].api->backward(m->enc[i].state, &we, &dout, &din, err);
             move_segment(m->dtokens, m->seg_in[i], m, i, B, m->D, 0);
         }
-        if (rc != MPSL_OK) {
+        if ((rc = module_status(rc, err)) != MPSL_OK) {
             return call_failed(rc, &m->enc[i], "backward", err);
         }
     }

@@ -8,6 +8,8 @@
  * In any process, $MPSL_TEST_CRASH=segv|abort|exit0|kill with $MPSL_TEST_CRASH_AT=N makes the
  * N-th forward call crash with SIGSEGV, call abort(), call exit(0) or be killed (SIGKILL): a
  * plugin that ends the process under the run (the supervision and resume tests).
+ * $MPSL_TEST_CRASH=kernel makes that call hand a kernel an input out of range (an embedding
+ * id past its table), which the kernel refuses and the host must turn into a failed call.
  * $MPSL_TEST_SLEEP_MS=N makes every forward call take N ms longer (a slow party). */
 #include <mpsl/plugin.h>
 #include <signal.h>
@@ -17,7 +19,7 @@
 #include <unistd.h>
 
 /* The fault asked of this process's n-th forward call, if any. */
-static void maybe_crash(void)
+static void maybe_crash(const mpsl_host *h)
 {
     static long calls;
     const char *how = getenv("MPSL_TEST_CRASH"), *at = getenv("MPSL_TEST_CRASH_AT");
@@ -32,12 +34,16 @@ static void maybe_crash(void)
         exit(0);
     } else if (strcmp(how, "kill") == 0) {
         raise(SIGKILL);
+    } else if (strcmp(how, "kernel") == 0) {
+        float table[2] = {1, 2}, row[1];
+        int32_t id = 3;
+        h->kernels->embedding_forward(row, &id, table, 1, 2, 1);
     }
 }
 
-static void maybe_fault(void)
+static void maybe_fault(const mpsl_host *h)
 {
-    maybe_crash();
+    maybe_crash(h);
     const char *sleep_ms = getenv("MPSL_TEST_SLEEP_MS");
     if (sleep_ms) {
         usleep((useconds_t)(1000 * atol(sleep_ms)));
@@ -123,7 +129,7 @@ static int ce_forward(void *state, const mpsl_weights *w, const mpsl_tensor *inp
     ce_state *s = state;
     memcpy(out->data, inp->data, (size_t)(inp->shape[0] * s->T * s->D) * sizeof(float));
     note(s, "forward", inp->shape[0]);
-    maybe_fault();
+    maybe_fault(s->h);
     return MPSL_OK;
 }
 
