@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -718,6 +719,9 @@ int session_epoch_end(mpsl_role *server, int64_t epoch, mpsl_model *eval_model,
         snprintf(ep, sizeof ep, "%lld", (long long)s->epochs_done);
         const char *meta[] = {"mpsl_version", MPSL_VERSION, "mpsl_run", run, "experiment",
                               s->ex->name, "epochs", ep, NULL};
+        if (getenv("MPSL_TEST_SIGINT_AT_SAVE")) { /* tests: a Ctrl-C while the weights save */
+            raise(SIGINT);
+        }
         rc = weights_save_model(eval_model, s->ex->save_weights, meta, err);
         if (rc != MPSL_OK) {
             mpsl_err_prefix(err, "output.save_weights");

@@ -24,4 +24,27 @@ for sig in INT TERM; do
   check "SIG$sig: end time set" [ -n "$(sql "$db" "select ended_at from runs where id=1")" ]
   check "SIG$sig: message says interrupted" grep -q "interrupted" "$sig.log"
 done
+# SIGINT while the final weights are saved (after the last epoch): the run finished, and is
+# recorded so, with its weights written.
+cat > save.yaml <<YAML
+name: save
+seed: 3
+data:
+  dataset: {plugin: two_modalities, n_train: 300, n_test: 100}
+  clients: 2
+  partition: {scheme: iid}
+model:
+  tokenizers:
+    image: {plugin: image_patch, patch: 4, dim: 16}
+  encoder: {plugin: token_mlp, depth: 1, hidden: 32}
+  head: {plugin: classifier, pool: mean}
+strategy: {plugin: mpsl}
+train: {epochs: 2, batch_size: 32}
+output: {save_weights: w/final.safetensors}
+YAML
+MPSL_TEST_SIGINT_AT_SAVE=1 "$MPSL" run save.yaml --db save.db >/dev/null 2>save.err
+rc=$?
+check "SIGINT at the final save: exit 0 (got $rc)" [ "$rc" = 0 ]
+check "SIGINT at the final save: recorded finished" [ "$(sql save.db "select status from runs where id=1")" = finished ]
+check "SIGINT at the final save: the weights are there" [ -s w/final.safetensors ]
 finish
