@@ -20,7 +20,6 @@
  *
  * Sizes: B batch, S sequences per sample, L bytes per sequence, Q = max_tokens, D width,
  * V vocabulary, N real (non-pad) tokens in the batch. */
-#include <assert.h>
 #include <string.h>
 
 #include <mpsl/plugin.h>
@@ -295,7 +294,12 @@ static int tx_forward(void *state, const mpsl_weights *w, const mpsl_tensor *inp
         }
         s->lens[q] = n;
         for (int t = 0; t < n; t++) {
-            assert(ids[t] >= 0 && ids[t] < s->V);
+            if (ids[t] < 0 || ids[t] >= s->V) {   // never, by construction; checked in every build
+                s->h->error_set(err, "text: sequence %lld token %d has id %d, outside the "
+                                "vocabulary 0..%lld", (long long)q, t, (int)ids[t],
+                                (long long)(s->V - 1));
+                return MPSL_ERR_INTERNAL;
+            }
             s->rid[N++] = ids[t];
         }
     }
