@@ -7,22 +7,25 @@
  *   mh_load        plugin_load (which checks the plugin's kind) and the YAML string of its
  *                  parameters (cfg_parse_string);
  *   mh_params      the parameters block the plugin's create() receives (cfg_parse_params);
+ *   mh_host_complete  whether a host table has every entry (services, helpers, kernels);
  *   mh_create      mpsl_module_init for a per-sample input and create(), with a declare()
  *                  (mh_declare) that records every tensor: name, shape, offset, initialisation,
- *                  trainable, in a list that grows as needed;
+ *                  trainable, in a list that grows as needed; refuses an incomplete host;
  *   mh_bind        the flat parameter and gradient buffers: the module's own (zeroed) or its
  *                  part of larger ones;
  *   mh_open_test   all of these as the unit tests do it;
  *   mh_find        a declared tensor by name (mh_get: one that must exist);
  *   mh_close       everything undone, whatever stage the opening reached.
  *
- * The host table is host_services() unless the caller gives another (the models harness
- * completes its kernel table; the benchmark wraps every kernel in a timer). No assertion kit
- * here: bench/bench_vit.c includes it too. Every function is static inline, as each includer
- * uses a part of them. */
+ * The host table is host_services() unless the caller gives another (the benchmark wraps
+ * kernels in timers). Whichever it is, it must be complete: a module is never tested on a
+ * host with a NULL entry (nothing is swapped in for it), since that would test something
+ * other than what the host runs. No assertion kit here: bench/bench_vit.c includes it too.
+ * Every function is static inline, as each includer uses a part of them. */
 #ifndef MPSL_TEST_SHARED_MODULE_HARNESS_H
 #define MPSL_TEST_SHARED_MODULE_HARNESS_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +58,60 @@ static inline const char *mh_plugin_arg(int argc, char **argv, int first, const 
     }
     fprintf(stderr, "no %s.so among the arguments\n", name);
     exit(1);
+}
+
+/* ------------------------------------------------------------------ the host */
+
+/* The kernel table's entries in plugin.h's order, for messages (a later entry is named by its
+ * index). */
+static const char *const mh_kernel_names[] = {
+    "linear_forward", "linear_backward", "relu_forward", "relu_backward", "meanpool_forward",
+    "meanpool_backward", "cross_entropy", "patch_gather", "layernorm_forward",
+    "layernorm_backward", "gelu_forward", "gelu_backward", "attention_forward",
+    "attention_backward", "add", "bias_add_forward", "bias_add_backward",
+    "patch_gather_strided", "embedding_forward", "embedding_backward", "token_select_forward",
+    "token_select_backward", "contrastive_loss"};
+
+/* MPSL_OK when every entry of host h is there: its services, its helper tables and every
+ * kernel of a table as large as this build's plugin.h; otherwise MPSL_ERR_INTERNAL, err naming
+ * the first missing entry. */
+static inline int mh_host_complete(const mpsl_host *h, mpsl_error *err)
+{
+    const char *missing = NULL;
+    char name[64];
+    if (!h) {
+        missing = "the host table";
+    } else if (!h->error_set || !h->log || !h->alloc || !h->free) {
+        missing = "a service (error_set, log, alloc, free)";
+    } else if (!h->rng || !h->half || !h->mel || !h->idx || !h->prepared || !h->files) {
+        missing = "a helper table (rng, half, mel, idx, prepared, files)";
+    } else if (!h->kernels || h->kernels->size < sizeof(mpsl_kernels)) {
+        snprintf(name, sizeof name, "kernels (a table of %u bytes, plugin.h's has %zu)",
+                 h->kernels ? (unsigned)h->kernels->size : 0u, sizeof(mpsl_kernels));
+        missing = name;
+    } else {
+        typedef void (*any_fn)(void);
+        const size_t first = offsetof(mpsl_kernels, linear_forward);
+        const size_t n = (sizeof(mpsl_kernels) - first) / sizeof(any_fn);
+        for (size_t i = 0; i < n && !missing; i++) {
+            any_fn f;
+            memcpy(&f, (const char *)h->kernels + first + i * sizeof f, sizeof f);
+            if (!f) {
+                if (i < sizeof mh_kernel_names / sizeof *mh_kernel_names) {
+                    snprintf(name, sizeof name, "kernels->%s", mh_kernel_names[i]);
+                } else {
+                    snprintf(name, sizeof name, "kernel entry %zu", i);
+                }
+                missing = name;
+            }
+        }
+    }
+    if (missing) {
+        snprintf(err->msg, sizeof err->msg, "test harness: the host table lacks %s; modules "
+                 "are tested on the host's own complete table", missing);
+        return MPSL_ERR_INTERNAL;
+    }
+    return MPSL_OK;
 }
 
 /* ------------------------------------------------------------------ a module */
@@ -167,7 +224,8 @@ static inline int mh_params(mh_module *m, const char *section, mpsl_error *err)
 
 /* create() for per-sample inputs of in_shape (in_ndim dims of dtype), n_classes (heads) and
  * the token layout (encoders and heads; may be NULL), its YAML mapping at `where`, on host
- * (NULL: host_services()). Returns create's status; m->state stays NULL on failure. */
+ * (NULL: host_services()), which must be complete (mh_host_complete). Returns create's
+ * status; m->state stays NULL on failure. */
 static inline int mh_create(mh_module *m, const mpsl_host *host, int in_ndim,
                             const int64_t *in_shape, mpsl_dtype dtype, int64_t n_classes,
                             const mpsl_token_layout *layout, const char *where, mpsl_error *err)
@@ -179,7 +237,12 @@ static inline int mh_create(mh_module *m, const mpsl_host *host, int in_ndim,
     for (int i = 0; i < in_ndim; i++) {
         init.in_shape[i] = in_shape[i];
     }
-    int rc = m->api->create(host ? host : host_services(), &init, &m->state, err);
+    host = host ? host : host_services();
+    int rc = mh_host_complete(host, err);
+    if (rc != MPSL_OK) {
+        return rc;
+    }
+    rc = m->api->create(host, &init, &m->state, err);
     if (rc != MPSL_OK) {
         m->state = NULL;
     }

@@ -655,11 +655,52 @@ static void test_template_aggregation(void)
     CHECK(plugin_load(plugin_path("template_head"), MPSL_KIND_ENCODER, &lp, &err) != MPSL_OK);
 }
 
+/* The harness tests modules only on a complete host: a NULL kernel (here one token_mlp does
+ * not even call) or helper table is refused, naming it, before create() runs; nothing is
+ * swapped in for it. */
+static void test_harness_refuses_incomplete_host(void)
+{
+    mpsl_error err = {{0}};
+    module m;
+    int64_t td[2] = {3, 4};
+    mpsl_host host = *host_services();
+    mpsl_kernels kt = *host.kernels;
+    host.kernels = &kt;
+    CHECK(mh_open_test(&m, plugin_path("token_mlp"), MPSL_KIND_ENCODER, "hidden: 3\n", &host, 2,
+                       td, MPSL_F32, 0, NULL, &err) == MPSL_OK);
+    mh_close(&m);
+    kt.contrastive_loss = NULL;
+    CHECK(mh_open_test(&m, plugin_path("token_mlp"), MPSL_KIND_ENCODER, "hidden: 3\n", &host, 2,
+                       td, MPSL_F32, 0, NULL, &err) == MPSL_ERR_INTERNAL);
+    CHECK_CONTAINS(err.msg, "the host table lacks kernels->contrastive_loss");
+    CHECK(m.state == NULL);
+    mh_close(&m);
+    kt = *host_services()->kernels;
+    kt.linear_forward = NULL;
+    CHECK(mh_open_test(&m, plugin_path("token_mlp"), MPSL_KIND_ENCODER, "hidden: 3\n", &host, 2,
+                       td, MPSL_F32, 0, NULL, &err) == MPSL_ERR_INTERNAL);
+    CHECK_CONTAINS(err.msg, "kernels->linear_forward");
+    mh_close(&m);
+    kt = *host_services()->kernels;
+    kt.size = (uint32_t)offsetof(mpsl_kernels, contrastive_loss);   // an older, shorter table
+    CHECK(mh_open_test(&m, plugin_path("token_mlp"), MPSL_KIND_ENCODER, "hidden: 3\n", &host, 2,
+                       td, MPSL_F32, 0, NULL, &err) == MPSL_ERR_INTERNAL);
+    CHECK_CONTAINS(err.msg, "the host table lacks kernels (a table of");
+    mh_close(&m);
+    kt = *host_services()->kernels;
+    host.mel = NULL;
+    CHECK(mh_open_test(&m, plugin_path("token_mlp"), MPSL_KIND_ENCODER, "hidden: 3\n", &host, 2,
+                       td, MPSL_F32, 0, NULL, &err) == MPSL_ERR_INTERNAL);
+    CHECK_CONTAINS(err.msg, "a helper table");
+    mh_close(&m);
+}
+
 int main(int argc, char **argv)
 {
     g_argc = argc;
     g_argv = argv;
     mpsl_rng_seed(&rng, 42);
+    test_harness_refuses_incomplete_host();
     test_image_patch();
     test_token_mlp();
     test_classifier();

@@ -1,8 +1,7 @@
 /* ref_kernels.h: plain-loop reference versions of the transformer kernels the model plugins
  * call (plugin.h's contracts, sums in double), written independently of core/kernels. The
- * model tests recompute forwards with them, and harness_host() puts them in the kernel table
- * where the host still has NULL entries, so the plugins can be tested before (and compared
- * after) the fast kernels exist. */
+ * model tests recompute forwards with them to compare with what the plugins compute on the
+ * host's own kernels; they never stand in for a kernel the host lacks. */
 #ifndef MPSL_TEST_REF_KERNELS_H
 #define MPSL_TEST_REF_KERNELS_H
 
@@ -12,9 +11,9 @@
 #include <string.h>
 
 /* out (N,C) = (inp - mean) * rstd * w + b over the last dimension (biased variance). */
-static void ref_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
-                                  const float *w, const float *b, int64_t N, int64_t C,
-                                  float eps)
+static inline void ref_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                                         const float *w, const float *b, int64_t N, int64_t C,
+                                         float eps)
 {
     for (int64_t n = 0; n < N; n++) {
         const float *x = inp + n * C;
@@ -40,9 +39,9 @@ static void ref_layernorm_forward(float *out, float *mean, float *rstd, const fl
     }
 }
 
-static void ref_layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
-                                   const float *inp, const float *w, const float *mean,
-                                   const float *rstd, int64_t N, int64_t C)
+static inline void ref_layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
+                                          const float *inp, const float *w, const float *mean,
+                                          const float *rstd, int64_t N, int64_t C)
 {
     for (int64_t n = 0; n < N; n++) {
         const float *x = inp + n * C, *dy = dout + n * C;
@@ -66,7 +65,7 @@ static void ref_layernorm_backward(float *dinp, float *dw, float *db, const floa
     }
 }
 
-static void ref_gelu_forward(float *out, const float *inp, int64_t N)
+static inline void ref_gelu_forward(float *out, const float *inp, int64_t N)
 {
     for (int64_t i = 0; i < N; i++) {
         double x = inp[i];
@@ -74,7 +73,7 @@ static void ref_gelu_forward(float *out, const float *inp, int64_t N)
     }
 }
 
-static void ref_gelu_backward(float *dinp, const float *dout, const float *inp, int64_t N)
+static inline void ref_gelu_backward(float *dinp, const float *dout, const float *inp, int64_t N)
 {
     for (int64_t i = 0; i < N; i++) {
         double x = inp[i];
@@ -84,8 +83,8 @@ static void ref_gelu_backward(float *dinp, const float *dout, const float *inp, 
 }
 
 /* timm's Attention between qkv and proj: q, k, v = qkv.reshape(B,T,3,H,D/H). */
-static void ref_attention_forward(float *out, float *att, const float *qkv, int64_t B,
-                                  int64_t T, int64_t D, int64_t H)
+static inline void ref_attention_forward(float *out, float *att, const float *qkv, int64_t B,
+                                         int64_t T, int64_t D, int64_t H)
 {
     int64_t hd = D / H;
     double scale = 1.0 / sqrt((double)hd);
@@ -125,9 +124,9 @@ static void ref_attention_forward(float *out, float *att, const float *qkv, int6
     free(row);
 }
 
-static void ref_attention_backward(float *dqkv, const float *dout, const float *qkv,
-                                   const float *att, int64_t B, int64_t T, int64_t D,
-                                   int64_t H)
+static inline void ref_attention_backward(float *dqkv, const float *dout, const float *qkv,
+                                          const float *att, int64_t B, int64_t T, int64_t D,
+                                          int64_t H)
 {
     int64_t hd = D / H;
     double scale = 1.0 / sqrt((double)hd);
@@ -167,23 +166,23 @@ static void ref_attention_backward(float *dqkv, const float *dout, const float *
     free(dp);
 }
 
-static void ref_add(float *out, const float *a, const float *b, int64_t N)
+static inline void ref_add(float *out, const float *a, const float *b, int64_t N)
 {
     for (int64_t i = 0; i < N; i++) {
         out[i] = a[i] + b[i];
     }
 }
 
-static void ref_token_select_forward(float *out, const float *inp, int64_t B, int64_t T,
-                                     int64_t D, int64_t t)
+static inline void ref_token_select_forward(float *out, const float *inp, int64_t B, int64_t T,
+                                            int64_t D, int64_t t)
 {
     for (int64_t b = 0; b < B; b++) {
         memcpy(out + b * D, inp + (b * T + t) * D, (size_t)D * sizeof(float));
     }
 }
 
-static void ref_token_select_backward(float *dinp, const float *dout, int64_t B, int64_t T,
-                                      int64_t D, int64_t t)
+static inline void ref_token_select_backward(float *dinp, const float *dout, int64_t B, int64_t T,
+                                             int64_t D, int64_t t)
 {
     for (int64_t b = 0; b < B; b++) {
         for (int64_t d = 0; d < D; d++) {
@@ -193,8 +192,8 @@ static void ref_token_select_backward(float *dinp, const float *dout, int64_t B,
 }
 
 /* (CE(S, diag) + CE(S^T, diag)) / 2 with S = img @ txt^T; gradients scaled by `scale`. */
-static double ref_contrastive_loss(float *dimg, float *dtxt, const float *img,
-                                   const float *txt, int64_t B, int64_t E, float scale)
+static inline double ref_contrastive_loss(float *dimg, float *dtxt, const float *img,
+                                          const float *txt, int64_t B, int64_t E, float scale)
 {
     double *S = malloc((size_t)(B * B) * sizeof(double));
     double *dS = calloc((size_t)(B * B), sizeof(double));
