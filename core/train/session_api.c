@@ -536,7 +536,9 @@ static int client_epoch_end(mpsl_role *r, int64_t epoch, mpsl_error *err)
     memcpy(rep.sent_bytes, r->sent_bytes, sizeof rep.sent_bytes);
     memcpy(rep.sent_messages, r->sent_messages, sizeof rep.sent_messages);
     memcpy(buf, &rep, sizeof rep);
-    memcpy((char *)buf + sizeof rep, r->metrics, (size_t)r->n_metrics * sizeof(role_metric));
+    if (r->n_metrics > 0) {   /* metrics is NULL while the role has recorded nothing */
+        memcpy((char *)buf + sizeof rep, r->metrics, (size_t)r->n_metrics * sizeof(role_metric));
+    }
     mpsl_tensor t = {.data = buf, .dtype = MPSL_I32, .ndim = 1,
                      .shape = {(int64_t)((bytes + 3) / 4)}};
     int rc = messages_send(r, MPSL_SERVER, MSG_REPORT, &t, err);
