@@ -31,6 +31,7 @@ static void forward(int sig)
 
 static void install(void)
 {
+    signal(SIGPIPE, SIG_IGN); /* a closed output pipe must not take the watcher down */
     if (!handlers_installed) {
         struct sigaction sa = {.sa_handler = forward};
         sigemptyset(&sa.sa_mask);
@@ -122,9 +123,16 @@ static void mark(const run_progress *p, const char *status, const char *why, mps
         rc = store_run_end_if_running(db, p->run_id, status, msg, &e);
         store_close(db);
     }
-    if (rc != MPSL_OK) {
-        mpsl_log(MPSL_LOG_WARN, "could not mark run %lld %s in %s: %s", (long long)p->run_id,
-                 status, p->db_path, e.msg);
+    if (rc != MPSL_OK) { /* the journal beside the database takes it, as the run would */
+        mpsl_error je = {{0}};
+        if (store_journal_status(p->db_path, p->run_id, status, msg, -1.0, -1, &je) == MPSL_OK) {
+            mpsl_log(MPSL_LOG_WARN, "could not mark run %lld %s in %s (%s); saved in %s.journal, "
+                     "applied the next time mpsl opens the database for writing",
+                     (long long)p->run_id, status, p->db_path, e.msg, p->db_path);
+        } else {
+            mpsl_log(MPSL_LOG_WARN, "could not mark run %lld %s in %s: %s", (long long)p->run_id,
+                     status, p->db_path, e.msg);
+        }
     }
 }
 
@@ -146,6 +154,13 @@ static int outcome(int wstatus, const run_progress *progress, mpsl_error *err)
         return 128 + sig;
     }
     int code = WEXITSTATUS(wstatus);
+    if (code == 0 && progress->run_id == 0) {
+        /* run_one exits 0 only for a run it recorded as finished: this is a plugin calling
+         * exit(0) before the run's row existed */
+        mpsl_err(err, "the run's process exited with status 0 before the run began (a plugin "
+                 "that calls exit()?); nothing was recorded");
+        return 1;
+    }
     if (begun_unended) {
         char why[96];
         snprintf(why, sizeof why, "the run's process exited with status %d without recording "

@@ -74,8 +74,9 @@ int store_journal_apply(store *s, mpsl_error *err)
         }
         int64_t id = strtoll(fields[1], NULL, 10);
         rc = store_run_end_if_running(s, id, fields[2], fields[5][0] ? fields[5] : NULL, err);
-        if (rc == MPSL_OK) {
-            /* the run's summary figures, as the run measured them */
+        if (rc == MPSL_OK && strtod(fields[3], NULL) >= 0) {
+            /* the run's summary figures, as the run measured them (a watcher that marked
+             * a dead run has none: it writes -1) */
             sqlite3_stmt *st = NULL;
             if (sqlite3_prepare_v2(s->db, "UPDATE runs SET wall_seconds = ?2, peak_rss_bytes = "
                                    "?3 WHERE id = ?1 AND wall_seconds IS NULL", -1, &st,

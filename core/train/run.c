@@ -41,6 +41,10 @@ static void install_handlers(struct sigaction *old_int, struct sigaction *old_te
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, old_int);
     sigaction(SIGTERM, &sa, old_term);
+    sigaction(SIGHUP, &sa, NULL); /* a closed terminal stops the run like SIGTERM */
+    /* a closed output pipe (mpsl run ... | head) must not kill the run before it records
+     * how it ended: writes to it fail instead */
+    signal(SIGPIPE, SIG_IGN);
 }
 
 /* output.save_weights is written at the very end: make its folder now and check it can be

@@ -478,24 +478,26 @@ static int take_report(mpsl_session *s, int k, const int32_t *buf, int64_t words
     s->client_time[2 * k] += rep.compute_s;
     s->client_time[2 * k + 1] += rep.wait_s;
     const role_metric *m = (const role_metric *)((const char *)buf + sizeof rep);
-    double loss = NAN, acc = NAN, samples = NAN;
+    double loss = 0, acc = 0, samples = 0;
+    int has_loss = 0, has_acc = 0, has_samples = 0;
     int rc = MPSL_OK;
     for (int i = 0; i < rep.n_metrics && rc == MPSL_OK; i++) {
         char name[sizeof m[i].name + 1];
         memcpy(name, m[i].name, sizeof m[i].name);
         name[sizeof m[i].name] = '\0';
         rc = store_client_metric(s->db, s->run_id, epoch, k, name, m[i].value, err);
-        loss = strcmp(name, "train_loss") == 0 ? m[i].value : loss;
-        acc = strcmp(name, "train_acc") == 0 ? m[i].value : acc;
-        samples = strcmp(name, "samples") == 0 ? m[i].value : samples;
+        if (strcmp(name, "train_loss") == 0) {
+            loss = m[i].value, has_loss = 1;
+        } else if (strcmp(name, "train_acc") == 0) {
+            acc = m[i].value, has_acc = 1;
+        } else if (strcmp(name, "samples") == 0) {
+            samples = m[i].value, has_samples = 1;
+        }
     }
-    if (!isnan(samples) && samples > 0) {
-        if (!isnan(loss)) {
-            agg[0] += loss * samples;
-        }
-        if (!isnan(acc)) {
-            agg[1] += acc * samples;
-        }
+    /* A NaN a client recorded (train.on_nonfinite: warn) makes the aggregate NaN: the truth. */
+    if (has_samples && samples > 0 && has_loss && has_acc) {
+        agg[0] += loss * samples;
+        agg[1] += acc * samples;
         agg[2] += samples;
     }
     return rc;
@@ -562,9 +564,14 @@ int session_write_checkpoint(mpsl_role *server, int64_t done, int64_t step, mpsl
         }
     }
     if (rc == MPSL_OK) {
-        const char *base = s->ex->checkpoint_dir;
-        dir = base ? mpsl_strfmt("%s/run-%lld", base, (long long)s->run_id)
-                   : mpsl_strfmt("%s.checkpoints/run-%lld", store_path(s->db),
+        /* absolute, so that `mpsl resume` finds it from any working directory */
+        char cwd[4096];
+        const char *base = s->ex->checkpoint_dir, *db = store_path(s->db);
+        const char *rel = base ? base : db;
+        const char *here = rel[0] == '/' ? "" : getcwd(cwd, sizeof cwd) ? cwd : ".";
+        dir = base ? mpsl_strfmt("%s%s%s/run-%lld", here, *here ? "/" : "", base,
+                                 (long long)s->run_id)
+                   : mpsl_strfmt("%s%s%s.checkpoints/run-%lld", here, *here ? "/" : "", db,
                                  (long long)s->run_id);
         path = !dir ? NULL
                : step ? mpsl_strfmt("%s/epoch-%lld-step-%lld.ckpt", dir, (long long)done,
