@@ -36,13 +36,12 @@ else
   fi
   ninja -C "$build"
   # halt_on_error: the first finding ends the process. detect_leaks: LeakSanitizer at exit
-  # (it works as root here; Open MPI's own allocations are suppressed, tests/sanitize/
-  # lsan.supp). verify_asan_link_order=0: the fetch tests LD_PRELOAD a shim ahead of the ASan
-  # runtime on purpose. Settings already in the environment come after ours and win, except
-  # log_path, which the wrapper below sets per test.
+  # (it works as root here; no suppressions are needed). verify_asan_link_order=0: the fetch
+  # tests LD_PRELOAD a shim ahead of the ASan runtime on purpose. Settings already in the
+  # environment come after ours and win, except log_path, which the wrapper below sets per
+  # test.
   export ASAN_OPTIONS="halt_on_error=1:detect_leaks=1:abort_on_error=0:print_summary=1:verify_asan_link_order=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
   export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:print_summary=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
-  export LSAN_OPTIONS="suppressions=$root/tests/sanitize/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
   # Sanitized binaries run 2-3 times slower. The wrapper gathers each test's reports from
   # all its processes and fails the test on any (tests/sanitize/run_test.sh).
   test_args=(--timeout-multiplier 4 --wrapper "bash $root/tests/sanitize/run_test.sh")
