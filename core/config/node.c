@@ -357,7 +357,7 @@ static long index_find(const key_index *ix, const cfg_node *map, const char *key
 int cfg_merge(cfg_node *dst, cfg_node *src)
 {
     int rc = MPSL_OK;
-    key_index ix;
+    key_index ix = {NULL, 0}; /* mask is read only with slot, but GCC -O3 cannot tell */
     index_build(&ix, dst, dst->n + src->n);
     for (size_t i = 0; i < src->n && rc == MPSL_OK; i++) {
         cfg_entry *e = &src->items[i];
