@@ -106,6 +106,17 @@ int session_open_data(mpsl_session *s, mpsl_error *err)
                         "see its pair; use model.fusion: late", where,
                         ex->dataset.plugin.desc->name);
     }
+    /* The test labels are read as indices by the evaluation: checked here, as the partition
+     * checks the training labels (retrieval labels are item indices, not classes). */
+    const int32_t *test_labels = s->dataset_api->labels(s->dataset, MPSL_SPLIT_TEST);
+    for (int64_t i = 0; s->info.task != MPSL_TASK_RETRIEVAL && i < s->info.n_test; i++) {
+        if (!test_labels || test_labels[i] < 0 || test_labels[i] >= s->info.n_classes) {
+            return mpsl_errs(err, MPSL_ERR_PLUGIN, "dataset plugin '%s': test sample %lld has "
+                             "label %d outside 0..%lld", ex->dataset.plugin.desc->name,
+                             (long long)i, test_labels ? (int)test_labels[i] : -1,
+                             (long long)s->info.n_classes - 1);
+        }
+    }
     const int32_t *labels = s->dataset_api->labels(s->dataset, MPSL_SPLIT_TRAIN);
     rc = partition_create(&ex->partition, labels, s->info.n_train, s->info.n_classes, &s->part,
                           err);

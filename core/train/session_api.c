@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "kernels/flops.h"
+#include "kernels/kernels.h"
 #include "results/store.h"
 #include "train/model.h"
 #include "train/optim.h"
@@ -433,6 +434,11 @@ static int a_loss(mpsl_role *r, const float *out, const int32_t *labels, int64_t
     double v = session_loss(r->s, dout, out, labels, n, correct);
     flops_set_target(saved);
     *loss = v;
+    char kmsg[256]; /* a kernel that refused its input (a label out of range) says why */
+    int krc = kern_error_take(kmsg, sizeof kmsg);
+    if (krc != MPSL_OK) {
+        return mpsl_errs(err, krc, "the task's loss: %s", kmsg);
+    }
     return isfinite(v) ? MPSL_OK : nonfinite(r, "training loss", v, err);
 }
 
