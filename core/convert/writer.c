@@ -40,17 +40,6 @@ struct prep_writer {
     size_t used;
 };
 
-static size_t storage_size(uint32_t s)
-{
-    switch (s) {
-    case MPSL_PREP_U8: return 1;
-    case MPSL_PREP_F16: return 2;
-    case MPSL_PREP_F32: return 4;
-    case MPSL_PREP_I32: return 4;
-    default: return 0;
-    }
-}
-
 static int64_t header_bytes_for(int n_mod, uint32_t n_classes)
 {
     int64_t b = (int64_t)sizeof(mpsl_prep_header) + (int64_t)n_mod * sizeof(mpsl_prep_modality) +
@@ -84,7 +73,7 @@ int64_t prep_file_bytes(const prep_modality_spec *modalities, int n_modalities,
     int64_t per = 4; /* the label */
     for (int m = 0; m < n_modalities; m++) {
         int64_t e = spec_numel(&modalities[m]);
-        size_t es = storage_size(modalities[m].storage);
+        size_t es = mpsl_prep_storage_bytes(modalities[m].storage);
         if (e < 0 || es == 0 || e > (INT64_MAX / 8) / (int64_t)es) {
             return -1;
         }
@@ -253,7 +242,7 @@ int prep_writer_open(const char *path, mpsl_prep_task task, uint32_t n_classes,
                                 s->name);
             }
         }
-        if (storage_size((uint32_t)s->storage) == 0) {
+        if (mpsl_prep_storage_bytes((uint32_t)s->storage) == 0) {
             prep_writer_abort(w);
             return mpsl_err(err, "convert: %s: modality '%s': unknown storage %d", path,
                             s->name, (int)s->storage);
@@ -280,7 +269,7 @@ int prep_writer_open(const char *path, mpsl_prep_task task, uint32_t n_classes,
         d->scale = s->storage == MPSL_PREP_I32 ? 1.0f : s->scale;
         d->offset = s->storage == MPSL_PREP_I32 ? 0.0f : s->offset;
         w->numel[m] = spec_numel(s);
-        w->elem[m] = storage_size(d->storage);
+        w->elem[m] = mpsl_prep_storage_bytes(d->storage);
     }
     if (prep_file_bytes(modalities, n_modalities, n_classes, n_train, n_test) < 0) {
         prep_writer_abort(w);

@@ -37,17 +37,6 @@ struct mpsl_prepared {
 
 static const char *const split_name[2] = {"train", "test"};
 
-static size_t storage_size(uint32_t s)
-{
-    switch (s) {
-    case MPSL_PREP_U8: return 1;
-    case MPSL_PREP_F16: return 2;
-    case MPSL_PREP_F32: return 4;
-    case MPSL_PREP_I32: return 4;
-    default: return 0;
-    }
-}
-
 void mpsl_prepared_close(mpsl_prepared *f)
 {
     if (!f) {
@@ -128,7 +117,7 @@ static int check_modality(mpsl_prepared *f, uint32_t m, mpsl_error *err)
     if (md->name[0] == '\0' || memchr(md->name, '\0', sizeof md->name) == NULL) {
         return mpsl_err(err, "%s: modality %u has no NUL-terminated name", path, m);
     }
-    size_t es = storage_size(md->storage);
+    size_t es = mpsl_prep_storage_bytes(md->storage);
     if (es == 0) {
         return mpsl_err(err, "%s: modality '%s' has storage %u, expected 0 (u8), 1 (f16), 2 "
                              "(f32) or 3 (i32)", path, md->name, md->storage);

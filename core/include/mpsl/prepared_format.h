@@ -32,6 +32,18 @@ typedef enum mpsl_prep_storage {
     MPSL_PREP_I32 = 3   /* token ids or UTF-8 bytes, 0 = padding; scale/offset unused */
 } mpsl_prep_storage;
 
+/* Bytes one stored element takes (0 for an unknown storage), for the reader and the writer. */
+static inline size_t mpsl_prep_storage_bytes(uint32_t storage)
+{
+    switch (storage) {
+    case MPSL_PREP_U8: return 1;
+    case MPSL_PREP_F16: return 2;
+    case MPSL_PREP_F32: return 4;
+    case MPSL_PREP_I32: return 4;
+    default: return 0;
+    }
+}
+
 typedef struct mpsl_prep_modality {
     char name[32];          /* "image", "audio", "text", NUL-padded */
     uint32_t storage;       /* mpsl_prep_storage */
