@@ -1,13 +1,8 @@
 /* cmd_run.c: `mpsl run EXPERIMENT.yaml [--set KEY=VALUE]... [--db PATH]` and
  * `mpsl run --from-run ID [--db PATH] [--set ...]`: load and validate, then run. */
-#include <errno.h>
-#include <libgen.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "cli.h"
 #include "run_cli.h"

@@ -56,7 +56,7 @@ int store_journal_apply(store *s, mpsl_error *err)
         return MPSL_OK; /* nothing waiting */
     }
     char line[4096];
-    int rc = MPSL_OK, applied = 0;
+    int rc = MPSL_OK;
     while (rc == MPSL_OK && fgets(line, sizeof line, f)) {
         line[strcspn(line, "\n")] = '\0';
         char *fields[6] = {0};
@@ -89,7 +89,6 @@ int store_journal_apply(store *s, mpsl_error *err)
             sqlite3_finalize(st);
             mpsl_log(MPSL_LOG_INFO, "run %lld: applied its final status '%s' from %s",
                      (long long)id, fields[2], path);
-            applied++;
         }
     }
     fclose(f);
@@ -98,6 +97,5 @@ int store_journal_apply(store *s, mpsl_error *err)
                        strerror(errno));
     }
     free(path);
-    (void)applied;
     return rc;
 }

@@ -158,23 +158,26 @@ static const void *take(reader *rd, size_t n)
     return p;
 }
 
+/* Copy the next n bytes into dst (which keeps its value when the blob is too short). */
+static void take_into(reader *rd, void *dst, size_t n)
+{
+    const void *p = take(rd, n);
+    if (p) {
+        memcpy(dst, p, n);
+    }
+}
+
 static int64_t take_i64(reader *rd)
 {
     int64_t v = 0;
-    const void *p = take(rd, sizeof v);
-    if (p) {
-        memcpy(&v, p, sizeof v);
-    }
+    take_into(rd, &v, sizeof v);
     return v;
 }
 
 static int32_t take_i32(reader *rd)
 {
     int32_t v = 0;
-    const void *p = take(rd, sizeof v);
-    if (p) {
-        memcpy(&v, p, sizeof v);
-    }
+    take_into(rd, &v, sizeof v);
     return v;
 }
 
@@ -196,35 +199,20 @@ int checkpoint_role_parse(const unsigned char *p, size_t len, ckpt_role *out, mp
         return mpsl_err(err, "a role's state does not start as one");
     }
     out->id = take_i32(&rd);
-    const void *q = take(&rd, sizeof out->rng);
-    if (q) {
-        memcpy(&out->rng, q, sizeof out->rng);
-    }
-    q = take(&rd, sizeof out->shared);
-    if (q) {
-        memcpy(&out->shared, q, sizeof out->shared);
-    }
+    take_into(&rd, &out->rng, sizeof out->rng);
+    take_into(&rd, &out->shared, sizeof out->shared);
     out->cursor_n = take_i64(&rd);
     out->cursor_next = take_i64(&rd);
-    q = take(&rd, sizeof out->cursor_rng);
-    if (q) {
-        memcpy(&out->cursor_rng, q, sizeof out->cursor_rng);
-    }
+    take_into(&rd, &out->cursor_rng, sizeof out->cursor_rng);
     if (out->cursor_n < 0 || out->cursor_n > (int64_t)(len / sizeof(int64_t))) {
         return mpsl_err(err, "a role's data cursor is malformed");
     }
     out->cursor_order = take(&rd, (size_t)out->cursor_n * sizeof(int64_t));
-    const void *counters[6] = {
-        take(&rd, sizeof out->flops), take(&rd, sizeof out->compute_s),
-        take(&rd, sizeof out->wait_s), take(&rd, sizeof out->sent_bytes),
-        take(&rd, sizeof out->sent_messages), NULL};
-    if (counters[4]) {
-        memcpy(out->flops, counters[0], sizeof out->flops);
-        memcpy(&out->compute_s, counters[1], sizeof out->compute_s);
-        memcpy(&out->wait_s, counters[2], sizeof out->wait_s);
-        memcpy(out->sent_bytes, counters[3], sizeof out->sent_bytes);
-        memcpy(out->sent_messages, counters[4], sizeof out->sent_messages);
-    }
+    take_into(&rd, out->flops, sizeof out->flops);
+    take_into(&rd, &out->compute_s, sizeof out->compute_s);
+    take_into(&rd, &out->wait_s, sizeof out->wait_s);
+    take_into(&rd, out->sent_bytes, sizeof out->sent_bytes);
+    take_into(&rd, out->sent_messages, sizeof out->sent_messages);
     out->n_metrics = take_i32(&rd);
     if (out->n_metrics < 0 || out->n_metrics > 4096) {
         return mpsl_err(err, "a role's recorded figures are malformed");

@@ -202,7 +202,6 @@ static int restore_roles(mpsl_session *s, const char *path, mpsl_error *err)
     s->first_epoch = f->epoch;
     s->first_step = f->step;
     s->epochs_done = f->epoch;
-    s->last_epoch_recorded = f->epoch - 1;
     return rc;
 }
 
@@ -254,8 +253,7 @@ int run_experiment(experiment *ex, const char *db_path, const run_options *opt,
                    run_result *result, mpsl_error *err)
 {
     memset(result, 0, sizeof *result);
-    mpsl_session s = {.ex = ex, .host = host_services(), .last_epoch_recorded = -1,
-                      .n_ranks = 1, .transport = "local"};
+    mpsl_session s = {.ex = ex, .host = host_services(), .n_ranks = 1, .transport = "local"};
     session_stop_requested = 0;
     const mpsl_strategy_api *strategy = ex->strategy.plugin.desc->api;
     uint8_t *local = NULL;

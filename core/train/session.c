@@ -719,7 +719,6 @@ int session_epoch_end(mpsl_role *server, int64_t epoch, mpsl_model *eval_model,
     }
     reset_counters(s);
     server->epochs_ended = epoch + 1;
-    s->last_epoch_recorded = epoch;
     s->epochs_done = epoch + 1;
     if (s->progress) {
         s->progress->epoch = s->epochs_done;

@@ -75,7 +75,6 @@ struct mpsl_session {
     int64_t run_id;
     double started, epoch_started;
     int64_t epochs_done;
-    int64_t last_epoch_recorded;
     int weights_logged;                     /* the pretrained-weights report was printed */
     double last_progress;                   /* when the last progress line was shown */
     int progress_shown;                     /* a \r progress line is on the terminal */
