@@ -24,4 +24,8 @@ cfg_node *cli_load_experiment(const char *file, char **exp_dir, mpsl_error *err)
 /* Directory part of a path (malloc'd). */
 char *cli_dir_of(const char *path);
 
+/* The results database a verb uses when no --db is given: $MPSL_DB when set and not empty,
+ * else "results.db" (defaults.c). */
+const char *cli_default_db(void);
+
 #endif

@@ -44,7 +44,7 @@ int cmd_compare(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *db = "results.db", *metric = "test_acc";
+    const char *db = cli_default_db(), *metric = "test_acc";
     table_format format = TABLE_FORMAT_TABLE;
     optind = 0;
     opterr = 0;

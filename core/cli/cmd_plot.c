@@ -25,7 +25,7 @@ int cmd_plot(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *db = "results.db", *output = NULL, *title = NULL;
+    const char *db = cli_default_db(), *output = NULL, *title = NULL;
     optind = 0;
     opterr = 0;
     int c;

@@ -287,7 +287,7 @@ int cmd_query(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *db = "results.db";
+    const char *db = cli_default_db();
     table_format format = TABLE_FORMAT_TABLE;
     optind = 0;
     opterr = 0;

@@ -42,7 +42,7 @@ int cmd_report(int argc, char **argv)
         {"metric", required_argument, NULL, 'M'},  {"title", required_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
-    const char *db = "results.db", *output = NULL, *metric = "test_acc", *title = NULL;
+    const char *db = cli_default_db(), *output = NULL, *metric = "test_acc", *title = NULL;
     const char *tags[REPORT_MAX_TAGS];
     report_filter filter = {0};
     filter.tags = tags;

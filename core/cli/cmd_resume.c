@@ -23,7 +23,8 @@ static void resume_usage(FILE *out)
     fprintf(out,
             "usage: mpsl resume RUN [--db PATH] [--set KEY=VALUE]... [--force]\n"
             "  continue run RUN from its newest checkpoint (train.checkpoint.every_epochs)\n"
-            "  --db PATH        results database the run is in (default results.db)\n"
+            "  --db PATH        results database the run is in (default $MPSL_DB, else\n"
+            "                   results.db)\n"
             "  --set KEY=VALUE  change the stored config (refused without --force)\n"
             "  --force          accept a changed config or changed plugin versions (the run\n"
             "                   is tagged forced-resume)\n"
@@ -93,7 +94,7 @@ static int plugin_changes(store *db, int64_t id, experiment *ex, char *buf, size
 
 int cmd_resume(int argc, char **argv)
 {
-    const char *db_path = "results.db", *id_text = NULL;
+    const char *db_path = cli_default_db(), *id_text = NULL;
     const char *sets[MAX_RESUME_SETS];
     int n_sets = 0, force = 0;
     for (int i = 1; i < argc; i++) {

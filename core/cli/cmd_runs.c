@@ -35,7 +35,7 @@ int cmd_runs(int argc, char **argv)
         {"tag", required_argument, NULL, 't'},    {"limit", required_argument, NULL, 'l'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
-    const char *db = "results.db", *status = NULL, *method = NULL, *dataset = NULL,
+    const char *db = cli_default_db(), *status = NULL, *method = NULL, *dataset = NULL,
                *name = NULL;
     const char *tags[RUNS_MAX_TAGS];
     int ntags = 0;

@@ -311,7 +311,7 @@ int cmd_show(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *db = "results.db";
+    const char *db = cli_default_db();
     table_format format = TABLE_FORMAT_TABLE;
     int only = -1;
     optind = 0;
