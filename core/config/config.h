@@ -73,6 +73,10 @@ void cfg_remove(cfg_node *map, const char *key);
  * resolved tree; parsing the text again gives an equal tree. Caller frees with free(). */
 char *cfg_to_yaml(const cfg_node *n);
 
+/* The same tree as one line of JSON (json.c): plain numbers, booleans and nulls typed as YAML
+ * reads them, everything else a string. Caller frees with free(); NULL when out of memory. */
+char *cfg_to_json(const cfg_node *n);
+
 /* Validate the mapping `map` against specs and fill `out` (params_size bytes, zeroed first).
  * map may be NULL (all defaults). Keys listed in `ignore` (NULL-terminated, may be NULL) are
  * skipped (e.g. "plugin"). `context` names the section in messages ("model.encoder").

@@ -3,7 +3,9 @@
  * sets PRAGMA user_version. A released step never changes: add a new one at the end (and
  * document it in docs/results-schema.md). */
 #include <stdio.h>
+#include <stdlib.h>
 
+#include "config/config.h"
 #include "store_internal.h"
 #include "util/util.h"
 
@@ -14,6 +16,48 @@
 #define COMPUTE_NOT_DOUBLE                                                                 \
     "(c.client >= 0 OR NOT EXISTS (SELECT 1 FROM compute d WHERE d.run_id = c.run_id"     \
     " AND d.epoch = c.epoch AND d.party = c.party AND d.pass = c.pass AND d.client >= 0))"
+
+/* run_summary, one row per run. It uses correlated subqueries (each an index lookup on run_id)
+ * rather than joins to aggregates, so that filtering a few runs never aggregates the whole
+ * file. EXTRA: the columns a later version appends (version 1 has none). */
+#define RUN_SUMMARY_VIEW(EXTRA) \
+    "CREATE VIEW run_summary AS\n" \
+    "  SELECT r.id, r.name, r.method, r.dataset, r.n_clients, r.status,\n" \
+    "         r.started_at, r.ended_at,\n" \
+    "         (SELECT COUNT(DISTINCT e.epoch) FROM epoch_metrics e WHERE e.run_id = r.id)\n" \
+    "           AS epochs,\n" \
+    "         (SELECT e.value FROM epoch_metrics e WHERE e.run_id = r.id\n" \
+    "            AND e.name = 'test_acc' ORDER BY e.epoch DESC LIMIT 1) AS final_test_acc,\n" \
+    "         (SELECT MAX(e.value) FROM epoch_metrics e WHERE e.run_id = r.id\n" \
+    "            AND e.name = 'test_acc') AS best_test_acc,\n" \
+    "         (SELECT e.value FROM epoch_metrics e WHERE e.run_id = r.id\n" \
+    "            AND e.name = 'test_loss' ORDER BY e.epoch DESC LIMIT 1) AS final_test_loss,\n" \
+    "         (SELECT SUM(c.bytes) FROM comm c WHERE c.run_id = r.id AND c.direction = 'up')\n" \
+    "           * 1.0 / NULLIF(COALESCE(r.n_clients, (SELECT COUNT(DISTINCT c.client)\n" \
+    "                                     FROM comm c WHERE c.run_id = r.id)), 0)\n" \
+    "           AS bytes_up_per_client,\n" \
+    "         (SELECT SUM(c.bytes) FROM comm c WHERE c.run_id = r.id AND c.direction = 'down')\n" \
+    "           * 1.0 / NULLIF(COALESCE(r.n_clients, (SELECT COUNT(DISTINCT c.client)\n" \
+    "                                     FROM comm c WHERE c.run_id = r.id)), 0)\n" \
+    "           AS bytes_down_per_client,\n" \
+    "         (SELECT SUM(c.bytes) FROM comm c WHERE c.run_id = r.id AND c.direction = 'up')\n" \
+    "           AS bytes_up,\n" \
+    "         (SELECT SUM(c.bytes) FROM comm c WHERE c.run_id = r.id AND c.direction = 'down')\n" \
+    "           AS bytes_down,\n" \
+    "         (SELECT SUM(c.flops) FROM compute c WHERE c.run_id = r.id\n" \
+    "            AND c.party = 'client' AND " COMPUTE_NOT_DOUBLE ") AS client_flops,\n" \
+    "         (SELECT SUM(c.flops) FROM compute c WHERE c.run_id = r.id\n" \
+    "            AND c.party = 'client' AND " COMPUTE_NOT_DOUBLE ")\n" \
+    "           / NULLIF(r.n_clients, 0) AS client_flops_per_client,\n" \
+    "         (SELECT SUM(c.flops) FROM compute c WHERE c.run_id = r.id\n" \
+    "            AND c.party = 'server' AND " COMPUTE_NOT_DOUBLE ") AS server_flops,\n" \
+    "         r.wall_seconds,\n" \
+    "         COALESCE(r.peak_rss_bytes,\n" \
+    "                  (SELECT CAST(MAX(e.value) AS INTEGER) FROM epoch_metrics e\n" \
+    "                   WHERE e.run_id = r.id AND e.name = 'peak_rss_bytes'))\n" \
+    "           AS peak_rss_bytes\n" \
+    EXTRA "\n" \
+    "  FROM runs r;\n"
 
 /* Version 1: the initial schema. */
 static const char *const schema_v1[] = {
@@ -136,44 +180,7 @@ static const char *const schema_v1[] = {
     "            AND c.epoch = m.epoch AND c.party = 'server' AND " COMPUTE_NOT_DOUBLE ")\n"
     "           AS server_flops\n"
     "  FROM epoch_metrics m GROUP BY m.run_id, m.epoch;\n",
-    /* run_summary uses correlated subqueries (each an index lookup on run_id) rather than
-     * joins to aggregates, so that filtering a few runs never aggregates the whole file. */
-    "CREATE VIEW run_summary AS\n"
-    "  SELECT r.id, r.name, r.method, r.dataset, r.n_clients, r.status,\n"
-    "         r.started_at, r.ended_at,\n"
-    "         (SELECT COUNT(DISTINCT e.epoch) FROM epoch_metrics e WHERE e.run_id = r.id)\n"
-    "           AS epochs,\n"
-    "         (SELECT e.value FROM epoch_metrics e WHERE e.run_id = r.id\n"
-    "            AND e.name = 'test_acc' ORDER BY e.epoch DESC LIMIT 1) AS final_test_acc,\n"
-    "         (SELECT MAX(e.value) FROM epoch_metrics e WHERE e.run_id = r.id\n"
-    "            AND e.name = 'test_acc') AS best_test_acc,\n"
-    "         (SELECT e.value FROM epoch_metrics e WHERE e.run_id = r.id\n"
-    "            AND e.name = 'test_loss' ORDER BY e.epoch DESC LIMIT 1) AS final_test_loss,\n"
-    "         (SELECT SUM(c.bytes) FROM comm c WHERE c.run_id = r.id AND c.direction = 'up')\n"
-    "           * 1.0 / NULLIF(COALESCE(r.n_clients, (SELECT COUNT(DISTINCT c.client)\n"
-    "                                     FROM comm c WHERE c.run_id = r.id)), 0)\n"
-    "           AS bytes_up_per_client,\n"
-    "         (SELECT SUM(c.bytes) FROM comm c WHERE c.run_id = r.id AND c.direction = 'down')\n"
-    "           * 1.0 / NULLIF(COALESCE(r.n_clients, (SELECT COUNT(DISTINCT c.client)\n"
-    "                                     FROM comm c WHERE c.run_id = r.id)), 0)\n"
-    "           AS bytes_down_per_client,\n"
-    "         (SELECT SUM(c.bytes) FROM comm c WHERE c.run_id = r.id AND c.direction = 'up')\n"
-    "           AS bytes_up,\n"
-    "         (SELECT SUM(c.bytes) FROM comm c WHERE c.run_id = r.id AND c.direction = 'down')\n"
-    "           AS bytes_down,\n"
-    "         (SELECT SUM(c.flops) FROM compute c WHERE c.run_id = r.id\n"
-    "            AND c.party = 'client' AND " COMPUTE_NOT_DOUBLE ") AS client_flops,\n"
-    "         (SELECT SUM(c.flops) FROM compute c WHERE c.run_id = r.id\n"
-    "            AND c.party = 'client' AND " COMPUTE_NOT_DOUBLE ")\n"
-    "           / NULLIF(r.n_clients, 0) AS client_flops_per_client,\n"
-    "         (SELECT SUM(c.flops) FROM compute c WHERE c.run_id = r.id\n"
-    "            AND c.party = 'server' AND " COMPUTE_NOT_DOUBLE ") AS server_flops,\n"
-    "         r.wall_seconds,\n"
-    "         COALESCE(r.peak_rss_bytes,\n"
-    "                  (SELECT CAST(MAX(e.value) AS INTEGER) FROM epoch_metrics e\n"
-    "                   WHERE e.run_id = r.id AND e.name = 'peak_rss_bytes'))\n"
-    "           AS peak_rss_bytes\n"
-    "  FROM runs r;\n",
+    RUN_SUMMARY_VIEW(""),
     NULL,
 };
 
@@ -217,15 +224,105 @@ static const char *const schema_v3[] = {
     NULL,
 };
 
+/* Version 4: research-grade results. runs gains config_json (the resolved config as JSON, so
+ * json_extract(config_json, '$.train.optimizer.lr') works; older runs get it converted from
+ * their YAML by the step's fill function), sweep_id (one id shared by the points of one
+ * sweep) and sweep_point (the point's swept keys and values as a JSON object), class_names
+ * (the dataset's names of its classes, a JSON array, NULL when it names none).
+ * step_metrics holds figures every metrics.every_steps training steps; run_sources where a
+ * merged run came from; run_params the common hyperparameters as columns; run_summary gains
+ * seed, sweep_id and sweep_point (appended, so earlier columns keep their places). */
+static const char *const schema_v4[] = {
+    "ALTER TABLE runs ADD COLUMN config_json TEXT;\n",
+    "ALTER TABLE runs ADD COLUMN sweep_id TEXT;\n",
+    "ALTER TABLE runs ADD COLUMN sweep_point TEXT;\n",
+    "ALTER TABLE runs ADD COLUMN class_names TEXT;\n",
+    "CREATE INDEX runs_sweep ON runs(sweep_id);\n",
+    /* step: the role's training steps in this epoch, counted from 1; client -1: the server's
+     * (or the whole run's) figure, k >= 0: client k's own. */
+    "CREATE TABLE step_metrics (\n"
+    "  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
+    "  epoch  INTEGER NOT NULL,\n"
+    "  step   INTEGER NOT NULL,\n"
+    "  client INTEGER NOT NULL DEFAULT -1,\n"
+    "  name   TEXT NOT NULL,\n"
+    "  value  REAL,\n"
+    "  PRIMARY KEY (run_id, epoch, step, client, name)\n"
+    ");\n",
+    "CREATE TABLE run_sources (\n"
+    "  run_id        INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,\n"
+    "  source_db     TEXT NOT NULL,\n"
+    "  source_run_id INTEGER NOT NULL,\n"
+    "  source_schema INTEGER,\n"
+    "  merged_at     TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now'))\n"
+    ");\n",
+    "CREATE VIEW run_params AS\n"
+    "  SELECT r.id AS run_id, r.name, r.seed, r.sweep_id, r.method AS strategy, r.dataset,\n"
+    "         json_extract(r.config_json, '$.data.clients') AS clients,\n"
+    "         json_extract(r.config_json, '$.data.partition.scheme') AS partition,\n"
+    "         json_extract(r.config_json, '$.data.partition.alpha') AS alpha,\n"
+    "         json_extract(r.config_json, '$.strategy.mu') AS mu,\n"
+    "         json_extract(r.config_json, '$.strategy.fraction') AS fraction,\n"
+    "         json_extract(r.config_json, '$.strategy.local_epochs') AS local_epochs,\n"
+    "         json_extract(r.config_json, '$.train.optimizer.name') AS optimizer,\n"
+    "         json_extract(r.config_json, '$.train.optimizer.lr') AS lr,\n"
+    "         json_extract(r.config_json, '$.train.batch_size') AS batch_size,\n"
+    "         json_extract(r.config_json, '$.train.epochs') AS epochs,\n"
+    "         json_extract(r.config_json, '$.model.encoder.plugin') AS encoder,\n"
+    "         (SELECT json_extract(t.value, '$.dim') FROM json_each(r.config_json,\n"
+    "            '$.model.tokenizers') t LIMIT 1) AS width,\n"
+    "         json_extract(r.config_json, '$.model.encoder.depth') AS depth,\n"
+    "         json_extract(r.config_json, '$.model.encoder.heads') AS heads,\n"
+    "         json_extract(r.config_json, '$.model.fusion') AS fusion\n"
+    "  FROM runs r;\n",
+    "DROP VIEW run_summary;\n",
+    RUN_SUMMARY_VIEW(", r.seed, r.sweep_id, r.sweep_point"),
+    NULL,
+};
+
+/* Version 4's fill: every run recorded before it gets config_json from its config_yaml. A
+ * stored YAML that no longer parses (it always did when it was written) keeps NULL. */
+static int fill_config_json(store *s, mpsl_error *err)
+{
+    sqlite3_stmt *sel = NULL, *upd = NULL;
+    int rc = sqlite3_prepare_v2(s->db, "SELECT id, config_yaml FROM runs WHERE config_json IS "
+                                "NULL AND config_yaml IS NOT NULL", -1, &sel, NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_prepare_v2(s->db, "UPDATE runs SET config_json = ?2 WHERE id = ?1", -1,
+                                &upd, NULL);
+    }
+    while (rc == SQLITE_OK && (rc = sqlite3_step(sel)) == SQLITE_ROW) {
+        rc = SQLITE_OK;
+        mpsl_error ignored = {{0}};
+        cfg_node *root = cfg_parse_string((const char *)sqlite3_column_text(sel, 1),
+                                          "stored config", &ignored);
+        char *json = root ? cfg_to_json(root) : NULL;
+        cfg_free(root);
+        if (json) {
+            sqlite3_bind_int64(upd, 1, sqlite3_column_int64(sel, 0));
+            sqlite3_bind_text(upd, 2, json, -1, free);
+            rc = sqlite3_step(upd) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(s->db);
+            sqlite3_reset(upd);
+        }
+    }
+    rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+    sqlite3_finalize(sel);
+    sqlite3_finalize(upd);
+    return rc == SQLITE_OK ? MPSL_OK : store_sql_error(s, rc, "converting stored configs to JSON",
+                                                      err);
+}
+
 typedef struct schema_step {
     int version;                /* the version this step produces */
     const char *const *sql;     /* statements, NULL-terminated */
+    int (*fill)(store *s, mpsl_error *err); /* data the SQL cannot make, or NULL */
 } schema_step;
 
 static const schema_step schema_steps[] = {
-    {1, schema_v1},
-    {2, schema_v2},
-    {3, schema_v3},
+    {1, schema_v1, NULL},
+    {2, schema_v2, NULL},
+    {3, schema_v3, NULL},
+    {4, schema_v4, fill_config_json},
 };
 
 _Static_assert(sizeof schema_steps / sizeof schema_steps[0] == STORE_SCHEMA_VERSION,
@@ -296,6 +393,12 @@ int store_schema_migrate(store *s, int *from, mpsl_error *err)
         snprintf(what, sizeof what, "migrating the schema to version %d", step->version);
         for (const char *const *sql = step->sql; *sql; sql++) {
             rc = store_exec(s, *sql, what, err);
+            if (rc) {
+                return rc;
+            }
+        }
+        if (step->fill) {
+            rc = step->fill(s, err);
             if (rc) {
                 return rc;
             }

@@ -87,7 +87,8 @@ int store_step_done(store *s, sqlite3_stmt *st, const char *step, mpsl_error *er
 static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_RUN_INSERT] = "INSERT INTO runs (name, experiment_path, config_yaml, seed, method, "
                         "dataset, revision, mpsl_version, host, n_clients, transport, n_ranks, "
-                        "hosts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        "hosts, config_json, sweep_id, sweep_point, class_names) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     [STMT_PLUGIN_INSERT] = "INSERT INTO run_plugins (run_id, slot, name, version, path, abi) "
                            "VALUES (?, ?, ?, ?, ?, ?)",
     [STMT_TAG_INSERT] = "INSERT OR IGNORE INTO run_tags (run_id, tag) VALUES (?, ?)",
@@ -113,6 +114,9 @@ static const char *const stmt_sql[STMT_COUNT] = {
                          "class_histogram = excluded.class_histogram",
     [STMT_RUN_CONFIG] = "SELECT config_yaml, experiment_path FROM runs WHERE id = ?",
     [STMT_RUN_EXISTS] = "SELECT 1 FROM runs WHERE id = ?",
+    [STMT_STEP_METRIC] = "INSERT INTO step_metrics (run_id, epoch, step, client, name, value) "
+                         "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, epoch, step, client, "
+                         "name) DO UPDATE SET value = excluded.value",
 };
 
 sqlite3_stmt *store_stmt(store *s, store_stmt_id id, mpsl_error *err)

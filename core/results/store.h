@@ -11,7 +11,7 @@
 
 typedef struct store store;
 
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 typedef enum store_mode { STORE_READ_ONLY = 0, STORE_READ_WRITE = 1 } store_mode;
 
@@ -44,6 +44,10 @@ typedef struct store_run_info {
     const char *transport;      /* "local" or "mpi" (since schema 2) */
     int n_ranks;                /* processes the run used: 1 in one process */
     const char *hosts;          /* the distinct hosts of those processes, comma-separated */
+    const char *config_json;    /* the resolved config as JSON (since schema 4) */
+    const char *sweep_id;       /* shared by the points of one sweep, NULL outside one */
+    const char *sweep_point;    /* the point's swept keys and values, a JSON object */
+    const char *class_names;    /* the dataset's class names, a JSON array, or NULL */
     const store_plugin_row *plugins;
     int n_plugins;
     const char *const *tags;    /* NULL-terminated, may be NULL */
@@ -96,6 +100,10 @@ int store_metric(store *s, int64_t run_id, int64_t epoch, const char *name, doub
 /* Per-client metric for an epoch (train_acc, train_loss, ...). */
 int store_client_metric(store *s, int64_t run_id, int64_t epoch, int client,
                         const char *name, double value, mpsl_error *err);
+/* A figure of training step `step` (counted from 1 within the epoch) of `epoch`, by the
+ * server or the whole run (client -1) or by client k (metrics.every_steps). */
+int store_step_metric(store *s, int64_t run_id, int64_t epoch, int64_t step, int client,
+                      const char *name, double value, mpsl_error *err);
 /* Bytes and message count for one client, one direction ("up" client->server, "down"),
  * one message kind ("activations", "logits", ...), during one epoch. */
 int store_comm(store *s, int64_t run_id, int64_t epoch, int client, const char *direction,

@@ -20,6 +20,7 @@ typedef enum store_stmt_id {
     STMT_CLIENT_DATA,
     STMT_RUN_CONFIG,
     STMT_RUN_EXISTS,
+    STMT_STEP_METRIC,
     STMT_COUNT
 } store_stmt_id;
 

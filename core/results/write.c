@@ -44,6 +44,10 @@ static int insert_run_rows(store *s, const store_run_info *info, int64_t *run_id
     bind_text(st, 11, info->transport ? info->transport : "local");
     sqlite3_bind_int(st, 12, info->n_ranks > 0 ? info->n_ranks : 1);
     bind_text(st, 13, info->hosts ? info->hosts : info->host);
+    bind_text(st, 14, info->config_json);
+    bind_text(st, 15, info->sweep_id);
+    bind_text(st, 16, info->sweep_point);
+    bind_text(st, 17, info->class_names);
     int rc = store_step_done(s, st, "recording the run", err);
     if (rc) {
         return rc;
@@ -182,6 +186,26 @@ int store_client_metric(store *s, int64_t run_id, int64_t epoch, int client,
     bind_text(st, 4, name);
     sqlite3_bind_double(st, 5, value);
     return store_step_done(s, st, "recording a client metric", err);
+}
+
+int store_step_metric(store *s, int64_t run_id, int64_t epoch, int64_t step, int client,
+                      const char *name, double value, mpsl_error *err)
+{
+    if (!name || !*name) {
+        return mpsl_errs(err, MPSL_ERR_INVALID, "results database '%s': metric without a name",
+                         s->path);
+    }
+    sqlite3_stmt *st = store_stmt(s, STMT_STEP_METRIC, err);
+    if (!st) {
+        return MPSL_ERR_IO;
+    }
+    sqlite3_bind_int64(st, 1, run_id);
+    sqlite3_bind_int64(st, 2, epoch);
+    sqlite3_bind_int64(st, 3, step);
+    sqlite3_bind_int(st, 4, client);
+    bind_text(st, 5, name);
+    sqlite3_bind_double(st, 6, value);
+    return store_step_done(s, st, "recording a step metric", err);
 }
 
 int store_comm(store *s, int64_t run_id, int64_t epoch, int client, const char *direction,
@@ -416,6 +440,9 @@ int store_run_resume(store *s, int64_t run_id, int64_t epoch, int64_t step, mpsl
         "DELETE FROM client_metrics WHERE run_id = ?1 AND epoch >= ?2",
         "DELETE FROM comm WHERE run_id = ?1 AND epoch >= ?2",
         "DELETE FROM compute WHERE run_id = ?1 AND epoch >= ?2",
+        /* the steps of the resumed epoch before the checkpoint were recorded and stay */
+        "DELETE FROM step_metrics WHERE run_id = ?1 AND epoch * 4294967296 + step > "
+        "?2 * 4294967296 + ?3",
         "DELETE FROM checkpoints WHERE run_id = ?1 AND epoch * 4294967296 + step > "
         "?2 * 4294967296 + ?3",
     };

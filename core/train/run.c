@@ -91,7 +91,8 @@ static int prepare_save_path(const char *path, mpsl_error *err)
     return rc;
 }
 
-static int begin_run(mpsl_session *s, const char *db_path, const char *hosts, mpsl_error *err)
+static int begin_run(mpsl_session *s, const char *db_path, const char *hosts,
+                     const run_options *opt, mpsl_error *err)
 {
     experiment *ex = s->ex;
     plugin_slot *slots[MPSL_MAX_MODALITIES + 4];
@@ -104,8 +105,10 @@ static int begin_run(mpsl_session *s, const char *db_path, const char *hosts, mp
     }
     char host[256] = "unknown";
     gethostname(host, sizeof host - 1);
-    char *yaml = cfg_to_yaml(ex->root);
-    if (!yaml) {
+    char *yaml = cfg_to_yaml(ex->root), *json = cfg_to_json(ex->root);
+    if (!yaml || !json) {
+        free(yaml);
+        free(json);
         return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory writing the resolved config");
     }
     store_run_info info = {
@@ -122,12 +125,16 @@ static int begin_run(mpsl_session *s, const char *db_path, const char *hosts, mp
         .transport = s->transport,
         .n_ranks = s->n_ranks,
         .hosts = hosts && hosts[0] ? hosts : host,
+        .config_json = json,
+        .sweep_id = opt ? opt->sweep_id : NULL,
+        .sweep_point = opt ? opt->sweep_point : NULL,
         .plugins = rows,
         .n_plugins = n,
         .tags = ex->tags,
     };
     int rc = store_run_begin(s->db, &info, &s->run_id, err);
     free(yaml);
+    free(json);
     if (rc != MPSL_OK) {
         mpsl_err_prefix(err, "%s", db_path);
         return rc;
@@ -339,7 +346,7 @@ int run_experiment(experiment *ex, const char *db_path, const run_options *opt,
         rc = store_run_resume(s.db, s.run_id, s.first_epoch, s.first_step, err);
         begun = rc == MPSL_OK;
     } else if (rc == MPSL_OK && s.rank == 0) {
-        rc = begin_run(&s, db_path, hosts, err);
+        rc = begin_run(&s, db_path, hosts, opt, err);
         begun = rc == MPSL_OK;
     }
     if (mpi && all_ready) { /* every rank, whatever rank 0's attempt to begin gave */

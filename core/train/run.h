@@ -6,7 +6,11 @@
 #include "train/session.h"
 
 typedef struct run_options {
-    int quiet;                  /* no start line (progress lines still go to stderr) */
+    int quiet;                  /* nothing on stderr but warnings and errors */
+    /* a sweep's point (sweep.c): the id its points share and this point's swept keys and
+     * values as a JSON object; both NULL for a run outside a sweep */
+    const char *sweep_id;
+    const char *sweep_point;
     run_progress *progress;     /* NULL when nobody watches */
     /* resume (`mpsl resume`): continue run resume_run_id from this checkpoint file instead of
      * starting a new run */
