@@ -19,17 +19,22 @@
 static void run_usage(FILE *out)
 {
     fprintf(out,
-            "usage: mpsl run EXPERIMENT.yaml [--set KEY=VALUE]... [--db PATH] [--quiet] [--jobs N]\n"
-            "                [--rerun]\n"
-            "       mpsl run --from-run ID [--db PATH] [--set KEY=VALUE]...\n"
+            "usage: mpsl run EXPERIMENT.yaml [--set KEY=VALUE]... [--db PATH] [--name NAME]\n"
+            "                [--quiet] [--jobs N] [--rerun] [--only KEY=VALUE]... [--no-sweep]\n"
+            "       mpsl run --from-run ID [--db PATH] [--set KEY=VALUE]... [--name NAME]\n"
             "  --set KEY=VALUE  override any key, e.g. --set train.epochs=2\n"
-            "  --db PATH        results database (overrides output.db; with --from-run, the\n"
-            "                   database the run is read from and written to)\n"
+            "  --db PATH        results database (overrides MPSL_DB and output.db; with\n"
+            "                   --from-run, the database the run is read from and written to)\n"
+            "  --name NAME      the run's name (default: the experiment's name; a sweep's\n"
+            "                   points add their swept values, NAME/strategy=fedavg,seed=2)\n"
             "  --from-run ID    repeat a stored run from its resolved configuration\n"
-            "  --quiet          no start line (progress and the summary still print)\n"
+            "  --quiet, -q      nothing on stderr but warnings and errors\n"
             "  --jobs N, -j N   a sweep runs N points at once (default 1)\n"
             "  --rerun          a sweep runs again the points that finished before (by\n"
             "                   default a point whose resolved config finished is skipped)\n"
+            "  --only KEY=VALUE run only the sweep's points with this value of a swept key\n"
+            "                   (repeatable; KEY whole or by its last part: --only seed=2)\n"
+            "  --no-sweep       ignore the file's sweep: run the experiment as written\n"
             "exit status: 0 finished, 1 refused or failed, 2 usage, 130 interrupted\n");
 }
 
@@ -98,7 +103,7 @@ int run_one(cfg_node *root, const char *exp_path, const char *exp_dir, const cha
             }
             return 0;
         }
-        if (res.run_id) {
+        if (res.run_id && (!opt->quiet || rc != MPSL_OK)) {
             fprintf(stderr, "run %lld %s after %lld epoch(s) in %.1f s (results in %s; "
                     "see: mpsl show %lld --db %s)\n",
                     (long long)res.run_id, res.status, (long long)res.epochs_done,
@@ -167,7 +172,8 @@ int run_supervised(cfg_node *root, const char *exp_path, const char *exp_dir,
 
 int cmd_run(int argc, char **argv)
 {
-    const char *file = NULL, *db_arg = NULL, *from_run = NULL;
+    const char *file = NULL, *db_arg = NULL, *from_run = NULL, *name = NULL;
+    int no_sweep = 0;
     const char *overrides[MAX_OVERRIDES];
     int n_over = 0;
     run_options opt = {0};
@@ -194,8 +200,22 @@ int cmd_run(int argc, char **argv)
             db_arg = argv[++i];
         } else if (strcmp(a, "--from-run") == 0 && has_value) {
             from_run = argv[++i];
-        } else if (strcmp(a, "--quiet") == 0) {
+        } else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
             opt.quiet = 1;
+        } else if (strcmp(a, "--name") == 0 && has_value) {
+            name = argv[++i];
+            if (!name[0]) {
+                fprintf(stderr, "mpsl run: --name wants a non-empty name\n");
+                return 2;
+            }
+        } else if (strcmp(a, "--no-sweep") == 0) {
+            no_sweep = 1;
+        } else if (strcmp(a, "--only") == 0 && has_value) {
+            if (so.n_only == SWEEP_MAX_ONLY) {
+                fprintf(stderr, "mpsl run: at most %d --only options\n", SWEEP_MAX_ONLY);
+                return 2;
+            }
+            so.only[so.n_only++] = argv[++i];
         } else if (strcmp(a, "--rerun") == 0) {
             so.rerun = 1;
         } else if ((strcmp(a, "--jobs") == 0 || strcmp(a, "-j") == 0) && has_value) {
@@ -218,6 +238,13 @@ int cmd_run(int argc, char **argv)
             return 2;
         }
     }
+    if (!db_arg && getenv("MPSL_DB") && getenv("MPSL_DB")[0]) {
+        db_arg = getenv("MPSL_DB"); /* the command line's --db, then MPSL_DB, then output.db */
+    }
+    if (no_sweep && so.n_only) {
+        fprintf(stderr, "mpsl run: --no-sweep and --only contradict each other (choose one)\n");
+        return 2;
+    }
     if (!file == !from_run) {
         fprintf(stderr, "mpsl run: give an experiment file or --from-run ID (one of them)\n");
         run_usage(stderr);
@@ -239,10 +266,21 @@ int cmd_run(int argc, char **argv)
             root = NULL;
         }
     }
+    if (root && name && run_set_string(root, "name", name, &err) != MPSL_OK) {
+        cfg_free(root);
+        root = NULL;
+    }
+    if (root && no_sweep) {
+        cfg_remove(root, "sweep");
+    }
     int status = 1;
     if (root) {
         const cfg_node *sweep = cfg_get(root, "sweep");
-        if (sweep) {
+        if (!sweep && so.n_only) {
+            cfg_free(root);
+            root = NULL;
+            mpsl_err(&err, "--only: %s has no sweep to choose points from", file ? file : "the run");
+        } else if (sweep) {
             status = run_sweep(root, exp_path, exp_dir, db_arg, &opt, &so, &err);
         } else if (transport_mpi_launched()) { /* MPI is started in this process, not a child */
             status = run_one(root, exp_path, exp_dir, db_arg, from_run != NULL, &opt, NULL, &err);
@@ -250,6 +288,9 @@ int cmd_run(int argc, char **argv)
             status = run_supervised(root, exp_path, exp_dir, db_arg, from_run != NULL, &opt,
                                     NULL, &err);
         }
+    }
+    if (status != 0 && !root && !err.msg[0]) {
+        mpsl_err(&err, "nothing was run");
     }
     if (status != 0 && err.msg[0]) {
         fprintf(stderr, "mpsl run: %s\n", err.msg);

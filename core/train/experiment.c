@@ -21,7 +21,21 @@ static const mpsl_param_spec top_spec[] = {
                    "seed for partitioning, initialisation and shuffling"),
 };
 static const char *const top_sections[] = {"data",   "model",     "strategy", "train",
-                                           "output", "transport", NULL};
+                                           "output", "transport", "metrics",  NULL};
+
+/* metrics: what a run records beyond its per-epoch figures (docs/config.md). */
+typedef struct metrics_keys {
+    int64_t every_steps;
+    int per_client_test;
+} metrics_keys;
+static const mpsl_param_spec metrics_spec[] = {
+    MPSL_PARAM_INT(metrics_keys, every_steps, "every_steps", 0, 0, 1000000000, "0",
+                   "record training loss and accuracy every N steps of each role, per client "
+                   "and for the run (step_metrics; 0: per epoch only)"),
+    MPSL_PARAM_BOOL(metrics_keys, per_client_test, "per_client_test", "true",
+                    "classification: each client's test accuracy and loss, the evaluated "
+                    "model's on the test set weighted to the client's class mix"),
+};
 
 /* transport: how the parties run (docs/distributed.md). `transport: local` is short for
  * `transport: {mode: local}`. */
@@ -616,6 +630,7 @@ static int record_all_defaults(experiment *ex, mpsl_error *err)
          ex->optim.kind == OPTIM_SGD ? NULL : sgd_only},
         {"train.schedule", schedule_spec, MPSL_COUNT(schedule_spec), NULL},
         {"train.checkpoint", checkpoint_spec, MPSL_COUNT(checkpoint_spec), NULL},
+        {"metrics", metrics_spec, MPSL_COUNT(metrics_spec), NULL},
     };
     int rc = ex->weights.path ? record_defaults(ex->root, "model.weights", weights_spec,
                                                 MPSL_COUNT(weights_spec), NULL, err)
@@ -669,6 +684,18 @@ int experiment_build(cfg_node *root, const char *path, const char *dir, experime
     }
     ex->db_path = outk.db;
     ex->save_weights = outk.save_weights;
+    const cfg_node *metrics;
+    rc = section(root, "metrics", 0, &metrics, err);
+    metrics_keys mk;
+    if (rc == MPSL_OK) {
+        rc = cfg_parse_params(metrics, metrics_spec, MPSL_COUNT(metrics_spec), &mk, sizeof mk,
+                              "metrics", NULL, err);
+    }
+    if (rc != MPSL_OK) {
+        return rc;
+    }
+    ex->metrics_every_steps = mk.every_steps;
+    ex->metrics_per_client_test = mk.per_client_test;
     /* Cheap checks first, so a typo in train: is reported before plugins are loaded. */
     rc = parse_transport(ex, root, err);
     if (rc == MPSL_OK) {

@@ -55,6 +55,8 @@ typedef struct experiment {
     int64_t checkpoint_keep;    /* train.checkpoint.keep */
     const char *checkpoint_dir; /* train.checkpoint.dir, or NULL: beside the database */
     optim_settings optim;
+    int64_t metrics_every_steps;    /* metrics.every_steps (0: none) */
+    int metrics_per_client_test;    /* metrics.per_client_test */
 
     struct {
         const char *path;       /* model.weights.path: a safetensors file, NULL for none */

@@ -79,6 +79,9 @@ void role_release(mpsl_role *r)
     free(r->metrics);
     r->metrics = NULL;
     r->n_metrics = r->cap_metrics = 0;
+    free(r->step_rows);
+    r->step_rows = NULL;
+    r->n_step_rows = r->cap_step_rows = 0;
     messages_clear(r);
 }
 
@@ -89,6 +92,29 @@ void role_reset_counters(mpsl_role *r)
     memset(r->sent_messages, 0, sizeof r->sent_messages);
     r->compute_s = r->wait_s = 0;
     r->n_metrics = 0;
+    r->n_step_rows = 0;
+    r->loss_calls = 0;
+    memset(&r->interval, 0, sizeof r->interval);
+}
+
+int role_close_interval(mpsl_role *r)
+{
+    if (r->interval.samples == 0) {
+        return MPSL_OK;
+    }
+    if (r->n_step_rows == r->cap_step_rows) {
+        int grown = r->cap_step_rows ? 2 * r->cap_step_rows : 16;
+        role_step_row *bigger = realloc(r->step_rows, (size_t)grown * sizeof *bigger);
+        if (!bigger) {
+            return MPSL_ERR_NOMEM;
+        }
+        r->step_rows = bigger;
+        r->cap_step_rows = grown;
+    }
+    r->interval.step = r->loss_calls;
+    r->step_rows[r->n_step_rows++] = r->interval;
+    memset(&r->interval, 0, sizeof r->interval);
+    return MPSL_OK;
 }
 
 /* ---------------------------------------------------------------- the driver */

@@ -40,6 +40,16 @@ typedef struct role_metric {
     double value;
 } role_metric;
 
+/* Training figures of metrics.every_steps steps of one role (session_api.c's loss): the
+ * steps of this epoch so far, the samples of the interval, their summed loss (each batch's
+ * loss times its samples) and correct predictions. Plain data: it crosses processes. */
+typedef struct role_step_row {
+    int64_t step;
+    int64_t samples;
+    double loss_sum;
+    int64_t hits;
+} role_step_row;
+
 /* Something a role created, released when the role ends. */
 typedef enum { RES_MEMORY, RES_MODEL, RES_OPTIM, RES_BATCH } resource_kind;
 typedef struct resource {
@@ -70,6 +80,12 @@ struct mpsl_role {
     int64_t step;               /* last progress step, named when a run fails */
     int warned_nonfinite;       /* train.on_nonfinite: warn said it once */
 
+    /* metrics.every_steps: loss calls this epoch, the open interval, the closed ones */
+    int64_t loss_calls;
+    role_step_row interval;
+    role_step_row *step_rows;
+    int n_step_rows, cap_step_rows;
+
     message *mail_head, *mail_tail; /* messages waiting for this role */
 
     /* checkpoints: creation counts give the order models and optimizers are saved and
@@ -88,14 +104,14 @@ struct mpsl_role {
 };
 
 /* The end-of-epoch report a client role sends its server (MSG_REPORT), followed by
- * n_metrics role_metric records. Plain data: it crosses processes as bytes. */
+ * n_metrics role_metric records and n_steps role_step_row records. Plain data: it crosses processes as bytes. */
 typedef struct role_report {
     int64_t epoch;
     double flops[2];
     int64_t sent_bytes[MPSL_MSG_KIND_COUNT], sent_messages[MPSL_MSG_KIND_COUNT];
     double compute_s, wait_s;
     int32_t n_metrics;
-    int32_t pad;
+    int32_t n_steps;            /* role_step_row records after the metrics */
 } role_report;
 
 /* Track or release one resource of a role. */
@@ -105,6 +121,9 @@ void role_untrack(mpsl_role *r, void *p);
 void role_release(mpsl_role *r);
 /* Zero the epoch's counters. */
 void role_reset_counters(mpsl_role *r);
+/* End the open metrics.every_steps interval (if it saw samples) as a row at the current step.
+ * MPSL_ERR_NOMEM when the row cannot be kept. */
+int role_close_interval(mpsl_role *r);
 /* "the server" or "client 3", for messages. */
 const char *role_name(const mpsl_role *r, char *buf, size_t size);
 

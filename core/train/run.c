@@ -91,6 +91,40 @@ static int prepare_save_path(const char *path, mpsl_error *err)
     return rc;
 }
 
+/* The dataset's class names as a JSON array (runs.class_names), or NULL when it names none.
+ * The names were checked when the dataset opened: printable, no control characters. */
+static char *class_names_json(const mpsl_dataset_info *info)
+{
+    if (!info->class_names || info->n_classes <= 0) {
+        return NULL;
+    }
+    size_t cap = 3;
+    for (int64_t c = 0; c < info->n_classes; c++) {
+        cap += 2 * strlen(info->class_names[c]) + 3;
+    }
+    char *out = malloc(cap), *p = out;
+    if (!out) {
+        return NULL;
+    }
+    *p++ = '[';
+    for (int64_t c = 0; c < info->n_classes; c++) {
+        if (c) {
+            *p++ = ',';
+        }
+        *p++ = '"';
+        for (const char *t = info->class_names[c]; *t; t++) {
+            if (*t == '"' || *t == '\\') {
+                *p++ = '\\';
+            }
+            *p++ = *t;
+        }
+        *p++ = '"';
+    }
+    *p++ = ']';
+    *p = '\0';
+    return out;
+}
+
 static int begin_run(mpsl_session *s, const char *db_path, const char *hosts,
                      const run_options *opt, mpsl_error *err)
 {
@@ -106,9 +140,11 @@ static int begin_run(mpsl_session *s, const char *db_path, const char *hosts,
     char host[256] = "unknown";
     gethostname(host, sizeof host - 1);
     char *yaml = cfg_to_yaml(ex->root), *json = cfg_to_json(ex->root);
-    if (!yaml || !json) {
+    char *classes = class_names_json(&s->info);
+    if (!yaml || !json || (s->info.class_names && !classes)) {
         free(yaml);
         free(json);
+        free(classes);
         return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory writing the resolved config");
     }
     store_run_info info = {
@@ -128,6 +164,7 @@ static int begin_run(mpsl_session *s, const char *db_path, const char *hosts,
         .config_json = json,
         .sweep_id = opt ? opt->sweep_id : NULL,
         .sweep_point = opt ? opt->sweep_point : NULL,
+        .class_names = classes,
         .plugins = rows,
         .n_plugins = n,
         .tags = ex->tags,
@@ -135,6 +172,7 @@ static int begin_run(mpsl_session *s, const char *db_path, const char *hosts,
     int rc = store_run_begin(s->db, &info, &s->run_id, err);
     free(yaml);
     free(json);
+    free(classes);
     if (rc != MPSL_OK) {
         mpsl_err_prefix(err, "%s", db_path);
         return rc;
@@ -357,6 +395,7 @@ int run_experiment(experiment *ex, const char *db_path, const run_options *opt,
     if (begun) {
         result->run_id = s.run_id;
         s.progress = opt ? opt->progress : NULL;
+        s.quiet = opt && opt->quiet;
         if (s.progress && s.rank == 0) {
             snprintf(s.progress->db_path, sizeof s.progress->db_path, "%s", db_path);
             s.progress->run_id = s.run_id;

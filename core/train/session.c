@@ -47,10 +47,64 @@ static int match_modalities(mpsl_session *s, mpsl_error *err)
     return MPSL_OK;
 }
 
+/* The longest class name accepted, in bytes (without the terminator). */
+#define SESSION_CLASS_NAME_MAX 64
+
+/* info->class_names (ABI 2.1) is NULL or n_classes names. They go into the results database,
+ * reports and terminals, so each must be a short printable string: refused here, once, with
+ * the class's index, rather than surfacing later as a crash or garbled output. */
+static int check_class_names(const char *plugin, const mpsl_dataset_info *info,
+                             mpsl_error *err)
+{
+    if (!info->class_names) {
+        return MPSL_OK;
+    }
+    if (info->task == MPSL_TASK_RETRIEVAL) {
+        return mpsl_errs(err, MPSL_ERR_PLUGIN, "dataset plugin '%s' is a retrieval dataset but "
+                         "reports class_names; expected NULL (retrieval items are not classes)",
+                         plugin);
+    }
+    for (int64_t c = 0; c < info->n_classes; c++) {
+        const char *name = info->class_names[c];
+        const char *what = NULL;
+        char why[96];
+        /* Never read past the limit: an unterminated name must not run on through memory. */
+        size_t len = name ? strnlen(name, SESSION_CLASS_NAME_MAX + 1) : 0;
+        if (!name) {
+            what = "is NULL";
+        } else if (len == 0) {
+            what = "is empty";
+        }
+        for (size_t i = 0; !what && i < len; i++) {
+            unsigned char ch = (unsigned char)name[i];
+            if (ch < 0x20 || ch == 0x7f) {
+                snprintf(why, sizeof why, "holds control character 0x%02x at byte %zu", ch, i);
+                what = why;
+            }
+        }
+        if (!what && len > SESSION_CLASS_NAME_MAX) {
+            snprintf(why, sizeof why, "is longer than %d bytes ('%.24s...')",
+                     SESSION_CLASS_NAME_MAX, name);
+            what = why;
+        }
+        if (what) {
+            return mpsl_errs(err, MPSL_ERR_PLUGIN, "dataset plugin '%s': class_names[%lld] %s; "
+                             "expected %lld names (one per class), each a non-empty string of "
+                             "at most %d bytes without control characters, or class_names "
+                             "NULL", plugin, (long long)c, what, (long long)info->n_classes,
+                             SESSION_CLASS_NAME_MAX);
+        }
+    }
+    return MPSL_OK;
+}
+
 int session_open_data(mpsl_session *s, mpsl_error *err)
 {
     const experiment *ex = s->ex;
     s->dataset_api = ex->dataset.plugin.desc->api;
+    /* A plugin built against an older minor ABI writes only the fields it knows: the rest
+     * must read as "not given" (task 0 = classification, class_names NULL). */
+    memset(&s->info, 0, sizeof s->info);
     int rc = s->dataset_api->open(s->host, ex->dataset.params, ex->dataset.where, &s->info,
                                   &s->dataset, err);
     if (rc != MPSL_OK) {
@@ -76,6 +130,10 @@ int session_open_data(mpsl_session *s, mpsl_error *err)
     if (s->info.task < 0 || s->info.task >= MPSL_TASK_COUNT) {
         return mpsl_errs(err, MPSL_ERR_PLUGIN, "dataset plugin '%s' reported unknown task %d",
                          ex->dataset.plugin.desc->name, (int)s->info.task);
+    }
+    rc = check_class_names(ex->dataset.plugin.desc->name, &s->info, err);
+    if (rc != MPSL_OK) {
+        return rc;
     }
     if (s->info.task == MPSL_TASK_RETRIEVAL && ex->partition.scheme != PARTITION_IID) {
         /* Per-class schemes need classes; retrieval items are all distinct (MPSL.md:
@@ -324,9 +382,49 @@ static int retrieval_recall(const mpsl_session *s, const float *img, const float
     return MPSL_OK;
 }
 
+void eval_result_free(eval_result *res)
+{
+    free(res->class_n);
+    free(res->class_hits);
+    free(res->class_loss);
+    res->class_n = res->class_hits = NULL;
+    res->class_loss = NULL;
+}
+
+/* Each test sample's loss and hit, by its class: what per-client test figures are made of
+ * (session_epoch_end). The batch's own loss above stays as it was computed. */
+static void per_class(mpsl_session *s, eval_result *res, const float *out, const int32_t *labels,
+                      int64_t n, int64_t C)
+{
+    if (!res->class_n) {
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        int64_t hit = 0;
+        int32_t c = labels[i];
+        double l = s->host->kernels->cross_entropy(NULL, out + i * C, labels + i, 1, C, 1.0f,
+                                                  &hit);
+        if (c >= 0 && c < s->info.n_classes) {
+            res->class_n[c]++;
+            res->class_hits[c] += hit;
+            res->class_loss[c] += l;
+        }
+    }
+}
+
 int session_evaluate(mpsl_session *s, mpsl_model *m, eval_result *res, mpsl_error *err)
 {
     memset(res, 0, sizeof *res);
+    if (s->info.task != MPSL_TASK_RETRIEVAL && s->ex->metrics_per_client_test) {
+        size_t C = (size_t)s->info.n_classes;
+        res->class_n = calloc(C, sizeof *res->class_n);
+        res->class_hits = calloc(C, sizeof *res->class_hits);
+        res->class_loss = calloc(C, sizeof *res->class_loss);
+        if (!res->class_n || !res->class_hits || !res->class_loss) {
+            eval_result_free(res);
+            return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory for per-class test figures");
+        }
+    }
     if (m->parts != MPSL_PART_ALL) {
         return mpsl_errs(err, MPSL_ERR_INTERNAL, "evaluation needs a model with all parts");
     }
@@ -374,6 +472,7 @@ int session_evaluate(mpsl_session *s, mpsl_model *m, eval_result *res, mpsl_erro
             loss_sum += (double)n * s->host->kernels->cross_entropy(NULL, out, labels + start,
                                                                    n, m->C, 1.0f, &hits);
             correct += hits;
+            per_class(s, res, out, labels + start, n, m->C);
         }
         seen += n;
     }
@@ -386,6 +485,7 @@ int session_evaluate(mpsl_session *s, mpsl_model *m, eval_result *res, mpsl_erro
     session_batch_destroy(s, b);
     flops_set_target(saved_target);
     if (rc != MPSL_OK) {
+        eval_result_free(res);
         if (rc == MPSL_ERR_NOMEM && !err->msg[0]) {
             mpsl_errs(err, rc, "out of memory for evaluation");
         }
@@ -464,6 +564,104 @@ static void format_seconds(char *buf, size_t size, double sec)
     }
 }
 
+/* One role's metrics.every_steps row: its mean loss and accuracy over the interval. */
+static int store_step_row(mpsl_session *s, int64_t epoch, int client, const role_step_row *row,
+                          mpsl_error *err)
+{
+    if (row->samples <= 0) {
+        return MPSL_OK;
+    }
+    double n = (double)row->samples;
+    int rc = store_step_metric(s->db, s->run_id, epoch, row->step, client, "train_loss",
+                               row->loss_sum / n, err);
+    if (rc == MPSL_OK) {
+        rc = store_step_metric(s->db, s->run_id, epoch, row->step, client, "train_acc",
+                               (double)row->hits / n, err);
+    }
+    return rc;
+}
+
+/* The clients' rows of one step summed (samples, loss, hits), for the run's row: clients of
+ * one step differ in batch size, so the run's loss is their sample-weighted mean. */
+static int step_sum_add(mpsl_session *s, const role_step_row *row, mpsl_error *err)
+{
+    for (int i = 0; i < s->n_step_sums; i++) {
+        role_step_row *sum = &s->step_sums[i];
+        if (sum->step == row->step) {
+            sum->samples += row->samples;
+            sum->loss_sum += row->loss_sum;
+            sum->hits += row->hits;
+            return MPSL_OK;
+        }
+    }
+    if (s->n_step_sums == s->cap_step_sums) {
+        int grown = s->cap_step_sums ? 2 * s->cap_step_sums : 16;
+        role_step_row *bigger = realloc(s->step_sums, (size_t)grown * sizeof *bigger);
+        if (!bigger) {
+            return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
+        }
+        s->step_sums = bigger;
+        s->cap_step_sums = grown;
+    }
+    s->step_sums[s->n_step_sums++] = *row;
+    return MPSL_OK;
+}
+
+/* The run's step rows (client -1): the server's own where it computes the loss (centralized),
+ * otherwise the clients' rows summed step by step. */
+static int store_run_step_rows(mpsl_role *server, int64_t epoch, mpsl_error *err)
+{
+    mpsl_session *s = server->s;
+    int rc = role_close_interval(server) == MPSL_OK
+                 ? MPSL_OK
+                 : mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
+    int own = server->n_step_rows > 0;
+    const role_step_row *rows = own ? server->step_rows : s->step_sums;
+    int n = own ? server->n_step_rows : s->n_step_sums;
+    for (int i = 0; i < n && rc == MPSL_OK; i++) {
+        rc = store_step_row(s, epoch, -1, &rows[i], err);
+    }
+    s->n_step_sums = 0;
+    return rc;
+}
+
+/* Each client's test accuracy and loss (metrics.per_client_test): the evaluated model's
+ * per-class figures weighted by the client's training class mix, i.e. what it would score on
+ * a test set drawn with the client's label distribution. Classes absent from the test split
+ * carry no weight (the rest are renormalised). */
+static int store_client_test(mpsl_session *s, int64_t epoch, const eval_result *ev,
+                             mpsl_error *err)
+{
+    int64_t C = s->info.n_classes;
+    int64_t *hist = calloc((size_t)C, sizeof *hist);
+    if (!hist) {
+        return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
+    }
+    const int32_t *labels = s->dataset_api->labels(s->dataset, MPSL_SPLIT_TRAIN);
+    int rc = MPSL_OK;
+    for (int k = 0; k < s->ex->n_clients && rc == MPSL_OK; k++) {
+        partition_histogram(&s->part, k, labels, C, hist);
+        double w_sum = 0, acc = 0, loss = 0;
+        for (int64_t c = 0; c < C; c++) {
+            if (ev->class_n[c] > 0 && hist[c] > 0) {
+                double w = (double)hist[c];
+                w_sum += w;
+                acc += w * (double)ev->class_hits[c] / (double)ev->class_n[c];
+                loss += w * ev->class_loss[c] / (double)ev->class_n[c];
+            }
+        }
+        if (w_sum > 0) {
+            rc = store_client_metric(s->db, s->run_id, epoch, k, "test_acc", acc / w_sum, err);
+            if (rc == MPSL_OK) {
+                rc = store_client_metric(s->db, s->run_id, epoch, k, "test_loss", loss / w_sum,
+                                         err);
+            }
+        }
+    }
+    free(hist);
+    return rc;
+}
+
 /* Take client k's end-of-epoch report into the epoch's counters and rows, and its train_loss,
  * train_acc and samples into the sums the server's aggregate is made of. */
 static int take_report(mpsl_session *s, int k, const int32_t *buf, int64_t words, int64_t epoch,
@@ -474,8 +672,9 @@ static int take_report(mpsl_session *s, int k, const int32_t *buf, int64_t words
         return mpsl_errs(err, MPSL_ERR_INTERNAL, "client %d sent a truncated report", k);
     }
     memcpy(&rep, buf, sizeof rep);
-    if (rep.epoch != epoch || rep.n_metrics < 0 ||
-        sizeof rep + (size_t)rep.n_metrics * sizeof(role_metric) > (size_t)words * 4) {
+    if (rep.epoch != epoch || rep.n_metrics < 0 || rep.n_steps < 0 ||
+        sizeof rep + (size_t)rep.n_metrics * sizeof(role_metric) +
+                (size_t)rep.n_steps * sizeof(role_step_row) > (size_t)words * 4) {
         return mpsl_errs(err, MPSL_ERR_PLUGIN, "client %d ended epoch %lld while the server "
                          "ended epoch %lld: every role ends every epoch, in order", k,
                          (long long)rep.epoch + 1, (long long)epoch + 1);
@@ -511,6 +710,15 @@ static int take_report(mpsl_session *s, int k, const int32_t *buf, int64_t words
         agg[1] += acc * samples;
         agg[2] += samples;
     }
+    const char *rows = (const char *)buf + sizeof rep + (size_t)rep.n_metrics * sizeof *m;
+    for (int i = 0; i < rep.n_steps && rc == MPSL_OK; i++) {
+        role_step_row row;
+        memcpy(&row, rows + (size_t)i * sizeof row, sizeof row);
+        rc = store_step_row(s, epoch, k, &row, err);
+        if (rc == MPSL_OK) {
+            rc = step_sum_add(s, &row, err);
+        }
+    }
     return rc;
 }
 
@@ -520,17 +728,13 @@ static int take_report(mpsl_session *s, int k, const int32_t *buf, int64_t words
 static int gather_reports(mpsl_role *server, int32_t **reports, int64_t *words, mpsl_error *err)
 {
     mpsl_session *s = server->s;
-    size_t cap = session_report_capacity();
     int rc = MPSL_OK;
     for (int k = 0; k < s->ex->n_clients && rc == MPSL_OK; k++) {
-        reports[k] = malloc(cap);
-        if (!reports[k]) {
-            return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
-        }
-        mpsl_tensor t = {.data = reports[k], .dtype = MPSL_I32, .ndim = 1,
-                         .shape = {(int64_t)(cap / 4)}};
-        rc = messages_recv(server, k, MSG_REPORT, &t, err);
-        words[k] = t.shape[0];
+        void *data = NULL;
+        size_t bytes = 0;
+        rc = messages_recv_alloc(server, k, MSG_REPORT, &data, &bytes, err);
+        reports[k] = data;
+        words[k] = (int64_t)(bytes / 4);
     }
     return rc;
 }
@@ -662,6 +866,13 @@ int session_epoch_end(mpsl_role *server, int64_t epoch, mpsl_model *eval_model,
     }
     free_reports(reports, K);
     free(words);
+    if (rc == MPSL_OK && s->ex->metrics_every_steps > 0) {
+        rc = store_run_step_rows(server, epoch, err);
+    }
+    if (rc == MPSL_OK && ev.class_n) {
+        rc = store_client_test(s, epoch, &ev, err);
+    }
+    eval_result_free(&ev);
     if (rc != MPSL_OK) {
         store_rollback(s->db);
         return rc;
@@ -762,9 +973,11 @@ int session_epoch_end(mpsl_role *server, int64_t epoch, mpsl_model *eval_model,
         fputc('\n', stderr);
         s->progress_shown = 0;
     }
-    fprintf(stderr, "[%s] epoch %lld/%lld  train_loss %.4f  train_acc %.4f%s  (%s elapsed, ETA %s)\n",
-            s->ex->name, (long long)epoch + 1, (long long)t->epochs, train_loss, train_acc, test,
-            el, eta);
+    if (!s->quiet) {
+        fprintf(stderr, "[%s] epoch %lld/%lld  train_loss %.4f  train_acc %.4f%s  (%s elapsed, "
+                "ETA %s)\n", s->ex->name, (long long)epoch + 1, (long long)t->epochs, train_loss,
+                train_acc, test, el, eta);
+    }
     s->epoch_started = mpsl_now();
     return MPSL_OK;
 }
@@ -795,6 +1008,9 @@ void session_close(mpsl_session *s)
     free(s->client_flops);
     free(s->client_time);
     s->client_time = NULL;
+    free(s->step_sums);
+    s->step_sums = NULL;
+    s->n_step_sums = s->cap_step_sums = 0;
     mpsl_free(s->loss_scratch);
     s->loss_scratch = NULL;
     s->loss_cap = 0;

@@ -78,6 +78,9 @@ struct mpsl_session {
     int weights_logged;                     /* the pretrained-weights report was printed */
     double last_progress;                   /* when the last progress line was shown */
     int progress_shown;                     /* a \r progress line is on the terminal */
+    int quiet;                              /* run --quiet: no epoch or progress lines */
+    role_step_row *step_sums;               /* metrics.every_steps: this epoch's client rows */
+    int n_step_sums, cap_step_sums;         /* summed step by step */
 
     /* the head's per-sample output shape, set when a model with the head is built (the
      * run's probe builds one before the strategy starts); out_size = its product */
@@ -141,7 +144,13 @@ typedef struct eval_result {
     double acc, loss;
     int has_recall;
     double recall[2][3];
+    /* classification: per class c, the test samples, correct predictions and summed loss
+     * (n_classes each, malloc'd; NULL for retrieval); eval_result_free releases them */
+    int64_t *class_n, *class_hits;
+    double *class_loss;
 } eval_result;
+
+void eval_result_free(eval_result *res);
 
 /* Evaluate a model on the test split. FLOPs are not counted. */
 int session_evaluate(mpsl_session *s, mpsl_model *m, eval_result *res, mpsl_error *err);

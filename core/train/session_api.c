@@ -426,6 +426,25 @@ double session_loss(mpsl_session *s, float *dout, const float *out, const int32_
 }
 
 
+/* metrics.every_steps: each loss call is one training step of its role; every `every` steps
+ * the interval's mean loss and accuracy become a row (reported at the epoch's end). A run
+ * resumed inside an epoch counts on from the checkpoint's step. */
+static int step_metrics_add(mpsl_role *r, double loss, int64_t n, int64_t hits, mpsl_error *err)
+{
+    mpsl_session *s = r->s;
+    if (r->loss_calls == 0 && r->epochs_ended == s->first_epoch && s->first_step > 0) {
+        r->loss_calls = s->first_step;
+    }
+    r->loss_calls++;
+    r->interval.samples += n;
+    r->interval.loss_sum += loss * (double)n;
+    r->interval.hits += hits;
+    if (r->loss_calls % s->ex->metrics_every_steps == 0 && role_close_interval(r) != MPSL_OK) {
+        return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory for metrics.every_steps rows");
+    }
+    return MPSL_OK;
+}
+
 static int a_loss(mpsl_role *r, const float *out, const int32_t *labels, int64_t n, float *dout,
                   double *loss, int64_t *correct, mpsl_error *err)
 {
@@ -434,6 +453,12 @@ static int a_loss(mpsl_role *r, const float *out, const int32_t *labels, int64_t
     double v = session_loss(r->s, dout, out, labels, n, correct);
     flops_set_target(saved);
     *loss = v;
+    if (r->s->ex->metrics_every_steps > 0 && isfinite(v) && n > 0) {
+        int rc = step_metrics_add(r, v, n, correct ? *correct : 0, err);
+        if (rc != MPSL_OK) {
+            return rc;
+        }
+    }
     char kmsg[256]; /* a kernel that refused its input (a label out of range) says why */
     int krc = kern_error_take(kmsg, sizeof kmsg);
     if (krc != MPSL_OK) {
@@ -504,11 +529,6 @@ static int a_record(mpsl_role *r, const char *name, double value, mpsl_error *er
     return MPSL_OK;
 }
 
-size_t session_report_capacity(void)
-{
-    return sizeof(role_report) + MAX_CLIENT_METRICS * sizeof(role_metric);
-}
-
 /* A client's state, for the checkpoint file the server writes. */
 static int send_checkpoint(mpsl_role *r, mpsl_error *err)
 {
@@ -531,19 +551,27 @@ static int client_epoch_end(mpsl_role *r, int64_t epoch, mpsl_error *err)
     double now = mpsl_now();
     r->compute_s += now - r->resumed_at;
     r->resumed_at = now;
-    size_t bytes = sizeof(role_report) + (size_t)r->n_metrics * sizeof(role_metric);
+    if (role_close_interval(r) != MPSL_OK) { /* the epoch's last steps, however many */
+        return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
+    }
+    size_t metric_bytes = (size_t)r->n_metrics * sizeof(role_metric);
+    size_t step_bytes = (size_t)r->n_step_rows * sizeof(role_step_row);
+    size_t bytes = sizeof(role_report) + metric_bytes + step_bytes;
     int32_t *buf = calloc((bytes + 3) / 4, 4);
     if (!buf) {
         return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
     }
     role_report rep = {.epoch = epoch, .compute_s = r->compute_s, .wait_s = r->wait_s,
-                       .n_metrics = r->n_metrics};
+                       .n_metrics = r->n_metrics, .n_steps = r->n_step_rows};
     memcpy(rep.flops, r->flops, sizeof rep.flops);
     memcpy(rep.sent_bytes, r->sent_bytes, sizeof rep.sent_bytes);
     memcpy(rep.sent_messages, r->sent_messages, sizeof rep.sent_messages);
     memcpy(buf, &rep, sizeof rep);
     if (r->n_metrics > 0) {   /* metrics is NULL while the role has recorded nothing */
-        memcpy((char *)buf + sizeof rep, r->metrics, (size_t)r->n_metrics * sizeof(role_metric));
+        memcpy((char *)buf + sizeof rep, r->metrics, metric_bytes);
+    }
+    if (r->n_step_rows > 0) {
+        memcpy((char *)buf + sizeof rep + metric_bytes, r->step_rows, step_bytes);
     }
     mpsl_tensor t = {.data = buf, .dtype = MPSL_I32, .ndim = 1,
                      .shape = {(int64_t)((bytes + 3) / 4)}};
@@ -596,7 +624,7 @@ static void a_progress(mpsl_role *r, int64_t epoch, int64_t done, int64_t total)
     if (r->id == MPSL_SERVER && s->progress) {
         s->progress->step = done;
     }
-    if (r->id != MPSL_SERVER || s->rank != 0) {
+    if (r->id != MPSL_SERVER || s->rank != 0 || s->quiet) {
         return;
     }
     double now = mpsl_now();

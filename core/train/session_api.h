@@ -15,7 +15,5 @@ struct mpsl_optim {
 const mpsl_session_api *session_api(void);
 /* Free an optimizer made through the API. */
 void session_optim_free(mpsl_optim *o);
-/* The largest end-of-epoch report a client sends, in bytes. */
-size_t session_report_capacity(void);
 
 #endif

@@ -51,7 +51,7 @@ extern "C" {
 /* ABI version. Major: incompatible change (the host refuses a different major).
  * Minor: tables grew at the end (the host refuses a plugin built for a newer minor). */
 #define MPSL_ABI_MAJOR 2
-#define MPSL_ABI_MINOR 0
+#define MPSL_ABI_MINOR 1 /* 2.1: mpsl_dataset_info.class_names */
 
 #define MPSL_PLUGIN_EXPORT __attribute__((visibility("default")))
 #define MPSL_ENTRY_SYMBOL "mpsl_plugin_entry"
@@ -345,6 +345,11 @@ typedef struct mpsl_dataset_info {
      * "image" and "text" (K captions per item), labels = item index, and n_classes >= 1
      * (any value that keeps every label valid, e.g. max(n_train, n_test)). */
     int32_t task;
+    /* Since ABI 2.1: n_classes names owned by the dataset (valid until close), or NULL (the
+     * host then says 'class 0'..). Retrieval datasets leave it NULL. The host refuses a name
+     * that is NULL, empty, longer than 64 bytes or holds a control character. A plugin built
+     * against 2.0 does not know the field and leaves it as the host zeroed it: NULL. */
+    const char *const *class_names;
 } mpsl_dataset_info;
 
 /* A batch the host allocates from the dataset info: one tensor per modality, labels (B). */
