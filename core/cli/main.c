@@ -22,6 +22,7 @@ static const verb verbs[] = {
     {"runs", cmd_runs, "list runs in a results database"},
     {"show", cmd_show, "show one run in full"},
     {"compare", cmd_compare, "compare runs side by side"},
+    {"diff", cmd_diff, "show the config keys that differ among runs"},
     {"report", cmd_report, "write an HTML report (table and SVG plots) of runs"},
     {"plot", cmd_plot, "draw one per-epoch metric of runs as an SVG"},
     {"query", cmd_query, "run one read-only SQL statement on a results database"},
