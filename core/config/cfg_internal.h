@@ -35,7 +35,8 @@ long cfg_find(const cfg_node *map, const char *key);
 /* Re-label a whole subtree with a new file name and line/column (used for --set). */
 int cfg_relabel(cfg_node *n, const char *file, int line, int col);
 /* Deep-merge src into dst (both mappings): nested mappings merge, everything else is
- * replaced by src's value. src is consumed (freed) in every case. */
+ * replaced by src's value, and so is a mapping whose `plugin` differs from dst's (its other
+ * keys belonged to the other plugin). src is consumed (freed) in every case. */
 int cfg_merge(cfg_node *dst, cfg_node *src);
 /* Nodes in a tree, keys included (as the parser counts them against CFG_MAX_NODES). */
 size_t cfg_count_nodes(const cfg_node *n);

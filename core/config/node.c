@@ -354,6 +354,16 @@ static long index_find(const key_index *ix, const cfg_node *map, const char *key
     return -1;
 }
 
+/* A block that names a different plugin than the block it would merge into replaces it whole:
+ * the included block's other keys are that plugin's parameters (an experiment that includes
+ * one with `strategy: {plugin: fedprox, mu: 0.1}` and says `strategy: {plugin: fedavg}` gets
+ * FedAvg with its defaults, not an error about `mu`). */
+static int names_other_plugin(const cfg_node *dst, const cfg_node *src)
+{
+    const cfg_node *a = cfg_get(dst, "plugin"), *b = cfg_get(src, "plugin");
+    return a && b && a->type == CFG_SCALAR && b->type == CFG_SCALAR && strcmp(a->text, b->text);
+}
+
 int cfg_merge(cfg_node *dst, cfg_node *src)
 {
     int rc = MPSL_OK;
@@ -375,7 +385,8 @@ int cfg_merge(cfg_node *dst, cfg_node *src)
             continue;
         }
         cfg_entry *d = &dst->items[j];
-        if (d->val->type == CFG_MAP && e->val->type == CFG_MAP) {
+        if (d->val->type == CFG_MAP && e->val->type == CFG_MAP &&
+            !names_other_plugin(d->val, e->val)) {
             rc = cfg_merge(d->val, e->val);
             e->val = NULL; /* consumed by the recursive merge */
         } else {

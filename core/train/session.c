@@ -578,6 +578,9 @@ static int store_step_row(mpsl_session *s, int64_t epoch, int client, const role
         rc = store_step_metric(s->db, s->run_id, epoch, row->step, client, "train_acc",
                                (double)row->hits / n, err);
     }
+    if (rc == MPSL_OK) { /* the interval's weight, for means over clients or runs */
+        rc = store_step_metric(s->db, s->run_id, epoch, row->step, client, "samples", n, err);
+    }
     return rc;
 }
 
