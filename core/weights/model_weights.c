@@ -58,6 +58,46 @@ int weights_param_name(const mpsl_model *m, int decl_index, char *buf, size_t si
     return w < 0 || (size_t)w >= size ? -1 : 0;
 }
 
+/* The input a tokenizer's decl reads: its modality's (C, H, W), or NULL when the model has no
+ * session (hand-made models in tests) or the decl is not a tokenizer's. */
+static const mpsl_modality_info *modality_of(const mpsl_model *m, const param_decl *d)
+{
+    int k = tokenizer_of(m, d);
+    int mi = m->s && k >= 0 ? m->s->modality_of_tokenizer[k] : -1;
+    return mi >= 0 && mi < MPSL_MAX_MODALITIES ? &m->s->info.modality[mi] : NULL;
+}
+
+/* The (D, C, P, P) kernel shape timm stores for a declared (D, C*P*P) patch matrix, when the
+ * model knows the image's channel count C and C*P*P factors that way. 1 and kernel filled,
+ * else 0. image_patch and audio_patch gather each patch channel by channel, row by row,
+ * pixel by pixel, which is the kernel's row-major order: the bytes are the same. */
+static int patch_kernel_shape(const mpsl_model *m, const param_decl *d, int64_t kernel[4])
+{
+    if (strcmp(d->name, "patch_embed.proj.weight") != 0 || d->ndim != 2) {
+        return 0;
+    }
+    const mpsl_modality_info *mod = modality_of(m, d);
+    if (!mod || mod->ndim != 3 || mod->shape[0] < 1 || d->shape[1] % mod->shape[0] != 0) {
+        return 0;
+    }
+    int64_t area = d->shape[1] / mod->shape[0], P = (int64_t)llround(sqrt((double)area));
+    if (P * P != area) {
+        return 0; /* not a square patch: the 2-D shape cannot say Ph and Pw */
+    }
+    kernel[0] = d->shape[0], kernel[1] = mod->shape[0], kernel[2] = P, kernel[3] = P;
+    return 1;
+}
+
+int weights_file_shape(const mpsl_model *m, int decl_index, int64_t shape[MPSL_MAX_DIMS])
+{
+    const param_decl *d = &m->decls[decl_index];
+    if (patch_kernel_shape(m, d, shape)) {
+        return 4;
+    }
+    memcpy(shape, d->shape, (size_t)d->ndim * sizeof *shape);
+    return d->ndim;
+}
+
 /* ---------------------------------------------------------------- prefix rewrites */
 
 typedef struct prefix_rule {
@@ -154,10 +194,9 @@ static int check_shape(const mpsl_model *m, const char *path, const char *name,
     if (strcmp(d->name, "patch_embed.proj.weight") == 0 && d->ndim == 2 && t->ndim == 4 &&
         t->shape[0] == d->shape[0] && t->shape[2] == t->shape[3] &&
         t->shape[1] * t->shape[2] * t->shape[3] == d->shape[1]) {
-        /* The kernel's channel count must be the image's, else the bytes mean other pixels. */
-        int k = tokenizer_of(m, d);
-        int mi = m->s && k >= 0 ? m->s->modality_of_tokenizer[k] : -1;
-        const mpsl_modality_info *mod = mi >= 0 ? &m->s->info.modality[mi] : NULL;
+        /* The kernel's channel count must be the image's, else the bytes mean other pixels.
+         * Without a session (hand-made models) the channel count is unknown and trusted. */
+        const mpsl_modality_info *mod = modality_of(m, d);
         if (!mod || mod->ndim != 3 || mod->shape[0] == t->shape[1]) {
             return 1;
         }
@@ -352,6 +391,9 @@ void weights_report_log(const weights_report *rep, const char *path)
 
 /* ---------------------------------------------------------------- saving */
 
+/* Saving is loading's inverse: the names weights_load_into_model matches (no prefix_map: the
+ * file has the model's own names) and timm's shapes (weights_file_shape), so the file loads
+ * back into the same experiment unchanged and into timm's VisionTransformer strictly. */
 int weights_save_model(const mpsl_model *m, const char *path, const char *const *metadata_kv,
                        mpsl_error *err)
 {
@@ -364,9 +406,10 @@ int weights_save_model(const mpsl_model *m, const char *path, const char *const 
     }
     st_write_tensor *t = calloc((size_t)n + 1, sizeof *t);
     char *names = calloc((size_t)n + 1, WEIGHTS_NAME_MAX);
+    int64_t (*shapes)[MPSL_MAX_DIMS] = calloc((size_t)n + 1, sizeof *shapes);
     const char **kv = calloc((size_t)n_kv + 3, sizeof *kv);
     int rc = MPSL_OK;
-    if (!t || !names || !kv) {
+    if (!t || !names || !shapes || !kv) {
         rc = mpsl_errs(err, MPSL_ERR_NOMEM, "%s: out of memory", path);
         goto done;
     }
@@ -384,14 +427,15 @@ int weights_save_model(const mpsl_model *m, const char *path, const char *const 
         char *name = names + (size_t)i * WEIGHTS_NAME_MAX;
         weights_param_name(m, i, name, WEIGHTS_NAME_MAX);
         t[i].name = name;
-        t[i].ndim = d->ndim;
-        t[i].shape = d->shape;
+        t[i].ndim = weights_file_shape(m, i, shapes[i]);
+        t[i].shape = shapes[i];
         t[i].data = m->param + d->offset;
     }
     rc = st_write(path, t, n, kv, err);
 done:
     free(t);
     free(names);
+    free(shapes);
     free(kv);
     return rc;
 }

@@ -11,14 +11,16 @@
  * image.patch_embed.proj.weight, audio.cls_token. weights_param_name() gives that name.
  *
  * SHAPES
- * A file tensor must have the declared shape, with one exception: a tensor named
- * patch_embed.proj.weight stored as timm's convolution kernel (D, C, P, P) loads into a
- * declared (D, C*P*P) matrix, which is the same bytes (mpsl's patch features are ordered
- * channel, row, column, as the kernel is). The kernel must be square and, when the model
- * has a session, its C must be the modality's channel count: a 2-D declaration does not say
- * Ph and Pw, so a tokenizer with non-square patches must declare the 4-D (D, C, Ph, Pw)
- * shape itself (same bytes, matched exactly). pos_embed with another token count (a
- * checkpoint made at another resolution or patch size) is refused: no interpolation yet.
+ * Files hold timm's shapes (weights_file_shape). They are the declared shapes except for
+ * image_patch's and audio_patch's patch_embed.proj.weight: declared as a (D, C*P*P) matrix,
+ * it is saved as timm's convolution kernel (D, C, P, P), which is the same bytes (mpsl's patch
+ * features are ordered channel, row, column, as the kernel is). Loading accepts either: the
+ * declared matrix (files mpsl saved before it wrote kernels) or the kernel, which must be
+ * square and, when the model has a session, have the modality's channel count C. A 2-D
+ * declaration does not say Ph and Pw, so a tokenizer with non-square patches must declare
+ * the 4-D (D, C, Ph, Pw) shape itself (same bytes, matched exactly). pos_embed with another
+ * token count (a checkpoint made at another resolution or patch size) is refused: no
+ * interpolation yet.
  *
  * EXAMPLE (what the run does for model.weights and output.save_weights)
  *     weights_report rep;
@@ -54,9 +56,15 @@ typedef struct weights_report {
  * fit in size bytes (buf then holds a truncated, NUL-terminated name). */
 int weights_param_name(const mpsl_model *m, int decl_index, char *buf, size_t size);
 
+/* The shape decl decl_index has in files, written into shape (MPSL_MAX_DIMS entries); returns
+ * its dimension count. The declared shape, except a tokenizer's 2-D patch_embed.proj.weight
+ * (D, C*P*P) whose modality has C channels: timm's kernel (D, C, P, P). Without a session (C
+ * unknown) or for non-square patches, the declared shape. */
+int weights_file_shape(const mpsl_model *m, int decl_index, int64_t shape[MPSL_MAX_DIMS]);
+
 /* Load path into m->param. For each declared parameter, the file tensor whose name, after
- * prefix_map, equals weights_param_name(); it must have the declared shape (see SHAPES) and
- * a float dtype (F32, F16, BF16, F64: converted to float32).
+ * prefix_map, equals weights_param_name(); it must have the declared shape or the file shape
+ * (see SHAPES) and a float dtype (F32, F16, BF16, F64: converted to float32).
  *
  * prefix_map: NULL or "" for none, else comma-separated "from=to" rules applied to the file's
  * names, the first rule whose `from` begins the name wins: "module.=" strips DataParallel's
@@ -73,10 +81,12 @@ int weights_param_name(const mpsl_model *m, int decl_index, char *buf, size_t si
 int weights_load_into_model(mpsl_model *m, const char *path, const char *prefix_map,
                             int strict, weights_report *rep, mpsl_error *err);
 
-/* Save every declared parameter of m as F32 under its weights_param_name(), in declaration
- * order, atomically (see st_write). metadata_kv: NULL or "key", "value", ..., NULL; a
- * "format": "pt" entry is added unless the list has "format" (Hugging Face loaders look for
- * it). Returns MPSL_OK, MPSL_ERR_INVALID, MPSL_ERR_IO or MPSL_ERR_NOMEM. */
+/* Save every declared parameter of m as F32 under its weights_param_name() with its
+ * weights_file_shape(), in declaration order, atomically (see st_write): the inverse of
+ * weights_load_into_model without prefix_map. A single-modality ViT (image_patch + vit +
+ * classifier) saved this way loads into timm's VisionTransformer with strict=True.
+ * metadata_kv: NULL or "key", "value", ..., NULL; a "format": "pt" entry is added unless the
+ * list has "format" (Hugging Face loaders look for it). Returns MPSL_OK, MPSL_ERR_INVALID, MPSL_ERR_IO or MPSL_ERR_NOMEM. */
 int weights_save_model(const mpsl_model *m, const char *path, const char *const *metadata_kv,
                        mpsl_error *err);
 

@@ -2,7 +2,7 @@
  * struct mpsl_model values (decls, flat buffer, tokenizer spans): round trips, modality
  * prefixes with several tokenizers, prefix rewrites, strict and non-strict loads, and the
  * refusals (shape, pos_embed token count, dtype, name collisions), each leaving the model
- * unchanged. */
+ * unchanged; saving the patch matrix as timm's convolution kernel. */
 #include <stdint.h>
 #include <math.h>
 #include <stdio.h>
@@ -489,6 +489,101 @@ static void test_conv_kernel(void)
     free_model(m);
 }
 
+/* A session that only describes the dataset's modalities (C, H, W), which is all saving
+ * needs to know the patch kernel's shape. */
+static mpsl_session *session_with(int n, const int64_t (*chw)[3])
+{
+    mpsl_session *s = calloc(1, sizeof *s);
+    for (int i = 0; i < n; i++) {
+        s->info.modality[i].ndim = 3;
+        memcpy(s->info.modality[i].shape, chw[i], 3 * sizeof(int64_t));
+        s->modality_of_tokenizer[i] = i;
+    }
+    s->info.n_modalities = n;
+    return s;
+}
+
+static int file_shape_is(const char *path, const char *name, int ndim, const int64_t *shape)
+{
+    st_file *f = NULL;
+    mpsl_error err = {{0}};
+    if (st_read(path, &f, &err) != MPSL_OK) {
+        return 0;
+    }
+    const st_tensor_info *t = st_find(f, name);
+    int same = t && t->ndim == ndim && memcmp(t->shape, shape, (size_t)ndim * sizeof *shape) == 0;
+    st_close(f);
+    return same;
+}
+
+/* Saving writes timm's shapes: the patch matrix (D, C*P*P) as the kernel (D, C, P, P), the
+ * same bytes; it loads back exactly, and files from before (the matrix) still load. */
+static void test_save_kernel(void)
+{
+    const int n = (int)MPSL_COUNT(vit);
+    mpsl_model *a = make_model(vit, n, 1, 1.5f), *b = make_model(vit, n, 1, -3.0f);
+    const int64_t grey[1][3] = {{1, 28, 28}};
+    mpsl_session *s = session_with(1, grey);
+    a->s = b->s = s;
+    int64_t shape[MPSL_MAX_DIMS];
+    CHECK(weights_file_shape(a, 0, shape) == 4);
+    CHECK(shape[0] == 8 && shape[1] == 1 && shape[2] == 7 && shape[3] == 7);
+    CHECK(weights_file_shape(a, 3, shape) == 3 && shape[1] == 17); /* pos_embed as declared */
+    CHECK(weights_file_shape(a, 7, shape) == 2 && shape[0] == 10 && shape[1] == 8);
+
+    const char *path = wt_path("kernel.safetensors");
+    mpsl_error err = {{0}};
+    CHECK(weights_save_model(a, path, NULL, &err) == MPSL_OK);
+    CHECK(file_shape_is(path, "patch_embed.proj.weight", 4, (int64_t[]){8, 1, 7, 7}));
+    CHECK(file_shape_is(path, "cls_token", 3, (int64_t[]){1, 1, 8}));
+    CHECK(file_shape_is(path, "head.weight", 2, (int64_t[]){10, 8}));
+    weights_report rep;
+    CHECK(weights_load_into_model(b, path, NULL, 1, &rep, &err) == MPSL_OK);
+    CHECK(rep.n_loaded == n && rep.n_reshaped == 1);
+    CHECK(memcmp(a->param, b->param, (size_t)a->n * sizeof(float)) == 0);
+
+    /* a file mpsl saved before it wrote kernels: the matrix loads as it is */
+    a->s = NULL;
+    CHECK(weights_save_model(a, path, NULL, &err) == MPSL_OK);
+    CHECK(file_shape_is(path, "patch_embed.proj.weight", 2, (int64_t[]){8, 49}));
+    memset(b->param, 0, (size_t)b->n * sizeof(float));
+    CHECK(weights_load_into_model(b, path, NULL, 1, &rep, &err) == MPSL_OK);
+    CHECK(rep.n_loaded == n && rep.n_reshaped == 0);
+    CHECK(memcmp(a->param, b->param, (size_t)a->n * sizeof(float)) == 0);
+    free(s);
+    free_model(a);
+    free_model(b);
+
+    /* three channels, and two tokenizers: each kernel has its own modality's C and P; a
+     * feature count that is not C times a square stays a matrix */
+    static const decl_spec two[] = {
+        {"patch_embed.proj.weight", 2, {8, 48}, 0},  /* RGB 4x4 patches */
+        {"cls_token", 3, {1, 1, 8}, 0},
+        {"patch_embed.proj.weight", 2, {8, 24}, 1},  /* 3 channels x 8: not square */
+        {"head.weight", 2, {10, 8}, -1},
+    };
+    a = make_model(two, 4, 2, 0.25f);
+    b = make_model(two, 4, 2, 7.0f);
+    const int64_t chw[2][3] = {{3, 16, 16}, {3, 4, 8}};
+    s = session_with(2, chw);
+    experiment *ex = calloc(1, sizeof *ex);
+    ex->modality[0] = "image";
+    ex->modality[1] = "depth";
+    s->ex = ex;
+    a->s = b->s = s;
+    path = wt_path("two_kernels.safetensors");
+    CHECK(weights_save_model(a, path, NULL, &err) == MPSL_OK);
+    CHECK(file_shape_is(path, "image.patch_embed.proj.weight", 4, (int64_t[]){8, 3, 4, 4}));
+    CHECK(file_shape_is(path, "depth.patch_embed.proj.weight", 2, (int64_t[]){8, 24}));
+    CHECK(weights_load_into_model(b, path, NULL, 1, &rep, &err) == MPSL_OK);
+    CHECK(rep.n_loaded == 4 && rep.n_reshaped == 1);
+    CHECK(memcmp(a->param, b->param, (size_t)a->n * sizeof(float)) == 0);
+    free(ex);
+    free(s);
+    free_model(a);
+    free_model(b);
+}
+
 int main(void)
 {
     wt_setup();
@@ -498,5 +593,6 @@ int main(void)
     test_strict();
     test_refusals();
     test_conv_kernel();
+    test_save_kernel();
     return check_exit();
 }
