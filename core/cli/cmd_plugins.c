@@ -1,6 +1,7 @@
-/* cmd_plugins.c: `mpsl plugins [--params] [--kind KIND] [DIR...]`: every plugin found on the
- * search path with name, kind, version, ABI and path; --params adds each one's keys. Files
- * that fail to load are reported with the loader's reason. */
+/* cmd_plugins.c: `mpsl plugins [--params | --names] [--kind KIND] [DIR...]`: every plugin found
+ * on the search path with name, kind, version, ABI and path; --params adds each one's keys,
+ * --names prints only the names (for scripts and shell completion). Files that fail to load
+ * are reported with the loader's reason. */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,8 +32,37 @@ static void print_params(const mpsl_plugin_desc *d)
     }
 }
 
+typedef struct listing {
+    int want_kind;     /* a mpsl_plugin_kind, or -1 for all */
+    int show_params;   /* --params */
+    int names_only;    /* --names */
+    int found;         /* plugins listed so far */
+    char **seen;       /* --names: names printed, so each is printed once */
+    size_t n_seen;
+} listing;
+
+/* --names: the first plugin of a name on the path is the one a run would load, so a later
+ * one of the same name is not a choice of its own. */
+static int already_seen(listing *ls, const char *name)
+{
+    for (size_t i = 0; i < ls->n_seen; i++) {
+        if (strcmp(ls->seen[i], name) == 0) {
+            return 1;
+        }
+    }
+    char **grown = realloc(ls->seen, (ls->n_seen + 1) * sizeof *grown);
+    char *copy = grown ? mpsl_strdup(name) : NULL;
+    if (grown) {
+        ls->seen = grown;
+    }
+    if (copy) {
+        ls->seen[ls->n_seen++] = copy;
+    }
+    return 0;
+}
+
 /* Try every .so in dir; returns the number of failures. */
-static int scan_dir(const char *dir, int want_kind, int show_params, int *found)
+static int scan_dir(const char *dir, listing *ls)
 {
     DIR *d = opendir(dir);
     if (!d) {
@@ -76,16 +106,23 @@ static int scan_dir(const char *dir, int want_kind, int show_params, int *found)
             failures++;
         } else {
             const mpsl_plugin_desc *p = lp.desc;
-            if (want_kind < 0 || (int)p->kind == want_kind) {
+            if (ls->want_kind >= 0 && (int)p->kind != ls->want_kind) {
+                /* another kind: not listed */
+            } else if (ls->names_only) {
+                if (!already_seen(ls, p->name)) {
+                    printf("%s\n", p->name);
+                }
+                ls->found++;
+            } else {
                 printf("%-16s %-12s %-8s %u.%-4u %s\n", p->name, plugin_kind_name(p->kind),
                        p->version, p->abi_major, p->abi_minor, lp.path);
-                if (show_params) {
+                if (ls->show_params) {
                     if (p->summary) {
                         printf("      %s\n", p->summary);
                     }
                     print_params(p);
                 }
-                (*found)++;
+                ls->found++;
             }
             plugin_unload(&lp);
         }
@@ -97,12 +134,14 @@ static int scan_dir(const char *dir, int want_kind, int show_params, int *found)
 
 int cmd_plugins(int argc, char **argv)
 {
-    int show_params = 0, want_kind = -1;
+    listing ls = {.want_kind = -1};
     char **extra = calloc((size_t)argc + 1, sizeof *extra);
     int n_extra = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--params") == 0) {
-            show_params = 1;
+            ls.show_params = 1;
+        } else if (strcmp(argv[i], "--names") == 0) {
+            ls.names_only = 1;
         } else if (strcmp(argv[i], "--kind") == 0 && i + 1 < argc) {
             mpsl_plugin_kind k;
             if (plugin_kind_from_name(argv[++i], &k) != MPSL_OK) {
@@ -111,11 +150,12 @@ int cmd_plugins(int argc, char **argv)
                 free(extra);
                 return 2;
             }
-            want_kind = (int)k;
+            ls.want_kind = (int)k;
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            printf("usage: mpsl plugins [--params] [--kind KIND] [DIR...]\n"
+            printf("usage: mpsl plugins [--params | --names] [--kind KIND] [DIR...]\n"
                    "Lists plugins in DIRs, else on the search path ($MPSL_PLUGIN_PATH, the build\n"
-                   "tree when run from it, the installed plugin directory).\n");
+                   "tree when run from it, the installed plugin directory). --params adds each\n"
+                   "plugin's keys; --names prints only the names, one a line, each once.\n");
             free(extra);
             return 0;
         } else if (argv[i][0] == '-') {
@@ -126,23 +166,35 @@ int cmd_plugins(int argc, char **argv)
             extra[n_extra++] = argv[i];
         }
     }
+    if (ls.show_params && ls.names_only) {
+        fprintf(stderr, "mpsl plugins: --params and --names do not go together (one of them)\n");
+        free(extra);
+        return 2;
+    }
     char **dirs = n_extra ? NULL : plugin_search_path(NULL);
     char **list = n_extra ? extra : dirs;
-    printf("%-16s %-12s %-8s %-6s %s\n", "NAME", "KIND", "VERSION", "ABI", "PATH");
-    int failures = 0, found = 0;
+    if (!ls.names_only) {
+        printf("%-16s %-12s %-8s %-6s %s\n", "NAME", "KIND", "VERSION", "ABI", "PATH");
+    }
+    int failures = 0;
     for (char **d = list; d && *d; d++) {
-        failures += scan_dir(*d, want_kind, show_params, &found);
+        failures += scan_dir(*d, &ls);
         for (int k = 0; k < MPSL_KIND_COUNT; k++) {
             char *sub = mpsl_strfmt("%s/%s", *d, plugin_kind_name((mpsl_plugin_kind)k));
             if (sub) {
-                failures += scan_dir(sub, want_kind, show_params, &found);
+                failures += scan_dir(sub, &ls);
             }
             free(sub);
         }
     }
-    if (!found) {
+    /* With --names an empty list is an answer in itself (a script reads no lines). */
+    if (!ls.found && !ls.names_only) {
         fprintf(stderr, "mpsl plugins: no plugins found\n");
     }
+    for (size_t i = 0; i < ls.n_seen; i++) {
+        free(ls.seen[i]);
+    }
+    free(ls.seen);
     plugin_path_free(dirs);
     free(extra);
     return failures ? 1 : 0;

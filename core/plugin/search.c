@@ -2,12 +2,14 @@
  * Order: $MPSL_PLUGIN_PATH, the experiment's folder, the build tree (only when this libmpsl
  * is the one in the build tree, so an installed mpsl never picks up stale build output), and
  * the installed plugin directory. */
+#include <dirent.h>
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "config/config.h"
 #include "loader.h"
 #include "mpsl_build_config.h"
 #include "util/util.h"
@@ -98,6 +100,98 @@ static int ends_with(const char *s, const char *suffix)
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
+/* A plugin file seen while looking for a near name. `typed`: it lies in a D/<kind>/ folder,
+ * so its kind is known without opening it. */
+typedef struct near_file {
+    char *name, *path;
+    int typed;
+} near_file;
+
+static void near_add_dir(near_file **files, size_t *n, size_t *cap, const char *dir, int typed)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        if (len <= 3 || !ends_with(e->d_name, ".so")) {
+            continue;
+        }
+        if (*n == *cap) {
+            size_t grown_cap = *cap ? 2 * *cap : 32;
+            near_file *grown = realloc(*files, grown_cap * sizeof *grown);
+            if (!grown) {
+                break; /* out of memory: no suggestion is no loss */
+            }
+            *files = grown;
+            *cap = grown_cap;
+        }
+        near_file f = {mpsl_strfmt("%.*s", (int)(len - 3), e->d_name),
+                       mpsl_strfmt("%s/%s", dir, e->d_name), typed};
+        if (!f.name || !f.path) {
+            free(f.name);
+            free(f.path);
+            break;
+        }
+        (*files)[(*n)++] = f;
+    }
+    closedir(d);
+}
+
+/* The name of the plugin of this kind on the search path closest to `name` (malloc'd), or
+ * NULL when none is close. A file directly in a search directory may be of any kind, so it
+ * is opened to check before it is offered: only the closest ones are, and only after the
+ * lookup has already failed. */
+static char *near_plugin(const char *name, mpsl_plugin_kind kind, char **dirs)
+{
+    near_file *files = NULL;
+    size_t n = 0, cap = 0;
+    for (char **d = dirs; *d; d++) {
+        char *sub = mpsl_strfmt("%s/%s", *d, plugin_kind_name(kind));
+        if (sub) {
+            near_add_dir(&files, &n, &cap, sub, 1);
+        }
+        free(sub);
+        near_add_dir(&files, &n, &cap, *d, 0);
+    }
+    const char **names = n ? malloc(n * sizeof *names) : NULL;
+    char *found = NULL;
+    while (names && !found && n) {
+        for (size_t i = 0; i < n; i++) {
+            names[i] = files[i].name;
+        }
+        const char *best = cfg_did_you_mean(name, names, n);
+        if (!best) {
+            break;
+        }
+        size_t k = 0;
+        while (files[k].name != best) {
+            k++;
+        }
+        loaded_plugin lp;
+        mpsl_error ignored = {{0}};
+        if (files[k].typed) {
+            found = files[k].name;
+        } else if (plugin_load(files[k].path, kind, &lp, &ignored) == MPSL_OK) {
+            plugin_unload(&lp);
+            found = files[k].name;
+        } else {
+            free(files[k].name); /* not of this kind: drop it and look again */
+        }
+        free(files[k].path);
+        files[k] = files[--n];
+    }
+    for (size_t i = 0; i < n; i++) {
+        free(files[i].name);
+        free(files[i].path);
+    }
+    free(names);
+    free(files);
+    return found;
+}
+
 int plugin_resolve(const char *name, mpsl_plugin_kind kind, const char *experiment_dir,
                    char **path, mpsl_error *err)
 {
@@ -144,14 +238,19 @@ int plugin_resolve(const char *name, mpsl_plugin_kind kind, const char *experime
         size_t used = strlen(tried);
         snprintf(tried + used, sizeof tried - used, "%s%s", used ? ", " : "", *d);
     }
-    plugin_path_free(dirs);
     if (*path) {
+        plugin_path_free(dirs);
         return MPSL_OK;
     }
-    return mpsl_errs(err, MPSL_ERR_PLUGIN,
-                     "no %s plugin named '%s' (searched %s; set MPSL_PLUGIN_PATH or give a "
-                     "path ending in .so; `mpsl plugins` lists what is found)",
-                     plugin_kind_name(kind), name, tried);
+    char *near = near_plugin(name, kind, dirs);
+    plugin_path_free(dirs);
+    int rc = mpsl_errs(err, MPSL_ERR_PLUGIN,
+                       "no %s plugin named '%s'%s%s%s (searched %s; set MPSL_PLUGIN_PATH or "
+                       "give a path ending in .so; `mpsl plugins` lists what is found)",
+                       plugin_kind_name(kind), name, near ? "; did you mean '" : "",
+                       near ? near : "", near ? "'?" : "", tried);
+    free(near);
+    return rc;
 }
 
 int plugin_open(const char *name, mpsl_plugin_kind kind, const char *experiment_dir,

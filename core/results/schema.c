@@ -275,7 +275,7 @@ static const char *const schema_v4[] = {
     "         json_extract(r.config_json, '$.model.encoder.heads') AS heads,\n"
     "         json_extract(r.config_json, '$.model.fusion') AS fusion\n"
     "  FROM runs r;\n",
-    "DROP VIEW run_summary;\n",
+    "DROP VIEW IF EXISTS run_summary;\n",
     RUN_SUMMARY_VIEW(", r.seed, r.sweep_id, r.sweep_point"),
     NULL,
 };

@@ -44,11 +44,16 @@ check "locked db still has its two runs" [ "$(sql locked.db 'select count(*) fro
 # A database of schema version 1 (before transport, ranks and hosts were recorded) is upgraded
 # in place the first time a verb opens it, even a reading one; its runs keep their rows.
 cp shared.db v1.db
-sqlite3 v1.db "ALTER TABLE runs DROP COLUMN transport; ALTER TABLE runs DROP COLUMN n_ranks;
+sqlite3 v1.db "DROP VIEW run_params; DROP VIEW run_summary; DROP INDEX runs_sweep;
+               DROP TABLE step_metrics; DROP TABLE run_sources;
+               ALTER TABLE runs DROP COLUMN config_json; ALTER TABLE runs DROP COLUMN sweep_id;
+               ALTER TABLE runs DROP COLUMN sweep_point; ALTER TABLE runs DROP COLUMN class_names;
+               ALTER TABLE runs DROP COLUMN transport; ALTER TABLE runs DROP COLUMN n_ranks;
                ALTER TABLE runs DROP COLUMN hosts; DROP TABLE checkpoints; DROP VIEW run_times;
                PRAGMA user_version = 1;"
 expect_ok "show on a version-1 database" "$MPSL" show 1 --db v1.db
-check "upgraded to the current version (3)" [ "$(sql v1.db 'PRAGMA user_version')" = 3 ]
+check "upgraded to the current version (4)" [ "$(sql v1.db 'PRAGMA user_version')" = 4 ]
+check "old runs' configs converted to JSON" [ "$(sql v1.db "select count(*) from runs where json_extract(config_json, '\$.train.epochs') = 2")" = 2 ]
 check "with the checkpoints table" [ "$(sql v1.db "select count(*) from checkpoints")" = 0 ]
 check "old runs ran in one process" [ "$(sql v1.db "select group_concat(transport || n_ranks) from runs")" = "local1,local1" ]
 check "old runs' hosts are their host" [ "$(sql v1.db "select count(*) from runs where hosts = host")" = 2 ]
