@@ -13,10 +13,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fashion_mnist_classes.h"
+
 #define FM_ROWS 28
 #define FM_COLS 28
 #define FM_PIXELS (FM_ROWS * FM_COLS)
-#define FM_CLASSES 10
+#define FM_CLASSES FMNIST_CLASSES
 #define FM_MAGIC_IMAGES 2051u
 #define FM_MAGIC_LABELS 2049u
 #define FM_MEAN 0.2860f /* mean and std of the training pixels scaled to [0,1] */
@@ -212,6 +214,7 @@ static int fm_open(const mpsl_host *h, const void *params, const char *where,
     m->shape[1] = FM_ROWS;
     m->shape[2] = FM_COLS;
     info->n_classes = FM_CLASSES;
+    info->class_names = fmnist_class_names; /* static: valid beyond close() */
     info->n_train = s->split[MPSL_SPLIT_TRAIN].n;
     info->n_test = s->split[MPSL_SPLIT_TEST].n;
     h->log(MPSL_LOG_DEBUG, "fashion_mnist: %lld train and %lld test samples from %s",

@@ -71,6 +71,9 @@ static int syn_open(const mpsl_host *h, const void *params, const char *where,
     info->modality[0].shape[1] = s->p.height;
     info->modality[0].shape[2] = s->p.width;
     info->n_classes = s->p.classes;
+    /* class_names stays NULL: a class is only a shift of the pattern's mean, with nothing to
+     * name it by, and the host's own "class 0", "class 1", .. says exactly that (up to
+     * 100000 invented strings would only cost memory). */
     info->n_train = s->p.n_train;
     info->n_test = s->p.n_test;
     *state = s;

@@ -101,6 +101,11 @@ static int td_open(const mpsl_host *h, const void *params, const char *where,
     info->modality[0].shape[1] = TD_H;
     info->modality[0].shape[2] = TD_W;
     info->n_classes = TD_CLASSES;
+    // Optional (since ABI 2.1): a name per class, for results and reports. The array and its
+    // strings must stay valid until close(); each name is non-empty, at most 64 bytes, with
+    // no control characters. Left NULL, the host says "class 0", "class 1", ...
+    // static const char *const td_class_names[TD_CLASSES] = {"low", "high"};
+    // info->class_names = td_class_names;
     info->n_train = s->n[MPSL_SPLIT_TRAIN];
     info->n_test = s->n[MPSL_SPLIT_TEST];
     *state = s;

@@ -1,5 +1,5 @@
 /* test_fmnist.c: the fashion_mnist dataset plugin, loaded as the host loads it. Checks the
- * real Debian files (sizes, class counts, the known pixel mean and std) and refusals on
+ * real Debian files (sizes, class counts and names, the known pixel mean and std) and refusals on
  * crafted broken files, each of which must name the offending file.
  * Usage: test_fmnist /path/to/fashion_mnist.so */
 #include <errno.h>
@@ -88,6 +88,19 @@ static void expect_refusal(const char *dir, const char *extra_yaml, const char *
     }
     if (rc == MPSL_OK) {
         api->close(state);
+    }
+}
+
+/* The ten class names the plugin reports (ABI 2.1), in label order, spelled as Zalando's
+ * dataset description prints them. */
+static void check_class_names(const mpsl_dataset_info *info)
+{
+    static const char *const expected[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress",
+                                             "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                                             "Ankle boot"};
+    CHECK(info->class_names != NULL);
+    for (int c = 0; info->class_names && c < 10; c++) {
+        CHECK(info->class_names[c] && strcmp(info->class_names[c], expected[c]) == 0);
     }
 }
 
@@ -187,6 +200,7 @@ static void test_crafted_ok(void)
     mpsl_error err;
     CHECK(open_with(yaml, &info, &state, &err) == MPSL_OK);
     CHECK(info.n_train == 20 && info.n_test == 5 && info.n_classes == 10);
+    check_class_names(&info);
     CHECK(info.n_modalities == 1);
     CHECK(strcmp(info.modality[0].name, "image") == 0);
     CHECK(info.modality[0].dtype == MPSL_F32 && info.modality[0].ndim == 3);
@@ -424,6 +438,7 @@ static void test_real(void)
     fprintf(stderr, "fashion_mnist open (train + test, defaults): %.3f s\n",
             (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
     CHECK(info.n_train == 60000 && info.n_test == 10000 && info.n_classes == 10);
+    check_class_names(&info);
 
     const int32_t *tr = api->labels(state, MPSL_SPLIT_TRAIN);
     const int32_t *te = api->labels(state, MPSL_SPLIT_TEST);

@@ -49,7 +49,8 @@
 extern const char *const avf_voice_names[AVF_MAX_VOICES]; /* espeak-ng "language+variant" */
 extern const int avf_rates[AVF_N_RATES];                 /* words per minute */
 extern const int avf_pitches[AVF_N_PITCHES];             /* espeak base pitch 0..100 */
-extern const char *const avf_class_names[AVF_CLASSES];   /* Fashion-MNIST's, as printed */
+/* The classes as printed are fmnist_class_names (../fashion_mnist_classes.h, shared with the
+ * fashion_mnist plugin); these are how the audio and the descriptions word them. */
 extern const char *const avf_spoken[AVF_CLASSES];        /* what espeak-ng is asked to say */
 extern const char *const avf_written[AVF_CLASSES];       /* the name inside descriptions */
 

@@ -11,7 +11,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../fashion_mnist_classes.h"
 #include "avf.h"
+
+_Static_assert(AVF_CLASSES == FMNIST_CLASSES, "one name per Fashion-MNIST class");
 
 static const mpsl_param_spec avf_spec[] = {
     MPSL_PARAM_STRING(avf_params, dir, "dir", 0, AVF_DEFAULT_DIR,
@@ -309,6 +312,7 @@ static int avf_open(const mpsl_host *h, const void *params, const char *where,
         info->n_modalities = 3;
     }
     info->n_classes = AVF_CLASSES;
+    info->class_names = fmnist_class_names; /* static: valid beyond close() */
     info->n_train = s->d.split[0].n;
     info->n_test = s->d.split[1].n;
     h->log(MPSL_LOG_DEBUG, "av_fashion_mnist: %lld train and %lld test samples from %s",

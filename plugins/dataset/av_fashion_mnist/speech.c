@@ -25,10 +25,6 @@ const char *const avf_voice_names[AVF_MAX_VOICES] = {
 };
 const int avf_rates[AVF_N_RATES] = {165, 200, 235};
 const int avf_pitches[AVF_N_PITCHES] = {35, 50, 65};
-const char *const avf_class_names[AVF_CLASSES] = {
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot",
-};
 const char *const avf_spoken[AVF_CLASSES] = {
     "T-shirt", "trousers", "pullover", "dress", "coat",
     "sandal",  "shirt",    "sneaker",  "bag",   "ankle boot",

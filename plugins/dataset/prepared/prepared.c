@@ -8,9 +8,16 @@
  * Retrieval files label each sample with its index in the split; the plugin reports
  * n_classes = max(n_train, n_test) so that every label is a valid class for the host's
  * partitioning (each image is its own class), and task = MPSL_TASK_RETRIEVAL, which makes the
- * host train with the contrastive loss, evaluate Recall@1/5/10 and split IID only. */
+ * host train with the contrastive loss, evaluate Recall@1/5/10 and split IID only.
+ *
+ * Class names: a classification file holds one 64-byte name per class in its header (the
+ * converters write their label vocabularies there). h->prepared does not hand them out, so
+ * they are read here from the header the host has just checked; a file whose names are all
+ * empty (written without names) reports class_names NULL. */
 #include <mpsl/plugin.h>
+#include <mpsl/prepared_format.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -38,6 +45,8 @@ typedef struct pp_state {
     mpsl_prepared_info info;
     char path[1024];
     int64_t n[2]; /* samples used per split, after the limits */
+    char (*name_text)[MPSL_PREP_CLASS_NAME]; /* the header's names, or NULL */
+    const char **names;                      /* n_classes pointers into name_text */
 } pp_state;
 
 static const char *const pp_split_name[2] = {"train", "test"};
@@ -47,8 +56,84 @@ static void pp_close(void *state)
     pp_state *s = state;
     if (s) {
         s->h->prepared->close(s->file);
+        s->h->free(s->name_text);
+        s->h->free(s->names);
         s->h->free(s);
     }
+}
+
+/* Whether one stored name is what the host accepts: terminated within its 64 bytes,
+ * non-empty, no control characters. */
+static int pp_name_ok(const char *name)
+{
+    if (!name[0] || !memchr(name, '\0', MPSL_PREP_CLASS_NAME)) {
+        return 0;
+    }
+    for (const unsigned char *c = (const unsigned char *)name; *c; c++) {
+        if (*c < 0x20 || *c == 0x7f) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Read the class names from the header of PATH (see the top of this file) into s->names.
+ * Names are only for people (results, reports): a file without them, or with one the host
+ * would refuse, leaves s->names NULL (the latter with a warning) rather than refusing data
+ * that trains perfectly well. */
+static int pp_read_class_names(pp_state *s, const char *path, mpsl_error *err)
+{
+    const mpsl_host *h = s->h;
+    int64_t n = s->info.n_classes;
+    if (s->info.task != MPSL_TASK_CLASSIFICATION || n < 1) {
+        return MPSL_OK;
+    }
+    s->name_text = h->alloc((size_t)n * MPSL_PREP_CLASS_NAME);
+    s->names = h->alloc((size_t)n * sizeof *s->names);
+    if (!s->name_text || !s->names) {
+        h->error_set(err, "prepared: out of memory for the %lld class names of %s",
+                     (long long)n, s->path);
+        return MPSL_ERR_NOMEM;
+    }
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        h->error_set(err, "prepared: cannot open %s again to read its class names: %s",
+                     s->path, strerror(errno));
+        return MPSL_ERR_IO;
+    }
+    mpsl_prep_header hd;
+    long at = (long)(sizeof hd + (size_t)s->info.n_modalities * sizeof(mpsl_prep_modality));
+    int ok = fread(&hd, sizeof hd, 1, f) == 1 && memcmp(hd.magic, MPSL_PREP_MAGIC, 8) == 0 &&
+             hd.n_classes == (uint32_t)n && hd.n_modalities == (uint32_t)s->info.n_modalities &&
+             fseek(f, at, SEEK_SET) == 0 &&
+             fread(s->name_text, MPSL_PREP_CLASS_NAME, (size_t)n, f) == (size_t)n;
+    fclose(f);
+    if (!ok) {
+        h->error_set(err, "prepared: %s: could not read the %lld class names after the header "
+                          "was checked (was the file replaced while it was opened?)",
+                     s->path, (long long)n);
+        return MPSL_ERR_IO;
+    }
+    int64_t named = 0, bad = -1;
+    for (int64_t c = 0; c < n; c++) {
+        s->names[c] = s->name_text[c];
+        named += s->name_text[c][0] != '\0';
+        if (bad < 0 && !pp_name_ok(s->name_text[c])) {
+            bad = c;
+        }
+    }
+    if (named > 0 && bad >= 0) {
+        h->log(MPSL_LOG_WARN, "prepared: %s: the name of class %lld is empty, unterminated or "
+                              "holds a control character; the classes stay unnamed",
+               s->path, (long long)bad);
+    }
+    if (named == 0 || bad >= 0) {
+        h->free(s->name_text);
+        h->free(s->names);
+        s->name_text = NULL;
+        s->names = NULL;
+    }
+    return MPSL_OK;
 }
 
 static int pp_open(const mpsl_host *h, const void *params, const char *where,
@@ -85,6 +170,10 @@ static int pp_open(const mpsl_host *h, const void *params, const char *where,
         }
         s->n[sp] = limits[sp] > 0 ? limits[sp] : s->info.n[sp];
     }
+    if ((rc = pp_read_class_names(s, p->path, err)) != MPSL_OK) {
+        pp_close(s);
+        return rc;
+    }
     memset(info, 0, sizeof *info);
     info->n_modalities = s->info.n_modalities;
     memcpy(info->modality, s->info.modality, sizeof info->modality);
@@ -94,6 +183,7 @@ static int pp_open(const mpsl_host *h, const void *params, const char *where,
     info->n_classes = s->info.task == MPSL_TASK_RETRIEVAL
                           ? (info->n_train > info->n_test ? info->n_train : info->n_test)
                           : s->info.n_classes;
+    info->class_names = s->names;
     h->log(MPSL_LOG_DEBUG, "prepared: %s (%s): %lld train, %lld test samples, %d modalities",
            s->path, s->info.source, (long long)info->n_train, (long long)info->n_test,
            info->n_modalities);
