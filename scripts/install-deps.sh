@@ -26,6 +26,8 @@ if [ "${MPSL_WITH_TESTS:-${MPSL_WITH_TORCH:-0}}" = 1 ]; then
     ffmpeg
     # the headless render of `mpsl report` (tests/report/render_chromium.sh)
     chromium
+    # the installed man page is rendered and checked for warnings (tests/install)
+    groff-base man-db
   )
 fi
 
