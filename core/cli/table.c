@@ -13,6 +13,7 @@ struct table {
     int ncols;
     char **cells; /* rows * ncols, row-major */
     int rows, cap;
+    const char **null_text; /* per column, NULL until table_set_null_text */
 };
 
 table *table_create(const table_column *cols, int ncols)
@@ -41,7 +42,27 @@ void table_destroy(table *t)
     }
     free(t->cells);
     free(t->cols);
+    free(t->null_text);
     free(t);
+}
+
+int table_set_null_text(table *t, int col, const char *text)
+{
+    if (!t->null_text && !(t->null_text = calloc((size_t)t->ncols, sizeof *t->null_text))) {
+        return -1;
+    }
+    t->null_text[col] = text;
+    return 0;
+}
+
+/* The text rendering of a cell: human units, or the column's text for NULL. */
+static const char *cell_text(const table *t, int row, int col, char *buf, size_t n)
+{
+    const char *v = table_get(t, row, col);
+    if (!v && t->null_text && t->null_text[col]) {
+        return t->null_text[col];
+    }
+    return table_human(t->cols[col].kind, v, buf, n);
 }
 
 int table_add_row(table *t)
@@ -293,7 +314,7 @@ static void print_text(const table *t, FILE *out)
     for (int c = 0; c < t->ncols; c++) {
         width[c] = text_width(t->cols[c].name);
         for (int r = 0; r < t->rows; r++) {
-            int w = text_width(table_human(t->cols[c].kind, table_get(t, r, c), buf, sizeof buf));
+            int w = text_width(cell_text(t, r, c, buf, sizeof buf));
             if (w > width[c]) {
                 width[c] = w;
             }
@@ -313,7 +334,7 @@ static void print_text(const table *t, FILE *out)
                 fputs("  ", out);
             }
             int numeric = kind_is_numeric(t->cols[c].kind);
-            put_padded(table_human(t->cols[c].kind, table_get(t, r, c), buf, sizeof buf),
+            put_padded(cell_text(t, r, c, buf, sizeof buf),
                        c + 1 < t->ncols || numeric ? width[c] : 0, numeric, out);
         }
         fputc('\n', out);
@@ -335,7 +356,7 @@ void table_print_transposed(const table *t, FILE *out)
     }
     for (int r = 0; r < t->rows; r++) {
         for (int c = 0; c < t->ncols; c++) {
-            int w = text_width(table_human(t->cols[c].kind, table_get(t, r, c), buf, sizeof buf));
+            int w = text_width(cell_text(t, r, c, buf, sizeof buf));
             width[r] = w > width[r] ? w : width[r];
         }
     }
@@ -345,7 +366,7 @@ void table_print_transposed(const table *t, FILE *out)
             fputs("  ", out);
             int numeric = kind_is_numeric(t->cols[c].kind);
             int right = numeric && t->rows > 1; /* one value: a plain key/value list */
-            put_padded(table_human(t->cols[c].kind, table_get(t, r, c), buf, sizeof buf),
+            put_padded(cell_text(t, r, c, buf, sizeof buf),
                        r + 1 < t->rows || right ? width[r] : 0, right, out);
         }
         fputc('\n', out);

@@ -31,6 +31,11 @@ typedef struct table table;
 table *table_create(const table_column *cols, int ncols);
 void table_destroy(table *t);
 
+/* Text only: what a NULL cell of column col reads as ("-" unless set; e.g. "not reached").
+ * CSV leaves it empty and JSON writes null whatever this says. The text is not copied. 0 on
+ * success, -1 out of memory. */
+int table_set_null_text(table *t, int col, const char *text);
+
 /* Append an empty row (all cells NULL); returns its index, or -1 when out of memory. */
 int table_add_row(table *t);
 /* Set a cell (the string is copied; NULL = no value). 0 on success, -1 out of memory. */

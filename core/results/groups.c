@@ -411,58 +411,89 @@ static char *name_without_seed(const char *name)
     return s;
 }
 
-/* Default labels: the config keys whose values are not the same in every group. */
-static char *config_label(const member *rep, char **diff_keys, size_t n_diff)
+/* Default labels: the group's values of the distinguishing keys; a key the group's config
+ * lacks is left out (the other groups' labels name it), unless nothing else is left. */
+static char *config_label(const member *rep, char **keys, size_t n_keys)
 {
-    if (n_diff == 0) {
+    if (n_keys == 0) {
         return name_without_seed(rep->name);
     }
     sbuf b = {0};
-    for (size_t k = 0; k < n_diff && k < LABEL_MAX_KEYS; k++) {
-        const char *v = config_pairs_get(rep->cfg, rep->n_cfg, diff_keys[k]);
-        sb_add(&b, "%s%s=%s", k ? ", " : "", diff_keys[k], v ? v : "(unset)");
+    size_t shown = 0, set = 0;
+    for (size_t k = 0; k < n_keys; k++) {
+        set += config_pairs_get(rep->cfg, rep->n_cfg, keys[k]) != NULL;
     }
-    if (n_diff > LABEL_MAX_KEYS) {
-        sb_add(&b, ", +%zu more", n_diff - LABEL_MAX_KEYS);
+    for (size_t k = 0; k < n_keys; k++) {
+        const char *v = config_pairs_get(rep->cfg, rep->n_cfg, keys[k]);
+        if ((!v && set > 0) || shown == LABEL_MAX_KEYS) {
+            continue;
+        }
+        sb_add(&b, "%s%s=%s", shown++ ? ", " : "", keys[k], v ? v : "(unset)");
+    }
+    if (set > LABEL_MAX_KEYS) {
+        sb_add(&b, ", +%zu more", set - LABEL_MAX_KEYS);
     }
     return sb_take(&b);
 }
 
-/* The keys (in first-seen order) in which the groups' first runs do not all agree. */
-static int differing_keys(const member *const *reps, size_t n_groups, char ***out, size_t *n_out)
+/* How many groups the chosen keys tell apart: groups whose values of every key differ from
+ * each earlier group's in at least one. */
+static size_t told_apart(const member *const *reps, size_t n_groups, char **keys, size_t n_keys)
+{
+    size_t distinct = 0;
+    for (size_t g = 0; g < n_groups; g++) {
+        int unique = 1;
+        for (size_t h = 0; h < g && unique; h++) {
+            int same = 1;
+            for (size_t k = 0; k < n_keys && same; k++) {
+                same = same_text(config_pairs_get(reps[g]->cfg, reps[g]->n_cfg, keys[k]),
+                                 config_pairs_get(reps[h]->cfg, reps[h]->n_cfg, keys[k]));
+            }
+            unique = !same;
+        }
+        distinct += unique;
+    }
+    return distinct;
+}
+
+/* The keys that tell the groups apart: in the order first seen in the groups' first runs,
+ * each key that tells more groups apart than the keys before it did, until all are told
+ * apart. So fedavg against fedprox with two values of mu is labelled by strategy.plugin and
+ * strategy.mu, not by every default the two strategies' blocks resolved to. */
+static int distinguishing_keys(const member *const *reps, size_t n_groups, char ***out,
+                               size_t *n_out)
 {
     *out = NULL;
     *n_out = 0;
-    size_t cap = 0;
+    size_t total = 0;
     for (size_t g = 0; g < n_groups; g++) {
-        for (size_t i = 0; i < reps[g]->n_cfg; i++) {
-            const char *key = reps[g]->cfg[i].key;
-            if (ignored_key(key)) {
+        total += reps[g]->n_cfg;
+    }
+    char **keys = malloc((total + 1) * sizeof *keys);
+    if (!keys) {
+        return MPSL_ERR_NOMEM;
+    }
+    size_t n = 0, apart = told_apart(reps, n_groups, keys, 0);
+    for (size_t g = 0; g < n_groups && apart < n_groups; g++) {
+        for (size_t i = 0; i < reps[g]->n_cfg && apart < n_groups; i++) {
+            char *key = reps[g]->cfg[i].key; /* borrowed from the member's pairs */
+            int seen = ignored_key(key);
+            for (size_t j = 0; j < n && !seen; j++) {
+                seen = strcmp(keys[j], key) == 0;
+            }
+            if (seen) {
                 continue;
             }
-            int seen = 0;
-            for (size_t j = 0; j < *n_out && !seen; j++) {
-                seen = strcmp((*out)[j], key) == 0;
+            keys[n] = key;
+            size_t more = told_apart(reps, n_groups, keys, n + 1);
+            if (more > apart) {
+                apart = more;
+                n++;
             }
-            int differs = 0;
-            const char *first = config_pairs_get(reps[0]->cfg, reps[0]->n_cfg, key);
-            for (size_t h = 1; h < n_groups && !differs; h++) {
-                differs = !same_text(first, config_pairs_get(reps[h]->cfg, reps[h]->n_cfg, key));
-            }
-            if (seen || !differs) {
-                continue;
-            }
-            if (*n_out == cap) {
-                cap = cap ? 2 * cap : 16;
-                char **o = realloc(*out, cap * sizeof *o);
-                if (!o) {
-                    return MPSL_ERR_NOMEM;
-                }
-                *out = o;
-            }
-            (*out)[(*n_out)++] = (char *)key; /* borrowed from the member's pairs */
         }
     }
+    *out = keys;
+    *n_out = n;
     return MPSL_OK;
 }
 
@@ -586,7 +617,7 @@ int groups_make(sqlite3 *db, const int64_t *ids, size_t n, const char *group_by,
     }
     char **diff = NULL;
     size_t n_diff = 0;
-    if (rc == MPSL_OK && !by_values && differing_keys(reps, n_groups, &diff, &n_diff) != MPSL_OK) {
+    if (rc == MPSL_OK && !by_values && distinguishing_keys(reps, n_groups, &diff, &n_diff) != MPSL_OK) {
         rc = mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
     }
     for (size_t g = 0; rc == MPSL_OK && g < n_groups; g++) {

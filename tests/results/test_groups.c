@@ -93,8 +93,8 @@ static void test_default_grouping(sqlite3 *h)
     CHECK(g[0].n == 3 && g[0].ids[0] == 1 && g[0].ids[1] == 2 && g[0].ids[2] == 6);
     CHECK(g[1].n == 2 && has_id(&g[1], 3) && has_id(&g[1], 4));
     CHECK(g[2].n == 1 && g[2].ids[0] == 5);
-    CHECK_CONTAINS(g[0].label, "strategy.plugin=fedavg");
-    CHECK_CONTAINS(g[0].label, "strategy.mu=(unset)");
+    /* only the keys that tell the groups apart; one a group lacks is left out of its label */
+    CHECK(strcmp(g[0].label, "strategy.plugin=fedavg") == 0);
     CHECK(strcmp(g[1].label, "strategy.plugin=fedprox, strategy.mu=0.01") == 0);
     CHECK(strcmp(g[2].label, "strategy.plugin=fedprox, strategy.mu=0.1") == 0);
     CHECK(strcmp(g[0].key, g[1].key) != 0);

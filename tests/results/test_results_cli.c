@@ -264,7 +264,8 @@ static void test_compare(void)
     done(&r);
     r = run(cmd_compare, "compare", "--format", "csv", "--db", db, "2", "1", NULL);
     CHECK(r.rc == 0 && count_lines(r.out) == 3);
-    CHECK_CONTAINS(r.out, "\n2,mnist-fedavg,fedavg,mnist,4,finished,3,");
+    /* seed and sweep follow n_clients (no sweep: empty) */
+    CHECK_CONTAINS(r.out, "\n2,mnist-fedavg,fedavg,mnist,4,42,,finished,3,");
     CHECK_CONTAINS(r.out, ",12000000,12000000,54000000000,13500000000,0,190.25,262144000,,,,,local x1\n");
     done(&r);
     r = run(cmd_compare, "compare", "--format", "json", "--db", db, "1", "2", "3", NULL);
@@ -288,6 +289,96 @@ static void test_compare(void)
     r = run(cmd_compare, "compare", "--format", "yaml", "1", NULL);
     CHECK(r.rc == 2);
     CHECK_CONTAINS(r.err, "unknown format 'yaml'");
+    done(&r);
+    /* a metric no selected run recorded is a usage error naming the ones they did */
+    r = run(cmd_compare, "compare", "1", "2", "--metric", "test_acc_", "--db", db, NULL);
+    CHECK(r.rc == 2 && r.out && !*r.out);
+    CHECK_CONTAINS(r.err, "no selected run recorded a metric 'test_acc_' (did you mean "
+                          "'test_acc'?); they recorded: ");
+    CHECK_CONTAINS(r.err, "train_loss");
+    done(&r);
+    r = run(cmd_compare, "compare", "--db", db, NULL);
+    CHECK(r.rc == 2);
+    CHECK_CONTAINS(r.err, "which runs?");
+    done(&r);
+    r = run(cmd_compare, "compare", "--db", db, "--sweep", "last", NULL);
+    CHECK(r.rc == 1);
+    CHECK_CONTAINS(r.err, "--sweep last: no run in");
+    done(&r);
+    r = run(cmd_compare, "compare", "--db", db, "--sweep", "s1", NULL);
+    CHECK(r.rc == 1);
+    CHECK_CONTAINS(r.err, "no runs of sweep 's1'");
+    done(&r);
+    r = run(cmd_compare, "compare", "--db", db, "1", "--target", "high", NULL);
+    CHECK(r.rc == 2);
+    CHECK_CONTAINS(r.err, "--target 'high' is not a number");
+    done(&r);
+    r = run(cmd_compare, "compare", "--db", db, "1", "--target", "1", "--link-mbps", "0", NULL);
+    CHECK(r.rc == 2);
+    CHECK_CONTAINS(r.err, "--link-mbps '0': expected UP or UP,DOWN");
+    done(&r);
+    r = run(cmd_compare, "compare", "--db", db, "1", "--group-by", "methd", NULL);
+    CHECK(r.rc == 2);
+    CHECK_CONTAINS(r.err, "unknown key 'methd'");
+    done(&r);
+}
+
+/* The number after "key": in JSON text (NAN when absent or null). */
+static double json_field(const char *json, const char *key)
+{
+    char pat[128];
+    snprintf(pat, sizeof pat, "\"%s\": ", key);
+    const char *p = json ? strstr(json, pat) : NULL;
+    if (!p || strncmp(p + strlen(pat), "null", 4) == 0) {
+        return NAN;
+    }
+    return strtod(p + strlen(pat), NULL);
+}
+
+/* Runs 1 and 2 (one dataset) as one group: mean, sample sd, 95% interval; the target. */
+static void test_compare_groups(void)
+{
+    result r = run(cmd_compare, "compare", "--format", "json", "--group-by", "dataset", "--db",
+                   db, "1", "2", NULL);
+    CHECK(r.rc == 0 && rt_json_valid(r.out));
+    CHECK_CONTAINS(r.out, "\"group\": \"dataset=mnist\", \"runs\": [1, 2], \"n\": 2");
+    /* final test_acc: 0.84 and 0.74 */
+    CHECK_CLOSE(json_field(r.out, "final_test_acc_mean"), 0.79, 1e-12);
+    CHECK_CLOSE(json_field(r.out, "final_test_acc_sd"), sqrt(0.005), 1e-12);
+    CHECK_CLOSE(json_field(r.out, "final_test_acc_ci95"), 12.7062047361747 * 0.05, 1e-9);
+    CHECK(json_field(r.out, "final_test_acc_n") == 2);
+    CHECK_CLOSE(json_field(r.out, "bytes_up_per_client_mean"), 8.25e6, 1e-12);
+    done(&r);
+    r = run(cmd_compare, "compare", "--group-by", "dataset", "--db", db, "1", "2", NULL);
+    CHECK(r.rc == 0);
+    CHECK_CONTAINS(r.out, "final_test_acc 95% CI");
+    CHECK_CONTAINS(r.out, "0.79 ± 0.07071");
+    CHECK_CONTAINS(r.out, "[0.1547, 1.425]");
+    done(&r);
+    /* target 0.85: run 1 reaches it after 2 epochs (123 s, 4 MB per client); run 2 never */
+    r = run(cmd_compare, "compare", "--format", "json", "--target", "0.85", "--db", db, "1", "2",
+            NULL);
+    CHECK(r.rc == 0 && rt_json_valid(r.out));
+    CHECK_CONTAINS(r.out, "\"epochs_to_target\": 2, \"seconds_to_target\": 123, "
+                          "\"bytes_per_client_to_target\": 4000000, "
+                          "\"est_comm_seconds_to_target\": 2.56");
+    CHECK_CONTAINS(r.out, "\"epochs_to_target\": null, \"seconds_to_target\": null");
+    done(&r);
+    r = run(cmd_compare, "compare", "--target", "0.85", "--link-mbps", "100", "--db", db, "1",
+            "2", NULL);
+    CHECK(r.rc == 0);
+    CHECK_CONTAINS(r.out, "target: test_acc >= 0.85; est. comm time at 100 Mbit/s up, "
+                          "100 Mbit/s down per client");
+    CHECK_CONTAINS(r.out, "not reached");
+    CHECK_CONTAINS(r.out, "0.32 s"); /* 4 MB at 100 Mbit/s */
+    done(&r);
+    /* a loss target is reached at or below it: test_loss 1, 1/2, 1/3 */
+    r = run(cmd_compare, "compare", "--format", "csv", "--metric", "test_loss", "--target", "0.5",
+            "--group-by", "dataset", "--db", db, "1", "2", NULL);
+    CHECK(r.rc == 0);
+    CHECK_CONTAINS(r.out, "target_reached,epochs_to_target_mean,epochs_to_target_sd,"
+                          "epochs_to_target_ci95,epochs_to_target_n,");
+    CHECK_CONTAINS(r.out, ",local x1,2,2,0,0,2,123,0,0,2,");
     done(&r);
 }
 
@@ -351,6 +442,7 @@ int main(int argc, char **argv)
     test_runs();
     test_show();
     test_compare();
+    test_compare_groups();
     if (argc > 1) {
         test_doc_queries(argv[1]);
     }
