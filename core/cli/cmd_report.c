@@ -1,7 +1,9 @@
 /* cmd_report.c: `mpsl report RUN... -o report.html`: one self-contained HTML page (inline
- * CSS and SVG, no script, no network) with runs side by side and their plots. Runs are
- * chosen by id, by the filters of `mpsl runs`, or both (ids that pass the filters). */
+ * CSS and SVG, no script, no network) with runs grouped (repeats of one configuration), side by
+ * side, and the figures of a paper. Runs are chosen by id, by the filters of `mpsl runs`, or
+ * both (ids that pass the filters). */
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,13 +15,26 @@
 static const char report_usage[] =
     "usage: mpsl report [RUN...] -o FILE.html [--db PATH] [--status S] [--method M]\n"
     "                   [--dataset D] [--name GLOB] [--tag T]... [--limit N] [--metric NAME]\n"
-    "                   [--title TEXT]\n"
-    "Write one self-contained HTML report (inline CSS and SVG, no script, no network): the\n"
-    "runs side by side (the figures of `mpsl compare`), learning curves, cumulative bytes per\n"
-    "client, client versus server FLOPs, per-client accuracy spread and each client's class\n"
-    "histogram. Runs are the ids given, or those the filters select (as in `mpsl runs`), or\n"
-    "both: ids that pass the filters. With neither, every run. -o - writes to stdout.\n"
-    "--metric picks the test metric of the table and first plot (default test_acc).\n";
+    "                   [--title TEXT] [--group-by KEYS] [--band sd|ci95|none]\n"
+    "                   [--target VALUE] [--link-mbps UP[,DOWN]]\n"
+    "Write one self-contained HTML report (inline CSS and SVG, no script, no network). Runs\n"
+    "that differ only by seed form a group, drawn as its mean with a band; a section per task\n"
+    "(classification; retrieval with recall@1/5/10): mean \xC2\xB1 sd (n) of every figure per\n"
+    "group, learning curves, per-step training loss (metrics.every_steps), the test metric\n"
+    "against bytes per client, wall time and estimated communication time, time to target and\n"
+    "the config keys that differ; then bytes, FLOPs and time per party, per-client spread and\n"
+    "class histograms, and every run side by side. Runs are the ids given, or those the\n"
+    "filters select (as in `mpsl runs`), or both: ids that pass the filters. With neither,\n"
+    "every run. -o - writes to stdout.\n"
+    "  --metric NAME       the classification test metric (default test_acc)\n"
+    "  --group-by KEYS     group by these comma-separated keys (run_params columns or dotted\n"
+    "                      config keys) instead of everything but the seed\n"
+    "  --band KIND         around a group's mean: sd (default: \xC2\xB1 one sample standard\n"
+    "                      deviation), ci95 (the 95% interval of the mean), none\n"
+    "  --target VALUE      tabulate epochs, time and bytes until the test metric reaches VALUE\n"
+    "  --link-mbps UP[,DOWN]  the link of estimated communication time, in Mbit/s (default\n"
+    "                      10,50; one number: both ways)\n";
+
 
 #define REPORT_MAX_TAGS 16
 
@@ -40,9 +55,15 @@ int cmd_report(int argc, char **argv)
         {"dataset", required_argument, NULL, 'D'}, {"name", required_argument, NULL, 'n'},
         {"tag", required_argument, NULL, 't'},     {"limit", required_argument, NULL, 'l'},
         {"metric", required_argument, NULL, 'M'},  {"title", required_argument, NULL, 'T'},
+        {"group-by", required_argument, NULL, 'g'}, {"band", required_argument, NULL, 'b'},
+        {"target", required_argument, NULL, 'x'},  {"link-mbps", required_argument, NULL, 'L'},
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
     const char *db = cli_default_db(), *output = NULL, *metric = "test_acc", *title = NULL;
+    const char *group_by = NULL;
+    report_band band = REPORT_BAND_SD;
+    report_link link = {REPORT_LINK_UP_MBPS, REPORT_LINK_DOWN_MBPS};
+    double target = NAN;
     const char *tags[REPORT_MAX_TAGS];
     report_filter filter = {0};
     filter.tags = tags;
@@ -90,6 +111,37 @@ int cmd_report(int argc, char **argv)
             metric = optarg;
             break;
         case 'T': title = optarg; break;
+        case 'g':
+            if (!*optarg) {
+                fprintf(stderr, "mpsl report: --group-by wants comma-separated keys (strategy, "
+                                "lr, data.partition.alpha, ...)\n");
+                return 2;
+            }
+            group_by = optarg;
+            break;
+        case 'b':
+            if (report_band_parse(optarg, &band) != 0) {
+                fprintf(stderr, "mpsl report: --band wants sd, ci95 or none, not '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case 'x': {
+            char *end = NULL;
+            target = strtod(optarg, &end);
+            if (!*optarg || *end || !isfinite(target)) {
+                fprintf(stderr, "mpsl report: --target wants a number (e.g. 0.8), not '%s'\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        }
+        case 'L':
+            if (report_link_parse(optarg, &link) != 0) {
+                fprintf(stderr, "mpsl report: --link-mbps wants UP or UP,DOWN in Mbit/s, "
+                                "positive numbers (e.g. 10,50), not '%s'\n", optarg);
+                return 2;
+            }
+            break;
         case 'h': fputs(report_usage, stdout); return 0;
         case ':':
             fprintf(stderr, "mpsl report: option '%s' needs a value\n%s", argv[optind - 1],
@@ -179,7 +231,8 @@ int cmd_report(int argc, char **argv)
     }
     if (status == 0) {
         report_buf page = {0};
-        report_options o = {.title = title, .metric = metric, .db_path = db};
+        report_options o = {.title = title, .metric = metric, .db_path = db,
+                            .group_by = group_by, .band = band, .link = link, .target = target};
         if (report_html(h, chosen, nchosen, &o, &page, &err) != MPSL_OK ||
             report_buf_write(&page, output, &err) != MPSL_OK) {
             fprintf(stderr, "mpsl report: %s\n", err.msg);

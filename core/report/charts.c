@@ -9,11 +9,6 @@
 #include "report/report.h"
 #include "util/util.h"
 
-char *report_run_label(const report_run *r)
-{
-    return mpsl_strfmt("#%lld %s (%s)", (long long)r->id, r->name, r->method);
-}
-
 const char *report_metric_label(const char *metric)
 {
     static const struct {
@@ -24,6 +19,9 @@ const char *report_metric_label(const char *metric)
         {"epoch_seconds", "seconds per epoch"}, {"eval_seconds", "evaluation seconds"},
         {"peak_rss_bytes", "peak memory"},  {"bytes", "bytes per client (up + down)"},
         {"bytes_up", "bytes per client, up"}, {"bytes_down", "bytes per client, down"},
+        {"recall_i2t_1", "recall@1, image to text"}, {"recall_i2t_5", "recall@5, image to text"},
+        {"recall_i2t_10", "recall@10, image to text"}, {"recall_t2i_1", "recall@1, text to image"},
+        {"recall_t2i_5", "recall@5, text to image"}, {"recall_t2i_10", "recall@10, text to image"},
     };
     for (size_t i = 0; i < sizeof labels / sizeof labels[0]; i++) {
         if (!strcmp(metric, labels[i].name)) {
@@ -33,135 +31,168 @@ const char *report_metric_label(const char *metric)
     return metric;
 }
 
-int report_chart_epochs(sqlite3 *db, const report_run *runs, int n, const char *metric,
-                        const svg_chart *c, report_buf *out, mpsl_error *err)
+int report_metric_lower_better(const char *metric)
 {
-    svg_series *s = calloc((size_t)(n > 0 ? n : 1), sizeof *s);
-    char **labels = calloc((size_t)(n > 0 ? n : 1), sizeof *labels);
-    int status = s && labels ? MPSL_OK : mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
-    for (int i = 0; i < n && status == MPSL_OK; i++) {
-        double *x = NULL, *y = NULL;
-        status = report_load_series(db, runs[i].id, metric, &x, &y, &s[i].n, err);
-        s[i].x = x;
-        s[i].y = y;
-        s[i].color = i;
-        labels[i] = report_run_label(&runs[i]);
-        s[i].name = labels[i];
-        if (status == MPSL_OK && !labels[i]) {
+    return strstr(metric, "loss") || strstr(metric, "error");
+}
+
+int report_chart_lines(const report_view *v, const char *metric, report_xaxis x,
+                       const svg_chart *c, report_buf *out, mpsl_error *err)
+{
+    int ng = v->ngroups;
+    svg_series *s = calloc((size_t)(ng > 0 ? ng : 1), sizeof *s);
+    report_merged *m = calloc((size_t)(ng > 0 ? ng : 1), sizeof *m);
+    int status = s && m ? MPSL_OK : mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
+    for (int g = 0; g < ng && status == MPSL_OK; g++) {
+        const report_group *grp = v->groups[g];
+        report_points *pts = calloc((size_t)grp->n, sizeof *pts);
+        if (!pts) {
+            status = mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
+            break;
+        }
+        for (int k = 0; k < grp->n && status == MPSL_OK; k++) {
+            status = report_load_points(v->db, v->runs[grp->members[k]].id, metric, x, &v->link,
+                                        &pts[k], err);
+        }
+        if (status == MPSL_OK && report_merge_points(pts, grp->n, v->band, &m[g]) != MPSL_OK) {
             status = mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
         }
+        for (int k = 0; k < grp->n; k++) {
+            report_points_free(&pts[k]);
+        }
+        free(pts);
+        int band = grp->n >= 2 && v->band != REPORT_BAND_NONE;
+        s[g] = (svg_series){.name = grp->legend, .color = grp->color, .x = m[g].x, .y = m[g].y,
+                            .n = m[g].n, .lo = band ? m[g].lo : NULL,
+                            .hi = band ? m[g].hi : NULL, .style = grp->color};
     }
     if (status == MPSL_OK) {
-        svg_line_chart(out, c, s, n);
+        svg_line_chart(out, c, s, ng);
     }
-    for (int i = 0; s && labels && i < n; i++) {
-        free((void *)s[i].x);
-        free((void *)s[i].y);
-        free(labels[i]);
+    for (int g = 0; m && g < ng; g++) {
+        report_merged_free(&m[g]);
     }
+    free(m);
     free(s);
-    free(labels);
     return status;
 }
 
-/* Grouped bars, one group of n_groups values per run (value(run, g); NaN shows as n/a). */
-static int bars_per_run(const report_run *runs, int n, const char *const *groups,
-                        const int *colors, int n_groups,
-                        double (*value)(const report_run *r, int group), const svg_chart *c,
-                        report_buf *out)
+/* Grouped bars, one category per report group: nbars values, value(run, bar) averaged over
+ * the group's runs that have it (NaN when none: drawn as n/a). */
+static int bars_per_group(const report_view *v, const char *const *bars, const int *colors,
+                          int nbars, double (*value)(const report_run *r, int bar),
+                          const svg_chart *c, report_buf *out)
 {
-    double *v = calloc((size_t)(n > 0 ? n : 1) * (size_t)n_groups, sizeof *v);
+    int n = v->ngroups;
+    double *vals = calloc((size_t)(n > 0 ? n : 1) * (size_t)nbars, sizeof *vals);
     const char **cats = calloc((size_t)(n > 0 ? n : 1), sizeof *cats);
-    char **labels = calloc((size_t)(n > 0 ? n : 1), sizeof *labels);
-    int ok = v && cats && labels;
+    int ok = vals && cats;
     for (int i = 0; ok && i < n; i++) {
-        for (int g = 0; g < n_groups; g++) {
-            v[i * n_groups + g] = value(&runs[i], g);
+        const report_group *g = v->groups[i];
+        for (int b = 0; b < nbars; b++) {
+            double sum = 0;
+            int k = 0;
+            for (int m = 0; m < g->n; m++) {
+                double x = value(&v->runs[g->members[m]], b);
+                if (isfinite(x)) {
+                    sum += x;
+                    k++;
+                }
+            }
+            vals[i * nbars + b] = k ? sum / k : NAN;
         }
-        labels[i] = mpsl_strfmt("#%lld %s", (long long)runs[i].id, runs[i].method);
-        cats[i] = labels[i] ? labels[i] : "?";
+        cats[i] = g->legend;
     }
     if (ok) {
-        svg_bar_chart(out, c, cats, n, groups, colors, n_groups, v);
+        svg_bar_chart(out, c, cats, n, bars, colors, nbars, vals);
     }
-    for (int i = 0; labels && i < n; i++) {
-        free(labels[i]);
-    }
-    free(labels);
     free(cats);
-    free(v);
+    free(vals);
     if (!ok) {
         out->oom = 1;
     }
     return ok ? MPSL_OK : MPSL_ERR_NOMEM;
 }
 
-static double flops_value(const report_run *r, int group)
+static double flops_value(const report_run *r, int bar)
 {
     /* A run with no client work recorded (centralized) shows n/a, not a zero bar. */
     int client = isfinite(r->client_flops) && r->client_flops > 0;
-    switch (group) {
+    switch (bar) {
     case 0: return client ? r->client_flops_per_client : NAN;
     case 1: return client ? r->client_flops : NAN;
     default: return r->server_flops;
     }
 }
 
-int report_chart_flops(const report_run *runs, int n, const svg_chart *c, report_buf *out)
+int report_chart_flops(const report_view *v, const svg_chart *c, report_buf *out)
 {
-    static const char *const groups[] = {"client, mean per client", "clients, all together",
-                                         "server"};
+    static const char *const bars[] = {"client, mean per client", "clients, all together",
+                                       "server"};
     static const int colors[] = {0, 3, 1};
-    return bars_per_run(runs, n, groups, colors, 3, flops_value, c, out);
+    return bars_per_group(v, bars, colors, 3, flops_value, c, out);
 }
 
-static double time_value(const report_run *r, int group)
+static double time_value(const report_run *r, int bar)
 {
     const double v[4] = {r->server_compute_s, r->server_wait_s, r->client_compute_s,
                          r->client_wait_s};
-    return v[group];
+    return v[bar];
 }
 
-int report_chart_time(const report_run *runs, int n, const svg_chart *c, report_buf *out)
+int report_chart_time(const report_view *v, const svg_chart *c, report_buf *out)
 {
-    static const char *const groups[] = {"server computing", "server waiting",
-                                         "client computing (mean)", "client waiting (mean)"};
+    static const char *const bars[] = {"server computing", "server waiting",
+                                       "client computing (mean)", "client waiting (mean)"};
     static const int colors[] = {1, 5, 0, 4};
-    return bars_per_run(runs, n, groups, colors, 4, time_value, c, out);
+    return bars_per_group(v, bars, colors, 4, time_value, c, out);
 }
 
-int report_chart_client_spread(sqlite3 *db, const report_run *runs, int n, const char *metric,
-                               const svg_chart *c, report_buf *out, mpsl_error *err)
+int report_chart_client_spread(const report_view *v, const char *metric, const svg_chart *c,
+                               report_buf *out, mpsl_error *err)
 {
+    int n = v->ngroups;
     svg_box *boxes = calloc((size_t)(n > 0 ? n : 1), sizeof *boxes);
     double **vals = calloc((size_t)(n > 0 ? n : 1), sizeof *vals);
-    char **labels = calloc((size_t)(n > 0 ? n : 1), sizeof *labels);
     const char **cats = calloc((size_t)(n > 0 ? n : 1), sizeof *cats);
     int *colors = calloc((size_t)(n > 0 ? n : 1), sizeof *colors);
-    int status = boxes && vals && labels && cats && colors
+    int status = boxes && vals && cats && colors
                      ? MPSL_OK
                      : mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
     for (int i = 0; i < n && status == MPSL_OK; i++) {
+        /* The clients of every run of the group, each at its run's last epoch. */
+        const report_group *g = v->groups[i];
         int nv = 0;
-        int64_t epoch = -1;
-        status = report_load_client_values(db, runs[i].id, metric, &vals[i], &nv, &epoch, err);
+        for (int m = 0; m < g->n && status == MPSL_OK; m++) {
+            double *one = NULL;
+            int k = 0;
+            int64_t epoch = -1;
+            status = report_load_client_values(v->db, v->runs[g->members[m]].id, metric, &one,
+                                               &k, &epoch, err);
+            if (status == MPSL_OK && k > 0) {
+                double *all = realloc(vals[i], (size_t)(nv + k) * sizeof *all);
+                if (all) {
+                    memcpy(all + nv, one, (size_t)k * sizeof *all);
+                    vals[i] = all;
+                    nv += k;
+                } else {
+                    status = mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
+                }
+            }
+            free(one);
+        }
         boxes[i] = svg_box_of(vals[i], nv);
-        labels[i] = epoch >= 0 ? mpsl_strfmt("#%lld %s, epoch %lld", (long long)runs[i].id,
-                                             runs[i].method, (long long)epoch + 1)
-                               : mpsl_strfmt("#%lld %s", (long long)runs[i].id, runs[i].method);
-        cats[i] = labels[i] ? labels[i] : "?";
-        colors[i] = i;
+        cats[i] = g->legend;
+        colors[i] = g->color;
     }
     if (status == MPSL_OK) {
         svg_box_plot(out, c, cats, colors, n, boxes);
     }
-    for (int i = 0; vals && labels && i < n; i++) {
+    for (int i = 0; vals && i < n; i++) {
         free(vals[i]);
-        free(labels[i]);
     }
     free(boxes);
     free(vals);
-    free(labels);
     free(cats);
     free(colors);
     return status;
@@ -217,19 +248,25 @@ int report_chart_client_data(sqlite3 *db, const report_run *runs, int n, const i
     char *note = mpsl_strfmt("%d clients, %d classes; %s %s", nc, nk,
                              shared > 1 ? "the same partition in runs" : "run",
                              who.p ? who.p : "");
+    /* The dataset's own names where the run stored them, "class k" past them. */
+    char **names = NULL;
+    int nnames = 0;
+    status = report_load_class_names(db, runs[i].id, &names, &nnames, err);
     int ok = cats && stacks && note && !who.oom;
-    for (int k = 0; ok && k < nc; k++) {
+    for (int k = 0; status == MPSL_OK && ok && k < nc; k++) {
         ok = (cats[k] = mpsl_strfmt("%d", k)) != NULL;
     }
-    for (int k = 0; ok && k < nk; k++) {
-        ok = (stacks[k] = mpsl_strfmt("class %d", k)) != NULL;
+    for (int k = 0; status == MPSL_OK && ok && k < nk; k++) {
+        ok = (stacks[k] = k < nnames && *names[k] ? mpsl_strdup(names[k])
+                                                  : mpsl_strfmt("class %d", k)) != NULL;
     }
-    if (ok) {
+    report_free_names(names, nnames);
+    if (status == MPSL_OK && ok) {
         svg_chart cc = *c;
         cc.note = note;
         svg_stacked_bars(out, &cc, (const char *const *)cats, nc,
                          (const char *const *)stacks, nk, counts);
-    } else {
+    } else if (status == MPSL_OK) {
         status = mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
     }
     for (int k = 0; cats && k < nc; k++) {
@@ -243,56 +280,5 @@ int report_chart_client_data(sqlite3 *db, const report_run *runs, int n, const i
     free(note);
     free(counts);
     report_buf_free(&who);
-    return status;
-}
-
-int report_plot_svg(sqlite3 *db, const char *db_path, const char *metric, const int64_t *ids,
-                    int n, const char *title, report_buf *out, mpsl_error *err)
-{
-    report_run *runs = NULL;
-    int status = report_load_runs(db, db_path, ids, n, "test_acc", &runs, err);
-    if (status != MPSL_OK) {
-        return status;
-    }
-    int any = 0;
-    for (int i = 0; i < n; i++) {
-        any |= report_has_metric(db, ids[i], metric);
-    }
-    if (!any) {
-        char *names = report_metric_names(db, ids, n);
-        report_buf which = {0};
-        for (int i = 0; i < n && i < 8; i++) {
-            report_buf_printf(&which, "%s%lld", i ? ", " : "", (long long)ids[i]);
-        }
-        status = mpsl_errs(err, MPSL_ERR_INVALID,
-                           "no per-epoch figure '%s' in run%s %s%s (they have: %s; or "
-                           "bytes, bytes_up, bytes_down)",
-                           metric, n > 1 ? "s" : "", which.p ? which.p : "", n > 8 ? ", ..." : "",
-                           names && *names ? names : "none");
-        report_buf_free(&which);
-        free(names);
-        report_free_runs(runs, n);
-        return status;
-    }
-    int bytes = !strncmp(metric, "bytes", 5) && (!metric[5] || !strcmp(metric + 5, "_up") ||
-                                                  !strcmp(metric + 5, "_down"));
-    svg_chart c = {
-        .title = title ? title : metric,
-        .note = bytes ? "cumulative, mean over clients; the run loop's epochs from 1" : NULL,
-        .x_label = "epoch (round)",
-        .y_label = report_metric_label(metric),
-        .x_unit = REPORT_PLAIN,
-        .y_unit = report_metric_unit(metric),
-        .x_integer = 1,
-        .y_zero = bytes || report_metric_unit(metric) != REPORT_PLAIN,
-        .width = 720,
-        .height = 400,
-        .standalone = 1,
-    };
-    status = report_chart_epochs(db, runs, n, metric, &c, out, err);
-    report_free_runs(runs, n);
-    if (status == MPSL_OK && out->oom) {
-        status = mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory drawing %s", metric);
-    }
     return status;
 }

@@ -113,8 +113,12 @@ static const char run_sql_fmt[] =
     " s.final_test_loss, s.bytes_up_per_client, s.bytes_down_per_client, s.client_flops,"
     " s.client_flops_per_client, s.server_flops, s.wall_seconds, s.peak_rss_bytes,"
     " t.server_compute_seconds, t.server_wait_seconds, t.client_compute_seconds,"
-    " t.client_wait_seconds "
-    "FROM run_summary s JOIN run_times t ON t.run_id = s.id WHERE s.id = ?1";
+    " t.client_wait_seconds, COALESCE(CAST(r.seed AS TEXT), ''),"
+    " EXISTS (SELECT 1 FROM epoch_metrics e WHERE e.run_id = s.id AND e.name GLOB 'recall_*')"
+    "  OR EXISTS (SELECT 1 FROM run_plugins p WHERE p.run_id = s.id AND p.slot = 'head'"
+    "   AND p.name = 'retrieval') "
+    "FROM run_summary s JOIN run_times t ON t.run_id = s.id JOIN runs r ON r.id = s.id "
+    "WHERE s.id = ?1";
 
 void report_free_runs(report_run *runs, int n)
 {
@@ -124,6 +128,7 @@ void report_free_runs(report_run *runs, int n)
         free(runs[i].dataset);
         free(runs[i].status);
         free(runs[i].started_at);
+        free(runs[i].seed);
     }
     free(runs);
 }
@@ -182,7 +187,9 @@ int report_load_runs(sqlite3 *db, const char *db_path, const int64_t *ids, int n
         r->server_wait_s = col_double(st, 19);
         r->client_compute_s = col_double(st, 20);
         r->client_wait_s = col_double(st, 21);
-        if (!r->name || !r->method || !r->dataset || !r->status || !r->started_at) {
+        r->seed = col_text(st, 22);
+        r->retrieval = sqlite3_column_int(st, 23);
+        if (!r->name || !r->method || !r->dataset || !r->status || !r->started_at || !r->seed) {
             status = mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory reading runs");
         }
     }
@@ -195,129 +202,82 @@ int report_load_runs(sqlite3 *db, const char *db_path, const int64_t *ids, int n
     return MPSL_OK;
 }
 
-/* Which byte series a metric name asks for: 0 none, 1 up+down, 2 up, 3 down. */
-static int bytes_series(const char *metric)
+int report_final_best(sqlite3 *db, int64_t run_id, const char *metric, int lower_better,
+                      double *final, double *best, mpsl_error *err)
 {
-    return !strcmp(metric, "bytes") ? 1 : !strcmp(metric, "bytes_up") ? 2
-           : !strcmp(metric, "bytes_down") ? 3 : 0;
-}
-
-int report_has_metric(sqlite3 *db, int64_t run_id, const char *metric)
-{
-    const char *sql = bytes_series(metric)
-                          ? "SELECT EXISTS (SELECT 1 FROM comm WHERE run_id = ?1)"
-                          : "SELECT EXISTS (SELECT 1 FROM epoch_metrics WHERE run_id = ?1 "
-                            "AND name = ?2)";
+    static const char sql[] =
+        "SELECT (SELECT value FROM epoch_metrics WHERE run_id = ?1 AND name = ?2"
+        "   ORDER BY epoch DESC LIMIT 1),"
+        " (SELECT MAX(value) FROM epoch_metrics WHERE run_id = ?1 AND name = ?2),"
+        " (SELECT MIN(value) FROM epoch_metrics WHERE run_id = ?1 AND name = ?2)";
+    *final = *best = NAN;
     sqlite3_stmt *st = NULL;
-    int has = 0;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
-        sqlite3_bind_int64(st, 1, run_id);
-        if (!bytes_series(metric)) {
-            sqlite3_bind_text(st, 2, metric, -1, SQLITE_STATIC);
-        }
-        has = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0);
+    if (prepare(db, sql, &st, "reading final figures", err)) {
+        return MPSL_ERR_IO;
+    }
+    sqlite3_bind_int64(st, 1, run_id);
+    sqlite3_bind_text(st, 2, metric, -1, SQLITE_STATIC);
+    int status = MPSL_OK;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        *final = col_double(st, 0);
+        *best = col_double(st, lower_better ? 2 : 1);
+    } else {
+        status = sql_fail(db, "reading final figures", err);
     }
     sqlite3_finalize(st);
-    return has;
+    return status;
 }
 
-char *report_metric_names(sqlite3 *db, const int64_t *ids, int n)
+void report_free_names(char **names, int n)
 {
-    sqlite3_stmt *st = NULL;
-    char *names = NULL;
-    size_t len = 0;
-    if (sqlite3_prepare_v2(db, "SELECT DISTINCT name FROM epoch_metrics WHERE run_id = ?1",
-                           -1, &st, NULL) != SQLITE_OK) {
-        return mpsl_strdup("");
+    for (int i = 0; names && i < n; i++) {
+        free(names[i]);
     }
-    /* Collect distinct names over all runs, in first-seen order. */
-    for (int i = 0; i < n; i++) {
+    free(names);
+}
+
+int report_metric_list(sqlite3 *db, const int64_t *ids, int n, int steps, char ***names,
+                       int *count, mpsl_error *err)
+{
+    *names = NULL;
+    *count = 0;
+    const char *sql = steps ? "SELECT DISTINCT name FROM step_metrics WHERE run_id = ?1"
+                            : "SELECT DISTINCT name FROM epoch_metrics WHERE run_id = ?1";
+    sqlite3_stmt *st = NULL;
+    if (prepare(db, sql, &st, "listing metric names", err)) {
+        return MPSL_ERR_IO;
+    }
+    int cap = 0, status = MPSL_OK;
+    for (int i = 0; i < n && status == MPSL_OK; i++) {
         sqlite3_reset(st);
         sqlite3_bind_int64(st, 1, ids[i]);
-        while (sqlite3_step(st) == SQLITE_ROW) {
+        int rc;
+        while (status == MPSL_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
             const char *nm = (const char *)sqlite3_column_text(st, 0);
-            if (!nm) {
-                continue;
-            }
-            size_t k = strlen(nm);
-            int seen = 0;
-            for (const char *p = names; p && *p;) {
-                const char *comma = strchr(p, ',');
-                size_t l = comma ? (size_t)(comma - p) : strlen(p);
-                if (l == k && !strncmp(p, nm, k)) {
-                    seen = 1;
-                    break;
-                }
-                p = comma ? comma + 2 : p + l;
+            int seen = !nm;
+            for (int k = 0; !seen && k < *count; k++) {
+                seen = !strcmp((*names)[k], nm);
             }
             if (seen) {
                 continue;
             }
-            char *q = realloc(names, len + k + 3);
-            if (!q) {
+            if (grow((void **)names, &cap, *count + 1, sizeof **names) ||
+                !((*names)[*count] = mpsl_strdup(nm))) {
+                status = mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory listing metric names");
                 break;
             }
-            names = q;
-            len += (size_t)snprintf(names + len, k + 3, "%s%s", len ? ", " : "", nm);
+            (*count)++;
+        }
+        if (status == MPSL_OK && rc != SQLITE_DONE) {
+            status = sql_fail(db, "listing metric names", err);
         }
     }
     sqlite3_finalize(st);
-    return names ? names : mpsl_strdup("");
-}
-
-int report_load_series(sqlite3 *db, int64_t run_id, const char *metric, double **x,
-                       double **y, int *n, mpsl_error *err)
-{
-    *x = *y = NULL;
-    *n = 0;
-    int bytes = bytes_series(metric);
-    const char *sql;
-    if (bytes) {
-#define BYTES_SQL(expr)                                                                   \
-    "SELECT w.epoch + 1, (" expr ") * 1.0 / MAX(1, COALESCE(r.n_clients, 1)) "            \
-    "FROM epoch_wide w JOIN runs r ON r.id = w.run_id WHERE w.run_id = ?1 "              \
-    "AND EXISTS (SELECT 1 FROM comm c WHERE c.run_id = ?1) ORDER BY w.epoch"
-        static const char *const bytes_sql[3] = {
-            BYTES_SQL("COALESCE(w.bytes_up, 0) + COALESCE(w.bytes_down, 0)"),
-            BYTES_SQL("COALESCE(w.bytes_up, 0)"),
-            BYTES_SQL("COALESCE(w.bytes_down, 0)"),
-        };
-#undef BYTES_SQL
-        sql = bytes_sql[bytes - 1];
-    } else {
-        sql = "SELECT epoch + 1, value FROM epoch_metrics WHERE run_id = ?1 AND name = ?2 "
-              "ORDER BY epoch";
+    if (status != MPSL_OK) {
+        report_free_names(*names, *count);
+        *names = NULL;
+        *count = 0;
     }
-    sqlite3_stmt *st = NULL;
-    if (prepare(db, sql, &st, "reading per-epoch figures", err)) {
-        return MPSL_ERR_IO;
-    }
-    sqlite3_bind_int64(st, 1, run_id);
-    if (!bytes) {
-        sqlite3_bind_text(st, 2, metric, -1, SQLITE_STATIC);
-    }
-    int cap = 0, capy = 0, rc;
-    double total = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (grow((void **)x, &cap, *n + 1, sizeof **x) ||
-            grow((void **)y, &capy, *n + 1, sizeof **y)) {
-            sqlite3_finalize(st);
-            free(*x);
-            free(*y);
-            *x = *y = NULL;
-            *n = 0;
-            return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory reading a series");
-        }
-        (*x)[*n] = sqlite3_column_double(st, 0);
-        double v = col_double(st, 1);
-        if (bytes) {
-            total += isfinite(v) ? v : 0;
-            v = total;
-        }
-        (*y)[(*n)++] = v;
-    }
-    int status = rc == SQLITE_DONE ? MPSL_OK : sql_fail(db, "reading per-epoch figures", err);
-    sqlite3_finalize(st);
     return status;
 }
 
@@ -414,4 +374,50 @@ int report_load_client_data(sqlite3 *db, int64_t run_id, double **counts, int *n
     *n_clients = (int)nc;
     *n_classes = (int)nk;
     return MPSL_OK;
+}
+
+int report_load_class_names(sqlite3 *db, int64_t run_id, char ***names, int *n, mpsl_error *err)
+{
+    *names = NULL;
+    *n = 0;
+    /* A database read as it is (read-only, schema before 4) may lack the column. */
+    sqlite3_stmt *st = NULL;
+    if (prepare(db, "SELECT EXISTS (SELECT 1 FROM pragma_table_info('runs') WHERE name = "
+                    "'class_names')", &st, "reading class names", err)) {
+        return MPSL_ERR_IO;
+    }
+    int has = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    if (!has) {
+        return MPSL_OK;
+    }
+    /* Anything but a JSON array (NULL, or text a foreign writer left) names none. */
+    if (prepare(db, "SELECT j.key, j.value FROM runs r, json_each("
+                    "CASE WHEN json_valid(r.class_names) THEN CASE WHEN json_type("
+                    "r.class_names) = 'array' THEN r.class_names END END) j "
+                    "WHERE r.id = ?1 ORDER BY j.key",
+                &st, "reading class names", err)) {
+        return MPSL_ERR_IO;
+    }
+    sqlite3_bind_int64(st, 1, run_id);
+    int cap = 0, rc, status = MPSL_OK;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const unsigned char *t = sqlite3_column_text(st, 1);
+        if (grow((void **)names, &cap, *n + 1, sizeof **names) ||
+            !((*names)[*n] = mpsl_strdup(t ? (const char *)t : ""))) {
+            status = mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory reading class names");
+            break;
+        }
+        (*n)++;
+    }
+    if (status == MPSL_OK && rc != SQLITE_DONE) {
+        status = sql_fail(db, "reading class names", err);
+    }
+    sqlite3_finalize(st);
+    if (status != MPSL_OK) {
+        report_free_names(*names, *n);
+        *names = NULL;
+        *n = 0;
+    }
+    return status;
 }

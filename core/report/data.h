@@ -28,6 +28,9 @@ int report_select_runs(struct sqlite3 *db, const report_filter *f, int64_t **ids
 typedef struct report_run {
     int64_t id;
     char *name, *method, *dataset, *status, *started_at;
+    char *seed;        /* as stored ("" when none) */
+    int retrieval;     /* its task: 1 retrieval (recall_* figures, or a 'retrieval' head),
+                          0 classification */
     int64_t n_clients, epochs;
     double final_metric, best_metric, final_test_loss;
     double bytes_up_per_client, bytes_down_per_client;
@@ -44,18 +47,16 @@ int report_load_runs(struct sqlite3 *db, const char *db_path, const int64_t *ids
                      const char *metric, report_run **runs, mpsl_error *err);
 void report_free_runs(report_run *runs, int n);
 
-/* A per-epoch series of one run: x = epoch + 1 (as `mpsl run` counts), y = the value.
- * metric is any epoch_metrics name, or "bytes", "bytes_up", "bytes_down": cumulative bytes
- * per client (the mean over clients) up to the end of each epoch. *n = 0 when the run has
- * no such figure. */
-int report_load_series(struct sqlite3 *db, int64_t run_id, const char *metric, double **x,
-                       double **y, int *n, mpsl_error *err);
+/* Run run_id's last value of the per-epoch figure `metric` and its best (the maximum, or the
+ * minimum when lower_better); NaN when it has none. */
+int report_final_best(struct sqlite3 *db, int64_t run_id, const char *metric, int lower_better,
+                      double *final, double *best, mpsl_error *err);
 
-/* 1 when the run has a per-epoch figure of that name (or comm rows for the byte series). */
-int report_has_metric(struct sqlite3 *db, int64_t run_id, const char *metric);
-
-/* The names in epoch_metrics across runs ids[0..n), comma-separated (malloc'd). */
-char *report_metric_names(struct sqlite3 *db, const int64_t *ids, int n);
+/* The distinct names of per-epoch figures (step_metrics names when steps is 1) across runs
+ * ids[0..n), in the order first seen: *names malloc'd (free with report_free_names). */
+int report_metric_list(struct sqlite3 *db, const int64_t *ids, int n, int steps, char ***names,
+                       int *count, mpsl_error *err);
+void report_free_names(char **names, int n);
 
 /* Per-client values of a client metric at the last epoch that has it (malloc'd; *n may be
  * 0; *epoch receives that epoch, or -1). */
@@ -66,5 +67,11 @@ int report_load_client_values(struct sqlite3 *db, int64_t run_id, const char *me
  * n_clients and n_classes (0 when the run recorded no client data). */
 int report_load_client_data(struct sqlite3 *db, int64_t run_id, double **counts,
                             int *n_clients, int *n_classes, mpsl_error *err);
+
+/* The dataset's names of its classes as the run stored them (runs.class_names): *names
+ * malloc'd (free with report_free_names), *n 0 when it stored none (a database from before
+ * schema 4 has no such column: none either). */
+int report_load_class_names(struct sqlite3 *db, int64_t run_id, char ***names, int *n,
+                            mpsl_error *err);
 
 #endif

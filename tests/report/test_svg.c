@@ -1,8 +1,9 @@
 /* test_svg.c: the report module's building blocks without a database: human units, XML
  * escaping of hostile text (markup, quotes, control characters, invalid UTF-8), the five-
- * number summary, and each chart kind's output (data marks present, NaN handled, "no data"
- * frames, standalone header). Well-formedness of whole files is checked by the e2e test
- * with an XML parser. */
+ * number summary, each chart kind's output (data marks present, NaN handled, "no data"
+ * frames, standalone header), logarithmic axes and their ticks, bands, lines that hide each
+ * other, repeats merged into mean and band, and the option parsers. Well-formedness of whole
+ * files is checked by the e2e tests with an XML parser. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,8 +95,8 @@ static void test_charts(void)
 {
     double x[] = {1, 2, 3, 4}, y1[] = {0.2, 0.3, NAN, 0.5}, y2[] = {NAN, NAN, NAN, NAN};
     svg_series s[] = {
-        {"#1 <fedavg> & \"co\"", 0, x, y1, 4},
-        {"#2 nothing", 1, x, y2, 4},
+        {.name = "#1 <fedavg> & \"co\"", .color = 0, .x = x, .y = y1, .n = 4},
+        {.name = "#2 nothing", .color = 1, .x = x, .y = y2, .n = 4},
     };
     svg_chart c = {.title = "acc <per> epoch", .x_label = "epoch", .y_label = "accuracy",
                    .x_integer = 1, .width = 600, .height = 320};
@@ -170,6 +171,197 @@ static void test_charts(void)
     report_buf_free(&b);
 }
 
+static void test_log_ticks(void)
+{
+    double t[40], lo, hi;
+    /* Whole decades when values span many. */
+    int n = svg_log_ticks(3e3, 7e8, t, 40, &lo, &hi);
+    CHECK(n == 7);
+    CHECK_CLOSE(lo, 1e3, 1e-12);
+    CHECK_CLOSE(hi, 1e9, 1e-12);
+    for (int i = 0; i < n; i++) {
+        CHECK_CLOSE(t[i], pow(10, 3 + i), 1e-9);
+    }
+    /* Many decades: every k-th labelled, at most 9 labels. */
+    n = svg_log_ticks(1e-6, 1e12, t, 40, &lo, &hi);
+    CHECK(n == 7 && fabs(t[1] / t[0] - 1000) < 1e-6);
+    /* Within two decades: the 1-2-5 sequence, bounds hugging the values. */
+    n = svg_log_ticks(53e3, 160e3, t, 40, &lo, &hi);
+    CHECK(n == 3);
+    CHECK_CLOSE(lo, 50e3, 1e-12);
+    CHECK_CLOSE(hi, 200e3, 1e-12);
+    CHECK_CLOSE(t[1], 100e3, 1e-12);
+    n = svg_log_ticks(0.012, 0.9, t, 40, &lo, &hi);
+    CHECK(n == 7 && fabs(lo - 0.01) < 1e-12 && fabs(hi - 1) < 1e-12);
+    CHECK_CLOSE(t[1], 0.02, 1e-9);
+    CHECK_CLOSE(t[2], 0.05, 1e-9);
+    /* An exact decade does not open the next; one value gets a step either side. */
+    n = svg_log_ticks(1000, 1000, t, 40, &lo, &hi);
+    CHECK(lo < 1000 && hi > 1000 && n >= 3);
+    CHECK(svg_log_wanted(1, 101));
+    CHECK(!svg_log_wanted(1, 100));
+    CHECK(!svg_log_wanted(0, 1e6));
+    CHECK(!svg_log_wanted(NAN, 1e6));
+}
+
+static void test_log_charts(void)
+{
+    /* Bytes growing over four decades go logarithmic by themselves; the axis says so. */
+    double x[] = {1, 2, 3, 4}, big[] = {1e3, 1e4, 1e5, 1e7}, small[] = {2e3, 3e3, 0, 5e3};
+    svg_series s[] = {
+        {.name = "mpsl", .color = 0, .x = x, .y = big, .n = 4},
+        {.name = "fedavg", .color = 1, .x = x, .y = small, .n = 4, .style = 1},
+    };
+    svg_chart c = {.title = "bytes", .y_label = "bytes", .y_unit = REPORT_BYTES, .x_integer = 1,
+                   .width = 600, .height = 320, .y_scale = SVG_AUTO};
+    report_buf b = {0};
+    svg_line_chart(&b, &c, s, 2);
+    CHECK_CONTAINS(b.p, "class=\"axis log\"");
+    CHECK_CONTAINS(b.p, "bytes (log scale)");
+    CHECK_CONTAINS(b.p, ">1 kB<");
+    CHECK_CONTAINS(b.p, ">10 MB<");
+    CHECK_CONTAINS(b.p, "stroke-dasharray=\"7 4\""); /* style 1: dashed */
+    CHECK_CONTAINS(b.p, "<rect x=");                  /* style 1's square markers */
+    CHECK(!strstr(b.p, "nan") && !strstr(b.p, "inf"));
+    /* The zero cannot be drawn on a log axis: the line breaks there. */
+    CHECK(count(b.p, "<path class=\"series\"") == 2);
+    report_buf_free(&b);
+
+    /* The same values within two decades stay linear; forced log goes log. */
+    c.y_scale = SVG_AUTO;
+    svg_line_chart(&b, &c, s + 1, 1);
+    CHECK(!strstr(b.p, "axis log"));
+    report_buf_free(&b);
+    c.y_scale = SVG_LOG;
+    svg_line_chart(&b, &c, s + 1, 1);
+    CHECK_CONTAINS(b.p, "axis log");
+    report_buf_free(&b);
+    c.y_scale = SVG_LINEAR;
+    c.x_scale = SVG_LOG; /* x as well */
+    c.x_unit = REPORT_BYTES;
+    s[0].x = big;
+    svg_line_chart(&b, &c, s, 1);
+    CHECK(count(b.p, "class=\"axis log\"") == 1);
+    CHECK_CONTAINS(b.p, ">100 kB<");
+    report_buf_free(&b);
+    c.x_scale = SVG_LINEAR;
+
+    /* FLOPs bars from 1 MFLOP to 1 GFLOP with a zero: a log axis, no bar for the zero but
+     * its number, every bar's label at its own height. */
+    const char *cats[] = {"fedavg", "mpsl"};
+    const char *groups[] = {"client", "server"};
+    int colors[] = {0, 1};
+    double v[] = {9.5e8, 0, 1.2e6, 1.3e8};
+    svg_chart cf = {.title = "FLOPs", .y_unit = REPORT_FLOPS, .y_zero = 1, .width = 600,
+                    .height = 320, .y_scale = SVG_AUTO};
+    svg_bar_chart(&b, &cf, cats, 2, groups, colors, 2, v);
+    CHECK_CONTAINS(b.p, "axis log");
+    CHECK(count(b.p, "<rect class=\"series\"") == 3);
+    CHECK_CONTAINS(b.p, "<text class=\"series\"");
+    CHECK_CONTAINS(b.p, ">0</text>");
+    CHECK_CONTAINS(b.p, "MFLOP<");
+    report_buf_free(&b);
+    /* Within two decades the bars stay on a linear axis from zero. */
+    double w[] = {1e8, 2e8, 3e8, 4e8};
+    svg_bar_chart(&b, &cf, cats, 2, groups, colors, 2, w);
+    CHECK(!strstr(b.p, "axis log"));
+    CHECK(count(b.p, "<rect class=\"series\"") == 4);
+    report_buf_free(&b);
+}
+
+static void test_bands_and_overlap(void)
+{
+    double x[] = {1, 2, 3}, y[] = {0.5, 0.6, 0.7}, lo[] = {0.4, NAN, 0.6}, hi[] = {0.6, NAN, 0.8};
+    double same[] = {0.5, 0.6, 0.7}, near[] = {0.5, 0.6, 0.7001};
+    svg_series s[] = {
+        {.name = "fedavg (n=3)", .color = 0, .x = x, .y = y, .n = 3, .lo = lo, .hi = hi},
+        {.name = "fedprox (n=3)", .color = 1, .x = x, .y = same, .n = 3, .style = 1},
+        {.name = "other", .color = 2, .x = x, .y = near, .n = 3, .style = 2},
+    };
+    svg_chart c = {.title = "acc", .x_integer = 1, .width = 600, .height = 320};
+    report_buf b = {0};
+    svg_line_chart(&b, &c, s, 3);
+    /* The NaN in the middle splits the band: two lone points, each a bar. */
+    CHECK(count(b.p, "<path class=\"band\"") == 2);
+    CHECK_CONTAINS(b.p, "stroke-opacity=\"0.45\"");
+    CHECK_CONTAINS(b.p, "fill-opacity=\"0.2\""); /* the legend's band swatch */
+    /* Lines on top of each other are named. */
+    CHECK_CONTAINS(b.p, "fedprox (n=3) (same as fedavg (n=3))");
+    CHECK_CONTAINS(b.p, "other (overlaps fedavg (n=3))");
+    /* Bands come before every line, so no band covers a line. */
+    CHECK(strstr(b.p, "class=\"band\"") < strstr(b.p, "<g class=\"series\">"));
+    report_buf_free(&b);
+
+    /* A band over consecutive points is one closed path; it widens the y axis. */
+    double lo2[] = {0.1, 0.2, 0.3}, hi2[] = {0.9, 1.0, 1.1};
+    s[0].lo = lo2;
+    s[0].hi = hi2;
+    svg_line_chart(&b, &c, s, 1);
+    CHECK(count(b.p, "<path class=\"band\"") == 1);
+    CHECK_CONTAINS(b.p, " Z\" fill=\"#4e79a7\" fill-opacity=\"0.18\"");
+    CHECK_CONTAINS(b.p, ">1.2<");
+    report_buf_free(&b);
+}
+
+static void test_merge(void)
+{
+    /* Three seeds: two cover epochs 1-3, one stopped after epoch 2. */
+    double k3[] = {1, 2, 3}, k2[] = {1, 2};
+    double ya[] = {0.1, 0.2, 0.3}, yb[] = {0.3, 0.4, 0.5}, yc[] = {0.2, 0.3};
+    double xa[] = {10, 20, 30}, xb[] = {20, 40, 60}, xc[] = {30, 60};
+    report_points p[] = {{k3, xa, ya, 3}, {k3, xb, yb, 3}, {k2, xc, yc, 2}};
+    report_merged m;
+    CHECK(report_merge_points(p, 3, REPORT_BAND_SD, &m) == MPSL_OK);
+    CHECK(m.n == 3 && m.members == 3);
+    CHECK_CLOSE(m.y[0], 0.2, 1e-12);
+    CHECK_CLOSE(m.x[0], 20, 1e-12);            /* x: the mean of the runs' x */
+    CHECK_CLOSE(m.hi[0] - m.y[0], 0.1, 1e-12); /* sd of 0.1, 0.3, 0.2 */
+    CHECK_CLOSE(m.y[2], 0.4, 1e-12);           /* two runs at epoch 3 */
+    CHECK_CLOSE(m.hi[2] - m.y[2], sqrt(0.02), 1e-12);
+    report_merged_free(&m);
+    /* The 95% interval of the mean: t(0.975, 2) * sd / sqrt(3). */
+    CHECK(report_merge_points(p, 3, REPORT_BAND_CI95, &m) == MPSL_OK);
+    CHECK_CLOSE(m.hi[0] - m.y[0], 4.302653 * 0.1 / sqrt(3), 1e-4);
+    report_merged_free(&m);
+    /* One run: its own line, no band. */
+    CHECK(report_merge_points(p, 1, REPORT_BAND_SD, &m) == MPSL_OK);
+    CHECK(m.n == 3 && isnan(m.lo[1]) && isnan(m.hi[1]));
+    CHECK_CLOSE(m.y[1], 0.2, 1e-12);
+    report_merged_free(&m);
+    /* Step keys that differ between runs: the union, in order. */
+    double ka[] = {2, 4}, kb[] = {3, 4}, y1[] = {1, 2}, y2[] = {3, 4};
+    report_points q[] = {{ka, ka, y1, 2}, {kb, kb, y2, 2}};
+    CHECK(report_merge_points(q, 2, REPORT_BAND_SD, &m) == MPSL_OK);
+    CHECK(m.n == 3);
+    CHECK_CLOSE(m.x[0], 2, 0);
+    CHECK_CLOSE(m.x[1], 3, 0);
+    CHECK_CLOSE(m.y[2], 3, 1e-12);
+    report_merged_free(&m);
+    report_points none[] = {{NULL, NULL, NULL, 0}};
+    CHECK(report_merge_points(none, 1, REPORT_BAND_SD, &m) == MPSL_OK && m.n == 0);
+    report_merged_free(&m);
+}
+
+static void test_parsers(void)
+{
+    report_link l = {0};
+    CHECK(report_link_parse("10,50", &l) == 0 && l.up_mbps == 10 && l.down_mbps == 50);
+    CHECK(report_link_parse("100", &l) == 0 && l.up_mbps == 100 && l.down_mbps == 100);
+    CHECK(report_link_parse("0.5,2.5", &l) == 0 && l.up_mbps == 0.5);
+    CHECK(report_link_parse("0,50", &l) != 0);
+    CHECK(report_link_parse("10,", &l) != 0);
+    CHECK(report_link_parse("ten", &l) != 0);
+    CHECK(report_link_parse("10,50,3", &l) != 0);
+    CHECK(report_link_parse("inf", &l) != 0);
+    report_xaxis x;
+    CHECK(report_xaxis_parse("bytes", &x) == 0 && x == REPORT_X_BYTES);
+    CHECK(report_xaxis_parse("step", &x) == 0 && x == REPORT_X_STEP);
+    CHECK(report_xaxis_parse("time", &x) != 0);
+    report_band band;
+    CHECK(report_band_parse("ci95", &band) == 0 && band == REPORT_BAND_CI95);
+    CHECK(report_band_parse("se", &band) != 0);
+}
+
 static void test_write(void)
 {
     report_buf b = {0};
@@ -188,6 +380,11 @@ int main(void)
     test_escape();
     test_box();
     test_charts();
+    test_log_ticks();
+    test_log_charts();
+    test_bands_and_overlap();
+    test_merge();
+    test_parsers();
     test_write();
     return check_exit();
 }
