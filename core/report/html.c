@@ -73,8 +73,13 @@ static const char page_css[] =
     "h2,h3{break-after:avoid;page-break-after:avoid}\n"
     "thead{display:table-header-group}\n"
     "tr{break-inside:avoid;page-break-inside:avoid}\n"
-    "table.runs td,table.groups td,table.target td{white-space:normal}\n"
-    "table{font-size:9px}\n"
+    /* Wide tables fit the page: small type, tight cells, numbers allowed to wrap. */
+    "table.runs,table.groups,table.target,table.config-diff{font-size:7.5px}\n"
+    "table.runs th,table.runs td,table.groups th,table.groups td,table.target th,"
+    "table.target td,table.config-diff th,table.config-diff td{padding:2px 3px;"
+    "white-space:normal;min-width:0}\n"
+    "table.runs th,table.groups th,table.target th,table.config-diff th{background:#fff;"
+    "border-bottom:1px solid #999}\n"
     ".meta code{background:none}\n"
     "a{color:inherit;text-decoration:none}}\n";
 

@@ -22,13 +22,14 @@ static void cell_stats(report_buf *b, const double *v, int n, report_unit unit)
         report_buf_puts(b, "<td class=\"num na\">-</td>");
         return;
     }
+    /* Three digits for the sd too: two would print 140 as 1.4e+02. */
     char m[64], d[64];
     if (unit == REPORT_PLAIN) {
         snprintf(m, sizeof m, "%.4g", s.mean);
-        snprintf(d, sizeof d, "%.2g", s.sd);
+        snprintf(d, sizeof d, "%.3g", s.sd);
     } else {
         report_fmt(s.mean, unit, 3, m, sizeof m);
-        report_fmt(s.sd, unit, 2, d, sizeof d);
+        report_fmt(s.sd, unit, 3, d, sizeof d);
     }
     if (s.n == 1) {
         report_buf_printf(b, "<td class=\"num\">%s</td>", m);
