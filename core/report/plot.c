@@ -54,10 +54,10 @@ static int refuse(sqlite3 *db, const int64_t *ids, int n, const report_plot_opti
     const char *runs = which.p ? which.p : "", *more = n > 8 ? ", ..." : "";
     if (steps && count == 0) {
         status = mpsl_errs(err, MPSL_ERR_INVALID,
-                           "no per-step figure '%s' in run%s %s%s: they recorded no step "
+                           "no per-step figure '%s' in run%s %s%s: %s recorded no step "
                            "figures (set metrics.every_steps in the experiment to record the "
                            "training loss and accuracy every N steps, or plot --x epoch)",
-                           o->metric, n > 1 ? "s" : "", runs, more);
+                           o->metric, n > 1 ? "s" : "", runs, more, n > 1 ? "they" : "it");
     } else if (steps) {
         status = mpsl_errs(err, MPSL_ERR_INVALID,
                            "no per-step figure '%s' in run%s %s%s%s; they have: %s", o->metric,
