@@ -14,6 +14,7 @@ int cmd_prepare(int argc, char **argv);  /* prepare an experiment's dataset */
 int cmd_report(int argc, char **argv);   /* HTML report of runs with SVG plots */
 int cmd_plot(int argc, char **argv);     /* one per-epoch metric as an SVG */
 int cmd_query(int argc, char **argv);    /* one read-only SQL statement */
+int cmd_merge(int argc, char **argv);    /* several results databases into one */
 int cmd_new_plugin(int argc, char **argv); /* scaffold a plugin from its template */
 int cmd_fetch(int argc, char **argv);    /* download and verify a dataset */
 int cmd_convert(int argc, char **argv);  /* raw dataset layout -> prepared file */

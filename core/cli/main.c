@@ -32,6 +32,7 @@ static const verb verbs[] = {
     {"report", cmd_report, TAKES_DB, "write an HTML report (table and SVG plots) of runs"},
     {"plot", cmd_plot, TAKES_DB, "draw one per-epoch metric of runs as an SVG"},
     {"query", cmd_query, TAKES_DB, "run one read-only SQL statement on a results database"},
+    {"merge", cmd_merge, 0, "copy the runs of several results databases into one"},
     {"new-plugin", cmd_new_plugin, 0, "start a plugin from the template of its kind"},
     {"fetch", cmd_fetch, TAKES_QUIET, "download and verify a dataset (manifests in datasets/)"},
     {"convert", cmd_convert, TAKES_QUIET, "convert a fetched dataset into a prepared file"},
