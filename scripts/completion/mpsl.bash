@@ -232,7 +232,7 @@ _mpsl()
     convert)
         ((n == 0)) && _mpsl_words "$cur" "$("$cmd" convert --list 2>/dev/null | awk '{ print $1 }')"
         ;;
-    resume | show | compare | report | plot)
+    resume | show | compare | diff | report | plot)
         # plot's first argument is a metric, not a run.
         if [[ $verb != plot || $n -gt 0 ]]; then
             _mpsl_words "$cur" "$("$cmd" runs ${db:+--db "$db"} --format csv 2>/dev/null | tail -n +2 | cut -d, -f1)"
