@@ -52,6 +52,7 @@ static int refuse(sqlite3 *db, const int64_t *ids, int n, const report_plot_opti
         snprintf(hint, sizeof hint, " (did you mean '%s'?)", near);
     }
     const char *runs = which.p ? which.p : "", *more = n > 8 ? ", ..." : "";
+    const char *they = n > 1 ? "they have" : "it has";
     if (steps && count == 0) {
         status = mpsl_errs(err, MPSL_ERR_INVALID,
                            "no per-step figure '%s' in run%s %s%s: %s recorded no step "
@@ -60,27 +61,28 @@ static int refuse(sqlite3 *db, const int64_t *ids, int n, const report_plot_opti
                            o->metric, n > 1 ? "s" : "", runs, more, n > 1 ? "they" : "it");
     } else if (steps) {
         status = mpsl_errs(err, MPSL_ERR_INVALID,
-                           "no per-step figure '%s' in run%s %s%s%s; they have: %s", o->metric,
-                           n > 1 ? "s" : "", runs, more, hint, have.p ? have.p : "none");
+                           "no per-step figure '%s' in run%s %s%s%s; %s: %s", o->metric,
+                           n > 1 ? "s" : "", runs, more, hint, they, have.p ? have.p : "none");
     } else if (is_bytes(o->metric) || o->x == REPORT_X_BYTES || o->x == REPORT_X_COMM) {
         int has = 0;
         for (int i = 0; i < count && !has; i++) {
             has = !strcmp(names[i], o->metric);
         }
+        const char *against = is_bytes(o->metric) ? "" : ": nothing to draw against bytes or "
+                                                         "communication time";
         status = has || is_bytes(o->metric)
                      ? mpsl_errs(err, MPSL_ERR_INVALID,
                                  "no communication recorded in run%s %s%s (centralized runs "
-                                 "send nothing): no '%s' against bytes or communication time",
-                                 n > 1 ? "s" : "", runs, more, o->metric)
+                                 "send nothing)%s", n > 1 ? "s" : "", runs, more, against)
                      : mpsl_errs(err, MPSL_ERR_INVALID,
-                                 "no per-epoch figure '%s' in run%s %s%s%s; they have: %s; or "
+                                 "no per-epoch figure '%s' in run%s %s%s%s; %s: %s; or "
                                  "bytes, bytes_up, bytes_down", o->metric, n > 1 ? "s" : "",
-                                 runs, more, hint, have.p ? have.p : "none");
+                                 runs, more, hint, they, have.p ? have.p : "none");
     } else {
         status = mpsl_errs(err, MPSL_ERR_INVALID,
-                           "no per-epoch figure '%s' in run%s %s%s%s; they have: %s; or bytes, "
+                           "no per-epoch figure '%s' in run%s %s%s%s; %s: %s; or bytes, "
                            "bytes_up, bytes_down", o->metric, n > 1 ? "s" : "", runs, more, hint,
-                           have.p ? have.p : "none");
+                           they, have.p ? have.p : "none");
     }
     if (which.oom || have.oom) {
         status = mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");

@@ -123,6 +123,10 @@ expect_ok "plot to stdout" "$MPSL" plot test_loss 2 --db r.db -o -
 check "stdout plot starts with the XML declaration" grep -q '^<?xml' "$WORK/out"
 expect_refusal "plot of an unknown metric" "no per-epoch figure 'nope'" "test_acc" -- \
   "$MPSL" plot nope 1 --db r.db -o x.svg
+expect_refusal "plot against bytes of a centralized run" "no communication recorded in run 3" \
+  "nothing to draw against bytes" -- "$MPSL" plot test_acc 3 --db r.db --x bytes -o x.svg
+expect_ok "plot against bytes, centralized among them" "$MPSL" plot test_acc 1 2 3 --db r.db --x bytes -o xb.svg
+check "the centralized run is listed as no data" grep -q '(no data)' xb.svg
 expect_refusal "plot without runs" "which metric, and which runs" -- "$MPSL" plot test_acc -o x.svg
 expect_refusal "plot of a bad id" "'x' is not a run id" -- "$MPSL" plot test_acc x -o x.svg
 expect_refusal "plot of a missing run" "no run 42" -- "$MPSL" plot test_acc 1 42 --db r.db -o x.svg
