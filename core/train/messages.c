@@ -1,7 +1,8 @@
 /* messages.c: the message layer. Roles exchange tensors only by send/recv. A send copies the
  * payload into a message; a message for a role in this process goes straight into its
  * mailbox, one for a role in another process goes to the network (the driver's net_ops).
- * The exact payload bytes (elements times element size, no headers) are counted by the
+ * The exact payload bytes (elements times element size: 4 for float32 and int32, 8 for
+ * float64; no headers) are counted by the
  * sender for the client end of the link, per direction and kind: the server's sends in the
  * session's link counters, a client's in its own counters, which it reports to the server at
  * the end of each epoch. So the same counts come out in one process and over MPI. */
@@ -36,9 +37,37 @@ static int64_t tensor_elements(const mpsl_tensor *t)
     return n;
 }
 
+int64_t message_payload_bytes(const mpsl_tensor *t)
+{
+    switch (t->dtype) {
+    case MPSL_F32:
+    case MPSL_I32:
+        return tensor_elements(t) * 4;
+    case MPSL_F64:
+        return tensor_elements(t) * 8;
+    default:
+        return -1;
+    }
+}
+
+const char *message_dtype_name(mpsl_dtype dtype)
+{
+    switch (dtype) {
+    case MPSL_F32:
+        return "f32";
+    case MPSL_I32:
+        return "i32";
+    case MPSL_F64:
+        return "f64";
+    default:
+        return "unknown";
+    }
+}
+
+/* t's element type must be known (message_payload_bytes(t) >= 0). */
 message *message_new(int from, int to, int kind, const mpsl_tensor *t)
 {
-    size_t bytes = (size_t)tensor_elements(t) * 4; /* float32 and int32 alike */
+    size_t bytes = (size_t)message_payload_bytes(t);
     message *msg = malloc(sizeof *msg + bytes);
     if (!msg) {
         return NULL;
@@ -66,11 +95,11 @@ static void trace(mpsl_session *s, const message *msg)
     /* One line per message, for audits such as "no label ever crosses": endpoints, kind,
      * element type, shape, bytes. */
     fprintf(s->trace, "%d %d %s %s", msg->from, msg->to, message_kind_name(msg->kind),
-            t->dtype == MPSL_F32 ? "f32" : "i32");
+            message_dtype_name(t->dtype));
     for (int d = 0; d < t->ndim; d++) {
         fprintf(s->trace, "%s%lld", d ? "x" : " ", (long long)t->shape[d]);
     }
-    fprintf(s->trace, " %lld\n", (long long)tensor_elements(t) * 4);
+    fprintf(s->trace, " %lld\n", (long long)message_payload_bytes(t));
 }
 
 void messages_deliver(driver *d, message *msg)
@@ -111,17 +140,18 @@ int messages_send(mpsl_role *r, int to, int kind, const mpsl_tensor *t, mpsl_err
         return rc;
     }
     if (kind < 0 || kind >= MSG_KIND_ALL || t->ndim < 1 || t->ndim > MPSL_MAX_DIMS ||
-        (t->dtype != MPSL_F32 && t->dtype != MPSL_I32)) {
+        message_payload_bytes(t) < 0) {
         return mpsl_errs(err, MPSL_ERR_INTERNAL, "send: bad message kind %d, tensor rank %d or "
-                         "element type %d", kind, t->ndim, (int)t->dtype);
+                         "element type %d (expected MPSL_F32, MPSL_I32 or MPSL_F64)", kind,
+                         t->ndim, (int)t->dtype);
     }
+    int64_t bytes = message_payload_bytes(t);
     message *msg = message_new(r->id, to, kind, t);
     if (!msg) {
         return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory sending %lld bytes",
-                         (long long)tensor_elements(t) * 4);
+                         (long long)bytes);
     }
     if (kind < MPSL_MSG_KIND_COUNT) {
-        int64_t bytes = tensor_elements(t) * 4;
         if (r->id == MPSL_SERVER) {
             s->links[to].bytes[1][kind] += bytes;
             s->links[to].messages[1][kind] += 1;
@@ -152,9 +182,8 @@ int messages_recv(mpsl_role *r, int from, int kind, mpsl_tensor *t, mpsl_error *
             if (t->dtype != msg->t.dtype) {
                 return mpsl_errs(err, MPSL_ERR_INTERNAL,
                                  "recv: %s message holds %s, receiver expects %s",
-                                 message_kind_name(kind),
-                                 msg->t.dtype == MPSL_F32 ? "float32" : "int32",
-                                 t->dtype == MPSL_F32 ? "float32" : "int32");
+                                 message_kind_name(kind), message_dtype_name(msg->t.dtype),
+                                 message_dtype_name(t->dtype));
             }
             /* The receiver's shape on entry is its buffer's capacity: never write past it. */
             if (t->ndim < 1 || tensor_elements(&msg->t) > tensor_elements(t)) {
@@ -164,7 +193,7 @@ int messages_recv(mpsl_role *r, int from, int kind, mpsl_tensor *t, mpsl_error *
                                  (long long)tensor_elements(&msg->t), from, r->id,
                                  (long long)(t->ndim < 1 ? 0 : tensor_elements(t)));
             }
-            memcpy(t->data, msg->t.data, (size_t)tensor_elements(&msg->t) * 4);
+            memcpy(t->data, msg->t.data, (size_t)message_payload_bytes(&msg->t));
             t->ndim = msg->t.ndim;
             memcpy(t->shape, msg->t.shape, sizeof t->shape);
             if (prev) {
@@ -193,7 +222,7 @@ int messages_recv_alloc(mpsl_role *r, int from, int kind, void **data, size_t *b
     for (;;) {
         for (message *msg = r->mail_head; msg; msg = msg->next) {
             if (msg->from == from && msg->kind == kind) {
-                size_t n = (size_t)tensor_elements(&msg->t) * 4;
+                size_t n = (size_t)message_payload_bytes(&msg->t);
                 *data = malloc(n ? n : 1);
                 if (!*data) {
                     return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory receiving %zu bytes", n);

@@ -123,6 +123,15 @@ int session_open_data(mpsl_session *s, mpsl_error *err)
                          (long long)s->info.n_classes, (long long)s->info.n_train,
                          (long long)s->info.n_test);
     }
+    /* Batches hold 4-byte elements: float64 exists for messages only. */
+    for (int j = 0; j < s->info.n_modalities; j++) {
+        mpsl_dtype dt = s->info.modality[j].dtype;
+        if (dt != MPSL_F32 && dt != MPSL_I32) {
+            return mpsl_errs(err, MPSL_ERR_PLUGIN, "dataset plugin '%s': modality '%.32s' has "
+                             "element type %d; expected MPSL_F32 or MPSL_I32",
+                             ex->dataset.plugin.desc->name, s->info.modality[j].name, (int)dt);
+        }
+    }
     rc = match_modalities(s, err);
     if (rc != MPSL_OK) {
         return rc;
@@ -666,9 +675,9 @@ static int store_client_test(mpsl_session *s, int64_t epoch, const eval_result *
 }
 
 /* Take client k's end-of-epoch report into the epoch's counters and rows, and its train_loss,
- * train_acc and samples into the sums the server's aggregate is made of. */
+ * train_acc and samples into fig[0..2] (samples 0 when it recorded not all three). */
 static int take_report(mpsl_session *s, int k, const int32_t *buf, int64_t words, int64_t epoch,
-                       double agg[3], mpsl_error *err)
+                       double fig[3], mpsl_error *err)
 {
     role_report rep;
     if ((size_t)words * 4 < sizeof rep) {
@@ -709,9 +718,9 @@ static int take_report(mpsl_session *s, int k, const int32_t *buf, int64_t words
     }
     /* A NaN a client recorded (train.on_nonfinite: warn) makes the aggregate NaN: the truth. */
     if (has_samples && samples > 0 && has_loss && has_acc) {
-        agg[0] += loss * samples;
-        agg[1] += acc * samples;
-        agg[2] += samples;
+        fig[0] = loss;
+        fig[1] = acc;
+        fig[2] = samples;
     }
     const char *rows = (const char *)buf + sizeof rep + (size_t)rep.n_metrics * sizeof *m;
     for (int i = 0; i < rep.n_steps && rc == MPSL_OK; i++) {
@@ -860,15 +869,38 @@ int session_epoch_end(mpsl_role *server, int64_t epoch, mpsl_model *eval_model,
         loss = ev.loss;
         eval_seconds = mpsl_now() - t0;
     }
-    double agg[3] = {0, 0, 0}; /* the clients' loss and accuracy sums, weighted by samples */
+    /* each client's train_loss, train_acc and samples (0: not recorded) */
+    double *fig = clients_report ? calloc((size_t)K * 3, sizeof *fig) : NULL;
+    if (rc == MPSL_OK && clients_report && !fig) {
+        rc = mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
+    }
     if (rc == MPSL_OK) {
         rc = store_begin(s->db, err);
     }
     for (int k = 0; k < K && clients_report && rc == MPSL_OK; k++) {
-        rc = take_report(s, k, reports[k], words[k], epoch, agg, err);
+        rc = take_report(s, k, reports[k], words[k], epoch, fig + 3 * k, err);
     }
     free_reports(reports, K);
     free(words);
+    /* The clients' figures averaged with their samples as weights, as sum_k (n_k / N) x_k
+     * rather than sum_k n_k x_k / N: with one client the weight is exactly 1, so the run's
+     * figure is that client's own, bit for bit (as centralized training computes it). */
+    double N = 0, mean_loss = 0, mean_acc = 0;
+    for (int k = 0; fig && k < K; k++) {
+        N += fig[3 * k + 2];
+    }
+    for (int k = 0; fig && N > 0 && k < K; k++) {
+        double w = fig[3 * k + 2] / N; /* 0 for a client that recorded nothing */
+        mean_loss += w * fig[3 * k];
+        mean_acc += w * fig[3 * k + 1];
+    }
+    free(fig);
+    if (train_loss < 0 && N > 0) {
+        train_loss = mean_loss;
+    }
+    if (train_acc < 0 && N > 0) {
+        train_acc = mean_acc;
+    }
     if (rc == MPSL_OK && s->ex->metrics_every_steps > 0) {
         rc = store_run_step_rows(server, epoch, err);
     }
@@ -879,12 +911,6 @@ int session_epoch_end(mpsl_role *server, int64_t epoch, mpsl_model *eval_model,
     if (rc != MPSL_OK) {
         store_rollback(s->db);
         return rc;
-    }
-    if (train_loss < 0 && agg[2] > 0) {
-        train_loss = agg[0] / agg[2];
-    }
-    if (train_acc < 0 && agg[2] > 0) {
-        train_acc = agg[1] / agg[2];
     }
     s->server_flops[0] = server->flops[0];
     s->server_flops[1] = server->flops[1];

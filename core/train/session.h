@@ -109,6 +109,11 @@ int messages_recv(mpsl_role *r, int from, int kind, mpsl_tensor *t, mpsl_error *
 void messages_deliver(driver *d, message *msg);
 /* A message's parts, for transports. */
 message *message_new(int from, int to, int kind, const mpsl_tensor *t);
+/* The exact payload bytes of a tensor: its elements times 4 (float32, int32) or 8 (float64);
+ * -1 for an unknown element type. What the link counters count and the wire carries. */
+int64_t message_payload_bytes(const mpsl_tensor *t);
+/* "f32", "i32", "f64" (the trace's words), or "unknown". */
+const char *message_dtype_name(mpsl_dtype dtype);
 int message_to(const message *msg);
 int message_from(const message *msg);
 int message_kind(const message *msg);

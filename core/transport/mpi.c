@@ -177,12 +177,11 @@ static int mpi_send(driver *d, message *msg, mpsl_error *err)
     wire_header h = {.from = message_from(msg), .to = message_to(msg),
                      .kind = message_kind(msg), .dtype = (int32_t)t->dtype, .ndim = t->ndim,
                      .rank = net->rank};
-    int64_t n = 1;
     for (int i = 0; i < t->ndim; i++) {
         h.shape[i] = t->shape[i];
-        n *= t->shape[i];
     }
-    int rc = send_raw(net, rank_of(d, h.to), &h, t->data, (size_t)n * 4, err);
+    int rc = send_raw(net, rank_of(d, h.to), &h, t->data, (size_t)message_payload_bytes(t),
+                      err);
     free(msg);
     return rc;
 }
@@ -251,6 +250,13 @@ static int take_message(driver *d, const MPI_Status *st, mpsl_error *err)
         rc = mpsl_errs(err, MPSL_ERR_INTERNAL, "rank %d sent a %s message for %d, which this "
                        "rank %d does not host", h.rank, message_kind_name(h.kind), h.to,
                        net->rank);
+    } else if (h.ndim < 1 || h.ndim > MPSL_MAX_DIMS || message_payload_bytes(&t) < 0 ||
+               (size_t)message_payload_bytes(&t) != (size_t)bytes - sizeof h) {
+        rc = mpsl_errs(err, MPSL_ERR_IO, "rank %d sent a malformed %s message: %d payload "
+                       "bytes for a %d-dimensional tensor of element type %d (expected 1 to %d "
+                       "dimensions and the shape's elements times 4, or 8 for float64)",
+                       h.rank, message_kind_name(h.kind), bytes - (int)sizeof h, h.ndim,
+                       (int)h.dtype, MPSL_MAX_DIMS);
     } else {
         message *msg = message_new(h.from, h.to, h.kind, &t);
         rc = msg ? MPSL_OK : mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");

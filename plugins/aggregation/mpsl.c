@@ -136,8 +136,8 @@ static int server_backward(const mpsl_session_api *api, mpsl_role *r, const mpsl
         int64_t n = sv->offset[k + 1] - sv->offset[k];
         float *g = sv->logits_grad + sv->offset[k] * sv->C;
         mpsl_tensor grad = f32(g, n, sv->C, 0);
-        float value;
-        mpsl_tensor scalar = f32(&value, 1, 0, 0);
+        double value; /* float64, so the server's train_loss is the clients' own figure */
+        mpsl_tensor scalar = {.data = &value, .dtype = MPSL_F64, .ndim = 1, .shape = {1}};
         int rc = api->recv(r, k, MPSL_MSG_LOGIT_GRADS, &grad, err);
         if (rc == MPSL_OK) {
             rc = api->recv(r, k, MPSL_MSG_SCALARS, &scalar, err);
@@ -325,8 +325,8 @@ static int client_step(const mpsl_session_api *api, mpsl_role *r, const mpsl_par
     st->loss_sum += loss * (double)got;
     st->correct += hits;
     st->seen += got;
-    float value = (float)loss;
-    mpsl_tensor grad = f32(c->dlogits, got, c->C, 0), scalar = f32(&value, 1, 0, 0);
+    mpsl_tensor grad = f32(c->dlogits, got, c->C, 0);
+    mpsl_tensor scalar = {.data = &loss, .dtype = MPSL_F64, .ndim = 1, .shape = {1}};
     rc = api->send(r, MPSL_SERVER, MPSL_MSG_LOGIT_GRADS, &grad, err);
     if (rc == MPSL_OK) {
         rc = api->send(r, MPSL_SERVER, MPSL_MSG_SCALARS, &scalar, err);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # e2e_mpsl.sh: MPSL end to end on a two-modality dataset: early and late fusion learn; with one
-# client MPSL equals centralized training step for step; every byte count equals the
-# analytical payload size.
+# client MPSL equals centralized training step for step, in every recorded figure bit for bit;
+# every byte count equals the analytical payload size.
 source "$(dirname "$0")/lib.sh"
 
 cat > fusion.yaml <<'YAML'
@@ -39,19 +39,23 @@ check "activations up = 500*10*32*4" [ "$(bytes activations up)" = 640000 ]
 check "cut-layer gradients down = 500*10*32*4" [ "$(bytes cut_grads down)" = 640000 ]
 check "logits down = 500*4*4" [ "$(bytes logits down)" = 8000 ]
 check "logit gradients up = 500*4*4" [ "$(bytes logit_grads up)" = 8000 ]
-check "loss values up = 63*4" [ "$(bytes scalars up)" = 252 ]
+check "loss values up = 63*8 (float64)" [ "$(bytes scalars up)" = 504 ]
 # Tokenizers uploaded for evaluation: 2 x (32*16 + 32 + 32 + 5*32) floats.
 check "tokenizer parameters up = 1472*4" [ "$(bytes parameters up)" = 5888 ]
 check "nothing else is sent" [ "$(sql f.db "select count(*) from comm where run_id=1 and epoch=0 and client=0")" = 6 ]
 check "client FLOPs are a small share" [ "$(sql f.db "select (select sum(flops) from compute where run_id=1 and party='client') < (select sum(flops) from compute where run_id=1 and party='server')")" = 1 ]
 
-# One client: MPSL and centralized take the same steps and reach the same numbers.
+# One client: MPSL and centralized take the same steps and reach the same numbers, every
+# recorded figure bit for bit (the same binary on the same machine): the weights, the test
+# figures, and the training figures too, since the client reports its loss as float64 and the
+# server's train_acc is the one client's own (its weight in the clients' mean is exactly 1).
 expect_ok "mpsl, one client" "$MPSL" run fusion.yaml --db one.db --set data.clients=1
 expect_ok "centralized, one client" "$MPSL" run fusion.yaml --db one.db --set data.clients=1 --set strategy.plugin=centralized
 for m in train_loss train_acc test_loss test_acc; do
-  a=$(sql one.db "select group_concat(value, ' ') from (select value from epoch_metrics where run_id=1 and name='$m' order by epoch)")
-  b=$(sql one.db "select group_concat(value, ' ') from (select value from epoch_metrics where run_id=2 and name='$m' order by epoch)")
-  check "one-client MPSL = centralized on $m ($a | $b)" same_numbers "$a" "$b" 1e-5
+  a=$(sql one.db "select group_concat(quote(value), ' ') from (select value from epoch_metrics where run_id=1 and name='$m' order by epoch)")
+  b=$(sql one.db "select group_concat(quote(value), ' ') from (select value from epoch_metrics where run_id=2 and name='$m' order by epoch)")
+  same=$(sql one.db "select count(*) from epoch_metrics a join epoch_metrics b on a.epoch = b.epoch and a.name = b.name where a.run_id=1 and b.run_id=2 and a.name='$m' and a.value = b.value")
+  check "one-client MPSL = centralized on $m, all 3 epochs bit for bit ($a | $b)" [ "$same" = 3 ]
 done
 
 # Frozen tokenizers: no cut-layer gradients and no parameter uploads.
@@ -71,12 +75,14 @@ for K in 1 4; do
 done
 
 # No label crosses the message layer, checked on every message itself (MPSL_MESSAGE_TRACE
-# writes one line per message: from to kind dtype shape bytes): all are float32, and what
-# clients send up is activations (b,10,32), logit gradients (b,4), one loss value, or the
-# tokenizers' parameters. Labels would be int32 (b) vectors.
+# writes one line per message: from to kind dtype shape bytes): all are float32 but the loss
+# values (float64, 8 bytes), and what clients send up is activations (b,10,32), logit
+# gradients (b,4), one loss value, or the tokenizers' parameters. Labels would be int32 (b)
+# vectors.
 MPSL_MESSAGE_TRACE="$WORK/trace.txt" expect_ok "traced run" "$MPSL" run fusion.yaml --db trace.db --set train.epochs=1
 check "messages were traced" [ "$(wc -l < trace.txt)" -gt 1000 ]
-check "every message is float32" [ "$(awk '$4 != "f32"' trace.txt | wc -l)" = 0 ]
+check "every message is float32 but the loss values" [ "$(awk '$4 != "f32" && !($3 == "scalars" && $4 == "f64" && $6 == 8)' trace.txt | wc -l)" = 0 ]
+check "every loss value is float64" [ "$(awk '$3 == "scalars" && $4 != "f64"' trace.txt | wc -l)" = 0 ]
 check "client messages are only the allowed shapes" [ "$(awk '$2 == -1 && !($3 == "activations" && $5 ~ /^[0-9]+x10x32$/) && !($3 == "logit_grads" && $5 ~ /^[0-9]+x4$/) && !($3 == "scalars" && $5 == "1") && !($3 == "parameters")' trace.txt | wc -l)" = 0 ]
 check "no one-dimensional batch-sized payload goes up" [ "$(awk '$2 == -1 && $5 ~ /^[0-9]+$/ && $5 != "1" && $3 != "parameters"' trace.txt | wc -l)" = 0 ]
 # The database's counters agree with the messages themselves.

@@ -81,6 +81,7 @@ check "refusals wrote no database" [ ! -e refused.db ]
 # tokenizers' parameters.
 MPSL_MESSAGE_TRACE="$WORK/trace.txt" expect_ok "traced retrieval run" "$MPSL" run retrieval.yaml --db trace.db --set train.epochs=1
 check "messages were traced" [ "$(wc -l < trace.txt)" -gt 500 ]
-check "no int32 message" [ "$(awk '$4 != "f32"' trace.txt | wc -l)" = 0 ]
+check "no int32 message" [ "$(awk '$4 == "i32"' trace.txt | wc -l)" = 0 ]
+check "float32 but the loss values (float64)" [ "$(awk '$4 != "f32" && !($3 == "scalars" && $4 == "f64")' trace.txt | wc -l)" = 0 ]
 check "client messages are only the allowed shapes" [ "$(awk '$2 == -1 && !($3 == "activations" && $5 ~ /^[0-9]+x10x32$/) && !($3 == "logit_grads" && $5 ~ /^[0-9]+x192$/) && !($3 == "scalars" && $5 == "1") && !($3 == "parameters")' trace.txt | wc -l)" = 0 ]
 finish

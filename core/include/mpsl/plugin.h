@@ -127,11 +127,14 @@ typedef struct mpsl_param_spec {
 
 /* ---------------------------------------------------------------- tensors */
 
-typedef enum mpsl_dtype { MPSL_F32 = 0, MPSL_I32 = 1 } mpsl_dtype;
+/* MPSL_F64 is for messages only (session API 2): figures such as a loss value that must arrive
+ * exactly as computed. Datasets, batches and modules use MPSL_F32 and MPSL_I32. */
+typedef enum mpsl_dtype { MPSL_F32 = 0, MPSL_I32 = 1, MPSL_F64 = 2 } mpsl_dtype;
 
 #define MPSL_MAX_DIMS 4
 typedef struct mpsl_tensor {
-    void *data;                     /* float * for MPSL_F32, int32_t * for MPSL_I32 */
+    void *data;                     /* float * for MPSL_F32, int32_t * for MPSL_I32,
+                                       double * for MPSL_F64 */
     mpsl_dtype dtype;
     int ndim;
     int64_t shape[MPSL_MAX_DIMS];   /* shape[0] is always the batch B */
@@ -593,7 +596,9 @@ struct mpsl_host {
  * epoch_end() reports what it recorded and counted in that epoch; the server's waits for every
  * client's report, evaluates the model it passes when due, and stores the epoch. */
 
-#define MPSL_SESSION_API_VERSION 1
+/* 2: send/recv carry MPSL_F64 tensors (8 bytes an element). A strategy built for 1 runs
+ * unchanged; one built for 2 is refused by a host that has only 1. */
+#define MPSL_SESSION_API_VERSION 2
 
 typedef struct mpsl_role mpsl_role;    /* one party of a run: the server or one client */
 typedef struct mpsl_model mpsl_model;
@@ -614,7 +619,8 @@ typedef enum mpsl_msg_kind {
     MPSL_MSG_LOGIT_GRADS,     /* client loss gradient w.r.t. its logits, up */
     MPSL_MSG_CUT_GRADS,       /* cut-layer gradients down to a client */
     MPSL_MSG_PARAMETERS,      /* model parameters, either way (federated learning) */
-    MPSL_MSG_SCALARS,         /* losses, sample counts and other small values */
+    MPSL_MSG_SCALARS,         /* losses, sample counts and other small values (F64 for a
+                                 loss, so the server's figures equal the client's) */
     MPSL_MSG_KIND_COUNT
 } mpsl_msg_kind;
 
@@ -718,10 +724,11 @@ typedef struct mpsl_session_api {
                 double *loss, int64_t *correct, mpsl_error *err);
 
     /* --- messages: the only way tensors move between parties. One end is always the
-     * server. send copies the payload (float32 or int32) and counts its exact bytes for the
-     * client end of the link, per direction and kind. recv waits for the oldest message of
-     * that kind from `from` (the driver runs other roles meanwhile, or waits on the network):
-     * on entry t's shape gives its buffer's capacity (a larger message is refused), on return
+     * server. send copies the payload (float32, int32, or float64 since session API 2) and
+     * counts its exact bytes (elements x 4, or x 8 for float64) for the client end of the
+     * link, per direction and kind. recv waits for the oldest message of that kind from
+     * `from` (the driver runs other roles meanwhile, or waits on the network); t's dtype must
+     * be the message's, and on entry t's shape gives its buffer's capacity (a larger message is refused), on return
      * the message's shape. A message no role can still send is an error, never a hang. */
     int (*send)(mpsl_role *r, int to, mpsl_msg_kind kind, const mpsl_tensor *t,
                 mpsl_error *err);
