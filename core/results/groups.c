@@ -96,11 +96,6 @@ static int ignored_key(const char *key)
     return strncmp(key, "output", 6) == 0 && (key[6] == '\0' || key[6] == '.' || key[6] == '[');
 }
 
-static int same_text(const char *a, const char *b)
-{
-    return (!a && !b) || (a && b && strcmp(a, b) == 0);
-}
-
 static int cmp_pair_key(const void *a, const void *b)
 {
     return strcmp((*(const config_pair *const *)a)->key, (*(const config_pair *const *)b)->key);
@@ -436,30 +431,29 @@ static char *config_label(const member *rep, char **keys, size_t n_keys)
     return sb_take(&b);
 }
 
-/* How many groups the chosen keys tell apart: groups whose values of every key differ from
- * each earlier group's in at least one. */
-static size_t told_apart(const member *const *reps, size_t n_groups, char **keys, size_t n_keys)
+static int cmp_str(const void *a, const void *b)
 {
-    size_t distinct = 0;
-    for (size_t g = 0; g < n_groups; g++) {
-        int unique = 1;
-        for (size_t h = 0; h < g && unique; h++) {
-            int same = 1;
-            for (size_t k = 0; k < n_keys && same; k++) {
-                same = same_text(config_pairs_get(reps[g]->cfg, reps[g]->n_cfg, keys[k]),
-                                 config_pairs_get(reps[h]->cfg, reps[h]->n_cfg, keys[k]));
-            }
-            unique = !same;
-        }
-        distinct += unique;
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* How many distinct strings sig[0..n) holds (sorted is scratch space for n pointers). */
+static size_t distinct(char **sig, char **sorted, size_t n)
+{
+    memcpy(sorted, sig, n * sizeof *sorted);
+    qsort(sorted, n, sizeof *sorted, cmp_str);
+    size_t d = n > 0;
+    for (size_t i = 1; i < n; i++) {
+        d += strcmp(sorted[i - 1], sorted[i]) != 0;
     }
-    return distinct;
+    return d;
 }
 
 /* The keys that tell the groups apart: in the order first seen in the groups' first runs,
  * each key that tells more groups apart than the keys before it did, until all are told
  * apart. So fedavg against fedprox with two values of mu is labelled by strategy.plugin and
- * strategy.mu, not by every default the two strategies' blocks resolved to. */
+ * strategy.mu, not by every default the two strategies' blocks resolved to. Each group's
+ * values of the keys chosen so far are kept as one signature string ("\x1f" between
+ * values, "\x1e" for a key the group lacks), so a candidate costs a sort of the groups. */
 static int distinguishing_keys(const member *const *reps, size_t n_groups, char ***out,
                                size_t *n_out)
 {
@@ -470,12 +464,17 @@ static int distinguishing_keys(const member *const *reps, size_t n_groups, char 
         total += reps[g]->n_cfg;
     }
     char **keys = malloc((total + 1) * sizeof *keys);
-    if (!keys) {
-        return MPSL_ERR_NOMEM;
+    char **sig = calloc(n_groups + 1, sizeof *sig), **cand = calloc(n_groups + 1, sizeof *cand);
+    char **sorted = malloc((n_groups + 1) * sizeof *sorted);
+    int rc = keys && sig && cand && sorted ? MPSL_OK : MPSL_ERR_NOMEM;
+    for (size_t g = 0; rc == MPSL_OK && g < n_groups; g++) {
+        if (!(sig[g] = mpsl_strdup(""))) {
+            rc = MPSL_ERR_NOMEM;
+        }
     }
-    size_t n = 0, apart = told_apart(reps, n_groups, keys, 0);
-    for (size_t g = 0; g < n_groups && apart < n_groups; g++) {
-        for (size_t i = 0; i < reps[g]->n_cfg && apart < n_groups; i++) {
+    size_t n = 0, apart = rc == MPSL_OK ? distinct(sig, sorted, n_groups) : 0;
+    for (size_t g = 0; rc == MPSL_OK && g < n_groups && apart < n_groups; g++) {
+        for (size_t i = 0; rc == MPSL_OK && i < reps[g]->n_cfg && apart < n_groups; i++) {
             char *key = reps[g]->cfg[i].key; /* borrowed from the member's pairs */
             int seen = ignored_key(key);
             for (size_t j = 0; j < n && !seen; j++) {
@@ -484,13 +483,32 @@ static int distinguishing_keys(const member *const *reps, size_t n_groups, char 
             if (seen) {
                 continue;
             }
-            keys[n] = key;
-            size_t more = told_apart(reps, n_groups, keys, n + 1);
+            for (size_t h = 0; rc == MPSL_OK && h < n_groups; h++) {
+                const char *v = config_pairs_get(reps[h]->cfg, reps[h]->n_cfg, key);
+                free(cand[h]);
+                cand[h] = mpsl_strfmt("%s\x1f%s", sig[h], v ? v : "\x1e");
+                rc = cand[h] ? MPSL_OK : MPSL_ERR_NOMEM;
+            }
+            size_t more = rc == MPSL_OK ? distinct(cand, sorted, n_groups) : 0;
             if (more > apart) {
+                char **t = sig;
+                sig = cand;
+                cand = t;
                 apart = more;
-                n++;
+                keys[n++] = key;
             }
         }
+    }
+    for (size_t g = 0; g < n_groups; g++) {
+        free(sig ? sig[g] : NULL);
+        free(cand ? cand[g] : NULL);
+    }
+    free(sig);
+    free(cand);
+    free(sorted);
+    if (rc != MPSL_OK) {
+        free(keys);
+        return rc;
     }
     *out = keys;
     *n_out = n;
