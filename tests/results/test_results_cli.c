@@ -382,6 +382,40 @@ static void test_compare_groups(void)
     done(&r);
 }
 
+/* diff of runs stored with YAML only (as before schema 4): their configs converted. */
+static void test_diff(void)
+{
+    /* runs 1 and 2 have one config; run 3 has only "seed: 1" */
+    result r = run(cmd_diff, "diff", "1", "2", "--db", db, NULL);
+    CHECK(r.rc == 0);
+    CHECK_CONTAINS(r.out, "the 2 runs' configs are equal (--all lists them)");
+    done(&r);
+    r = run(cmd_diff, "diff", "1", "3", "--db", db, "--format", "csv", NULL);
+    CHECK(r.rc == 0);
+    CHECK(r.out && strcmp(r.out, "key,run 1,run 3\nexperiment,quickstart,\nseed,42,1\n"
+                                 "train.epochs,3,\n") == 0);
+    done(&r);
+    r = run(cmd_diff, "diff", "1", "3", "--db", db, "--format", "json", NULL);
+    CHECK(r.rc == 0 && rt_json_valid(r.out));
+    CHECK_CONTAINS(r.out, "{\"key\": \"train.epochs\", \"run 1\": \"3\", \"run 3\": null}");
+    done(&r);
+    r = run(cmd_diff, "diff", "2", "--all", "--db", db, NULL);
+    CHECK(r.rc == 0);
+    CHECK_CONTAINS(r.out, "train.epochs  3\n");
+    done(&r);
+    r = run(cmd_diff, "diff", "1", "--db", db, NULL);
+    CHECK(r.rc == 2);
+    CHECK_CONTAINS(r.err, "give two or more run ids");
+    done(&r);
+    r = run(cmd_diff, "diff", "1", "9", "--db", db, NULL);
+    CHECK(r.rc == 1);
+    CHECK_CONTAINS(r.err, "mpsl diff: no run 9 in the database (");
+    done(&r);
+    r = run(cmd_diff, "diff", "1", "-2", "--db", db, NULL);
+    CHECK(r.rc == 2);
+    done(&r);
+}
+
 /* Every ```sql block of the schema document runs on this database. */
 static void test_doc_queries(const char *doc_path)
 {
@@ -443,6 +477,7 @@ int main(int argc, char **argv)
     test_show();
     test_compare();
     test_compare_groups();
+    test_diff();
     if (argc > 1) {
         test_doc_queries(argv[1]);
     }
