@@ -107,10 +107,14 @@ static int group_task(sqlite3 *db, const report_run *runs, int n, int task,
                 continue;
             }
             /* One run: its id tells it apart; several: how many the band is over. */
-            r.label = r.n == 1 ? mpsl_strfmt("#%lld %s", (long long)runs[r.members[0]].id,
-                                             g[i].label)
+            char *brief = short_label(g[i].label);
+            long long id = (long long)runs[r.members[0]].id;
+            r.label = r.n == 1 ? mpsl_strfmt("#%lld %s", id, g[i].label)
                                : mpsl_strfmt("%s (n=%d)", g[i].label, r.n);
-            r.legend = r.label ? short_label(r.label) : NULL;
+            r.legend = !brief ? NULL
+                       : r.n == 1 ? mpsl_strfmt("#%lld %s", id, brief)
+                                  : mpsl_strfmt("%s (n=%d)", brief, r.n);
+            free(brief);
             out[(*nout)++] = r;
             if (!r.label || !r.legend) {
                 status = mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory grouping runs");
