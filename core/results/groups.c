@@ -410,7 +410,7 @@ static char *name_without_seed(const char *name)
  * lacks is left out (the other groups' labels name it), unless nothing else is left. */
 static char *config_label(const member *rep, char **keys, size_t n_keys)
 {
-    if (n_keys == 0) {
+    if (n_keys == 0 || !rep->cfg) { /* nothing tells it apart, or it has no config */
         return name_without_seed(rep->name);
     }
     sbuf b = {0};
@@ -558,9 +558,14 @@ static int load_members(sqlite3 *db, member *ms, size_t n, mpsl_error *err)
         char *json = NULL;
         status = config_of_run(db, ms[i].id, &json, err);
         if (status == MPSL_OK && json) {
-            status = config_flatten(json, &ms[i].cfg, &ms[i].n_cfg, err);
-            if (status != MPSL_OK) {
-                mpsl_err_prefix(err, "run %lld", (long long)ms[i].id);
+            /* a stored config that is not a JSON object (never written so) counts as none:
+             * the run forms a group of its own rather than failing the comparison */
+            mpsl_error bad = {{0}};
+            status = config_flatten(json, &ms[i].cfg, &ms[i].n_cfg, &bad);
+            if (status == MPSL_ERR_INVALID) {
+                status = MPSL_OK;
+            } else if (status != MPSL_OK) {
+                *err = bad;
             }
         }
         free(json);

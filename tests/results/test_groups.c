@@ -30,7 +30,8 @@ static void populate(void)
         return;
     }
     /* 1, 2: fedavg over two seeds (2 lists its keys in another order); 3, 4: fedprox mu 0.01;
-     * 5: fedprox mu 0.1; 6: fedavg as YAML only, the same config as 1 and 2. */
+     * 5: fedprox mu 0.1; 6: fedavg as YAML only, the same config as 1 and 2; 7: a config
+     * that is not JSON (never written so). */
     add_run(s, "exp/strategy=fedavg,seed=1", "fedavg",
             "{\"name\":\"exp/strategy=fedavg,seed=1\",\"seed\":1,\"data\":{\"clients\":2,"
             "\"partition\":{\"scheme\":\"dirichlet\",\"alpha\":0.5}},\"strategy\":{\"plugin\":"
@@ -56,6 +57,7 @@ static void populate(void)
             "name: exp/strategy=fedavg,seed=3\nseed: 3\ndata:\n  clients: 2\n  partition:\n"
             "    scheme: dirichlet\n    alpha: 0.5\nstrategy:\n  plugin: fedavg\n"
             "train:\n  optimizer:\n    name: adam\n    lr: 0.001\n");
+    add_run(s, "broken", "fedavg", "{\"seed\":", NULL);
     store_close(s);
 }
 
@@ -98,6 +100,13 @@ static void test_default_grouping(sqlite3 *h)
     CHECK(strcmp(g[1].label, "strategy.plugin=fedprox, strategy.mu=0.01") == 0);
     CHECK(strcmp(g[2].label, "strategy.plugin=fedprox, strategy.mu=0.1") == 0);
     CHECK(strcmp(g[0].key, g[1].key) != 0);
+    groups_free(g, n);
+
+    /* a config that does not parse: a group of its own, labelled by its name */
+    const int64_t with_broken[] = {1, 7, 2};
+    CHECK(groups_make(h, with_broken, 3, NULL, &g, &n, &err) == MPSL_OK);
+    CHECK(n == 2 && g[0].n == 2 && g[1].n == 1 && g[1].ids[0] == 7);
+    CHECK(n == 2 && strcmp(g[1].label, "broken") == 0);
     groups_free(g, n);
 
     /* one configuration only: the label is the run name without its seed */
