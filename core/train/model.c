@@ -188,13 +188,23 @@ static int build_spans(mpsl_model *m, const optim_settings *o, mpsl_error *err)
 }
 
 /* Deterministic per-tensor initialisation: the same name and seed give the same values in
- * every model, so a client's tokenizer and the centralized model start identical. */
+ * every model, so a client's tokenizer and the centralized model start identical.
+ * The name hashed is the weight-file name: with two or more tokenizers their tensors carry
+ * the modality prefix ("image.cls_token", "audio.cls_token"). Hashing the plugin's bare name
+ * would give every modality the same CLS token, positions and projection whenever their
+ * tokenizers are configured alike, and CLS pooling over several segments would then pool
+ * one token twice. A single tokenizer's names have no prefix, so those models draw what
+ * they always drew; encoder and head names never have one. */
 static void init_params(mpsl_model *m, uint64_t seed)
 {
     for (int i = 0; i < m->n_decls; i++) {
         const param_decl *d = &m->decls[i];
+        /* sized like build_spans' buffer; a name too long for it hashes truncated, which is
+         * still the same in every model of the run */
+        char name[160];
+        weights_param_name(m, i, name, sizeof name);
         uint64_t h = seed ^ 0x6d70736c00000000ull; /* "mpsl" */
-        for (const char *c = d->name; *c; c++) {
+        for (const char *c = name; *c; c++) {
             h = (h ^ (uint8_t)*c) * 0x100000001b3ull;
         }
         mpsl_rng rng;
