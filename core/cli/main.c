@@ -30,7 +30,7 @@ static const verb verbs[] = {
     {"compare", cmd_compare, TAKES_DB, "compare runs side by side"},
     {"diff", cmd_diff, TAKES_DB, "show the config keys that differ among runs"},
     {"report", cmd_report, TAKES_DB, "write an HTML report (table and SVG plots) of runs"},
-    {"plot", cmd_plot, TAKES_DB, "draw one per-epoch metric of runs as an SVG"},
+    {"plot", cmd_plot, TAKES_DB, "draw one metric of runs against epoch, step, bytes or time (SVG)"},
     {"query", cmd_query, TAKES_DB, "run one read-only SQL statement on a results database"},
     {"merge", cmd_merge, 0, "copy the runs of several results databases into one"},
     {"new-plugin", cmd_new_plugin, 0, "start a plugin from the template of its kind"},

@@ -27,6 +27,13 @@ double stats_t975(double df)
     if (!(df >= 1)) {
         return NAN;
     }
+    /* Each quantile costs ~4 ms of integration and reports ask for the same few degrees of
+     * freedom for every cell: remember whole ones. (The CLI is single-threaded.) */
+    static double known[256];
+    int whole = df == floor(df) && df < 256;
+    if (whole && known[(int)df] > 0) {
+        return known[(int)df];
+    }
     /* P(0 <= T <= q) = 0.475 (the density is symmetric); the mass grows with x: bisect. */
     double lo = 0, hi = 20;
     for (int i = 0; i < 60; i++) {
@@ -37,7 +44,11 @@ double stats_t975(double df)
             hi = mid;
         }
     }
-    return 0.5 * (lo + hi);
+    double q = 0.5 * (lo + hi);
+    if (whole) {
+        known[(int)df] = q;
+    }
+    return q;
 }
 
 stats_summary stats_summarise(const double *values, size_t n)
