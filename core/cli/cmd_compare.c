@@ -27,14 +27,15 @@ static const char compare_usage[] =
     "usage: mpsl compare RUN... [--sweep ID|last] [--db PATH] [--format table|csv|json]\n"
     "                    [--metric NAME] [--group-by KEYS] [--target VALUE]\n"
     "                    [--link-mbps UP[,DOWN]]\n"
-    "Put runs side by side. --metric picks the test metric (default test_acc; one some run\n"
-    "recorded); its best is the maximum, or the minimum for a name containing 'loss' or\n"
-    "'error'. --sweep adds the runs of a sweep (its id, or 'last' for the newest sweep).\n"
+    "Put runs side by side. --metric picks the test metric (default test_acc; one that no\n"
+    "selected run recorded is refused); its best is the maximum, or the minimum for a name\n"
+    "containing 'loss' or 'error'. --sweep adds the runs of a sweep (its id, or 'last' for\n"
+    "the newest sweep).\n"
     "Runs that repeat one configuration (equal configs but for seed, name and output), or\n"
     "with --group-by KEYS equal values of the comma-separated KEYS (run_params columns such\n"
     "as strategy, lr, alpha, or dotted config keys such as data.partition.alpha), form a\n"
     "group; when a group has two runs or more, or with --group-by, each group is summarised:\n"
-    "mean ± sample sd, n, and the 95%% interval (Student's t). --target VALUE adds the epochs,\n"
+    "mean ± sample sd, n, and the 95% interval (Student's t). --target VALUE adds the epochs,\n"
     "seconds (summed epoch_seconds), bytes per client (up + down) and estimated link time per\n"
     "client until the metric first reaches VALUE (>= it, or <= for a loss or error); the link\n"
     "is --link-mbps UP,DOWN in Mbit/s (default 10,50; one value for both). In table format\n"
@@ -628,9 +629,11 @@ static table *groups_text(const table *runs, const compare_column *cols, int nco
                 cell = column_values(runs, &g[k], c, cols[c].role == ROLE_SEED, 0);
             } else {
                 stats_summary s = column_stats(runs, &g[k], c);
-                cell = src[j] <= -100 ? interval_text(cols[c].col.kind, s)
-                                      : mean_sd_text(cols[c].col.kind, s, g[k].n);
-                bad = s.n > 0 && !cell;
+                int interval = src[j] <= -100;
+                cell = interval ? interval_text(cols[c].col.kind, s)
+                                : mean_sd_text(cols[c].col.kind, s, g[k].n);
+                /* NULL is no value: an interval of fewer than two runs, a mean of none */
+                bad = !cell && s.n >= (interval ? 2u : 1u) && !(interval && isnan(s.ci95));
             }
             bad = bad || set_owned(t, row, j, cell) != 0;
             if (c >= first_target_col && first_target_col >= 0 && src[j] >= 0) {

@@ -355,6 +355,22 @@ static void test_compare_groups(void)
     CHECK_CONTAINS(r.out, "0.79 ± 0.07071");
     CHECK_CONTAINS(r.out, "[0.1547, 1.425]");
     done(&r);
+    /* groups of one run (and one without metrics): no sd, no interval, still a summary */
+    r = run(cmd_compare, "compare", "--group-by", "strategy", "--db", db, "1", "2", "3", NULL);
+    CHECK(r.rc == 0);
+    CHECK_CONTAINS(r.out, "group                    strategy=mpsl  strategy=fedavg  strategy=fedprox\n");
+    CHECK_CONTAINS(r.out, "final_test_acc           0.84           0.74             -\n");
+    CHECK_CONTAINS(r.out, "final_test_acc 95% CI    -              -                -\n");
+    done(&r);
+    r = run(cmd_compare, "compare", "--group-by", "strategy", "--format", "json", "--db", db, "1",
+            "3", NULL);
+    CHECK(r.rc == 0 && rt_json_valid(r.out));
+    CHECK_CLOSE(json_field(r.out, "final_test_acc_mean"), 0.84, 1e-12);
+    CHECK_CONTAINS(r.out, "\"final_test_acc_sd\": null, \"final_test_acc_ci95\": null, "
+                          "\"final_test_acc_n\": 1");
+    CHECK_CONTAINS(r.out, "\"final_test_acc_mean\": null, \"final_test_acc_sd\": null, "
+                          "\"final_test_acc_ci95\": null, \"final_test_acc_n\": 0");
+    done(&r);
     /* target 0.85: run 1 reaches it after 2 epochs (123 s, 4 MB per client); run 2 never */
     r = run(cmd_compare, "compare", "--format", "json", "--target", "0.85", "--db", db, "1", "2",
             NULL);
