@@ -410,47 +410,6 @@ static int row_of(const table *t, int64_t id)
     return -1;
 }
 
-/* stats_summarise's figures, with t(0.975, n - 1) asked of stats_t975 once per n: it
- * integrates the t density numerically (milliseconds a call), and a comparison asks for the
- * same few n for every figure of every group. Same formulas: two-pass sample sd. */
-static stats_summary summarise(const double *v, size_t n)
-{
-    static double t975[128]; /* by degrees of freedom; 0 until computed */
-    stats_summary s = {0, NAN, NAN, NAN, NAN, NAN};
-    double sum = 0, ss = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (isfinite(v[i])) {
-            s.min = s.n == 0 || v[i] < s.min ? v[i] : s.min;
-            s.max = s.n == 0 || v[i] > s.max ? v[i] : s.max;
-            sum += v[i];
-            s.n++;
-        }
-    }
-    if (s.n == 0) {
-        return s;
-    }
-    s.mean = sum / (double)s.n;
-    if (s.n < 2) {
-        return s;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (isfinite(v[i])) {
-            ss += (v[i] - s.mean) * (v[i] - s.mean);
-        }
-    }
-    s.sd = sqrt(ss / (double)(s.n - 1));
-    size_t df = s.n - 1;
-    double t = df < sizeof t975 / sizeof t975[0] ? t975[df] : 0;
-    if (t == 0) {
-        t = stats_t975((double)df);
-        if (df < sizeof t975 / sizeof t975[0]) {
-            t975[df] = t;
-        }
-    }
-    s.ci95 = t * s.sd / sqrt((double)s.n);
-    return s;
-}
-
 /* A numeric column over a group's runs: the values that are there. */
 static stats_summary column_stats(const table *t, const run_group *g, int col)
 {
@@ -462,7 +421,7 @@ static stats_summary column_stats(const table *t, const run_group *g, int col)
             v[n++] = strtod(cell, NULL);
         }
     }
-    stats_summary s = summarise(v, n);
+    stats_summary s = stats_summarise(v, n);
     free(v);
     return s;
 }
