@@ -68,12 +68,17 @@ static inline int local_step(const mpsl_session_api *api, mpsl_role *r, mpsl_mod
     return rc;
 }
 
-/* The per-client figures every strategy records at the end of its epoch. */
+/* The per-client figures every strategy records at the end of its epoch. A client that
+ * processed nothing (an empty partition) records only its 0 samples: a mean of nothing is
+ * not a figure. */
 static inline int record_client_stats(const mpsl_session_api *api, mpsl_role *r,
                                       const step_stats *st, mpsl_error *err)
 {
-    int rc = api->record(r, "train_loss", st->loss_sum / (double)st->seen, err);
-    if (rc == MPSL_OK) {
+    int rc = MPSL_OK;
+    if (st->seen > 0) {
+        rc = api->record(r, "train_loss", st->loss_sum / (double)st->seen, err);
+    }
+    if (rc == MPSL_OK && st->seen > 0) {
         rc = api->record(r, "train_acc", (double)st->correct / (double)st->seen, err);
     }
     if (rc == MPSL_OK) {

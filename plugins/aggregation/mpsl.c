@@ -5,10 +5,17 @@
  * cut-layer gradient. Everything that crosses between parties goes through the message
  * layer, which counts it.
  *
- * An epoch is ceil(N / B) server steps (N samples over all clients, B = train.batch_size);
- * in each step client k contributes min(ceil(B / K), what is left of its current pass)
- * samples, cycling through its own partition. With one client this is exactly the batch
- * sequence of centralized training.
+ * Client k draws b = ceil(B / K) samples a step (B = train.batch_size, K clients; or
+ * client_batch). What an epoch is, `epoch`:
+ * - one_pass (the default, as the reference implementation): every client makes exactly one
+ *   pass over its partition of n_k samples, ceil(n_k / b) steps; the epoch is as long as the
+ *   longest client's pass, and a client whose pass is over sits out the remaining steps (it
+ *   sends nothing and is sent nothing), so the server's batch shrinks as clients finish;
+ * - cycle: ceil(N / B) steps (N samples over all clients) in which every client takes part,
+ *   restarting its partition reshuffled whenever its pass is over, so small partitions are
+ *   cycled and large ones may not be finished within an epoch.
+ * Every role derives who takes part in which step from the partition sizes, so no message
+ * says it. With one client both are exactly the batch sequence of centralized training.
  *
  * At the end of each epoch the clients upload their tokenizers and the server averages them,
  * weighted by sample count (FedAvg style), in front of its encoder and head: the model that
@@ -18,9 +25,12 @@
 
 #include "local_step.h"
 
+enum { EPOCH_ONE_PASS = 0, EPOCH_CYCLE = 1 };
+
 typedef struct mpsl_params {
     int freeze_tokenizers;  /* 1: tokenizers stay as initialised; no cut-layer gradients sent */
     int64_t client_batch;   /* samples per client per step; 0: ceil(batch_size / clients) */
+    int epoch;              /* EPOCH_ONE_PASS or EPOCH_CYCLE */
 } mpsl_params;
 
 static const mpsl_param_spec mpsl_spec[] = {
@@ -28,6 +38,10 @@ static const mpsl_param_spec mpsl_spec[] = {
                     "keep the client tokenizers frozen (no cut-layer gradients are sent)"),
     MPSL_PARAM_INT(mpsl_params, client_batch, "client_batch", 0, 0, 1000000, "0",
                    "samples per client per step; 0: ceil(train.batch_size / clients)"),
+    MPSL_PARAM_ENUM(mpsl_params, epoch, "epoch", "one_pass|cycle", "one_pass",
+                    "one_pass: each client passes over its partition once per epoch, sitting "
+                    "out once done (the reference's); cycle: ceil(N / batch_size) steps, every "
+                    "client in each, restarting its partition when done"),
 };
 
 static mpsl_tensor f32(float *data, int64_t a, int64_t b, int64_t c)
@@ -39,20 +53,38 @@ static mpsl_tensor f32(float *data, int64_t a, int64_t b, int64_t c)
     return t;
 }
 
-/* What every role derives alike from the run: samples per client per step, steps per epoch. */
+/* What every role derives alike from the run: samples per client per step, the steps client
+ * k takes part in (its first ones), and the steps of an epoch. */
 static int64_t client_batch(const mpsl_session_api *api, mpsl_role *r, const mpsl_params *p)
 {
     int K = api->n_clients(r);
     return p->client_batch ? p->client_batch : (api->settings(r)->batch_size + K - 1) / K;
 }
 
-static int64_t steps_per_epoch(const mpsl_session_api *api, mpsl_role *r)
+/* cycle: ceil(N / B) steps, every client in each; one_pass: its own pass, ceil(n_k / b). */
+static int64_t client_steps(const mpsl_session_api *api, mpsl_role *r, const mpsl_params *p,
+                            int k)
 {
-    int64_t N = 0, B = api->settings(r)->batch_size;
-    for (int k = 0; k < api->n_clients(r); k++) {
-        N += api->client_samples(r, k);
+    if (p->epoch == EPOCH_CYCLE) {
+        int64_t N = 0, B = api->settings(r)->batch_size;
+        for (int j = 0; j < api->n_clients(r); j++) {
+            N += api->client_samples(r, j);
+        }
+        return (N + B - 1) / B;
     }
-    return (N + B - 1) / B;
+    int64_t b = client_batch(api, r, p);
+    return (api->client_samples(r, k) + b - 1) / b;
+}
+
+/* As long as the longest client's part. */
+static int64_t steps_per_epoch(const mpsl_session_api *api, mpsl_role *r, const mpsl_params *p)
+{
+    int64_t steps = 0;
+    for (int k = 0; k < api->n_clients(r); k++) {
+        int64_t s = client_steps(api, r, p, k);
+        steps = s > steps ? s : steps;
+    }
+    return steps;
 }
 
 /* ---------------------------------------------------------------- the server */
@@ -64,6 +96,7 @@ typedef struct server {
     mpsl_optim *opt;
     float *tokens, *logits_grad, *scratch; /* the concatenated batch; an uploaded tokenizer */
     int64_t *offset;        /* first row of each client's slice in this step */
+    int64_t *steps;         /* the steps of an epoch each client takes part in */
     double loss_sum;        /* the epoch's loss as the server knows it: from the clients' */
     int64_t seen;           /* reported loss values, weighted by their batch sizes */
 } server;
@@ -89,23 +122,31 @@ static int server_setup(const mpsl_session_api *api, mpsl_role *r, const mpsl_pa
     int64_t n_tok;
     api->model_part(sv->eval, MPSL_PART_TOKENIZERS, &n_tok);
     sv->offset = api->alloc(r, (size_t)(sv->K + 1) * sizeof *sv->offset);
+    sv->steps = api->alloc(r, (size_t)sv->K * sizeof *sv->steps);
     sv->tokens = api->alloc(r, rows * (size_t)(sv->T * sv->D) * sizeof(float));
     sv->logits_grad = api->alloc(r, rows * (size_t)sv->C * sizeof(float));
     sv->scratch = api->alloc(r, (size_t)(n_tok ? n_tok : 1) * sizeof(float));
-    if (!sv->offset || !sv->tokens || !sv->logits_grad || !sv->scratch) {
+    if (!sv->offset || !sv->steps || !sv->tokens || !sv->logits_grad || !sv->scratch) {
         return MPSL_ERR_NOMEM;
+    }
+    for (int k = 0; k < sv->K; k++) {
+        sv->steps[k] = client_steps(api, r, p, k);
     }
     return MPSL_OK;
 }
 
-/* 2-3. Receive every client's tokens into one batch, run encoder + head once, send each
- * client its own slice of the logits. */
-static int server_forward(const mpsl_session_api *api, mpsl_role *r, server *sv,
+/* 2-3. Receive the tokens of every client taking part in this step into one batch, run
+ * encoder + head once, send each its own slice of the logits. A client sitting the step out
+ * has an empty slice and exchanges nothing. */
+static int server_forward(const mpsl_session_api *api, mpsl_role *r, server *sv, int64_t step,
                           mpsl_error *err)
 {
     int64_t row = 0, TD = sv->T * sv->D;
     for (int k = 0; k < sv->K; k++) {
         sv->offset[k] = row;
+        if (step >= sv->steps[k]) {
+            continue;
+        }
         mpsl_tensor slot = f32(sv->tokens + row * TD, sv->b, sv->T, sv->D);
         int rc = api->recv(r, k, MPSL_MSG_ACTIVATIONS, &slot, err);
         if (rc != MPSL_OK) {
@@ -119,6 +160,9 @@ static int server_forward(const mpsl_session_api *api, mpsl_role *r, server *sv,
     int rc = api->model_encode(sv->model, &all, &logits, err);
     for (int k = 0; k < sv->K && rc == MPSL_OK; k++) {
         int64_t n = sv->offset[k + 1] - sv->offset[k];
+        if (n == 0) {
+            continue;
+        }
         mpsl_tensor slice = f32((float *)logits.data + sv->offset[k] * sv->C, n, sv->C, 0);
         rc = api->send(r, k, MPSL_MSG_LOGITS, &slice, err);
     }
@@ -134,6 +178,9 @@ static int server_backward(const mpsl_session_api *api, mpsl_role *r, const mpsl
     int64_t total = sv->offset[sv->K];
     for (int k = 0; k < sv->K; k++) {
         int64_t n = sv->offset[k + 1] - sv->offset[k];
+        if (n == 0) {
+            continue;
+        }
         float *g = sv->logits_grad + sv->offset[k] * sv->C;
         mpsl_tensor grad = f32(g, n, sv->C, 0);
         double value; /* float64, so the server's train_loss is the clients' own figure */
@@ -163,6 +210,9 @@ static int server_backward(const mpsl_session_api *api, mpsl_role *r, const mpsl
     int64_t TD = sv->T * sv->D;
     for (int k = 0; k < sv->K && rc == MPSL_OK; k++) {
         int64_t n = sv->offset[k + 1] - sv->offset[k];
+        if (n == 0) {
+            continue;
+        }
         mpsl_tensor slice = f32((float *)dtokens.data + sv->offset[k] * TD, n, sv->T, sv->D);
         rc = api->send(r, k, MPSL_MSG_CUT_GRADS, &slice, err);
     }
@@ -222,7 +272,7 @@ static int mpsl_server(const mpsl_host *h, const mpsl_session_api *api, mpsl_rol
     if (rc == MPSL_OK) {
         rc = api->keep(r, "seen", &sv.seen, sizeof sv.seen, err);
     }
-    int64_t epochs = api->settings(r)->epochs, steps = steps_per_epoch(api, r);
+    int64_t epochs = api->settings(r)->epochs, steps = steps_per_epoch(api, r, p);
     for (int64_t epoch = api->first_epoch(r); epoch < epochs && rc == MPSL_OK; epoch++) {
         int64_t first = epoch == api->first_epoch(r) ? api->first_step(r) : 0;
         if (first == 0) {
@@ -230,7 +280,7 @@ static int mpsl_server(const mpsl_host *h, const mpsl_session_api *api, mpsl_rol
             sv.seen = 0;
         }
         for (int64_t step = first; step < steps && rc == MPSL_OK; step++) {
-            rc = server_forward(api, r, &sv, err);
+            rc = server_forward(api, r, &sv, step, err);
             if (rc == MPSL_OK) {
                 rc = server_backward(api, r, p, &sv, epoch, err);
             }
@@ -287,7 +337,8 @@ static int client_setup(const mpsl_session_api *api, mpsl_role *r, const mpsl_pa
     return c->logits && c->dlogits && c->cut_grads ? MPSL_OK : MPSL_ERR_NOMEM;
 }
 
-/* One step of a client: 1. draw its mini-batch, tokenize, send the tokens up; 4. compute the
+/* One step of a client that takes part in it: 1. draw its mini-batch (the first of a new
+ * pass when its previous pass is over), tokenize, send the tokens up; 4. compute the
  * task's loss over its own mini-batch from the logits it gets back (cross-entropy with its
  * own labels, or for retrieval the contrastive loss among its own pairs) and return
  * d(loss)/d(logits) and the loss value; 7. backpropagate the cut-layer gradient through its
@@ -358,14 +409,18 @@ static int mpsl_client(const mpsl_host *h, const mpsl_session_api *api, mpsl_rol
     if (rc == MPSL_OK) {
         rc = api->keep(r, "stats", &st, sizeof st, err);
     }
-    int64_t epochs = api->settings(r)->epochs, steps = steps_per_epoch(api, r);
+    int64_t epochs = api->settings(r)->epochs, steps = steps_per_epoch(api, r, p);
+    int64_t mine = client_steps(api, r, p, api->client_id(r));
     for (int64_t epoch = api->first_epoch(r); epoch < epochs && rc == MPSL_OK; epoch++) {
         int64_t first = epoch == api->first_epoch(r) ? api->first_step(r) : 0;
         if (first == 0) {
             st = (step_stats){0};
         }
         for (int64_t step = first; step < steps && rc == MPSL_OK; step++) {
-            rc = client_step(api, r, p, &c, epoch, &st, err);
+            if (step < mine) {
+                rc = client_step(api, r, p, &c, epoch, &st, err);
+            }
+            /* a client that sits the step out still ends it: checkpoints are taken by all */
             if (rc == MPSL_OK) {
                 rc = api->step_end(r, epoch, step + 1, err);
             }

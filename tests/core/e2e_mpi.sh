@@ -4,7 +4,8 @@
 # others): every per-epoch metric agrees (to 1e-6 relative; the report says whether bit for
 # bit), every byte count per client, direction and kind is identical, and the run records its
 # transport, ranks and hosts. MPSL, FedAvg, FedProx and centralized with early fusion, MPSL
-# with late fusion, MPSL on retrieval. Failures end the job with the run marked failed: a
+# with late fusion, MPSL on retrieval; MPSL's epochs both ways (one_pass, where clients of the
+# uneven Dirichlet partition sit out the steps after their pass, and cycle). Failures end the job with the run marked failed: a
 # client rank killed by SIGKILL (named), and a client rank that stops answering
 # (transport.timeout_s). Skipped (77) when mpirun or the MPI build is missing.
 source "$(dirname "$0")/lib.sh"
@@ -107,6 +108,7 @@ compare() {
 }
 
 compare mpsl fusion.yaml
+compare mpsl_cycle fusion.yaml --set strategy.epoch=cycle
 compare fedavg fusion.yaml --set strategy.plugin=fedavg
 compare fedprox fusion.yaml --set strategy.plugin=fedprox
 compare centralized fusion.yaml --set strategy.plugin=centralized

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # e2e_mpsl.sh: MPSL end to end on a two-modality dataset: early and late fusion learn; with one
 # client MPSL equals centralized training step for step, in every recorded figure bit for bit;
-# every byte count equals the analytical payload size.
+# every byte count equals the analytical payload size; an epoch is one pass of every client
+# over its partition (strategy.epoch: one_pass) or ceil(N/B) cycling steps (cycle).
 source "$(dirname "$0")/lib.sh"
 
 cat > fusion.yaml <<'YAML'
@@ -73,6 +74,43 @@ for K in 1 4; do
   check "$K clients: the server saw all 2000 samples once" \
     [ "$(awk -v s="$server" '$1 == s && $2 == "forward" { n += $3 } END { print n }' calls.log)" = 2000 ]
 done
+
+# The epoch (strategy.epoch). one_pass, the default and the reference implementation's: each
+# client passes over its own partition exactly once, b = ceil(32/4) = 8 samples a step; the
+# epoch is the longest client's ceil(n_k/8) steps, and a client whose pass is over sits out
+# the rest (no messages either way), so the server's batch shrinks. cycle: ceil(N/32) steps,
+# every client in each, restarting its partition when its pass is over. Dirichlet partitions
+# of unequal sizes show the difference.
+noniid=(--set 'data.partition={scheme: dirichlet, alpha: 0.5, min_per_client: 50}' --set train.epochs=2)
+for mode in one_pass cycle; do
+  rm -f calls.log
+  expect_ok "epoch $mode" "$MPSL" run fusion.yaml --db epoch.db "${noniid[@]}" --set strategy.epoch=$mode \
+    --set "model.encoder={plugin: counting_encoder, log: $WORK/calls.log}"
+  server=$(awk '$2 == "backward" { print $1; exit }' calls.log)
+  awk -v s="$server" '$1 == s && $2 == "backward" { print $3 }' calls.log > rows.$mode
+done
+id1=1 id2=2   # one_pass, cycle
+sizes=$(sql epoch.db "select group_concat(n_samples, ' ') from (select n_samples from client_data where run_id=$id1 order by client)")
+check "the partition is uneven ($sizes)" [ "$(sql epoch.db "select max(n_samples) - min(n_samples) > 100 from client_data where run_id=$id1")" = 1 ]
+longest=$(sql epoch.db "select max((n_samples + 7) / 8) from client_data where run_id=$id1")
+check "one_pass: the server takes the longest client's $longest steps an epoch" [ "$(wc -l < rows.one_pass)" = $((2 * longest)) ]
+check "one_pass: the server sees all 2000 samples once an epoch" [ "$(awk '{ n += $1 } END { print n }' rows.one_pass)" = 4000 ]
+check "one_pass: its batch shrinks as clients finish (first 32 rows, last fewer)" \
+  [ "$(head -1 rows.one_pass)" = 32 ] && [ "$(sed -n "${longest}p" rows.one_pass)" -lt 32 ]
+check "one_pass: every client processed exactly its partition, every epoch" \
+  [ "$(sql epoch.db "select count(*) from client_metrics m join client_data d on d.run_id = m.run_id and d.client = m.client where m.run_id=$id1 and m.name='samples' and m.value = d.n_samples")" = 8 ]
+check "one_pass: a client sends one loss value per step it takes part in, ceil(n_k/8)" \
+  [ "$(sql epoch.db "select count(*) from comm c join client_data d on d.run_id = c.run_id and d.client = c.client where c.run_id=$id1 and c.kind='scalars' and c.messages = (d.n_samples + 7) / 8")" = 8 ]
+check "one_pass: and is sent cut-layer gradients for those steps only" \
+  [ "$(sql epoch.db "select count(*) from comm c join client_data d on d.run_id = c.run_id and d.client = c.client where c.run_id=$id1 and c.kind='cut_grads' and c.bytes = d.n_samples * 10 * 32 * 4")" = 8 ]
+check "cycle: ceil(2000/32) = 63 steps an epoch" [ "$(wc -l < rows.cycle)" = 126 ]
+check "cycle: every client takes part in each (63 loss values per client and epoch)" \
+  [ "$(sql epoch.db "select count(*) from comm where run_id=$id2 and kind='scalars' and messages = 63")" = 8 ]
+check "cycle: the clients' samples are not their partitions" \
+  [ "$(sql epoch.db "select count(*) from client_metrics m join client_data d on d.run_id = m.run_id and d.client = m.client where m.run_id=$id2 and m.name='samples' and m.value != d.n_samples")" -gt 0 ]
+a=$(sql epoch.db "select group_concat(quote(value), ' ') from (select value from epoch_metrics where run_id=$id1 and name in ('train_loss', 'test_acc') order by epoch, name)")
+b=$(sql epoch.db "select group_concat(quote(value), ' ') from (select value from epoch_metrics where run_id=$id2 and name in ('train_loss', 'test_acc') order by epoch, name)")
+check "one_pass and cycle train differently ($a | $b)" [ -n "$a" ] && [ "$a" != "$b" ]
 
 # No label crosses the message layer, checked on every message itself (MPSL_MESSAGE_TRACE
 # writes one line per message: from to kind dtype shape bytes): all are float32 but the loss
