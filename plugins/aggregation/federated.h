@@ -6,6 +6,11 @@
  * the server knows from the partition). FedProx adds (mu/2)||w - w_global||^2 to each
  * client's objective. All parameter traffic goes through the message layer.
  *
+ * Each client's optimizer is created once, before the first round, and keeps its state
+ * (Adam's moments and step count) across the rounds, as in the reference implementation; the
+ * server averages models only (client_optimizer: keep). client_optimizer: reset creates a
+ * fresh optimizer for every round instead.
+ *
  * Which clients a round samples is drawn from the shared random stream, which every role
  * sees identically: the server and each client draw the same sample without a message, so a
  * client that is not sampled simply sits the round out. */
@@ -18,10 +23,13 @@
 
 #include "local_step.h"
 
+enum { CLIENT_OPTIM_KEEP = 0, CLIENT_OPTIM_RESET = 1 };
+
 typedef struct fedavg_params {
     double fraction;        /* share of clients sampled per round */
     int64_t local_epochs;
     int64_t batch_size;     /* per-client batch; 0: ceil(train.batch_size / clients) */
+    int client_optimizer;   /* CLIENT_OPTIM_KEEP or CLIENT_OPTIM_RESET */
     double mu;              /* FedProx proximal weight (fedprox only) */
 } fedavg_params;
 
@@ -31,7 +39,10 @@ typedef struct fedavg_params {
     MPSL_PARAM_INT(fedavg_params, local_epochs, "local_epochs", 0, 1, 10000, "1",                \
                    "passes over its partition a client makes per round"),                        \
     MPSL_PARAM_INT(fedavg_params, batch_size, "batch_size", 0, 0, 1000000, "0",                  \
-                   "client mini-batch; 0: ceil(train.batch_size / clients), as in MPSL")
+                   "client mini-batch; 0: ceil(train.batch_size / clients), as in MPSL"),       \
+    MPSL_PARAM_ENUM(fedavg_params, client_optimizer, "client_optimizer", "keep|reset", "keep", \
+                    "keep: each client's optimizer state carries across rounds (the "            \
+                    "reference's); reset: a fresh optimizer every round")
 
 /* Pack the trainable entries of a model's parameters into buf (n_trainable floats). */
 static void gather(float *buf, const float *param, const uint8_t *trainable, int64_t n)
@@ -181,6 +192,12 @@ static int fedavg_client(const mpsl_host *h, const mpsl_session_api *api, mpsl_r
                      (long long)P);
         return MPSL_ERR_NOMEM;
     }
+    /* keep: one optimizer for the whole run, made before the first round; being the role's,
+     * it is saved with every checkpoint and restored when the run resumes */
+    mpsl_optim *opt = NULL;
+    if (p->client_optimizer == CLIENT_OPTIM_KEEP) {
+        rc = api->optim_create(r, local, &opt, err);
+    }
     for (int64_t round = api->first_epoch(r); round < t->epochs && rc == MPSL_OK; round++) {
         int m = sample_clients(api, r, p->fraction, chosen), sampled = 0;
         for (int i = 0; i < m; i++) {
@@ -193,10 +210,11 @@ static int fedavg_client(const mpsl_host *h, const mpsl_session_api *api, mpsl_r
                 break;
             }
             scatter(lparam, payload, trainable, n);
-            mpsl_optim *opt;
-            rc = api->optim_create(r, local, &opt, err); /* fresh optimizer state each round */
-            if (rc != MPSL_OK) {
-                break;
+            if (p->client_optimizer == CLIENT_OPTIM_RESET) {
+                rc = api->optim_create(r, local, &opt, err); /* fresh state each round */
+                if (rc != MPSL_OK) {
+                    break;
+                }
             }
             step_stats st = {0};
             proximal prox = {(float)p->mu, anchor};
@@ -215,7 +233,10 @@ static int fedavg_client(const mpsl_host *h, const mpsl_session_api *api, mpsl_r
                     rc = (int)got;
                 }
             }
-            api->optim_destroy(opt);
+            if (p->client_optimizer == CLIENT_OPTIM_RESET) {
+                api->optim_destroy(opt);
+                opt = NULL;
+            }
             if (rc == MPSL_OK) {
                 gather(payload, lparam, trainable, n);
                 msg = vector_of(payload, P);

@@ -138,6 +138,32 @@ expect_ok "fedprox mu 0.5" "$MPSL" run fusion.yaml --db prox.db --set "strategy=
 c=$(sql prox.db "select group_concat(value, ' ') from (select value from epoch_metrics where run_id=3 and name not like '%seconds' and name != 'peak_rss_bytes' order by epoch, name)")
 check "fedprox(mu=0.5) differs from fedavg" [ "$a" != "$c" ]
 
+# FedAvg's client optimizers (strategy.client_optimizer). keep, the default and the reference
+# implementation's: each client's optimizer is made once and its state (Adam's moments and
+# step count) carries across rounds. With one client FedAvg is then centralized training
+# exactly: the same batches, one Adam over all of them, and an average of one model; every
+# recorded figure equals centralized's bit for bit. reset (a fresh optimizer every round)
+# restarts Adam each round: round 1 is the same, later rounds differ.
+expect_ok "fedavg, one client (keep)" "$MPSL" run fusion.yaml --db opt.db --set data.clients=1 --set strategy.plugin=fedavg
+expect_ok "fedavg, one client, reset" "$MPSL" run fusion.yaml --db opt.db --set data.clients=1 --set "strategy={plugin: fedavg, client_optimizer: reset}"
+expect_ok "centralized, one client" "$MPSL" run fusion.yaml --db opt.db --set data.clients=1 --set strategy.plugin=centralized
+equal_to_central() {  # run epoch...: how many of its four figures equal centralized's (run 3) in those epochs
+  local run=$1; shift
+  sql opt.db "select count(*) from epoch_metrics a join epoch_metrics b on a.epoch = b.epoch and a.name = b.name where a.run_id=$run and b.run_id=3 and a.name in ('train_loss', 'train_acc', 'test_loss', 'test_acc') and a.epoch in ($(IFS=,; echo "$*")) and a.value = b.value"
+}
+check "one-client FedAvg (keep) = centralized, every figure of 3 epochs bit for bit" [ "$(equal_to_central 1 0 1 2)" = 12 ]
+check "one-client FedAvg (reset) = centralized in round 1" [ "$(equal_to_central 2 0)" = 4 ]
+check "one-client FedAvg (reset) differs from centralized later (Adam restarted)" \
+  [ "$(sql opt.db "select count(*) from epoch_metrics a join epoch_metrics b on a.epoch = b.epoch and a.name = b.name where a.run_id=2 and b.run_id=3 and a.name in ('train_loss', 'test_loss') and a.epoch > 0 and a.value != b.value")" = 4 ]
+for s in fedavg fedprox; do
+  expect_ok "$s, 4 clients, reset" "$MPSL" run fusion.yaml --db opt4.db --set train.epochs=2 --set "strategy={plugin: $s, client_optimizer: reset}"
+  expect_ok "$s, 4 clients, keep" "$MPSL" run fusion.yaml --db opt4.db --set train.epochs=2 --set "strategy={plugin: $s, client_optimizer: keep}"
+  reset=$(sql opt4.db "select max(id) - 1 from runs") keep=$(sql opt4.db "select max(id) from runs")
+  figure() { sql opt4.db "select quote(value) from epoch_metrics where run_id=$1 and epoch=$2 and name='test_loss'"; }
+  check "$s: keep and reset agree in round 1" [ "$(figure $keep 0)" = "$(figure $reset 0)" ]
+  check "$s: and differ in round 2" [ "$(figure $keep 1)" != "$(figure $reset 1)" ]
+done
+
 # A sweep runs every combination in its own process and compares them.
 cat > sweep.yaml <<'YAML'
 name: sweep

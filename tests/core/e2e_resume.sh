@@ -3,7 +3,8 @@
 # training, a run checkpointed every epoch is killed with SIGKILL at random steps (three
 # seeds each) and continued with `mpsl resume`: every recorded figure except the timings
 # (per-epoch and per-client metrics, bytes, FLOPs) equals an uninterrupted run's bit for bit
-# (the same binary on the same machine). Resuming with a changed config is refused naming the
+# (the same binary on the same machine); FedAvg's kept client optimizers are in the checkpoint.
+# Resuming with a changed config is refused naming the
 # difference (--force accepts it and tags the run); a corrupt newest checkpoint is named and
 # the previous one used; a finished run or one without checkpoints is refused.
 source "$(dirname "$0")/lib.sh"
@@ -76,6 +77,20 @@ for s in mpsl centralized; do
     rm -f calls.log
   done
 done
+
+# FedAvg's client optimizers outlive rounds (client_optimizer: keep, the default, which the
+# resumes above run), so each client's is part of its state in a checkpoint: its step count and
+# Adam's two moments, 20 + 2 x 4 bytes per model float (every float of this model is
+# trainable). With reset no optimizer lives between rounds and none is saved.
+for mode in reset keep; do
+  expect_ok "fedavg $mode, checkpointed" "$MPSL" run tiny.yaml --db r.db --set train.epochs=2 \
+    --set "strategy={plugin: fedavg, client_optimizer: $mode}"
+  declare "run_$mode=$(last_id)"
+done
+rm -f calls.log
+P=$(sql r.db "select bytes / messages / 4 from comm where run_id=$run_keep and epoch=0 and client=0 and kind='parameters' and direction='down'")
+saved=$(sql r.db "select (select bytes from checkpoints where run_id=$run_keep and epoch=1) - (select bytes from checkpoints where run_id=$run_reset and epoch=1)")
+check "keep saves 3 clients' optimizers, 3 x (20 + 8 x $P) bytes ($saved)" [ "$saved" = $((3 * (20 + 8 * P))) ]
 
 # Refusals and fallbacks.
 MPSL_TEST_CRASH=kill MPSL_TEST_CRASH_AT=60 "$MPSL" run tiny.yaml --db r.db >/dev/null 2>&1
