@@ -12,15 +12,13 @@
 
 #include "cli.h"
 #include "config/config.h"
+#include "report/series.h"
 #include "results/groups.h"
 #include "results/store.h"
 #include "table.h"
 #include "util/stats.h"
 #include "util/util.h"
 
-/* The link of --link-mbps when none is given: a modest edge uplink and a faster downlink. */
-#define DEFAULT_UP_MBPS 10.0
-#define DEFAULT_DOWN_MBPS 50.0
 #define MAX_METRICS_LISTED 64
 
 static const char compare_usage[] =
@@ -96,7 +94,8 @@ typedef struct compare_opts {
     const char *db, *metric, *group_by, *sweep;
     table_format format;
     int metric_given, has_target;
-    double target, up_mbps, down_mbps;
+    double target;
+    report_link link;           /* --link-mbps: the link model of est_comm_seconds */
 } compare_opts;
 
 static int parse_run_id(const char *s, long long *id)
@@ -104,26 +103,6 @@ static int parse_run_id(const char *s, long long *id)
     char *end = NULL;
     *id = strtoll(s, &end, 10);
     return *s && !*end && *id > 0 ? 0 : -1;
-}
-
-/* "UP" or "UP,DOWN" in Mbit/s, each finite and positive. */
-static int parse_link(const char *s, double *up, double *down)
-{
-    char *end = NULL;
-    *up = strtod(s, &end);
-    if (end == s || !isfinite(*up) || *up <= 0) {
-        return -1;
-    }
-    if (*end == '\0') {
-        *down = *up;
-        return 0;
-    }
-    if (*end != ',') {
-        return -1;
-    }
-    const char *d = end + 1;
-    *down = strtod(d, &end);
-    return end != d && *end == '\0' && isfinite(*down) && *down > 0 ? 0 : -1;
 }
 
 /* The shortest text that reads back as d; NULL for NaN (no value). */
@@ -261,7 +240,7 @@ static int target_figures(sqlite3_stmt *st, long long id, const compare_opts *o,
             out[0] = epochs;
             out[1] = seconds;
             out[2] = (up + down) * per;
-            out[3] = up * per * 8 / (o->up_mbps * 1e6) + down * per * 8 / (o->down_mbps * 1e6);
+            out[3] = report_link_seconds(&o->link, up * per, down * per);
             rc = SQLITE_DONE;
             break;
         }
@@ -747,7 +726,7 @@ static int parse_options(int argc, char **argv, compare_opts *o)
             o->has_target = 1;
             break;
         case 'l':
-            if (parse_link(optarg, &o->up_mbps, &o->down_mbps) != 0) {
+            if (report_link_parse(optarg, &o->link) != 0) {
                 fprintf(stderr, "mpsl compare: --link-mbps '%s': expected UP or UP,DOWN in "
                                 "Mbit/s, positive numbers (e.g. 10,50)\n", optarg);
                 return 2;
@@ -779,14 +758,13 @@ static void print_target_note(const compare_opts *o)
 {
     int minimize = strstr(o->metric, "loss") || strstr(o->metric, "error");
     printf("target: %s %s %g; est. comm time at %g Mbit/s up, %g Mbit/s down per client\n",
-           o->metric, minimize ? "<=" : ">=", o->target, o->up_mbps, o->down_mbps);
+           o->metric, minimize ? "<=" : ">=", o->target, o->link.up_mbps, o->link.down_mbps);
 }
 
 int cmd_compare(int argc, char **argv)
 {
     compare_opts o = {.db = cli_default_db(), .metric = "test_acc",
-                      .format = TABLE_FORMAT_TABLE, .up_mbps = DEFAULT_UP_MBPS,
-                      .down_mbps = DEFAULT_DOWN_MBPS};
+                      .format = TABLE_FORMAT_TABLE, .link = {REPORT_LINK_UP_MBPS, REPORT_LINK_DOWN_MBPS}};
     int status = parse_options(argc, argv, &o);
     if (status != 0) {
         return status < 0 ? 0 : status;

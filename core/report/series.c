@@ -55,6 +55,18 @@ int report_link_parse(const char *text, report_link *link)
     return 0;
 }
 
+double report_link_seconds(const report_link *link, double bytes_up, double bytes_down)
+{
+    double t = 0;
+    if (link->up_mbps > 0) {
+        t += bytes_up * 8 / (link->up_mbps * 1e6);
+    }
+    if (link->down_mbps > 0) {
+        t += bytes_down * 8 / (link->down_mbps * 1e6);
+    }
+    return t;
+}
+
 int report_band_parse(const char *word, report_band *band)
 {
     static const char *const words[] = {"sd", "ci95", "none"};
@@ -147,9 +159,7 @@ static int load_epochs(sqlite3 *db, int64_t run_id, const char *metric, report_x
     sqlite3_bind_text(st, 2, metric, -1, SQLITE_STATIC);
     int bytes = bytes_figure(metric), cap = 0, rc;
     double up = 0, down = 0, secs = 0;
-    /* Mbit/s to bytes per second; a non-positive rate leaves that direction out. */
-    double up_bps = link && link->up_mbps > 0 ? link->up_mbps * 1e6 / 8 : INFINITY;
-    double down_bps = link && link->down_mbps > 0 ? link->down_mbps * 1e6 / 8 : INFINITY;
+    const report_link no_link = {0, 0};
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         int comm = sqlite3_column_int(st, 5);
         double clients = sqlite3_column_double(st, 6);
@@ -168,7 +178,7 @@ static int load_epochs(sqlite3 *db, int64_t run_id, const char *metric, report_x
         switch (xa) {
         case REPORT_X_BYTES: x = up + down; break;
         case REPORT_X_SECONDS: x = secs; break;
-        case REPORT_X_COMM: x = up / up_bps + down / down_bps; break;
+        case REPORT_X_COMM: x = report_link_seconds(link ? link : &no_link, up, down); break;
         default: x = epoch; break;
         }
         if (push(p, &cap, epoch, x, y)) {

@@ -41,6 +41,10 @@ typedef struct report_link {
 /* "UP" or "UP,DOWN" (Mbit/s, positive finite numbers; one number: both ways) -> *link;
  * -1 when it is not that. */
 int report_link_parse(const char *text, report_link *link);
+/* Seconds a client needs to send bytes_up and receive bytes_down over the link: the one link
+ * model of `mpsl compare`, `mpsl report` and `mpsl plot` (a rate <= 0 leaves its direction
+ * out). */
+double report_link_seconds(const report_link *link, double bytes_up, double bytes_down);
 
 /* "epoch", "step", "bytes", "seconds", "comm" -> *x; -1 for another word. */
 int report_xaxis_parse(const char *word, report_xaxis *x);
