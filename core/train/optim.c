@@ -20,8 +20,12 @@ double optim_lr(const optim_settings *o, double base_lr, int64_t epoch)
         if (epoch < o->warmup_epochs) {
             return base_lr * (double)(epoch + 1) / (double)o->warmup_epochs;
         }
+        /* PyTorch's CosineAnnealingLR(T_max = span, eta_min = min_lr) stepped once per epoch
+         * (after a LinearLR warmup, as SequentialLR chains them): an epoch runs at the
+         * curve's value at its start, which reaches min_lr only at the end of the run, so the
+         * last epoch still trains. */
         int64_t span = o->total_epochs - o->warmup_epochs;
-        double progress = span > 1 ? (double)(epoch - o->warmup_epochs) / (double)(span - 1) : 1.0;
+        double progress = span > 0 ? (double)(epoch - o->warmup_epochs) / (double)span : 1.0;
         if (progress > 1.0) {
             progress = 1.0;
         }

@@ -33,7 +33,7 @@ typedef struct optim_settings {
     int64_t step_epochs;    /* step: multiply by gamma every step_epochs epochs */
     double gamma;
     int64_t warmup_epochs;  /* cosine: linear warmup from lr/warmup to lr */
-    double min_lr;          /* cosine: final learning rate */
+    double min_lr;          /* cosine: the rate the curve reaches at the end of the run */
     int64_t total_epochs;   /* cosine: length of the schedule */
     int n_groups;
     optim_group groups[OPTIM_MAX_GROUPS];

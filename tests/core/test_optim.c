@@ -1,9 +1,51 @@
 /* test_optim.c: optimizer steps, schedules, clipping and parameter-group spans against values
- * worked out by hand from PyTorch's definitions (the PyTorch fixture tests check trajectories). */
+ * worked out by hand from PyTorch's definitions (the PyTorch fixture tests check trajectories),
+ * and the cosine schedule against PyTorch's per-epoch rates (argv[1]: the fixture that
+ * tests/core/make_cosine_fixture.py writes). */
 #include <math.h>
+#include <stdlib.h>
 
 #include "check.h"
 #include "train/optim.h"
+
+/* Every line "E W base min_lr epoch lr" of the fixture: optim_lr within 1e-12 relative (the
+ * fixture's values are PyTorch's, in float64; its recursive cosine may differ from the closed
+ * form in the last bits). Returns the number of lines checked. */
+static int check_cosine_fixture(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "cannot open the cosine fixture %s\n", path);
+        CHECK(f != NULL);
+        return 0;
+    }
+    char line[256];
+    int n = 0;
+    while (fgets(line, sizeof line, f)) {
+        long long E, W, e;
+        double base, min_lr, want;
+        if (line[0] == '#' || line[0] == '\n') {
+            continue;
+        }
+        if (sscanf(line, "%lld %lld %lf %lf %lld %lf", &E, &W, &base, &min_lr, &e, &want) != 6) {
+            fprintf(stderr, "%s: a malformed line: %s", path, line);
+            CHECK(0);
+            continue;
+        }
+        optim_settings s = {.kind = OPTIM_SGD, .lr = base, .schedule = SCHEDULE_COSINE,
+                            .warmup_epochs = W, .min_lr = min_lr, .total_epochs = E};
+        double got = optim_lr(&s, base, e);
+        if (fabs(got - want) > 1e-12 * fabs(want)) {
+            fprintf(stderr, "cosine E=%lld W=%lld base=%g min_lr=%g epoch %lld: %.17g, PyTorch "
+                    "%.17g\n", E, W, base, min_lr, e, got, want);
+        }
+        CHECK(fabs(got - want) <= 1e-12 * fabs(want));
+        CHECK(got > min_lr); /* no epoch of the run is at min_lr */
+        n++;
+    }
+    fclose(f);
+    return n;
+}
 
 static optim_settings base(optim_kind kind)
 {
@@ -12,7 +54,7 @@ static optim_settings base(optim_kind kind)
                             .total_epochs = 10};
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     mpsl_error err;
     /* Schedules. */
@@ -27,7 +69,15 @@ int main(void)
     s.min_lr = 0.0;
     CHECK_CLOSE(optim_lr(&s, 0.1, 0), 0.05, 1e-12);     /* warmup 1/2 */
     CHECK_CLOSE(optim_lr(&s, 0.1, 2), 0.1, 1e-12);      /* cosine start */
-    CHECK_CLOSE(optim_lr(&s, 0.1, 9), 0.0, 1e-12);      /* cosine end */
+    /* the last epoch runs at the curve's value at its start, (8 - 1) / 8 of the way */
+    CHECK_CLOSE(optim_lr(&s, 0.1, 9), 0.05 * (1 + cos(M_PI * 7.0 / 8.0)), 1e-12);
+    CHECK(optim_lr(&s, 0.1, 9) > 0.003);                 /* not 0: the last epoch trains */
+    if (argc > 1) {
+        CHECK(check_cosine_fixture(argv[1]) >= 50);
+    } else {
+        fprintf(stderr, "usage: test_optim COSINE_FIXTURE\n");
+        CHECK(argc > 1);
+    }
 
     /* SGD with momentum and weight decay over two spans with different rates, one frozen
      * float in between. */
