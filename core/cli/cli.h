@@ -11,6 +11,7 @@ int cmd_show(int argc, char **argv);     /* one run in full */
 int cmd_compare(int argc, char **argv);  /* runs side by side */
 int cmd_diff(int argc, char **argv);     /* config keys that differ among runs */
 int cmd_prepare(int argc, char **argv);  /* prepare an experiment's dataset */
+int cmd_estimate(int argc, char **argv); /* an epoch's cost, before running it */
 int cmd_report(int argc, char **argv);   /* HTML report of runs with SVG plots */
 int cmd_plot(int argc, char **argv);     /* one per-epoch metric as an SVG */
 int cmd_query(int argc, char **argv);    /* one read-only SQL statement */

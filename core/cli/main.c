@@ -24,6 +24,7 @@ static const verb verbs[] = {
      "run an experiment file (or repeat a stored run with --from-run)"},
     {"resume", cmd_resume, TAKES_DB, "continue a stopped run from its newest checkpoint"},
     {"prepare", cmd_prepare, 0, "prepare the dataset an experiment names, once"},
+    {"estimate", cmd_estimate, 0, "bytes, FLOPs and memory of an epoch, before running it"},
     {"plugins", cmd_plugins, 0, "list the plugins found on the search path"},
     {"runs", cmd_runs, TAKES_DB, "list runs in a results database"},
     {"show", cmd_show, TAKES_DB, "show one run in full"},

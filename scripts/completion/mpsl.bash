@@ -182,6 +182,7 @@ _mpsl()
     --in | --dir) _mpsl_dirs "$cur"; return 0 ;;
     --kind) _mpsl_words "$cur" dataset tokenizer encoder head aggregation; return 0 ;;
     --format) _mpsl_words "$cur" table csv json; return 0 ;;
+    --table) _mpsl_words "$cur" summary comm compute; return 0 ;;
     --status) _mpsl_words "$cur" running finished failed interrupted; return 0 ;;
     --method) _mpsl_plugins "$cmd" aggregation "$cur"; return 0 ;;
     --dataset) _mpsl_plugins "$cmd" dataset "$cur"; return 0 ;;
@@ -219,7 +220,7 @@ _mpsl()
         ((n++))
     done
     case $verb in
-    run | prepare) ((n == 0)) && _mpsl_files "$cur" '*.yaml' '*.yml' ;;
+    run | prepare | estimate) ((n == 0)) && _mpsl_files "$cur" '*.yaml' '*.yml' ;;
     plugins) _mpsl_dirs "$cur" ;;
     help) ((n == 0)) && _mpsl_words "$cur" "$(_mpsl_verbs "$cmd")" ;;
     new-plugin) ((n == 0)) && _mpsl_words "$cur" dataset tokenizer encoder head aggregation ;;
