@@ -70,7 +70,7 @@ static const char *const mh_kernel_names[] = {
     "layernorm_backward", "gelu_forward", "gelu_backward", "attention_forward",
     "attention_backward", "add", "bias_add_forward", "bias_add_backward",
     "patch_gather_strided", "embedding_forward", "embedding_backward", "token_select_forward",
-    "token_select_backward", "contrastive_loss"};
+    "token_select_backward", "contrastive_loss", "l2norm_forward", "l2norm_backward"};
 
 /* MPSL_OK when every entry of host h is there: its services, its helper tables and every
  * kernel of a table as large as this build's plugin.h; otherwise MPSL_ERR_INTERNAL, err naming

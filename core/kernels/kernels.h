@@ -38,6 +38,9 @@
  *                           softmax cross-entropy 3*B*B, as cross_entropy); backward, when
  *                           dimg or dtxt is non-NULL, 2*B*B (B*B per direction) plus
  *                           2*B*B*E for each of dimg, dtxt requested
+ *   l2norm_forward          3*N*C (square-accumulate, * scale/norm)              (forward)
+ *   l2norm_backward         2*N*C (row dots x . dout, also giving dscale) plus 3*N*C when
+ *                           dinp is non-NULL (* x, subtract, * scale/norm)      (backward)
  * Reference versions count exactly as their fast versions do. Kernels whose gradient pointer
  * is NULL (attention, gelu, bias_add, embedding, token_select) do nothing and count nothing.
  *
@@ -277,5 +280,19 @@ double kern_contrastive_loss(float *dimg, float *dtxt, const float *img, const f
                              int64_t B, int64_t E, float scale);
 double kern_contrastive_loss_ref(float *dimg, float *dtxt, const float *img, const float *txt,
                                  int64_t B, int64_t E, float scale);
+
+/* Row-wise L2 normalisation times scale, F.normalize(inp, dim=-1) * scale: out (N,C) = scale *
+ * inp / max(||row||, 1e-12), rnorm (N) = 1 / that denominator, saved for backward. Backward
+ * writes dinp (N,C) (may alias dout; NULL skips it) and accumulates into *dscale (may be
+ * NULL) sum(dout * inp * rnorm), the gradient of the scale. The reference backward recomputes
+ * the norms in double. */
+void kern_l2norm_forward(float *out, float *rnorm, const float *inp, int64_t N, int64_t C,
+                         float scale);
+void kern_l2norm_backward(float *dinp, float *dscale, const float *dout, const float *inp,
+                          const float *rnorm, int64_t N, int64_t C, float scale);
+void kern_l2norm_forward_ref(float *out, float *rnorm, const float *inp, int64_t N, int64_t C,
+                             float scale);
+void kern_l2norm_backward_ref(float *dinp, float *dscale, const float *dout, const float *inp,
+                              const float *rnorm, int64_t N, int64_t C, float scale);
 
 #endif

@@ -26,6 +26,8 @@ static const mpsl_kernels table = {
     .token_select_forward = kern_token_select_forward,
     .token_select_backward = kern_token_select_backward,
     .contrastive_loss = kern_contrastive_loss,
+    .l2norm_forward = kern_l2norm_forward,
+    .l2norm_backward = kern_l2norm_backward,
 };
 
 const mpsl_kernels *kernels_table(void) { return &table; }

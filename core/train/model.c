@@ -221,6 +221,9 @@ static void init_params(mpsl_model *m, uint64_t seed)
             case MPSL_INIT_UNIFORM:
                 p[j] = d->scale * (float)(2.0 * mpsl_rng_uniform(&rng) - 1.0);
                 break;
+            case MPSL_INIT_CONSTANT:
+                p[j] = d->scale;
+                break;
             case MPSL_INIT_ZEROS:
             default:
                 p[j] = 0.0f;

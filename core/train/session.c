@@ -840,6 +840,52 @@ int session_write_checkpoint(mpsl_role *server, int64_t done, int64_t step, mpsl
     return rc;
 }
 
+/* A training loss this close to its chance value (relative), this many epochs in a row, is
+ * a run that is not learning (docs/results-schema.md, loss_at_chance). */
+#define CHANCE_TOLERANCE 0.01
+#define CHANCE_EPOCHS 3
+
+/* The epoch's training loss of a model whose scores carry no information (all equal):
+ * ln(classes) for classification; for retrieval K ln(n) per loss call of n pairs (K caption
+ * losses summed), averaged with n as weight as train_loss averages the calls. The calls are
+ * those this process saw (session_loss); a rank that saw none (its clients run elsewhere)
+ * takes n = train.batch_size. 0: no chance value. */
+static double chance_loss(const mpsl_session *s)
+{
+    int64_t K, E;
+    session_retrieval_shape(s, &K, &E);
+    if (!K) {
+        return s->info.n_classes > 1 ? log((double)s->info.n_classes) : 0.0;
+    }
+    if (s->chance_n > 0) {
+        return s->chance_sum / s->chance_n;
+    }
+    return (double)K * log((double)s->ex->train.batch_size);
+}
+
+/* Counts the epochs in a row whose train_loss sat at its chance value; from the
+ * CHANCE_EPOCHS-th on the epoch is flagged (returns 1), and the first flagged one says so
+ * on stderr, with what to try. */
+static int loss_at_chance(mpsl_session *s, int64_t epoch, double train_loss)
+{
+    double chance = chance_loss(s);
+    s->chance_sum = s->chance_n = 0;
+    int near = train_loss >= 0 && chance > 0 &&
+               fabs(train_loss - chance) <= CHANCE_TOLERANCE * chance;
+    s->chance_streak = near ? s->chance_streak + 1 : 0;
+    if (s->chance_streak == CHANCE_EPOCHS) {
+        int retrieval = s->info.task == MPSL_TASK_RETRIEVAL;
+        mpsl_log(MPSL_LOG_WARN, "[%s] train_loss has stayed within %.0f%% of its chance value "
+                 "%.4f (%s) in epochs %lld-%lld (now %.4f): the model is not learning; try a "
+                 "lower learning rate%s (these epochs record loss_at_chance = 1)", s->ex->name,
+                 100.0 * CHANCE_TOLERANCE, chance,
+                 retrieval ? "K captions x ln(batch)" : "ln(classes)",
+                 (long long)(epoch + 2 - CHANCE_EPOCHS), (long long)epoch + 1, train_loss,
+                 retrieval ? ", or the retrieval head's similarity: cosine" : "");
+    }
+    return s->chance_streak >= CHANCE_EPOCHS;
+}
+
 int session_epoch_end(mpsl_role *server, int64_t epoch, mpsl_model *eval_model,
                       double train_loss, double train_acc, mpsl_error *err)
 {
@@ -901,6 +947,7 @@ int session_epoch_end(mpsl_role *server, int64_t epoch, mpsl_model *eval_model,
     if (train_acc < 0 && N > 0) {
         train_acc = mean_acc;
     }
+    int at_chance = loss_at_chance(s, epoch, train_loss);
     if (rc == MPSL_OK && s->ex->metrics_every_steps > 0) {
         rc = store_run_step_rows(server, epoch, err);
     }
@@ -940,6 +987,8 @@ int session_epoch_end(mpsl_role *server, int64_t epoch, mpsl_model *eval_model,
         {"recall_t2i_1", ev.recall[1][0], recall},
         {"recall_t2i_5", ev.recall[1][1], recall},
         {"recall_t2i_10", ev.recall[1][2], recall},
+        /* train_loss at its chance value CHANCE_EPOCHS epochs in a row (only when so) */
+        {"loss_at_chance", 1.0, at_chance},
     };
     for (size_t i = 0; i < MPSL_COUNT(rows) && rc == MPSL_OK; i++) {
         if (rows[i].present) {

@@ -90,6 +90,11 @@ struct mpsl_session {
     /* retrieval loss scratch (host_session.c): 5 arrays of loss_cap rows of E floats */
     float *loss_scratch;
     int64_t loss_cap;
+    /* the loss at chance (session_epoch_end): this epoch's training loss calls seen by this
+     * process, sum of n * (the loss of equal scores for n samples) and of n; and how many
+     * epochs in a row train_loss has been within 1% of that chance value */
+    double chance_sum, chance_n;
+    int chance_streak;
 
 };
 

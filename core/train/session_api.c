@@ -392,6 +392,10 @@ double session_loss(mpsl_session *s, float *dout, const float *out, const int32_
             return NAN;
         }
     }
+    if (dout) { /* a training call: equal scores would give each caption's loss ln(n) */
+        s->chance_sum += (double)n * (double)K * log((double)n);
+        s->chance_n += (double)n;
+    }
     float *img = s->loss_scratch, *txt = img + n * E, *dimg = txt + n * E, *dtxt = dimg + n * E;
     float *scores = dtxt + n * E;
     int64_t R = 1 + K;

@@ -9,9 +9,22 @@
  * fc_norm (norm: true) is one LayerNorm shared by the image and caption features, as a
  * transformer's final norm is shared by all tokens; embed_dim E defaults to D.
  *
+ * similarity: cosine (CLIP-style; not the paper's) then L2-normalises every row and scales it
+ * by sqrt(exp(t)), so that the caller's raw dot products are exp(t) * cos(img, txt):
+ *     out_row = sqrt(exp(min(t, ln 100))) * y_row / ||y_row||
+ * t is the learnable scalar head.logit_scale, initialised to ln(1 / init_temperature), and
+ * exp(t) is clamped at 100 as CLIP clamps it (the clamp passes no gradient beyond it, as
+ * torch.clamp; the parameter itself is not changed); temperature: fixed uses the constant
+ * 1 / init_temperature and declares nothing. Splitting the scale evenly over image and caption
+ * rows keeps the loss, its gradient, Recall@K (which ranks the same dot products, a ranking
+ * the positive scale leaves that of cos) and the test loss in the core unchanged, and keeps
+ * the temperature where the head runs (the server in MPSL): its gradient comes back through
+ * the head's dout like every other head parameter's, and the normalisation's FLOPs are counted
+ * by the l2norm kernels. The default, similarity: dot, is the paper's reference setting.
+ *
  * THE LOSS IS THE CALLER'S. As in the paper's reference code, it is the symmetric contrastive
- * loss of raw dot products (no normalisation, no temperature) computed per caption index and
- * summed:
+ * loss of the rows' raw dot products (with similarity: dot, no normalisation, no temperature)
+ * computed per caption index and summed:
  *     L = sum_k kernels->contrastive_loss(dimg_k, dtxt_k, img, txt_k, B, E, 1)
  * with img = out[:, 0, :] and txt_k = out[:, 1+k, :] gathered to contiguous (B,E) arrays; the
  * head's dout is dout[:, 0, :] = sum_k dimg_k and dout[:, 1+k, :] = dtxt_k. Recall@K ranks
@@ -19,17 +32,25 @@
  *
  * Sizes: B batch, T tokens, D width, K captions per image, E embedding width, R = B*(1+K)
  * feature rows. Saved for backward: the gathered features (R,D), with norm the normed ones
- * (R,D) and mean/rstd (2R): 4 * (R*D + norm * (R*D + 2*R)) bytes; scratch (R,E) + (R,D),
- * plus (R,D) with norm. */
+ * (R,D) and mean/rstd (2R), with cosine the embeddings before normalisation (R,E) and their
+ * inverse norms (R): 4 * (R*D + norm * (R*D + 2*R) + cosine * (R*E + R)) bytes; scratch
+ * (R,E) + (R,D), plus (R,D) with norm. */
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 #include <mpsl/plugin.h>
+
+enum { SIM_DOT, SIM_COSINE };
+enum { TEMP_AUTO, TEMP_NONE, TEMP_FIXED, TEMP_LEARNABLE };
 
 typedef struct {
     int64_t embed_dim;
     int norm;
     double eps;
+    int similarity;
+    int temperature;
+    double init_temperature;
 } rt_params;
 
 static const mpsl_param_spec rt_spec[] = {
@@ -38,7 +59,19 @@ static const mpsl_param_spec rt_spec[] = {
     MPSL_PARAM_BOOL(rt_params, norm, "norm", "false",
                     "LayerNorm (fc_norm, shared) the image CLS and caption features"),
     MPSL_PARAM_FLOAT(rt_params, eps, "eps", 0, 1e-12, 1.0, "1e-6", "LayerNorm epsilon"),
+    MPSL_PARAM_ENUM(rt_params, similarity, "similarity", "dot|cosine", "dot",
+                    "dot: raw dot products (the paper's); cosine: L2-normalised embeddings "
+                    "times exp(t) (CLIP)"),
+    MPSL_PARAM_ENUM(rt_params, temperature, "temperature", "auto|none|fixed|learnable", "auto",
+                    "the cosine logits' scale exp(t): learnable t, fixed, or none (scale 1); "
+                    "auto: none with dot, learnable with cosine"),
+    MPSL_PARAM_FLOAT(rt_params, init_temperature, "init_temperature", 0, 0.01, 100.0, "0.07",
+                     "initial (fixed: constant) temperature; the logit scale is its inverse, "
+                     "at most 100"),
 };
+
+/* CLIP's ceiling on the logit scale exp(t). */
+#define MAX_LOGIT_SCALE 100.0f
 
 typedef struct {
     const mpsl_host *h;
@@ -47,7 +80,10 @@ typedef struct {
     int64_t txt_t0;   // the first caption token (K consecutive)
     int norm;
     float eps;
+    int cosine;
+    float fixed_scale;  // the logit scale without a learnable t (1 with temperature none)
     int64_t off_nw, off_nb, off_iw, off_ib, off_tw, off_tb; // off_n*: -1 without norm
+    int64_t off_ls;     // head.logit_scale, -1 unless cosine with a learnable temperature
     int64_t cap;      // batch capacity
     // rows are ordered image features first (B), then captions (B*K, sample-major)
     float *feat;      // (R,D) saved: gathered tokens
@@ -56,6 +92,9 @@ typedef struct {
     float *y;         // (R,E) scratch: embeddings / their gradients in row order
     float *dfeat;     // (R,D) scratch
     float *dnorm;     // (R,D) scratch with norm
+    float *emb;       // (R,E) saved with cosine: embeddings before normalisation, row order
+    float *rnorm;     // (R) saved with cosine: their inverse norms
+    float row_scale;  // saved with cosine: sqrt of the logit scale the forward used
     int64_t saved_B;
 } rt_state;
 
@@ -63,8 +102,9 @@ static void rt_free_buffers(rt_state *s)
 {
     const mpsl_host *h = s->h;
     h->free(s->feat), h->free(s->normed), h->free(s->mean), h->free(s->rstd);
-    h->free(s->y), h->free(s->dfeat), h->free(s->dnorm);
+    h->free(s->y), h->free(s->dfeat), h->free(s->dnorm), h->free(s->emb), h->free(s->rnorm);
     s->feat = s->normed = s->mean = s->rstd = s->y = s->dfeat = s->dnorm = NULL;
+    s->emb = s->rnorm = NULL;
     s->cap = 0;
 }
 
@@ -119,6 +159,22 @@ static int rt_create(const mpsl_host *h, const mpsl_module_init *init, void **st
                      "this host lacks", where);
         return MPSL_ERR_PLUGIN;
     }
+    int cosine = p->similarity == SIM_COSINE;
+    int temp = p->temperature == TEMP_AUTO ? (cosine ? TEMP_LEARNABLE : TEMP_NONE)
+                                           : p->temperature;
+    if (!cosine && temp != TEMP_NONE) {
+        h->error_set(err, "%s: retrieval: temperature: %s scales cosine similarities; with "
+                     "similarity: dot the embeddings' norms are the scale (the paper's setting): "
+                     "use similarity: cosine or leave temperature out", where,
+                     temp == TEMP_FIXED ? "fixed" : "learnable");
+        return MPSL_ERR_INVALID;
+    }
+    if (cosine && (h->kernels->size < offsetof(mpsl_kernels, l2norm_backward) + sizeof(void *) ||
+                   !h->kernels->l2norm_forward || !h->kernels->l2norm_backward)) {
+        h->error_set(err, "%s: retrieval: similarity: cosine needs the l2norm kernels (ABI 2.2), "
+                     "which this host lacks", where);
+        return MPSL_ERR_PLUGIN;
+    }
     rt_state *s = h->alloc(sizeof(*s));
     if (!s) {
         h->error_set(err, "%s: retrieval: out of memory", where);
@@ -130,7 +186,9 @@ static int rt_create(const mpsl_host *h, const mpsl_module_init *init, void **st
     s->img_t = lay->segment[0].offset;
     s->txt_t0 = lay->segment[1].offset;
     s->norm = p->norm, s->eps = (float)p->eps;
-    s->off_nw = s->off_nb = -1;
+    s->cosine = cosine;
+    s->fixed_scale = temp == TEMP_FIXED ? (float)(1.0 / p->init_temperature) : 1.0f;
+    s->off_nw = s->off_nb = s->off_ls = -1;
     s->saved_B = -1;
     int64_t dshape[1] = {D}, wshape[2] = {s->E, D}, bshape[1] = {s->E};
     float bound = 1.0f / sqrtf((float)D);
@@ -150,6 +208,12 @@ static int rt_create(const mpsl_host *h, const mpsl_module_init *init, void **st
                                    bound, 1, err)) < 0 ||
         (s->off_tb = init->declare(init->ctx, "head.txt.bias", 1, bshape, MPSL_INIT_UNIFORM,
                                    bound, 1, err)) < 0) {
+        goto fail;
+    }
+    int64_t one[1] = {1};
+    if (temp == TEMP_LEARNABLE &&
+        (s->off_ls = init->declare(init->ctx, "head.logit_scale", 1, one, MPSL_INIT_CONSTANT,
+                                   (float)log(1.0 / p->init_temperature), 1, err)) < 0) {
         goto fail;
     }
     *state = s;
@@ -191,6 +255,11 @@ static int rt_reserve(rt_state *s, int64_t B, mpsl_error *err)
         s->rstd = h->alloc((size_t)R * sizeof(float));
         ok = ok && s->normed && s->dnorm && s->mean && s->rstd;
     }
+    if (s->cosine) {
+        s->emb = h->alloc((size_t)(R * s->E) * sizeof(float));
+        s->rnorm = h->alloc((size_t)R * sizeof(float));
+        ok = ok && s->emb && s->rnorm;
+    }
     if (!ok) {
         rt_free_buffers(s);
         h->error_set(err, "retrieval: out of memory for a batch of %lld", (long long)B);
@@ -214,6 +283,16 @@ static void rt_permute(float *dst, const float *src, int64_t B, int64_t K, int64
         const float *stxt = to_rows ? src + (b * (1 + K) + 1) * W : src + (B + b * K) * W;
         memcpy(txt, stxt, (size_t)K * row);
     }
+}
+
+/* The logit scale exp(t) (clamped at 100), the fixed one, or 1. */
+static float rt_logit_scale(const rt_state *s, const mpsl_weights *w)
+{
+    if (s->off_ls < 0) {
+        return s->fixed_scale;
+    }
+    float t = w->param[s->off_ls];
+    return t < logf(MAX_LOGIT_SCALE) ? expf(t) : MAX_LOGIT_SCALE;
 }
 
 static int rt_forward(void *state, const mpsl_weights *w, const mpsl_tensor *inp,
@@ -245,9 +324,14 @@ static int rt_forward(void *state, const mpsl_weights *w, const mpsl_tensor *inp
                              w->param + s->off_nb, B * (1 + K), D, s->eps);
         f = s->normed;
     }
-    k->linear_forward(s->y, f, w->param + s->off_iw, w->param + s->off_ib, B, D, E);
-    k->linear_forward(s->y + B * E, f + B * D, w->param + s->off_tw, w->param + s->off_tb,
+    float *y = s->cosine ? s->emb : s->y;   // cosine keeps the embeddings for backward
+    k->linear_forward(y, f, w->param + s->off_iw, w->param + s->off_ib, B, D, E);
+    k->linear_forward(y + B * E, f + B * D, w->param + s->off_tw, w->param + s->off_tb,
                       B * K, D, E);
+    if (s->cosine) {
+        s->row_scale = sqrtf(rt_logit_scale(s, w));
+        k->l2norm_forward(s->y, s->rnorm, s->emb, B * (1 + K), E, s->row_scale);
+    }
     rt_permute(out->data, s->y, B, K, E, 0);
     out->dtype = MPSL_F32;
     out->ndim = 3;
@@ -287,6 +371,16 @@ static int rt_backward(void *state, const mpsl_weights *w, const mpsl_tensor *do
     int dfeat = dinp || g_nw || g_nb;
     const float *f = s->norm ? s->normed : s->feat;
     rt_permute(s->y, dout->data, B, K, E, 1);   // dy in row order
+    if (s->cosine) {
+        /* out = c * y / ||y|| with c = sqrt(exp(t)): dc/dt = c / 2 while exp(t) is below the
+         * clamp (t = ln 100 still passes it, as torch.clamp's gradient does) */
+        float *g_ls = rt_grad(w, s->off_ls, 1), dc = 0.0f;
+        k->l2norm_backward(s->y, g_ls ? &dc : NULL, s->y, s->emb, s->rnorm, B * (1 + K), E,
+                           s->row_scale);
+        if (g_ls && w->param[s->off_ls] <= logf(MAX_LOGIT_SCALE)) {
+            g_ls[0] += 0.5f * s->row_scale * dc;
+        }
+    }
     k->linear_backward(dfeat ? s->dfeat : NULL, g_iw, g_ib, s->y, f, w->param + s->off_iw, B,
                        D, E);
     k->linear_backward(dfeat ? s->dfeat + B * D : NULL, g_tw, g_tb, s->y + B * E, f + B * D,
@@ -315,6 +409,6 @@ static const mpsl_module_api rt_api = {
     sizeof(mpsl_module_api), rt_create, rt_destroy, rt_output_shape, rt_forward, rt_backward,
 };
 
-MPSL_PLUGIN(MPSL_KIND_HEAD, "retrieval", "1.0.0",
+MPSL_PLUGIN(MPSL_KIND_HEAD, "retrieval", "1.1.0",
             "image-text retrieval: image CLS and per-caption tokens to embeddings (contrastive)",
             &rt_api, rt_params, rt_spec);

@@ -47,8 +47,8 @@ check "refused runs leave no row" [ "$(sql n.db "select count(*) from runs")" = 
 "$MPSL" plugins --kind dataset "$MPSL_TEST_PLUGIN_DIR" >plugins.txt 2>/dev/null
 check "named_classes_abi20 is listed with ABI 2.0" \
   grep -Eq '^named_classes_abi20 +dataset +1\.0\.0 +2\.0 ' plugins.txt
-check "named_classes is listed with this mpsl's ABI 2.1" \
-  grep -Eq '^named_classes +dataset +1\.0\.0 +2\.1 ' plugins.txt
+check "named_classes is listed with this mpsl's ABI 2.2" \
+  grep -Eq '^named_classes +dataset +1\.0\.0 +2\.2 ' plugins.txt
 expect_ok "a dataset plugin built against ABI 2.0" "$MPSL" run named.yaml --db n.db \
   --set data.dataset.plugin=named_classes_abi20
 

@@ -716,6 +716,91 @@ static void test_contrastive(void)
     CHECK(isfinite(kern_contrastive_loss(di, dt, big_i, big_t, 2, 2, 1.0f)));
 }
 
+/* ------------------------------------------------------------------ l2norm */
+
+typedef struct {
+    int64_t N, C;
+    float *inp, *out, *rnorm, *R;
+    float scale;
+} l2_fd;
+
+/* sum(out * R) with out = scale * inp / ||inp||, R a fixed random upstream gradient */
+static double l2_loss(void *ctx)
+{
+    l2_fd *c = ctx;
+    kern_l2norm_forward_ref(c->out, c->rnorm, c->inp, c->N, c->C, c->scale);
+    double l = 0.0;
+    for (int64_t i = 0; i < c->N * c->C; i++) {
+        l += (double)c->out[i] * c->R[i];
+    }
+    return l;
+}
+
+static void test_l2norm(void)
+{
+    const struct {
+        int64_t N, C;
+        float scale;
+    } cases[] = {{1, 1, 1.0f}, {3, 5, 2.5f}, {7, 33, 0.3f}, {40, 64, 10.0f}};
+    for (size_t k = 0; k < MPSL_COUNT(cases); k++) {
+        int64_t N = cases[k].N, C = cases[k].C, n = N * C;
+        l2_fd c = {N, C, frand(n, -1, 1), fnew(n), fnew(N), frand(n, -1, 1), cases[k].scale};
+        float *out = fnew(n), *rn = fnew(N), *dinp = frand(n, -9, 9), *dinp_r = fnew(n);
+        float ds = 0.5f, ds_r = 0.5f;   // accumulates onto what is there
+        double f[2] = {0, 0};
+        flops_set_target(f);
+        kern_l2norm_forward(out, rn, c.inp, N, C, c.scale);
+        CHECK(f[MPSL_PASS_FORWARD] == 3.0 * (double)n);
+        kern_l2norm_backward(dinp, &ds, c.R, c.inp, rn, N, C, c.scale);
+        CHECK(f[MPSL_PASS_BACKWARD] == 5.0 * (double)n);
+        f[0] = f[1] = 0;
+        float dsn = 0.0f;
+        kern_l2norm_backward(NULL, &dsn, c.R, c.inp, rn, N, C, c.scale);
+        CHECK(f[MPSL_PASS_BACKWARD] == 2.0 * (double)n);
+        flops_set_target(NULL);
+        l2_loss(&c);   // the reference forward
+        CHECK_ARRAYS("l2norm out", out, c.out, n, 1e-5, 1e-7);
+        CHECK_ARRAYS("l2norm rnorm", rn, c.rnorm, N, 1e-5, 0);
+        kern_l2norm_backward_ref(dinp_r, &ds_r, c.R, c.inp, rn, N, C, c.scale);
+        CHECK_ARRAYS("l2norm dinp", dinp, dinp_r, n, 1e-4, 1e-6);
+        CHECK_CLOSE(ds, ds_r, 1e-4 * (1.0 + fabs(ds_r)));
+        CHECK_CLOSE(dsn + 0.5f, ds, 1e-6 * (1.0 + fabs(ds)));
+        // every row has norm scale
+        for (int64_t r = 0; r < N; r++) {
+            double ss = 0.0;
+            for (int64_t i = 0; i < C; i++) {
+                ss += (double)out[r * C + i] * out[r * C + i];
+            }
+            CHECK_CLOSE(sqrt(ss), c.scale, 1e-5 * c.scale);
+        }
+        if (C > 1) {   // one element per row has no direction to vary: the gradient is 0
+            CHECK_FD("l2norm inp", l2_loss, &c, c.inp, dinp, n, 1e-2f, 1e-2, 1e-3);
+        }
+        float dscale = ds - 0.5f;
+        CHECK_FD("l2norm scale", l2_loss, &c, &c.scale, &dscale, 1, 1e-3f, 1e-3, 1e-5);
+        // in place: dinp may alias dout
+        float *g = fnew(n);
+        memcpy(g, c.R, (size_t)n * sizeof(float));
+        kern_l2norm_backward(g, NULL, g, c.inp, rn, N, C, c.scale);
+        CHECK_ARRAYS("l2norm in place", g, dinp, n, 1e-6, 1e-9);
+        free(c.inp), free(c.out), free(c.rnorm), free(c.R), free(out), free(rn), free(dinp);
+        free(dinp_r), free(g);
+    }
+    // a zero row is divided by the floor 1e-12 (F.normalize's eps): zero out, and the norm,
+    // clamped, passes no gradient: dinp = scale * dout / 1e-12
+    float x[4] = {0, 0, 3, 4}, out[4], rn[2], dout[4] = {1e-12f, -2e-12f, 1, 0}, dinp[4], ds = 0;
+    kern_l2norm_forward(out, rn, x, 2, 2, 2.0f);
+    float want[4] = {0, 0, 1.2f, 1.6f};
+    CHECK_ARRAYS("l2norm zero row", out, want, 4, 1e-6, 0);
+    kern_l2norm_backward(dinp, &ds, dout, x, rn, 2, 2, 2.0f);
+    // row 1: n = (0.6, 0.8), dinp = 2/5 * (dout - n (n . dout)) = 0.4 * (1 - 0.36, -0.48)
+    float want_d[4] = {2.0f, -4.0f, 0.4f * 0.64f, 0.4f * -0.48f};
+    CHECK_ARRAYS("l2norm zero row dinp", dinp, want_d, 4, 1e-5, 1e-7);
+    kern_l2norm_backward_ref(dinp, NULL, dout, x, rn, 2, 2, 2.0f);
+    CHECK_ARRAYS("l2norm zero row dinp (ref)", dinp, want_d, 4, 1e-5, 1e-7);
+    CHECK_CLOSE(ds, 0.6, 1e-6);
+}
+
 /* ------------------------------------------------------------------ thread counts */
 
 /* Every parallel kernel at ViT-like sizes gives the same results with 1, 2 and 3 threads, up
@@ -799,6 +884,8 @@ static void test_table_entries(void)
     CHECK(k->token_select_forward == kern_token_select_forward);
     CHECK(k->token_select_backward == kern_token_select_backward);
     CHECK(k->contrastive_loss == kern_contrastive_loss);
+    CHECK(k->l2norm_forward == kern_l2norm_forward);
+    CHECK(k->l2norm_backward == kern_l2norm_backward);
 }
 
 int main(void)
@@ -815,6 +902,7 @@ int main(void)
     test_embedding();
     test_token_select();
     test_contrastive();
+    test_l2norm();
     test_thread_independence();
     return check_exit();
 }

@@ -224,8 +224,12 @@ static double retrieval_objective(const fd_ctx *c, const float *out, float *dout
     return loss;
 }
 
-static void retrieval_case(const char *yaml, const mpsl_token_layout *lay, int64_t B,
-                           int64_t T, int64_t D, int64_t E, int norm)
+/* norm: fc_norm declared; cosine: rows L2-normalised times sqrt(logit scale), which is
+ * exp(t) of a declared head.logit_scale set to t (clamped at 100) when t is not NAN, else
+ * `fixed`. */
+static void retrieval_case_cos(const char *yaml, const mpsl_token_layout *lay, int64_t B,
+                               int64_t T, int64_t D, int64_t E, int norm, int cosine, float t_log,
+                               float fixed)
 {
     mpsl_error err = {{0}};
     module m;
@@ -243,8 +247,15 @@ static void retrieval_case(const char *yaml, const mpsl_token_layout *lay, int64
     CHECK(ndim == 2 && shape[0] == 1 + K && shape[1] == E && cls == 0);
     const char *names[] = {"fc_norm.weight", "fc_norm.bias", "head.img.weight",
                            "head.img.bias", "head.txt.weight", "head.txt.bias"};
-    CHECK(m.n_decl == 4 + 2 * norm);
-    for (int i = 0; i < m.n_decl; i++) {
+    int learn = cosine && !isnan(t_log);
+    CHECK(m.n_decl == 4 + 2 * norm + learn);
+    if (learn) {   // declared last, initialised to ln(1/init_temperature) by the host
+        const decl *ls = &m.d[m.n_decl - 1];
+        CHECK(strcmp(ls->name, "head.logit_scale") == 0 && ls->trainable && ls->count == 1);
+        CHECK(ls->init == MPSL_INIT_CONSTANT);
+        m.param[ls->off] = t_log;
+    }
+    for (int i = 0; i < m.n_decl - learn; i++) {
         const char *want = names[i + 2 * !norm];
         CHECK(strcmp(m.d[i].name, want) == 0);
         CHECK(m.d[i].trainable);
@@ -283,9 +294,23 @@ static void retrieval_case(const char *yaml, const mpsl_token_layout *lay, int64
         kern_linear_forward_ref(want + row * E, normed + row * D,
                                 pv(&m, img ? "head.img.weight" : "head.txt.weight"),
                                 pv(&m, img ? "head.img.bias" : "head.txt.bias"), 1, D, E);
+        if (cosine) {
+            double ss = 0.0, scale = learn ? fmin(exp((double)t_log), 100.0) : fixed;
+            for (int64_t e = 0; e < E; e++) {
+                ss += (double)want[row * E + e] * want[row * E + e];
+            }
+            for (int64_t e = 0; e < E; e++) {
+                want[row * E + e] = (float)(want[row * E + e] * sqrt(scale / ss));
+            }
+        }
     }
     CHECK_ARRAYS("retrieval forward", c.out, want, R * E, 1e-5, 1e-5);
     check_param_grads(&c, 1e-2f, 1e-2, 1e-3, 200);
+    if (learn && t_log > logf(100.0f)) {   // clamped: the logit scale gets no gradient
+        CHECK(m.grad[m.d[m.n_decl - 1].off] == 0.0f);
+    } else if (learn) {
+        CHECK(m.grad[m.d[m.n_decl - 1].off] != 0.0f);
+    }
     check_fd_(__FILE__, __LINE__, "retrieval input", module_loss, &c, x, din, n_in, 1e-2f, 1e-2,
               1e-3, 100000);
     // tokens other than the image CLS and the captions get exactly zero gradient
@@ -311,6 +336,12 @@ static void retrieval_case(const char *yaml, const mpsl_token_layout *lay, int64
     module_close(&m);
 }
 
+static void retrieval_case(const char *yaml, const mpsl_token_layout *lay, int64_t B,
+                           int64_t T, int64_t D, int64_t E, int norm)
+{
+    retrieval_case_cos(yaml, lay, B, T, D, E, norm, 0, NAN, 1.0f);
+}
+
 static void test_retrieval(void)
 {
     // 4 image tokens (CLS first) then 3 captions, one token each
@@ -320,6 +351,16 @@ static void test_retrieval(void)
     retrieval_case("embed_dim: 8\n", &lay, 3, 8, 16, 8, 0);
     retrieval_case("norm: true\n", &lay, 4, 8, 6, 6, 1);
     retrieval_case("norm: true\nembed_dim: 3\n", &five, 3, 8, 5, 3, 1);
+    // cosine similarity: a learnable temperature (t below and above CLIP's clamp ln 100),
+    // a fixed one, and none (scale 1)
+    retrieval_case_cos("similarity: cosine\nembed_dim: 5\n", &lay, 4, 8, 6, 5, 0, 1, 2.0f, 0);
+    retrieval_case_cos("similarity: cosine\nnorm: true\ntemperature: learnable\n", &five, 5,
+                       8, 6, 6, 1, 1, 0.3f, 0);
+    retrieval_case_cos("similarity: cosine\n", &lay, 3, 8, 6, 6, 0, 1, 5.0f, 0);
+    retrieval_case_cos("similarity: cosine\ntemperature: fixed\ninit_temperature: 0.5\n", &lay,
+                       4, 8, 6, 6, 0, 1, NAN, 2.0f);
+    retrieval_case_cos("similarity: cosine\ntemperature: none\n", &lay, 4, 8, 6, 6, 0, 1, NAN,
+                       1.0f);
     // batch growth: a bigger batch after a smaller one, on the same instance, is covered by
     // fd_setup's forward (B) after module_loss probes; here B=1 then B=5
     mpsl_error err = {{0}};
@@ -367,6 +408,21 @@ static void test_retrieval(void)
     }
     CHECK(module_open(&m, "retrieval", MPSL_KIND_HEAD, "embed_dim: -1\n", 2, td(8, 4), 0, &lay,
                       &err) != MPSL_OK);
+    module_close(&m);
+    // a temperature scales cosine similarities only; init_temperature keeps exp(t) <= 100
+    CHECK(module_open(&m, "retrieval", MPSL_KIND_HEAD, "temperature: learnable\n", 2,
+                      td(8, 4), 0, &lay, &err) == MPSL_ERR_INVALID);
+    CHECK_CONTAINS(err.msg, "use similarity: cosine");
+    module_close(&m);
+    CHECK(module_open(&m, "retrieval", MPSL_KIND_HEAD,
+                      "similarity: cosine\ninit_temperature: 0.001\n", 2, td(8, 4), 0, &lay,
+                      &err) != MPSL_OK);
+    module_close(&m);
+    // the default initial t is ln(1/0.07), CLIP's
+    CHECK(module_open(&m, "retrieval", MPSL_KIND_HEAD, "similarity: cosine\n", 2, td(8, 4), 0,
+                      &lay, &err) == MPSL_OK);
+    const decl *ls = m.state ? find_decl(&m, "head.logit_scale") : NULL;
+    CHECK(ls && ls->init == MPSL_INIT_CONSTANT && fabsf(ls->scale - logf(1 / 0.07f)) < 1e-6f);
     module_close(&m);
 }
 

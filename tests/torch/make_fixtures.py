@@ -34,7 +34,8 @@ check fails on such a change and passes on that noise.
                             P 16, stride 10: overlapping; and 2 channels, strides 8/12, no CLS),
                             text (bytes vocabulary, pads masked; and pool_to_one over 2
                             sequences), classifier (cls over two segments; mean + fc_norm),
-                            retrieval (fc_norm, E != D) with the summed contrastive loss
+                            retrieval (fc_norm, E != D) with the summed contrastive loss;
+                            retrieval with cosine similarity and a learnable temperature
     vit.safetensors         the small ViT of issue 3: image_patch (28x28, P 7, D 64: 16
                             patches + CLS = 17 tokens) -> vit (depth 2, heads 4, mlp_ratio 4,
                             qkv_bias, final_norm) -> classifier (cls) -> cross-entropy
@@ -68,6 +69,7 @@ with struct and json, as tests/weights/torch_fixture.py does.
 """
 import argparse
 import json
+import math
 import os
 import struct
 import sys
@@ -512,6 +514,35 @@ def module_cases(o):
     o.add("retrieval.dout", y.grad), o.add("retrieval.din", x.grad)
     for k, v in p.items():
         o.add(f"retrieval.grad.head.{k}", v.grad)
+
+    # retrieval with similarity: cosine and a learnable temperature (CLIP): the head's rows are
+    # sqrt(exp(t)) * normalize(y), so the summed raw-dot contrastive loss of those rows is
+    # the CLIP loss of exp(t) * cos(img, txt), checked here against the CLIP form itself;
+    # t = ln(1/0.05) (not the default 0.07); no fc_norm, E = 12 != D = 16
+    B, T, D, E, K = 4, 6, 16, 12, 2
+    x = r.normal(B, T, D).requires_grad_()
+    p = {}
+    linear_params(r, p, "head.img", E, D)
+    linear_params(r, p, "head.txt", E, D)
+    p["head.logit_scale"] = torch.tensor([1.0 / 0.05], dtype=F64).log().to(torch.float32).to(F64)
+    p = leaves(p)
+    img = F.linear(x[:, 0], p["head.img.weight"], p["head.img.bias"])
+    txts = [F.linear(x[:, 4 + k], p["head.txt.weight"], p["head.txt.bias"]) for k in range(K)]
+    scale = p["head.logit_scale"].clamp(max=math.log(100.0)).exp()
+    y = torch.stack([F.normalize(v, dim=-1) for v in [img] + txts], dim=1) * scale.sqrt()
+    y.retain_grad()
+    loss = sum(contrastive(y[:, 0], y[:, 1 + k]) for k in range(K))
+    clip = sum(0.5 * (F.cross_entropy(L, torch.arange(B)) + F.cross_entropy(L.t(), torch.arange(B)))
+               for L in (scale * F.normalize(img, dim=-1) @ F.normalize(t, dim=-1).t()
+                         for t in txts))
+    assert abs(loss.item() - clip.item()) < 1e-12, (loss.item(), clip.item())
+    loss.backward()
+    o.add("retrieval_cosine.in", x)
+    store_params(o, "retrieval_cosine", "head", p, grads=False)
+    o.add("retrieval_cosine.out", y), o.add("retrieval_cosine.loss", loss.reshape(1))
+    o.add("retrieval_cosine.dout", y.grad), o.add("retrieval_cosine.din", x.grad)
+    for k, v in p.items():
+        o.add(f"retrieval_cosine.grad.head.{k}", v.grad)
 
 
 # ------------------------------------------------------------------ the small ViT

@@ -6,7 +6,8 @@
  * same with trainable_blocks: 1, and with block 0 frozen by the host's w.trainable flags as
  * optimizer groups freeze it; pre_norm without final norm and qkv bias at eps 1e-5), the
  * classifier head (cls over two segments; mean pooling with fc_norm; the small ViT's head) and
- * the retrieval head with its summed contrastive loss. Outputs, input gradients and every
+ * the retrieval head with its summed contrastive loss (raw dot products; and cosine similarity
+ * with a learnable temperature, against CLIP's form of the loss). Outputs, input gradients and every
  * parameter gradient below 1e-4 with the metric of torch_check.h; tensors frozen by
  * declaration keep an exactly zero gradient.
  *
@@ -149,27 +150,28 @@ static void classifier_case(const st_file *f, const char *c, const char *title, 
     tmod_close(&m);
 }
 
-/* retrieval: out (B, 1+K, E); the loss is the caller's: sum over captions k of the
- * contrastive loss of img = out[:, 0] and txt_k = out[:, 1+k], computed with the kernel. */
-static void retrieval_case(const st_file *f)
+/* retrieval (case c, K captions): out (B, 1+K, E); the loss is the caller's: sum over
+ * captions k of the contrastive loss of img = out[:, 0] and txt_k = out[:, 1+k], computed
+ * with the kernel. With similarity: cosine PyTorch computed it as CLIP does, from exp(t) *
+ * cos(img, txt) (make_fixtures.py checks that this is the same loss). */
+static void retrieval_case(const st_file *f, const char *c, int64_t K, const char *yaml)
 {
-    case_begin("retrieval (retrieval.so)");
+    case_begin("%s (retrieval.so)", c);
     const mpsl_kernels *k = kernels_table();
-    const st_tensor_info *ti = fx_info(f, "retrieval.in");
-    int64_t B = ti->shape[0], T = ti->shape[1], D = ti->shape[2], K = 3;
+    const st_tensor_info *ti = fx_info(f, nm(0, "%s.in", c));
+    int64_t B = ti->shape[0], T = ti->shape[1], D = ti->shape[2];
     mpsl_token_layout lay = {2, {{0, T - K, 1}, {T - K, K, 0}}};
     tmod m;
     int64_t td[2] = {T, D};
-    tmod_open(&m, "retrieval", MPSL_KIND_HEAD, "norm: true\nembed_dim: 12\n", 2, td, MPSL_F32,
-              0, &lay);
+    tmod_open(&m, "retrieval", MPSL_KIND_HEAD, yaml, 2, td, MPSL_F32, 0, &lay);
     tmod_bind(&m, NULL, NULL);
-    tmod_load(&m, f, "retrieval.param.head");
+    tmod_load(&m, f, nm(0, "%s.param.head", c));
     CHECK(m.out_ndim == 2 && m.out_shape[0] == 1 + K);
     int64_t E = m.out_shape[1], R = 1 + K;
-    float *x = fx_get(f, "retrieval.in", NULL), *out = fnew(B * R * E);
+    float *x = fx_get(f, nm(0, "%s.in", c), NULL), *out = fnew(B * R * E);
     mpsl_tensor inp = tensor3(x, B, T, D), o = {.data = out};
     tmod_forward(&m, &inp, &o);
-    float *want = fx_getn(f, "retrieval.out", B * R * E);
+    float *want = fx_getn(f, nm(0, "%s.out", c), B * R * E);
     expect_close("out", out, want, B * R * E);
     // loss and dout as the retrieval task computes them
     float *img = fnew(B * E), *txt = fnew(B * E), *dimg = fnew(B * E), *dtxt = fnew(B * E);
@@ -190,17 +192,17 @@ static void retrieval_case(const st_file *f)
             }
         }
     }
-    float *rl = fx_getn(f, "retrieval.loss", 1);
+    float *rl = fx_getn(f, nm(0, "%s.loss", c), 1);
     expect_scalar("loss", loss, rl[0]);
-    float *rd = fx_getn(f, "retrieval.dout", B * R * E);
+    float *rd = fx_getn(f, nm(0, "%s.dout", c), B * R * E);
     expect_close("dout", dout, rd, B * R * E);
     float *din = fnew(B * T * D);
     mpsl_tensor d = {.data = dout, .dtype = MPSL_F32, .ndim = 3, .shape = {B, R, E}};
     mpsl_tensor di = tensor3(din, B, T, D);
     tmod_backward(&m, &d, &di);
-    float *rdin = fx_getn(f, "retrieval.din", B * T * D);
+    float *rdin = fx_getn(f, nm(0, "%s.din", c), B * T * D);
     expect_close("din", din, rdin, B * T * D);
-    tmod_check_grads(&m, f, "retrieval.grad.head", "");
+    tmod_check_grads(&m, f, nm(0, "%s.grad.head", c), "");
     free(x), free(out), free(want), free(img), free(txt), free(dimg), free(dtxt), free(dout);
     free(rl), free(rd), free(din), free(rdin);
     tmod_close(&m);
@@ -228,7 +230,9 @@ int main(int argc, char **argv)
                     "classifier_mean_norm.in", "classifier_mean_norm.out",
                     "classifier_mean_norm.dout", "classifier_mean_norm.din",
                     "pool: mean\nnorm: true\n", &two, 5);
-    retrieval_case(mod);
+    retrieval_case(mod, "retrieval", 3, "norm: true\nembed_dim: 12\n");
+    retrieval_case(mod, "retrieval_cosine", 2,
+                   "embed_dim: 12\nsimilarity: cosine\ntemperature: learnable\n");
     st_close(mod);
 
     st_file *vit = fx_open("vit.safetensors");

@@ -51,7 +51,8 @@ extern "C" {
 /* ABI version. Major: incompatible change (the host refuses a different major).
  * Minor: tables grew at the end (the host refuses a plugin built for a newer minor). */
 #define MPSL_ABI_MAJOR 2
-#define MPSL_ABI_MINOR 1 /* 2.1: mpsl_dataset_info.class_names */
+#define MPSL_ABI_MINOR 2 /* 2.1: mpsl_dataset_info.class_names; 2.2: kernels l2norm_*,
+                            MPSL_INIT_CONSTANT */
 
 #define MPSL_PLUGIN_EXPORT __attribute__((visibility("default")))
 #define MPSL_ENTRY_SYMBOL "mpsl_plugin_entry"
@@ -244,6 +245,14 @@ typedef struct mpsl_kernels {
      * (either may be NULL) receive scale * its gradient. */
     double (*contrastive_loss)(float *dimg, float *dtxt, const float *img, const float *txt,
                                int64_t B, int64_t E, float scale);
+    /* Since ABI 2.2. Row-wise L2 normalisation times a scale, as F.normalize(x) * scale:
+     * out (N,C) = scale * inp / max(||inp row||, 1e-12), saving rnorm (N) = 1 / that norm.
+     * Backward writes dinp (N,C) (may alias dout) and accumulates into *dscale (may be NULL)
+     * the gradient of the scale, sum(dout * inp * rnorm). */
+    void (*l2norm_forward)(float *out, float *rnorm, const float *inp, int64_t N, int64_t C,
+                           float scale);
+    void (*l2norm_backward)(float *dinp, float *dscale, const float *dout, const float *inp,
+                            const float *rnorm, int64_t N, int64_t C, float scale);
 } mpsl_kernels;
 
 /* ---------------------------------------------------------------- modules */
@@ -253,7 +262,8 @@ typedef enum mpsl_init {
     MPSL_INIT_ZEROS = 0,
     MPSL_INIT_ONES,
     MPSL_INIT_NORMAL,   /* N(0, scale^2) */
-    MPSL_INIT_UNIFORM   /* U(-scale, scale) */
+    MPSL_INIT_UNIFORM,  /* U(-scale, scale) */
+    MPSL_INIT_CONSTANT  /* every entry = scale (since ABI 2.2; e.g. a logit scale) */
 } mpsl_init;
 
 /* Given to a module's create(): what it receives and how it declares its parameters. Valid
