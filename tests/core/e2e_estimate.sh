@@ -88,4 +88,7 @@ check "text names the break-even" grep -q 'mpsl_below_fedavg' "$WORK/out"
 "$MPSL" estimate "$EXP" --format xml >/dev/null 2>&1; check "bad format: exit 2" [ $? = 2 ]
 "$MPSL" estimate "$EXP" --table nope >/dev/null 2>&1; check "bad table: exit 2" [ $? = 2 ]
 expect_refusal "bad key" "train.epoch" -- "$MPSL" estimate "$EXP" --set train.epoch=2
+expect_refusal "a strategy whose protocol it does not know" "deadlock_strategy" \
+  "estimate knows the messages of mpsl, fedavg, fedprox and centralized" -- \
+  "$MPSL" estimate "$EXP" "${TINY[@]}" --set 'strategy={plugin: deadlock_strategy}'
 finish
