@@ -1,5 +1,6 @@
 /* cmd_show.c: `mpsl show RUN`: one run in full: summary, plugins, tags, per-epoch metrics,
- * per-client data, bytes by direction and kind, FLOPs by party and pass, resolved config. */
+ * per-client data, bytes by direction and kind, FLOPs by party and pass, MPSL's tokenizer
+ * drift (when its diagnostics were recorded), resolved config. */
 #include <getopt.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -13,15 +14,17 @@
 static const char show_usage[] =
     "usage: mpsl show RUN [--db PATH] [--format table|csv|json] [--section NAME]\n"
     "Show one run in full. Sections: summary, plugins, tags, epochs, clients, comm, compute,\n"
-    "config; --section prints only one (CSV prints each section after a '# NAME' line).\n";
+    "drift (MPSL's diagnostics; only when recorded), config; --section prints only one (CSV\n"
+    "prints each section after a '# NAME' line).\n";
 
-static const char *const show_sections[] = {"summary", "plugins", "tags", "epochs",
-                                            "clients", "comm", "compute", "config"};
+static const char *const show_sections[] = {"summary", "plugins", "tags",    "epochs", "clients",
+                                            "comm",    "compute", "drift", "config"};
+enum { SHOW_DRIFT = 7 };
 enum { SHOW_NSECTIONS = sizeof show_sections / sizeof show_sections[0] };
 
 /* The JSON key of each section in `--format json`. */
 static const char *const show_json_keys[SHOW_NSECTIONS] = {
-    "run", "plugins", "tags", "epochs", "clients", "comm", "compute", "config_yaml"};
+    "run", "plugins", "tags", "epochs", "clients", "comm", "compute", "drift", "config_yaml"};
 
 static const table_column summary_columns[] = {
     {"id", TABLE_INT},
@@ -116,6 +119,34 @@ static const char compute_sql[] =
     "(SELECT n_clients FROM runs WHERE id = ?1), 0) END "
     "FROM compute_totals WHERE run_id = ?1 GROUP BY party, pass "
     "ORDER BY party, pass DESC";
+
+/* MPSL's drift diagnostics (strategy.diagnostics) per client at the last epoch that has
+ * them: its tokenizer's distance from the average, its tokenizer on the test split, and on
+ * its own training sample the average, its own tokenizer and the others' (the mean of its
+ * row of the cross-accuracy matrix without the diagonal). */
+static const table_column drift_columns[] = {
+    {"epoch", TABLE_INT},
+    {"client", TABLE_INT},
+    {"tokenizer_drift", TABLE_REAL},
+    {"own_tokenizer_test_acc", TABLE_REAL},
+    {"train_acc_avg_tokenizer", TABLE_REAL},
+    {"cross_acc_own", TABLE_REAL},
+    {"cross_acc_others", TABLE_REAL},
+};
+static const char drift_sql[] =
+    "WITH last AS (SELECT MAX(epoch) AS e FROM client_metrics WHERE run_id = ?1"
+    "  AND name = 'tokenizer_drift'),"
+    " cm AS (SELECT client, name, value FROM client_metrics, last WHERE run_id = ?1"
+    "  AND epoch = last.e) "
+    "SELECT (SELECT e FROM last), c.client,"
+    " (SELECT value FROM cm WHERE cm.client = c.client AND name = 'tokenizer_drift'),"
+    " (SELECT value FROM cm WHERE cm.client = c.client AND name = 'own_tokenizer_test_acc'),"
+    " (SELECT value FROM cm WHERE cm.client = c.client AND name = 'train_acc_avg_tokenizer'),"
+    " (SELECT value FROM cm WHERE cm.client = c.client"
+    "   AND name = 'cross_acc_tok_' || c.client),"
+    " (SELECT AVG(value) FROM cm WHERE cm.client = c.client AND name LIKE 'cross_acc_tok_%'"
+    "   AND name != 'cross_acc_tok_' || c.client) "
+    "FROM (SELECT DISTINCT client FROM cm WHERE name = 'tokenizer_drift') c ORDER BY c.client";
 
 static const table_column config_columns[] = {{"config_yaml", TABLE_TEXT}};
 
@@ -274,7 +305,12 @@ static void print_section_text(int i, const table *t, FILE *out)
         fputc('\n', out);
         return;
     }
-    fprintf(out, "\n%s:\n", show_sections[i]);
+    if (i == SHOW_DRIFT) {
+        fprintf(out, "\ndrift (the client tokenizers at epoch %s; the run's train_acc is each "
+                "client's own tokenizer on its own batches):\n", table_get(t, 0, 0));
+    } else {
+        fprintf(out, "\n%s:\n", show_sections[i]);
+    }
     table_print(t, TABLE_FORMAT_TABLE, out);
 }
 
@@ -334,7 +370,7 @@ int cmd_show(int argc, char **argv)
             }
             if (only < 0) {
                 fprintf(stderr, "mpsl show: unknown section '%s' (summary, plugins, tags, "
-                                "epochs, clients, comm, compute, config)\n", optarg);
+                                "epochs, clients, comm, compute, drift, config)\n", optarg);
                 return 2;
             }
             break;
@@ -408,9 +444,16 @@ int cmd_show(int argc, char **argv)
                          (int)(sizeof compute_columns / sizeof compute_columns[0]), id, &t[6]);
     }
     if (rc == SQLITE_OK) {
-        rc = query_table(h, "SELECT config_yaml FROM runs WHERE id = ?1", config_columns, 1,
-                         id, &t[7]);
+        rc = query_table(h, drift_sql, drift_columns,
+                         (int)(sizeof drift_columns / sizeof drift_columns[0]), id,
+                         &t[SHOW_DRIFT]);
     }
+    if (rc == SQLITE_OK) {
+        rc = query_table(h, "SELECT config_yaml FROM runs WHERE id = ?1", config_columns, 1,
+                         id, &t[SHOW_NSECTIONS - 1]);
+    }
+    /* Runs without the diagnostics show no drift section unless it is asked for. */
+    int skip_drift = only < 0 && rc == SQLITE_OK && table_rows(t[SHOW_DRIFT]) == 0;
     int status = 0;
     if (rc != SQLITE_OK) {
         fprintf(stderr, "mpsl show %s: reading %s: %s\n", arg, db,
@@ -422,6 +465,9 @@ int cmd_show(int argc, char **argv)
         } else {
             fputc('{', stdout);
             for (int i = 0; i < SHOW_NSECTIONS; i++) {
+                if (i == SHOW_DRIFT && skip_drift) {
+                    continue;
+                }
                 fputs(i ? ",\n " : "", stdout);
                 table_print_json_string(show_json_keys[i], stdout);
                 fputs(": ", stdout);
@@ -432,7 +478,7 @@ int cmd_show(int argc, char **argv)
         fputc('\n', stdout);
     } else if (format == TABLE_FORMAT_CSV) {
         for (int i = 0; i < SHOW_NSECTIONS; i++) {
-            if (only >= 0 && i != only) {
+            if ((only >= 0 && i != only) || (i == SHOW_DRIFT && skip_drift)) {
                 continue;
             }
             if (only < 0) {
@@ -442,7 +488,7 @@ int cmd_show(int argc, char **argv)
         }
     } else {
         for (int i = 0; i < SHOW_NSECTIONS; i++) {
-            if (only < 0 || i == only) {
+            if ((only < 0 || i == only) && !(i == SHOW_DRIFT && skip_drift)) {
                 print_section_text(i, t[i], stdout);
             }
         }

@@ -423,8 +423,18 @@ static void per_class(mpsl_session *s, eval_result *res, const float *out, const
 
 int session_evaluate(mpsl_session *s, mpsl_model *m, eval_result *res, mpsl_error *err)
 {
+    return session_evaluate_on(s, m, MPSL_SPLIT_TEST, NULL, s->info.n_test,
+                               s->ex->metrics_per_client_test, res, err);
+}
+
+int session_evaluate_on(mpsl_session *s, mpsl_model *m, mpsl_split split, const int64_t *ids,
+                        int64_t N, int by_class, eval_result *res, mpsl_error *err)
+{
     memset(res, 0, sizeof *res);
-    if (s->info.task != MPSL_TASK_RETRIEVAL && s->ex->metrics_per_client_test) {
+    if (N < 1) {
+        return mpsl_errs(err, MPSL_ERR_INTERNAL, "evaluation of no samples");
+    }
+    if (s->info.task != MPSL_TASK_RETRIEVAL && by_class) {
         size_t C = (size_t)s->info.n_classes;
         res->class_n = calloc(C, sizeof *res->class_n);
         res->class_hits = calloc(C, sizeof *res->class_hits);
@@ -437,7 +447,7 @@ int session_evaluate(mpsl_session *s, mpsl_model *m, eval_result *res, mpsl_erro
     if (m->parts != MPSL_PART_ALL) {
         return mpsl_errs(err, MPSL_ERR_INTERNAL, "evaluation needs a model with all parts");
     }
-    int64_t K, E, N = s->info.n_test;
+    int64_t K, E;
     session_retrieval_shape(s, &K, &E);
     double *saved_target = flops_get_target();
     flops_set_target(NULL); /* evaluation is not part of the training cost */
@@ -449,14 +459,26 @@ int session_evaluate(mpsl_session *s, mpsl_model *m, eval_result *res, mpsl_erro
     int rc = b && idx && (!K || (img && txt)) ? MPSL_OK : MPSL_ERR_NOMEM;
     double loss_sum = 0.0;
     int64_t correct = 0, seen = 0, batches = 0;
-    const int32_t *labels = s->dataset_api->labels(s->dataset, MPSL_SPLIT_TEST);
+    const int32_t *all_labels = s->dataset_api->labels(s->dataset, split);
+    int32_t *picked = ids ? malloc(EVAL_BATCH * sizeof *picked) : NULL;
+    if (ids && !picked) {
+        rc = MPSL_ERR_NOMEM;
+    }
     for (int64_t start = 0; rc == MPSL_OK && start < N; start += EVAL_BATCH) {
         int64_t n = N - start < EVAL_BATCH ? N - start : EVAL_BATCH;
         for (int64_t i = 0; i < n; i++) {
-            idx[i] = start + i;
+            idx[i] = ids ? ids[start + i] : start + i;
+        }
+        /* the batch's labels, in the split's order when ids is NULL (no copy) */
+        const int32_t *labels = all_labels + start;
+        for (int64_t i = 0; picked && i < n; i++) {
+            picked[i] = all_labels[idx[i]];
+        }
+        if (picked) {
+            labels = picked;
         }
         mpsl_tensor tokens, logits;
-        rc = fill_batch(s, MPSL_SPLIT_TEST, idx, n, b, err);
+        rc = fill_batch(s, split, idx, n, b, err);
         if (rc == MPSL_OK) {
             rc = model_tokenize(m, b, &tokens, err);
         }
@@ -478,10 +500,10 @@ int session_evaluate(mpsl_session *s, mpsl_model *m, eval_result *res, mpsl_erro
             }
         } else {
             int64_t hits = 0;
-            loss_sum += (double)n * s->host->kernels->cross_entropy(NULL, out, labels + start,
-                                                                   n, m->C, 1.0f, &hits);
+            loss_sum += (double)n * s->host->kernels->cross_entropy(NULL, out, labels, n, m->C,
+                                                                   1.0f, &hits);
             correct += hits;
-            per_class(s, res, out, labels + start, n, m->C);
+            per_class(s, res, out, labels, n, m->C);
         }
         seen += n;
     }
@@ -491,6 +513,7 @@ int session_evaluate(mpsl_session *s, mpsl_model *m, eval_result *res, mpsl_erro
     mpsl_free(img);
     mpsl_free(txt);
     free(idx);
+    free(picked);
     session_batch_destroy(s, b);
     flops_set_target(saved_target);
     if (rc != MPSL_OK) {
@@ -976,6 +999,7 @@ int session_epoch_end(mpsl_role *server, int64_t epoch, mpsl_model *eval_model,
         {"test_loss", loss, evaluate},
         {"epoch_seconds", train_seconds, 1},
         {"eval_seconds", eval_seconds, evaluate},
+        {"diagnostics_seconds", s->diag_seconds, s->diag_seconds > 0},
         {"peak_rss_bytes", (double)mpsl_peak_rss_bytes(), 1},
         /* measured time of the server's role: computing, and waiting for messages */
         {"server_compute_seconds", server_compute, 1},
@@ -1007,6 +1031,7 @@ int session_epoch_end(mpsl_role *server, int64_t epoch, mpsl_model *eval_model,
         return rc;
     }
     reset_counters(s);
+    s->diag_seconds = 0;
     server->epochs_ended = epoch + 1;
     s->epochs_done = epoch + 1;
     if (s->progress) {

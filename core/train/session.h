@@ -63,6 +63,8 @@ struct mpsl_session {
     double server_flops[2];
     double *client_flops;                   /* (n_clients * 2) */
     double *client_time;                    /* (n_clients * 2): compute, wait seconds */
+    double diag_seconds;                    /* the epoch's diagnostics (api->evaluate), kept
+                                               out of its training time */
 
     /* resuming: the epoch the roles start from, and the checkpoint they are restored from */
     int64_t first_epoch, first_step;
@@ -164,6 +166,10 @@ void eval_result_free(eval_result *res);
 
 /* Evaluate a model on the test split. FLOPs are not counted. */
 int session_evaluate(mpsl_session *s, mpsl_model *m, eval_result *res, mpsl_error *err);
+/* The same on N samples of a split: ids[0..N) (NULL: the first N in order); by_class fills
+ * the per-class figures. What the session API's diagnostics (evaluate) run. */
+int session_evaluate_on(mpsl_session *s, mpsl_model *m, mpsl_split split, const int64_t *ids,
+                        int64_t N, int by_class, eval_result *res, mpsl_error *err);
 
 /* The task's loss (mpsl_session_api.loss; session_api.c). Returns NAN when scratch memory
  * runs out. */

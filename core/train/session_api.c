@@ -710,6 +710,69 @@ static int a_keep(mpsl_role *r, const char *name, void *data, size_t bytes, mpsl
                      name);
 }
 
+/* ---------------------------------------------------------------- diagnostics */
+
+/* The server's measurements beside the protocol: no FLOPs (session_evaluate_on), no message,
+ * and the time they take moved out of the epoch's training time and the server's compute. */
+static int a_evaluate(mpsl_role *r, mpsl_model *m, int client, int64_t limit, double *acc,
+                      double *loss, mpsl_error *err)
+{
+    mpsl_session *s = r->s;
+    if (r->id != MPSL_SERVER || client < MPSL_SERVER || client >= s->ex->n_clients ||
+        limit < 0) {
+        return mpsl_errs(err, MPSL_ERR_INTERNAL, "evaluate: the server's only, for the test "
+                         "split or a client 0..%d, limit >= 0", s->ex->n_clients - 1);
+    }
+    double t0 = mpsl_now();
+    int64_t *ids = NULL, n;
+    mpsl_split split = MPSL_SPLIT_TEST;
+    if (client == MPSL_SERVER) {
+        n = limit && limit < s->info.n_test ? limit : s->info.n_test;
+    } else {
+        /* evenly spread over the partition, so a sample sorted by class still spans it */
+        int64_t count = s->part.count[client];
+        n = limit && limit < count ? limit : count;
+        ids = malloc((size_t)n * sizeof *ids);
+        if (!ids) {
+            return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
+        }
+        for (int64_t i = 0; i < n; i++) {
+            ids[i] = s->part.index[client][(int64_t)((double)i * (double)count / (double)n)];
+        }
+        split = MPSL_SPLIT_TRAIN;
+    }
+    eval_result ev;
+    int rc = session_evaluate_on(s, m, split, ids, n, 0, &ev, err);
+    free(ids);
+    if (rc == MPSL_OK) {
+        *acc = ev.acc;
+        if (loss) {
+            *loss = ev.loss;
+        }
+        eval_result_free(&ev);
+    }
+    double spent = mpsl_now() - t0;
+    s->diag_seconds += spent;
+    s->epoch_started += spent;
+    r->resumed_at += spent;
+    return rc;
+}
+
+static int a_record_client(mpsl_role *r, int client, const char *name, double value,
+                           mpsl_error *err)
+{
+    if (r->id != MPSL_SERVER || client < 0 || client >= r->s->ex->n_clients) {
+        return mpsl_errs(err, MPSL_ERR_INTERNAL, "record_client: the server's only, for a "
+                         "client 0..%d", r->s->ex->n_clients - 1);
+    }
+    if (!name || !name[0] || strlen(name) >= sizeof r->metrics[0].name) {
+        return mpsl_errs(err, MPSL_ERR_INTERNAL, "record_client: a metric name of 1 to %zu "
+                         "characters is needed", sizeof r->metrics[0].name - 1);
+    }
+    return store_client_metric(r->s->db, r->s->run_id, r->epochs_ended, client, name, value,
+                               err);
+}
+
 const mpsl_session_api *session_api(void)
 {
     static const mpsl_session_api api = {
@@ -757,6 +820,8 @@ const mpsl_session_api *session_api(void)
         .keep = a_keep,
         .step_end = a_step_end,
         .first_step = a_first_step,
+        .evaluate = a_evaluate,
+        .record_client = a_record_client,
     };
     return &api;
 }

@@ -19,8 +19,17 @@
  *
  * At the end of each epoch the clients upload their tokenizers and the server averages them,
  * weighted by sample count (FedAvg style), in front of its encoder and head: the model that
- * is evaluated. */
+ * is evaluated. The clients keep training their own tokenizers, which drift apart (the
+ * reference's behaviour); two additions beside the reference:
+ * - diagnostics: the server, which holds every uploaded tokenizer anyway, measures that drift
+ *   when the epoch is evaluated (each client's tokenizer on the test split, the average on the
+ *   clients' training data, a cross-accuracy matrix, each tokenizer's distance from the
+ *   average) through the session API's diagnostics, which count no bytes and no FLOPs;
+ * - sync_tokenizers_every N: every N epochs the server sends the average back and the clients
+ *   replace theirs with it (counted as parameters down, as FedAvg's broadcast is). */
+#include <math.h>
 #include <mpsl/plugin.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "local_step.h"
@@ -31,6 +40,11 @@ typedef struct mpsl_params {
     int freeze_tokenizers;  /* 1: tokenizers stay as initialised; no cut-layer gradients sent */
     int64_t client_batch;   /* samples per client per step; 0: ceil(batch_size / clients) */
     int epoch;              /* EPOCH_ONE_PASS or EPOCH_CYCLE */
+    int diagnostics;        /* 1: measure the tokenizers' drift when an epoch is evaluated */
+    int64_t diagnostics_samples;      /* per client, of its training data; 0: all of it */
+    int64_t diagnostics_test_samples; /* of the test split; 0: all of it */
+    int diagnostics_cross;  /* 1: the cross-accuracy matrix too (K x K evaluations) */
+    int64_t sync_tokenizers_every; /* broadcast the averaged tokenizer every N epochs; 0 never */
 } mpsl_params;
 
 static const mpsl_param_spec mpsl_spec[] = {
@@ -42,6 +56,21 @@ static const mpsl_param_spec mpsl_spec[] = {
                     "one_pass: each client passes over its partition once per epoch, sitting "
                     "out once done (the reference's); cycle: ceil(N / batch_size) steps, every "
                     "client in each, restarting its partition when done"),
+    MPSL_PARAM_BOOL(mpsl_params, diagnostics, "diagnostics", "false",
+                    "record the client tokenizers' drift when an epoch is evaluated (not "
+                    "counted as traffic or FLOPs; costs about clients x one evaluation)"),
+    MPSL_PARAM_INT(mpsl_params, diagnostics_samples, "diagnostics_samples", 0, 0, 1000000000,
+                   "256", "diagnostics: training samples per client, spread over its "
+                   "partition; 0: all of it"),
+    MPSL_PARAM_INT(mpsl_params, diagnostics_test_samples, "diagnostics_test_samples", 0, 0,
+                   1000000000, "0", "diagnostics: the first N test samples for each client "
+                   "tokenizer's test accuracy; 0: the whole test split"),
+    MPSL_PARAM_BOOL(mpsl_params, diagnostics_cross, "diagnostics_cross", "true",
+                    "diagnostics: every client's tokenizer on every client's sample "
+                    "(clients^2 evaluations of diagnostics_samples)"),
+    MPSL_PARAM_INT(mpsl_params, sync_tokenizers_every, "sync_tokenizers_every", 0, 0, 1000000,
+                   "0", "every N epochs the clients replace their tokenizers with the "
+                   "sample-weighted average; 0: never (the reference)"),
 };
 
 static mpsl_tensor f32(float *data, int64_t a, int64_t b, int64_t c)
@@ -95,6 +124,8 @@ typedef struct server {
     mpsl_model *model, *eval;
     mpsl_optim *opt;
     float *tokens, *logits_grad, *scratch; /* the concatenated batch; an uploaded tokenizer */
+    float *uploads, *average; /* diagnostics: every client's tokenizer, and their average */
+    double *figures;        /* diagnostics: per-client scratch */
     int64_t *offset;        /* first row of each client's slice in this step */
     int64_t *steps;         /* the steps of an epoch each client takes part in */
     double loss_sum;        /* the epoch's loss as the server knows it: from the clients' */
@@ -128,6 +159,14 @@ static int server_setup(const mpsl_session_api *api, mpsl_role *r, const mpsl_pa
     sv->scratch = api->alloc(r, (size_t)(n_tok ? n_tok : 1) * sizeof(float));
     if (!sv->offset || !sv->steps || !sv->tokens || !sv->logits_grad || !sv->scratch) {
         return MPSL_ERR_NOMEM;
+    }
+    if (p->diagnostics && !p->freeze_tokenizers) {
+        sv->uploads = api->alloc(r, (size_t)sv->K * (size_t)(n_tok ? n_tok : 1) * sizeof(float));
+        sv->average = api->alloc(r, (size_t)(n_tok ? n_tok : 1) * sizeof(float));
+        sv->figures = api->alloc(r, (size_t)sv->K * sizeof(double));
+        if (!sv->uploads || !sv->average || !sv->figures) {
+            return MPSL_ERR_NOMEM;
+        }
     }
     for (int k = 0; k < sv->K; k++) {
         sv->steps[k] = client_steps(api, r, p, k);
@@ -242,17 +281,157 @@ static int build_eval_model(const mpsl_session_api *api, mpsl_role *r, const mps
     }
     memset(eval, 0, (size_t)n_tok * sizeof(float));
     for (int k = 0; k < sv->K; k++) {
-        mpsl_tensor up = f32(sv->scratch, n_tok, 0, 0);
+        /* the diagnostics keep every upload; the average alone needs one at a time */
+        float *mine = sv->uploads ? sv->uploads + (size_t)k * (size_t)n_tok : sv->scratch;
+        mpsl_tensor up = f32(mine, n_tok, 0, 0);
         int rc = api->recv(r, k, MPSL_MSG_PARAMETERS, &up, err);
         if (rc != MPSL_OK) {
             return rc;
         }
         float w = (float)((double)api->client_samples(r, k) / (double)total);
         for (int64_t i = 0; i < n_tok; i++) {
-            eval[i] += w * sv->scratch[i];
+            eval[i] += w * mine[i];
         }
     }
     return MPSL_OK;
+}
+
+/* ---------------------------------------------------------------- diagnostics */
+
+/* Whether the host evaluates this epoch (its rule): the diagnostics follow it, so that
+ * train.eval_every bounds their cost as it bounds the evaluation's. */
+static int evaluated(const mpsl_session_api *api, mpsl_role *r, int64_t epoch)
+{
+    const mpsl_train_settings *t = api->settings(r);
+    return (epoch + 1) % t->eval_every == 0 || epoch == t->epochs - 1;
+}
+
+/* The mean, min and max over clients of sv->figures, as epoch metrics NAME_mean/_min/_max. */
+static int record_spread(const mpsl_session_api *api, mpsl_role *r, const server *sv,
+                         const char *name, mpsl_error *err)
+{
+    double sum = 0, lo = sv->figures[0], hi = sv->figures[0];
+    for (int k = 0; k < sv->K; k++) {
+        sum += sv->figures[k];
+        lo = sv->figures[k] < lo ? sv->figures[k] : lo;
+        hi = sv->figures[k] > hi ? sv->figures[k] : hi;
+    }
+    const char *suffix[] = {"mean", "min", "max"};
+    double value[] = {sum / sv->K, lo, hi};
+    int rc = MPSL_OK;
+    for (int i = 0; i < 3 && rc == MPSL_OK; i++) {
+        char full[48];
+        snprintf(full, sizeof full, "%s_%s", name, suffix[i]);
+        rc = api->record(r, full, value[i], err);
+    }
+    return rc;
+}
+
+/* What the clients' own tokenizers hide. The evaluation model holds the average (kept aside
+ * and put back bit for bit); for each measurement a client's upload takes its place. Client
+ * metrics: tokenizer_drift (||t_k - avg|| / ||avg||), own_tokenizer_test_acc,
+ * train_acc_avg_tokenizer (the average on client k's sample) and cross_acc_tok_J (client J's
+ * tokenizer on client k's sample: row k of the matrix is recorded under client k). Epoch
+ * metrics: their spreads, the average's train accuracy and the matrix's diagonal and the rest,
+ * weighted by the clients' partition sizes as train_acc is. */
+static int diagnose(const mpsl_session_api *api, mpsl_role *r, const mpsl_params *p,
+                    server *sv, mpsl_error *err)
+{
+    int64_t n_tok, total = 0;
+    float *tok = api->model_part(sv->eval, MPSL_PART_TOKENIZERS, &n_tok);
+    memcpy(sv->average, tok, (size_t)n_tok * sizeof(float));
+    for (int k = 0; k < sv->K; k++) {
+        total += api->client_samples(r, k);
+    }
+    double avg_norm = 0;
+    for (int64_t i = 0; i < n_tok; i++) {
+        avg_norm += (double)sv->average[i] * (double)sv->average[i];
+    }
+    int rc = MPSL_OK;
+    for (int k = 0; k < sv->K && rc == MPSL_OK; k++) {
+        const float *mine = sv->uploads + (size_t)k * (size_t)n_tok;
+        double d = 0;
+        for (int64_t i = 0; i < n_tok; i++) {
+            double e = (double)mine[i] - (double)sv->average[i];
+            d += e * e;
+        }
+        sv->figures[k] = avg_norm > 0 ? sqrt(d / avg_norm) : sqrt(d); /* all-zero: absolute */
+        rc = api->record_client(r, k, "tokenizer_drift", sv->figures[k], err);
+    }
+    if (rc == MPSL_OK) {
+        rc = record_spread(api, r, sv, "tokenizer_drift", err);
+    }
+    /* the average on each client's training sample */
+    double pooled = 0, own = 0, others = 0;
+    for (int k = 0; k < sv->K && rc == MPSL_OK; k++) {
+        double acc;
+        rc = api->evaluate(r, sv->eval, k, p->diagnostics_samples, &acc, NULL, err);
+        if (rc == MPSL_OK) {
+            rc = api->record_client(r, k, "train_acc_avg_tokenizer", acc, err);
+        }
+        pooled += (double)api->client_samples(r, k) / (double)total * acc;
+    }
+    if (rc == MPSL_OK) {
+        rc = api->record(r, "train_acc_avg_tokenizer", pooled, err);
+    }
+    /* each client's own tokenizer: on the test split, and on every client's sample */
+    for (int j = 0; j < sv->K && rc == MPSL_OK; j++) {
+        memcpy(tok, sv->uploads + (size_t)j * (size_t)n_tok, (size_t)n_tok * sizeof(float));
+        rc = api->evaluate(r, sv->eval, MPSL_SERVER, p->diagnostics_test_samples,
+                           &sv->figures[j], NULL, err);
+        if (rc == MPSL_OK) {
+            rc = api->record_client(r, j, "own_tokenizer_test_acc", sv->figures[j], err);
+        }
+        for (int k = 0; k < sv->K && p->diagnostics_cross && rc == MPSL_OK; k++) {
+            double acc, w = (double)api->client_samples(r, k) / (double)total;
+            char name[48];
+            snprintf(name, sizeof name, "cross_acc_tok_%d", j);
+            rc = api->evaluate(r, sv->eval, k, p->diagnostics_samples, &acc, NULL, err);
+            if (rc == MPSL_OK) {
+                rc = api->record_client(r, k, name, acc, err);
+            }
+            if (j == k) {
+                own += w * acc;
+            } else {
+                others += w * acc / (double)(sv->K - 1);
+            }
+        }
+    }
+    memcpy(tok, sv->average, (size_t)n_tok * sizeof(float));
+    if (rc == MPSL_OK) {
+        rc = record_spread(api, r, sv, "own_tokenizer_test_acc", err);
+    }
+    if (rc == MPSL_OK && p->diagnostics_cross) {
+        rc = api->record(r, "cross_acc_own", own, err);
+    }
+    if (rc == MPSL_OK && p->diagnostics_cross && sv->K > 1) {
+        rc = api->record(r, "cross_acc_others", others, err);
+    }
+    return rc;
+}
+
+/* Whether the clients take the average after this epoch: every N epochs, never after the
+ * last (nothing trains after it). */
+static int sync_due(const mpsl_session_api *api, mpsl_role *r, const mpsl_params *p,
+                    int64_t epoch)
+{
+    return p->sync_tokenizers_every > 0 && !p->freeze_tokenizers &&
+           (epoch + 1) % p->sync_tokenizers_every == 0 &&
+           epoch + 1 < api->settings(r)->epochs;
+}
+
+/* The average, the evaluation model's tokenizers, down to every client (counted as
+ * parameters, as FedAvg's broadcast of its global model is). */
+static int send_average(const mpsl_session_api *api, mpsl_role *r, server *sv, mpsl_error *err)
+{
+    int64_t n_tok;
+    float *avg = api->model_part(sv->eval, MPSL_PART_TOKENIZERS, &n_tok);
+    mpsl_tensor down = f32(avg, n_tok, 0, 0);
+    int rc = MPSL_OK;
+    for (int k = 0; k < sv->K && rc == MPSL_OK; k++) {
+        rc = api->send(r, k, MPSL_MSG_PARAMETERS, &down, err);
+    }
+    return rc;
 }
 
 static int mpsl_server(const mpsl_host *h, const mpsl_session_api *api, mpsl_role *r,
@@ -294,6 +473,12 @@ static int mpsl_server(const mpsl_host *h, const mpsl_session_api *api, mpsl_rol
         }
         if (rc == MPSL_OK) {
             rc = build_eval_model(api, r, p, &sv, err);
+        }
+        if (rc == MPSL_OK && sv.uploads && evaluated(api, r, epoch)) {
+            rc = diagnose(api, r, p, &sv, err); /* the drift of this epoch, before any sync */
+        }
+        if (rc == MPSL_OK && sync_due(api, r, p, epoch)) {
+            rc = send_average(api, r, &sv, err);
         }
         if (rc == MPSL_OK) {
             /* train_loss is the server's view, from the loss values the clients reported;
@@ -437,6 +622,14 @@ static int mpsl_client(const mpsl_host *h, const mpsl_session_api *api, mpsl_rol
             mpsl_tensor up = f32(tok, n_tok, 0, 0);
             rc = api->send(r, MPSL_SERVER, MPSL_MSG_PARAMETERS, &up, err);
         }
+        if (rc == MPSL_OK && sync_due(api, r, p, epoch)) {
+            /* the average replaces its tokenizers; its optimizer's moments stay (as FedAvg's
+             * client optimizers keep theirs across rounds by default) */
+            int64_t n_tok;
+            float *tok = api->model_params(c.tok, &n_tok);
+            mpsl_tensor down = f32(tok, n_tok, 0, 0);
+            rc = api->recv(r, MPSL_SERVER, MPSL_MSG_PARAMETERS, &down, err);
+        }
         if (rc == MPSL_OK) {
             rc = api->epoch_end(r, epoch, NULL, 0, 0, err);
         }
@@ -451,6 +644,6 @@ static const mpsl_strategy_api mpsl_api = {
     .client = mpsl_client,
 };
 
-MPSL_PLUGIN(MPSL_KIND_AGGREGATION, "mpsl", "2.0.0",
+MPSL_PLUGIN(MPSL_KIND_AGGREGATION, "mpsl", "2.1.0",
             "parallel split learning: client tokenizers, one server pass over all clients",
             &mpsl_api, mpsl_params, mpsl_spec);

@@ -187,7 +187,7 @@ _mpsl()
     --method) _mpsl_plugins "$cmd" aggregation "$cur"; return 0 ;;
     --dataset) _mpsl_plugins "$cmd" dataset "$cur"; return 0 ;;
     --section)
-        _mpsl_words "$cur" summary plugins tags epochs clients comm compute config
+        _mpsl_words "$cur" summary plugins tags epochs clients comm compute drift config
         return 0
         ;;
     --from-run)

@@ -5,7 +5,9 @@
 # bit), every byte count per client, direction and kind is identical, and the run records its
 # transport, ranks and hosts. MPSL, FedAvg, FedProx and centralized with early fusion, MPSL
 # with late fusion, MPSL on retrieval; MPSL's epochs both ways (one_pass, where clients of the
-# uneven Dirichlet partition sit out the steps after their pass, and cycle). Failures end the job with the run marked failed: a
+# uneven Dirichlet partition sit out the steps after their pass, and cycle); MPSL with its drift
+# diagnostics and sync_tokenizers_every (computed on rank 0 from the uploaded tokenizers, the
+# same figures). Failures end the job with the run marked failed: a
 # client rank killed by SIGKILL (named), and a client rank that stops answering
 # (transport.timeout_s). Skipped (77) when mpirun or the MPI build is missing.
 source "$(dirname "$0")/lib.sh"
@@ -74,8 +76,8 @@ if "$MPSL" run fusion.yaml --db probe.db --set transport.mode=mpi --set train.ep
 fi
 
 last_id() { sql "$1" "select max(id) from runs"; }
-metrics() { sql "$1" "select value from epoch_metrics where run_id=$2 and name in ('train_loss','train_acc','test_acc','test_loss','recall_i2t_1','recall_t2i_10') order by epoch, name"; }
-client_metrics() { sql "$1" "select value from client_metrics where run_id=$2 and name in ('train_loss','train_acc','samples') order by epoch, client, name"; }
+metrics() { sql "$1" "select value from epoch_metrics where run_id=$2 and (name in ('train_loss','train_acc','test_acc','test_loss','recall_i2t_1','recall_t2i_10') or name like 'tokenizer_drift_%' or name like '%tokenizer%acc%' or name like 'cross_acc_%') order by epoch, name"; }
+client_metrics() { sql "$1" "select value from client_metrics where run_id=$2 and (name in ('train_loss','train_acc','samples','tokenizer_drift') or name like '%tokenizer%acc%' or name like 'cross_acc_tok_%') order by epoch, client, name"; }
 comm() { sql "$1" "select epoch, client, direction, kind, bytes, messages from comm where run_id=$2 order by 1, 2, 3, 4"; }
 flops() { sql "$1" "select sum(flops) from compute where run_id=$2 group by party, client, pass order by party, client, pass"; }
 
@@ -113,6 +115,10 @@ compare fedavg fusion.yaml --set strategy.plugin=fedavg
 compare fedprox fusion.yaml --set strategy.plugin=fedprox
 compare centralized fusion.yaml --set strategy.plugin=centralized
 compare mpsl_late fusion.yaml --set model.fusion=late
+compare mpsl_drift fusion.yaml --set strategy.diagnostics=true --set strategy.diagnostics_samples=40 \
+  --set strategy.sync_tokenizers_every=1
+check "mpsl_drift: the diagnostics were recorded (7 per client and epoch)" \
+  [ "$(sql mpsl_drift.db "select count(*) from client_metrics where run_id=3 and (name like 'cross_acc_tok_%' or name like '%tokenizer%')")" = 56 ]
 compare retrieval retrieval.yaml
 check "client compute and wait time recorded per client" \
   [ "$(sql mpsl.db "select count(*) from client_metrics where run_id=2 and name in ('compute_seconds','wait_seconds')")" = 16 ]

@@ -2,7 +2,12 @@
 # e2e_mpsl.sh: MPSL end to end on a two-modality dataset: early and late fusion learn; with one
 # client MPSL equals centralized training step for step, in every recorded figure bit for bit;
 # every byte count equals the analytical payload size; an epoch is one pass of every client
-# over its partition (strategy.epoch: one_pass) or ceil(N/B) cycling steps (cycle).
+# over its partition (strategy.epoch: one_pass) or ceil(N/B) cycling steps (cycle). The drift
+# diagnostics change nothing that training records (figures, bytes, FLOPs bit for bit) and
+# agree with themselves (one client: no drift, its tokenizer's test accuracy is test_acc; the
+# matrix's diagonal is cross_acc_own); sync_tokenizers_every: 1 sends the average down (bytes
+# counted), changes the results, and leaves every client holding the average (no drift after
+# the sync when the next epoch's learning rate is 0).
 source "$(dirname "$0")/lib.sh"
 
 cat > fusion.yaml <<'YAML'
@@ -187,4 +192,59 @@ check "sweep made four runs" [ "$(sql sweep.db "select count(*) from runs where 
 check "sweep order: first key slowest" [ "$(sql sweep.db "select group_concat(method || n_clients, ' ') from (select * from runs order by id)")" = "mpsl1 mpsl2 fedavg1 fedavg2" ]
 check "sweep prints the comparison" grep -q "final_test_acc" "$WORK/out"
 check "stored configs hold no sweep" [ "$(sql sweep.db "select count(*) from runs where config_yaml like '%sweep:%'")" = 0 ]
+# --- drift diagnostics and sync_tokenizers_every (runs 1-6 of d.db)
+D=(--set data.dataset.n_train=800 --set data.dataset.n_test=200 --set train.epochs=2)
+DIAG=(--set strategy.diagnostics=true --set strategy.diagnostics_samples=50)
+ZERO=(--set "train.schedule={name: step, step_epochs: 1, gamma: 0}") # epoch 1 learns nothing
+expect_ok "diagnostics" "$MPSL" run fusion.yaml --db d.db "${D[@]}" "${DIAG[@]}"
+expect_ok "no diagnostics" "$MPSL" run fusion.yaml --db d.db "${D[@]}"
+expect_ok "sync every epoch" "$MPSL" run fusion.yaml --db d.db "${D[@]}" "${DIAG[@]}" \
+  --set strategy.sync_tokenizers_every=1
+expect_ok "sync, lr 0 after epoch 0" "$MPSL" run fusion.yaml --db d.db "${D[@]}" "${DIAG[@]}" \
+  --set strategy.sync_tokenizers_every=1 "${ZERO[@]}"
+expect_ok "no sync, lr 0 after epoch 0" "$MPSL" run fusion.yaml --db d.db "${D[@]}" "${DIAG[@]}" \
+  "${ZERO[@]}"
+expect_ok "diagnostics, one client" "$MPSL" run fusion.yaml --db d.db "${D[@]}" "${DIAG[@]}" \
+  --set data.clients=1
+em() { sql d.db "select quote(value) from epoch_metrics where run_id=$1 and epoch=$2 and name='$3'"; }
+TRAINING="'train_loss','train_acc','test_acc','test_loss'"
+trained() {
+  sql d.db "select epoch, name, quote(value) from epoch_metrics where run_id=$1 and name in ($TRAINING) order by 1, 2"
+  sql d.db "select epoch, client, name, quote(value) from client_metrics where run_id=$1 and name in ($TRAINING, 'samples') order by 1, 2, 3"
+  sql d.db "select epoch, client, direction, kind, bytes, messages from comm where run_id=$1 order by 1, 2, 3, 4"
+  sql d.db "select epoch, party, client, pass, quote(flops) from compute where run_id=$1 order by 1, 2, 3, 4"
+}
+check "diagnostics change no training figure, byte or FLOP" [ "$(trained 1)" = "$(trained 2)" ]
+check "no diagnostics without diagnostics: true" \
+  [ "$(sql d.db "select count(*) from client_metrics where run_id=2 and (name like 'cross_acc_tok_%' or name like '%tokenizer%')")" = 0 ]
+check "per client and epoch: drift, own test acc, average's train acc, 4 cross accuracies" \
+  [ "$(sql d.db "select count(*) from client_metrics where run_id=1 and (name like 'cross_acc_tok_%' or name like '%tokenizer%')")" = 56 ]
+for n in tokenizer_drift_mean tokenizer_drift_min tokenizer_drift_max own_tokenizer_test_acc_mean \
+         own_tokenizer_test_acc_min own_tokenizer_test_acc_max train_acc_avg_tokenizer \
+         cross_acc_own cross_acc_others diagnostics_seconds; do
+  check "epoch metric $n, both epochs" [ "$(sql d.db "select count(*) from epoch_metrics where run_id=1 and name='$n'")" = 2 ]
+done
+check "clients' tokenizers drift apart" awk -v d="$(em 1 1 tokenizer_drift_min)" 'BEGIN { exit !(d > 1e-3) }'
+# 4 IID clients of 200 samples: each weighs 1/4
+check "cross_acc_own is the matrix's diagonal" same_numbers "$(em 1 1 cross_acc_own)" \
+  "$(sql d.db "select sum(value) / 4 from client_metrics where run_id=1 and epoch=1 and name = 'cross_acc_tok_' || client")" 1e-12
+check "cross_acc_others is the rest of it" same_numbers "$(em 1 1 cross_acc_others)" \
+  "$(sql d.db "select sum(value) / 12 from client_metrics where run_id=1 and epoch=1 and name like 'cross_acc_tok_%' and name != 'cross_acc_tok_' || client")" 1e-12
+check "own_tokenizer_test_acc_mean is the clients' mean" same_numbers "$(em 1 1 own_tokenizer_test_acc_mean)" \
+  "$(sql d.db "select avg(value) from client_metrics where run_id=1 and epoch=1 and name='own_tokenizer_test_acc'")" 1e-12
+check "one client: no drift" [ "$(em 6 1 tokenizer_drift_max)" = 0.0 ]
+check "one client: its tokenizer's test accuracy is test_acc" [ "$(em 6 1 own_tokenizer_test_acc_max)" = "$(em 6 1 test_acc)" ]
+check "one client: the average's train accuracy is its own tokenizer's" \
+  [ "$(em 6 1 train_acc_avg_tokenizer)" = "$(em 6 1 cross_acc_own)" ]
+pbytes() { sql d.db "select coalesce(sum(bytes), 0) from comm where run_id=$1 and epoch=$2 and kind='parameters' and direction='$3'"; }
+check "sync: the average goes down after epoch 0, as many bytes as the uploads" \
+  [ "$(pbytes 3 0 down)" = "$(pbytes 3 0 up)" -a "$(pbytes 3 0 down)" -gt 0 ]
+check "sync: nothing down after the last epoch, nor without sync" [ "$(pbytes 3 1 down)$(pbytes 1 0 down)" = 00 ]
+check "sync: epoch 0 as without it" [ "$(em 3 0 test_acc)" = "$(em 1 0 test_acc)" ]
+check "sync: epoch 1 differs" [ "$(em 3 1 train_loss)" != "$(em 1 1 train_loss)" ]
+check "sync: every client holds the average after it (no drift with lr 0)" \
+  awk -v d="$(em 4 1 tokenizer_drift_max)" 'BEGIN { exit !(d < 1e-6) }'
+check "sync: each client's tokenizer scores test_acc" \
+  [ "$(em 4 1 own_tokenizer_test_acc_min) $(em 4 1 own_tokenizer_test_acc_max)" = "$(em 4 1 test_acc) $(em 4 1 test_acc)" ]
+check "no sync, lr 0: the drift stays" [ "$(em 5 1 tokenizer_drift_mean)" = "$(em 5 0 tokenizer_drift_mean)" ]
 finish

@@ -3,7 +3,8 @@
 # training, a run checkpointed every epoch is killed with SIGKILL at random steps (three
 # seeds each) and continued with `mpsl resume`: every recorded figure except the timings
 # (per-epoch and per-client metrics, bytes, FLOPs) equals an uninterrupted run's bit for bit
-# (the same binary on the same machine); FedAvg's kept client optimizers are in the checkpoint.
+# (the same binary on the same machine); FedAvg's kept client optimizers are in the checkpoint;
+# MPSL with its drift diagnostics and sync_tokenizers_every too.
 # Resuming with a changed config is refused naming the
 # difference (--force accepts it and tags the run); a corrupt newest checkpoint is named and
 # the previous one used; a finished run or one without checkpoints is refused.
@@ -29,7 +30,7 @@ train:
   checkpoint: {every_epochs: 1, keep: 2}
 YAML
 
-EXCLUDE="'epoch_seconds','eval_seconds','peak_rss_bytes','server_compute_seconds','server_wait_seconds','compute_seconds','wait_seconds'"
+EXCLUDE="'epoch_seconds','eval_seconds','diagnostics_seconds','peak_rss_bytes','server_compute_seconds','server_wait_seconds','compute_seconds','wait_seconds'"
 figures() {
   sql r.db "select 'e', epoch, name, quote(value) from epoch_metrics where run_id=$1 and name not in ($EXCLUDE) order by 2, 3"
   sql r.db "select 'c', epoch, client, name, quote(value) from client_metrics where run_id=$1 and name not in ($EXCLUDE) order by 2, 3, 4"
@@ -56,6 +57,24 @@ for s in mpsl fedavg fedprox centralized; do
     rm -f calls.log
   done
 done
+
+# MPSL whose clients take the average every 2 epochs, with the diagnostics on: the synced
+# tokenizers are in the checkpoint, the diagnostics recorded again after a resume are the same.
+sync=(--set strategy.sync_tokenizers_every=2 --set strategy.diagnostics=true --set strategy.diagnostics_samples=30)
+expect_ok "mpsl sync uninterrupted" "$MPSL" run tiny.yaml --db r.db "${sync[@]}"
+base=$(last_id)
+calls=$(grep -c forward calls.log); rm -f calls.log
+for try in 1 2; do
+  at=$(( (RANDOM % (calls * 3 / 5)) + calls / 5 ))
+  MPSL_TEST_CRASH=kill MPSL_TEST_CRASH_AT=$at "$MPSL" run tiny.yaml --db r.db "${sync[@]}" >/dev/null 2>&1
+  id=$(last_id)
+  check "mpsl sync try $try: killed at forward call $at of $calls" [ "$(sql r.db "select status from runs where id=$id")" = failed ]
+  expect_ok "mpsl sync try $try: resume" "$MPSL" resume "$id" --db r.db
+  check "mpsl sync try $try: equal bit for bit" [ "$(figures "$base")" = "$(figures "$id")" ]
+  rm -f calls.log
+done
+check "mpsl sync: diagnostics and synced bytes among the figures compared" \
+  [ "$(figures "$base" | grep -c "tokenizer_drift\|down|parameters")" -gt 0 ]
 
 # Checkpoints inside an epoch (every_steps) for the strategies whose roles take steps together:
 # killed anywhere, resumed from the last step checkpoint, still bit for bit.

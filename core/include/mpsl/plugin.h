@@ -606,9 +606,10 @@ struct mpsl_host {
  * epoch_end() reports what it recorded and counted in that epoch; the server's waits for every
  * client's report, evaluates the model it passes when due, and stores the epoch. */
 
-/* 2: send/recv carry MPSL_F64 tensors (8 bytes an element). A strategy built for 1 runs
- * unchanged; one built for 2 is refused by a host that has only 1. */
-#define MPSL_SESSION_API_VERSION 2
+/* 2: send/recv carry MPSL_F64 tensors (8 bytes an element). 3: the server's diagnostics,
+ * evaluate and record_client. A strategy built for an older version runs unchanged; one built
+ * for a newer one is refused. */
+#define MPSL_SESSION_API_VERSION 3
 
 typedef struct mpsl_role mpsl_role;    /* one party of a run: the server or one client */
 typedef struct mpsl_model mpsl_model;
@@ -780,6 +781,22 @@ typedef struct mpsl_session_api {
      * not call step_end() gets checkpoints at epoch ends only. */
     int (*step_end)(mpsl_role *r, int64_t epoch, int64_t step, mpsl_error *err);
     int64_t (*first_step)(mpsl_role *r);
+
+    /* --- diagnostics (since session API 3), for the server role only: measurements the host
+     * makes beside the protocol, for instance of how far clients' models have drifted apart.
+     * They send nothing, count no FLOPs and no bytes, draw from no random stream, and their
+     * time is kept out of the epoch's training time (the epoch's diagnostics_seconds).
+     * evaluate(): model m (all parts) on the test split (client MPSL_SERVER; limit 0: all of
+     * it, else its first `limit` samples) or on `limit` samples of client's training partition
+     * (0: all of it), spread evenly over the partition, the same ones every epoch: *acc and
+     * *loss (may be NULL) as the test figures are computed. The server reads client data
+     * here that the protocol never shows it: use it to measure, never to train.
+     * record_client(): store a figure of client `client` for the current epoch
+     * (client_metrics), as that client's own record() would. */
+    int (*evaluate)(mpsl_role *r, mpsl_model *m, int client, int64_t limit, double *acc,
+                    double *loss, mpsl_error *err);
+    int (*record_client)(mpsl_role *r, int client, const char *name, double value,
+                         mpsl_error *err);
 } mpsl_session_api;
 
 /* A role function runs one party from the first epoch to the last and returns MPSL_OK, or
