@@ -4,7 +4,8 @@
 # training loss stays at its chance value. On this small model (two_views_retrieval, D 128, two
 # ViT blocks, batch 64, Adam lr 1e-3, centralized) raw dot products collapse: train_loss sits at
 # 5 captions x ln(64) = 20.74 from the second epoch on (measured 22.74, 20.74, 20.74, 20.73),
-# while cosine learns (19.91, 14.95, 11.87, 8.62; R@10 t2i 0.90 after six epochs).
+# while cosine learns (19.91, 14.95, 11.87, 8.62; R@10 t2i 0.90 after six epochs). And the
+# same warning for classification, at ln(classes), on data without signal.
 source "$(dirname "$0")/lib.sh"
 
 cat > r.yaml <<'YAML'
@@ -77,7 +78,36 @@ for m in train_loss test_loss recall_i2t_1 recall_t2i_10; do
   check "one-client MPSL = centralized with cosine on $m ($a | $b)" same_numbers "$a" "$b" 1e-5
 done
 
-# 4. A temperature scales cosine similarities only.
+# 4. Classification's chance value is ln(classes): on pure noise (std 100, no signal) nothing
+#    can be learnt and train_loss sits within 1% of ln 4 = 1.3863 in epochs 2-4 (measured
+#    1.4289, 1.3823, 1.3834, 1.3787); the warning suggests a lower learning rate only.
+cat > noise.yaml <<'YAML'
+name: classification-noise
+seed: 5
+data:
+  dataset: {plugin: two_modalities, n_train: 2000, n_test: 500, noise_image: 100, noise_audio: 100}
+  clients: 4
+  partition: {scheme: iid}
+model:
+  tokenizers:
+    image: {plugin: image_patch, patch: 4, dim: 32}
+    audio: {plugin: image_patch, patch: 4, dim: 32}
+  encoder: {plugin: token_mlp, depth: 1, hidden: 64}
+  head: {plugin: classifier, pool: mean, norm: true}
+  fusion: early
+strategy: {plugin: centralized}
+train:
+  epochs: 4
+  batch_size: 32
+  optimizer: {name: adam, lr: 0.01}
+YAML
+expect_ok "classification on noise" "$MPSL" run noise.yaml --db noise.db
+check "one chance warning for classification, ln(classes)" grep -q \
+  "warning: \[classification-noise\] train_loss has stayed within 1% of its chance value 1.3863 (ln(classes)) in epochs 2-4 .*lower learning rate (these epochs" "$WORK/err"
+check "loss_at_chance = 1 in epoch 4 (index 3) only, classification" \
+  [ "$(sql noise.db "select group_concat(epoch || ':' || value) from epoch_metrics where run_id=1 and name='loss_at_chance'")" = "3:1.0" ]
+
+# 5. A temperature scales cosine similarities only.
 expect_refusal "a temperature with dot products" "temperature: learnable" "use similarity: cosine" -- \
   "$MPSL" run r.yaml --db refused.db --set model.head.temperature=learnable
 finish
