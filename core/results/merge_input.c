@@ -12,37 +12,8 @@
 #include <unistd.h>
 
 #include "merge_input.h"
+#include "store_internal.h"
 #include "util/util.h"
-
-/* 1 when the file path + suffix exists. */
-static int beside(const char *path, const char *suffix)
-{
-    char *side = mpsl_strfmt("%s%s", path, suffix);
-    int there = side && access(side, F_OK) == 0;
-    free(side);
-    return there;
-}
-
-/* "file:///abs/path?mode=ro[&immutable=1]" for an absolute path; '%', '?' and '#' are escaped
- * so that a file name holding them is not read as part of the query. Caller frees. */
-static char *read_only_uri(const char *abs_path, int immutable)
-{
-    size_t n = strlen(abs_path);
-    char *uri = malloc(3 * n + 48);
-    if (!uri) {
-        return NULL;
-    }
-    size_t j = (size_t)sprintf(uri, "file://");
-    for (const char *c = abs_path; *c; c++) {
-        if (*c == '%' || *c == '?' || *c == '#') {
-            j += (size_t)sprintf(uri + j, "%%%02X", (unsigned char)*c);
-        } else {
-            uri[j++] = *c;
-        }
-    }
-    strcpy(uri + j, immutable ? "?mode=ro&immutable=1" : "?mode=ro");
-    return uri;
-}
 
 /* SQLite's own first 16 bytes of every database file. An empty file is not a database here
  * (for a source: it holds no runs; the output treats it as new before calling this). */
@@ -89,8 +60,9 @@ static int read_error(sqlite3 *db, int rc, const char *role, const char *path, c
 static int open_read_only(const char *abs_path, const char *role, const char *path,
                           sqlite3 **db, mpsl_error *err)
 {
-    int immutable = !beside(abs_path, "-wal") && !beside(abs_path, "-journal");
-    char *uri = read_only_uri(abs_path, immutable);
+    int immutable = !store_file_beside(abs_path, "-wal") &&
+                    !store_file_beside(abs_path, "-journal");
+    char *uri = store_file_uri(abs_path, immutable ? "?mode=ro&immutable=1" : "?mode=ro");
     if (!uri) {
         return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory opening '%s'", path);
     }
@@ -312,7 +284,7 @@ int merge_input_open(merge_input *in, const char *path, int index, char **tmpdir
     if (rc) {
         return rc;
     }
-    in->journal = beside(in->abs_path, ".journal");
+    in->journal = store_file_beside(in->abs_path, ".journal");
     if (in->schema < STORE_SCHEMA_VERSION || in->journal) {
         return open_upgraded_copy(in, index, tmpdir, err);
     }

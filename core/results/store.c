@@ -390,8 +390,7 @@ static int open_read_write(store *s, mpsl_error *err)
     return rc;
 }
 
-/* 1 when the file path + suffix ("-wal", "-shm", "-journal") exists. */
-static int beside(const char *path, const char *suffix)
+int store_file_beside(const char *path, const char *suffix)
 {
     char side[4096 + 16];
     snprintf(side, sizeof side, "%s%s", path, suffix);
@@ -412,15 +411,14 @@ static int dir_writable(const char *path)
  * left to replay or roll back, so it can be read as immutable: without locks or -shm. */
 static int read_as_immutable(const char *path)
 {
-    return !dir_writable(path) && !beside(path, "-wal") && !beside(path, "-journal");
+    return !dir_writable(path) && !store_file_beside(path, "-wal") &&
+           !store_file_beside(path, "-journal");
 }
 
-/* "file:" URI for path with immutable=1; '%', '?' and '#' are escaped so that a file name
- * holding them is not read as part of the query. Caller frees. */
-static char *immutable_uri(const char *path)
+char *store_file_uri(const char *path, const char *query)
 {
     size_t n = strlen(path);
-    char *uri = malloc(3 * n + 32);
+    char *uri = malloc(3 * n + strlen(query) + 8);
     if (!uri) {
         return NULL;
     }
@@ -434,7 +432,7 @@ static char *immutable_uri(const char *path)
             uri[j++] = *c;
         }
     }
-    strcpy(uri + j, "?immutable=1");
+    strcpy(uri + j, query);
     return uri;
 }
 
@@ -455,7 +453,8 @@ static int open_read_only(store *s, mpsl_error *err)
         return mpsl_errs(err, MPSL_ERR_IO,
                          "cannot use results database '%s': it is a directory", s->path);
     }
-    if (!dir_writable(s->path) && beside(s->path, "-wal") && !beside(s->path, "-shm")) {
+    if (!dir_writable(s->path) && store_file_beside(s->path, "-wal") &&
+        !store_file_beside(s->path, "-shm")) {
         /* Runs committed to the -wal are read through -shm, which cannot be made here. */
         return mpsl_errs(err, MPSL_ERR_IO,
                          "cannot read results database '%s': its directory is read-only and "
@@ -466,7 +465,7 @@ static int open_read_only(store *s, mpsl_error *err)
     }
     int rc;
     if (read_as_immutable(s->path)) {
-        char *uri = immutable_uri(s->path);
+        char *uri = store_file_uri(s->path, "?immutable=1");
         if (!uri) {
             return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory opening '%s'", s->path);
         }

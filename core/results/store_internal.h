@@ -54,6 +54,13 @@ int store_exec(store *s, const char *sql, const char *step, mpsl_error *err);
 int store_tx_begin(store *s, int *nested, mpsl_error *err);
 int store_tx_end(store *s, int nested, int ok, mpsl_error *err);
 
+/* 1 when the file path + suffix ("-wal", "-shm", "-journal", ".journal") exists. */
+int store_file_beside(const char *path, const char *suffix);
+/* "file:" URI for path followed by query ("?immutable=1", "?mode=ro"): "file:///abs/path" for
+ * an absolute path, "file:rel/path" else; '%', '?' and '#' in the path are escaped so that a
+ * file name holding them is not read as part of the query. Caller frees; NULL out of memory. */
+char *store_file_uri(const char *path, const char *query);
+
 /* schema.c: bring the database (inside an open write transaction) from its user_version up
  * to STORE_SCHEMA_VERSION. *from gets the version found. */
 int store_schema_migrate(store *s, int *from, mpsl_error *err);
