@@ -79,22 +79,6 @@ static int open_read_only(const char *abs_path, const char *role, const char *pa
     return MPSL_OK;
 }
 
-/* One integer from a one-row query (user_version, a count). */
-static int query_int(sqlite3 *db, const char *sql, int *out)
-{
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
-    if (rc == SQLITE_OK) {
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
-            *out = sqlite3_column_int(st, 0);
-            rc = SQLITE_OK;
-        }
-    }
-    sqlite3_finalize(st);
-    return rc;
-}
-
 /* PRAGMA quick_check: "ok", or the first problem it found. */
 static int quick_check(sqlite3 *db, const char *path, mpsl_error *err)
 {
@@ -263,7 +247,7 @@ int merge_input_open(merge_input *in, const char *path, int index, char **tmpdir
      * snapshot of a file that a run may be writing. */
     int sql = sqlite3_exec(in->file, "BEGIN", NULL, NULL, NULL);
     if (sql == SQLITE_OK) {
-        sql = query_int(in->file, "PRAGMA user_version", &in->schema);
+        sql = store_sql_int(in->file, "PRAGMA user_version", &in->schema);
     }
     if (sql != SQLITE_OK) {
         return read_error(in->file, sql, "source", path, "reading its schema version", err);
@@ -372,9 +356,8 @@ int merge_output_peek(const char *path, sqlite3 **db, int *exists, int *schema,
         int tables = 0, sql = SQLITE_OK;
         if (rc == MPSL_OK) {
             sql = sqlite3_exec(*db, "BEGIN", NULL, NULL, NULL);
-            sql = sql ? sql : query_int(*db, "PRAGMA user_version", schema);
-            sql = sql ? sql : query_int(*db, "SELECT COUNT(*) FROM sqlite_master WHERE type = "
-                                             "'table' AND name NOT LIKE 'sqlite_%'", &tables);
+            sql = sql ? sql : store_sql_int(*db, "PRAGMA user_version", schema);
+            sql = sql ? sql : store_sql_int(*db, STORE_SQL_USER_TABLES, &tables);
             if (sql != SQLITE_OK) {
                 rc = read_error(*db, sql, "output", path, "reading its schema", err);
             }

@@ -328,36 +328,30 @@ static const schema_step schema_steps[] = {
 _Static_assert(sizeof schema_steps / sizeof schema_steps[0] == STORE_SCHEMA_VERSION,
                "one schema step per version: add the step when raising STORE_SCHEMA_VERSION");
 
-int store_schema_version_read(store *s, int *version, mpsl_error *err)
+int store_sql_int(sqlite3 *db, const char *sql, int *out)
 {
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL);
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
     if (rc == SQLITE_OK) {
         rc = sqlite3_step(st);
         if (rc == SQLITE_ROW) {
-            *version = sqlite3_column_int(st, 0);
+            *out = sqlite3_column_int(st, 0);
             rc = SQLITE_OK;
         }
     }
     sqlite3_finalize(st);
+    return rc;
+}
+
+int store_schema_version_read(store *s, int *version, mpsl_error *err)
+{
+    int rc = store_sql_int(s->db, "PRAGMA user_version", version);
     return rc == SQLITE_OK ? MPSL_OK : store_sql_error(s, rc, "reading the schema version", err);
 }
 
 int store_schema_user_tables(store *s, int *count, mpsl_error *err)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(s->db,
-                                "SELECT COUNT(*) FROM sqlite_master "
-                                "WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
-                                -1, &st, NULL);
-    if (rc == SQLITE_OK) {
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
-            *count = sqlite3_column_int(st, 0);
-            rc = SQLITE_OK;
-        }
-    }
-    sqlite3_finalize(st);
+    int rc = store_sql_int(s->db, STORE_SQL_USER_TABLES, count);
     return rc == SQLITE_OK ? MPSL_OK : store_sql_error(s, rc, "reading the schema", err);
 }
 

@@ -64,6 +64,12 @@ char *store_file_uri(const char *path, const char *query);
 /* schema.c: bring the database (inside an open write transaction) from its user_version up
  * to STORE_SCHEMA_VERSION. *from gets the version found. */
 int store_schema_migrate(store *s, int *from, mpsl_error *err);
+/* The integer in the first column of a one-row query (PRAGMA user_version, a count) on any
+ * connection; SQLITE_OK, or the failing SQLite result code (*out untouched). */
+int store_sql_int(sqlite3 *db, const char *sql, int *out);
+/* Counts the tables that are not SQLite's own. */
+#define STORE_SQL_USER_TABLES \
+    "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
 /* Read PRAGMA user_version. */
 int store_schema_version_read(store *s, int *version, mpsl_error *err);
 /* Number of tables that are not SQLite's own (to tell an empty file from a foreign one). */
