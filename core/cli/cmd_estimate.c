@@ -59,8 +59,6 @@ static const table_column compute_cols[] = {
     {"pass", TABLE_TEXT},  {"flops", TABLE_FLOPS},
 };
 
-#define NCOLS(c) ((int)(sizeof c / sizeof c[0]))
-
 typedef struct out_tables {
     table *summary, *comm, *compute;
     int per_client;
@@ -241,7 +239,7 @@ static int estimate_strategies(cfg_node *cfg, const char *label, int all, const 
         return estimate_point(cfg, label, file, dir, o, err);
     }
     int rc = MPSL_OK;
-    for (size_t i = 0; i < sizeof all_strategies / sizeof *all_strategies && rc == MPSL_OK; i++) {
+    for (size_t i = 0; i < MPSL_COUNT(all_strategies) && rc == MPSL_OK; i++) {
         cfg_node *one = cfg_clone(cfg);
         char set[64], name[640];
         snprintf(set, sizeof set, "strategy={plugin: %s}", all_strategies[i]);
@@ -361,10 +359,10 @@ int cmd_estimate(int argc, char **argv)
             root = NULL;
         }
     }
-    o.summary = table_create(summary_cols, NCOLS(summary_cols));
-    o.comm = o.per_client ? table_create(comm_client_cols, NCOLS(comm_client_cols))
-                          : table_create(comm_cols, NCOLS(comm_cols));
-    o.compute = table_create(compute_cols, NCOLS(compute_cols));
+    o.summary = table_create(summary_cols, (int)MPSL_COUNT(summary_cols));
+    o.comm = o.per_client ? table_create(comm_client_cols, (int)MPSL_COUNT(comm_client_cols))
+                          : table_create(comm_cols, (int)MPSL_COUNT(comm_cols));
+    o.compute = table_create(compute_cols, (int)MPSL_COUNT(compute_cols));
     int rc = root && o.summary && o.comm && o.compute ? MPSL_OK : MPSL_ERR_INVALID;
     if (rc != MPSL_OK && root) {
         mpsl_err(&err, "out of memory");
