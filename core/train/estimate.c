@@ -337,7 +337,7 @@ static int estimate_mpsl(mpsl_session *s, estimate *e, mpsl_error *err)
             total += got;
             max_client = got > max_client ? got : max_client;
         }
-        double f[2];
+        double f[2] = {0, 0};
         if (rc == MPSL_OK) {
             rc = bench_flops(&sv, total, f, err);
         }
