@@ -12,7 +12,7 @@
 
 #include "cli.h"
 #include "config/config.h"
-#include "report/series.h"
+#include "report/report.h"
 #include "results/groups.h"
 #include "results/store.h"
 #include "table.h"
@@ -300,7 +300,7 @@ static int run_columns(compare_column *cols, const compare_opts *o, const char *
 static int fill_runs(sqlite3 *h, const compare_opts *o, const long long *ids, int nruns,
                      table *t, int first_target_col)
 {
-    int minimize = strstr(o->metric, "loss") || strstr(o->metric, "error");
+    int minimize = report_metric_lower_better(o->metric);
     char sql[sizeof compare_sql_fmt + 32];
     snprintf(sql, sizeof sql, compare_sql_fmt, minimize ? "MIN" : "MAX",
              strcmp(o->metric, "test_loss") != 0 ? ", s.final_test_loss" : "");
@@ -756,7 +756,7 @@ static int parse_options(int argc, char **argv, compare_opts *o)
 /* The text table's note on what the target rows mean. */
 static void print_target_note(const compare_opts *o)
 {
-    int minimize = strstr(o->metric, "loss") || strstr(o->metric, "error");
+    int minimize = report_metric_lower_better(o->metric);
     printf("target: %s %s %g; est. comm time at %g Mbit/s up, %g Mbit/s down per client\n",
            o->metric, minimize ? "<=" : ">=", o->target, o->link.up_mbps, o->link.down_mbps);
 }

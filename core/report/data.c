@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "report/data.h"
+#include "report/report.h"
 #include "util/util.h"
 
 static int sql_fail(sqlite3 *db, const char *what, mpsl_error *err)
@@ -141,7 +142,7 @@ int report_load_runs(sqlite3 *db, const char *db_path, const int64_t *ids, int n
     if (!runs) {
         return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory reading runs");
     }
-    int minimize = strstr(metric, "loss") || strstr(metric, "error");
+    int minimize = report_metric_lower_better(metric);
     char sql[sizeof run_sql_fmt + 8];
     snprintf(sql, sizeof sql, run_sql_fmt, minimize ? "MIN" : "MAX");
     sqlite3_stmt *st = NULL;
