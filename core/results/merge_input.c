@@ -276,27 +276,12 @@ int merge_input_open(merge_input *in, const char *path, int index, char **tmpdir
     return MPSL_OK;
 }
 
-static void remove_with_sides(const char *path)
-{
-    static const char *const sides[] = {"", "-wal", "-shm", "-journal", ".journal"};
-    for (size_t i = 0; i < sizeof sides / sizeof *sides; i++) {
-        char *p = mpsl_strfmt("%s%s", path, sides[i]);
-        if (p) {
-            unlink(p);
-        }
-        free(p);
-    }
-}
-
 void merge_input_close(merge_input *in)
 {
     if (in->file) {
         sqlite3_close_v2(in->file); /* ends the read transaction; nothing was written */
     }
-    store_close(in->copy);
-    if (in->copy_path) {
-        remove_with_sides(in->copy_path);
-    }
+    store_close(in->copy); /* its files go with the temporary folder (merge_tmpdir_remove) */
     free(in->copy_path);
     free(in->abs_path);
     memset(in, 0, sizeof *in);

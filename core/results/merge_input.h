@@ -30,6 +30,7 @@ typedef struct merge_input {
  * both passes of the merge see the same runs while another process writes it. */
 int merge_input_open(merge_input *in, const char *path, int index, char **tmpdir,
                      mpsl_error *err);
+/* Close it; an upgraded copy stays in the temporary folder until merge_tmpdir_remove. */
 void merge_input_close(merge_input *in);
 
 /* Read the output before the merge, changing nothing: *db gets a read-only connection to it
