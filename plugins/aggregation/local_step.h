@@ -77,9 +77,9 @@ static inline int record_client_stats(const mpsl_session_api *api, mpsl_role *r,
     int rc = MPSL_OK;
     if (st->seen > 0) {
         rc = api->record(r, "train_loss", st->loss_sum / (double)st->seen, err);
-    }
-    if (rc == MPSL_OK && st->seen > 0) {
-        rc = api->record(r, "train_acc", (double)st->correct / (double)st->seen, err);
+        if (rc == MPSL_OK) {
+            rc = api->record(r, "train_acc", (double)st->correct / (double)st->seen, err);
+        }
     }
     if (rc == MPSL_OK) {
         rc = api->record(r, "samples", (double)st->seen, err);
