@@ -90,15 +90,22 @@ static int64_t client_batch(const mpsl_session_api *api, mpsl_role *r, const mps
     return p->client_batch ? p->client_batch : (api->settings(r)->batch_size + K - 1) / K;
 }
 
+/* N: the samples of all clients' partitions together (the weights' denominator). */
+static int64_t all_samples(const mpsl_session_api *api, mpsl_role *r)
+{
+    int64_t N = 0;
+    for (int k = 0; k < api->n_clients(r); k++) {
+        N += api->client_samples(r, k);
+    }
+    return N;
+}
+
 /* cycle: ceil(N / B) steps, every client in each; one_pass: its own pass, ceil(n_k / b). */
 static int64_t client_steps(const mpsl_session_api *api, mpsl_role *r, const mpsl_params *p,
                             int k)
 {
     if (p->epoch == EPOCH_CYCLE) {
-        int64_t N = 0, B = api->settings(r)->batch_size;
-        for (int j = 0; j < api->n_clients(r); j++) {
-            N += api->client_samples(r, j);
-        }
+        int64_t N = all_samples(api, r), B = api->settings(r)->batch_size;
         return (N + B - 1) / B;
     }
     int64_t b = client_batch(api, r, p);
@@ -274,11 +281,8 @@ static int build_eval_model(const mpsl_session_api *api, mpsl_role *r, const mps
     if (p->freeze_tokenizers) {
         return MPSL_OK;
     }
-    int64_t n_tok, total = 0;
+    int64_t n_tok, total = all_samples(api, r);
     float *eval = api->model_part(sv->eval, MPSL_PART_TOKENIZERS, &n_tok);
-    for (int k = 0; k < sv->K; k++) {
-        total += api->client_samples(r, k);
-    }
     memset(eval, 0, (size_t)n_tok * sizeof(float));
     for (int k = 0; k < sv->K; k++) {
         /* the diagnostics keep every upload; the average alone needs one at a time */
@@ -337,12 +341,9 @@ static int record_spread(const mpsl_session_api *api, mpsl_role *r, const server
 static int diagnose(const mpsl_session_api *api, mpsl_role *r, const mpsl_params *p,
                     server *sv, mpsl_error *err)
 {
-    int64_t n_tok, total = 0;
+    int64_t n_tok, total = all_samples(api, r);
     float *tok = api->model_part(sv->eval, MPSL_PART_TOKENIZERS, &n_tok);
     memcpy(sv->average, tok, (size_t)n_tok * sizeof(float));
-    for (int k = 0; k < sv->K; k++) {
-        total += api->client_samples(r, k);
-    }
     double avg_norm = 0;
     for (int64_t i = 0; i < n_tok; i++) {
         avg_norm += (double)sv->average[i] * (double)sv->average[i];
