@@ -434,6 +434,9 @@ int session_evaluate_on(mpsl_session *s, mpsl_model *m, mpsl_split split, const 
     if (N < 1) {
         return mpsl_errs(err, MPSL_ERR_INTERNAL, "evaluation of no samples");
     }
+    if (m->parts != MPSL_PART_ALL) { /* checked before anything is allocated */
+        return mpsl_errs(err, MPSL_ERR_INTERNAL, "evaluation needs a model with all parts");
+    }
     if (s->info.task != MPSL_TASK_RETRIEVAL && by_class) {
         size_t C = (size_t)s->info.n_classes;
         res->class_n = calloc(C, sizeof *res->class_n);
@@ -443,9 +446,6 @@ int session_evaluate_on(mpsl_session *s, mpsl_model *m, mpsl_split split, const 
             eval_result_free(res);
             return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory for per-class test figures");
         }
-    }
-    if (m->parts != MPSL_PART_ALL) {
-        return mpsl_errs(err, MPSL_ERR_INTERNAL, "evaluation needs a model with all parts");
     }
     int64_t K, E;
     session_retrieval_shape(s, &K, &E);
