@@ -416,6 +416,24 @@ static int tables_open(merge_ctx *m, const merge_input *in, run_table **out, int
 
 /* ------------------------------------------------------------ copying a run */
 
+/* Bind the current row of select to insert (made by insert_sql with the same skip): every
+ * column but the one at skip, with value in place of the one at replace (-1: none). */
+static void bind_row(sqlite3_stmt *insert, sqlite3_stmt *select, int skip, int replace,
+                     int64_t value)
+{
+    sqlite3_reset(insert);
+    for (int c = 0, p = 1; c < sqlite3_column_count(select); c++) {
+        if (c == skip) {
+            continue;
+        }
+        if (c == replace) {
+            sqlite3_bind_int64(insert, p++, value);
+        } else {
+            sqlite3_bind_value(insert, p++, sqlite3_column_value(select, c));
+        }
+    }
+}
+
 /* Every row of one table for run `from`, as run `to`; *rows gets how many. */
 static int copy_rows(merge_ctx *m, const merge_input *in, run_table *t, int64_t from,
                      int64_t to, int64_t *rows, mpsl_error *err)
@@ -425,14 +443,7 @@ static int copy_rows(merge_ctx *m, const merge_input *in, run_table *t, int64_t 
     sqlite3_bind_int64(t->select, 1, from);
     int rc;
     while ((rc = sqlite3_step(t->select)) == SQLITE_ROW) {
-        sqlite3_reset(t->insert);
-        for (int c = 0; c < sqlite3_column_count(t->select); c++) {
-            if (c == t->run_id_column) {
-                sqlite3_bind_int64(t->insert, c + 1, to);
-            } else {
-                sqlite3_bind_value(t->insert, c + 1, sqlite3_column_value(t->select, c));
-            }
-        }
+        bind_row(t->insert, t->select, -1, t->run_id_column, to);
         int w = sqlite3_step(t->insert);
         if (w != SQLITE_DONE) {
             char step[200];
@@ -487,12 +498,7 @@ static int copy_run(merge_ctx *m, const merge_input *in, sqlite3_stmt *select_ru
 {
     int64_t to = 0;
     if (m->write) {
-        sqlite3_reset(insert_run);
-        for (int c = 0, p = 1; c < sqlite3_column_count(select_runs); c++) {
-            if (c != id_column) {
-                sqlite3_bind_value(insert_run, p++, sqlite3_column_value(select_runs, c));
-            }
-        }
+        bind_row(insert_run, select_runs, id_column, -1, 0);
         int rc = sqlite3_step(insert_run);
         if (rc != SQLITE_DONE) {
             char step[200];
