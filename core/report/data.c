@@ -114,11 +114,11 @@ static const char run_sql_fmt[] =
     " s.final_test_loss, s.bytes_up_per_client, s.bytes_down_per_client, s.client_flops,"
     " s.client_flops_per_client, s.server_flops, s.wall_seconds, s.peak_rss_bytes,"
     " t.server_compute_seconds, t.server_wait_seconds, t.client_compute_seconds,"
-    " t.client_wait_seconds, COALESCE(CAST(r.seed AS TEXT), ''),"
+    " t.client_wait_seconds,"
     " EXISTS (SELECT 1 FROM epoch_metrics e WHERE e.run_id = s.id AND e.name GLOB 'recall_*')"
     "  OR EXISTS (SELECT 1 FROM run_plugins p WHERE p.run_id = s.id AND p.slot = 'head'"
     "   AND p.name = 'retrieval') "
-    "FROM run_summary s JOIN run_times t ON t.run_id = s.id JOIN runs r ON r.id = s.id "
+    "FROM run_summary s JOIN run_times t ON t.run_id = s.id "
     "WHERE s.id = ?1";
 
 void report_free_runs(report_run *runs, int n)
@@ -129,7 +129,6 @@ void report_free_runs(report_run *runs, int n)
         free(runs[i].dataset);
         free(runs[i].status);
         free(runs[i].started_at);
-        free(runs[i].seed);
     }
     free(runs);
 }
@@ -188,9 +187,8 @@ int report_load_runs(sqlite3 *db, const char *db_path, const int64_t *ids, int n
         r->server_wait_s = col_double(st, 19);
         r->client_compute_s = col_double(st, 20);
         r->client_wait_s = col_double(st, 21);
-        r->seed = col_text(st, 22);
-        r->retrieval = sqlite3_column_int(st, 23);
-        if (!r->name || !r->method || !r->dataset || !r->status || !r->started_at || !r->seed) {
+        r->retrieval = sqlite3_column_int(st, 22);
+        if (!r->name || !r->method || !r->dataset || !r->status || !r->started_at) {
             status = mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory reading runs");
         }
     }

@@ -28,7 +28,6 @@ int report_select_runs(struct sqlite3 *db, const report_filter *f, int64_t **ids
 typedef struct report_run {
     int64_t id;
     char *name, *method, *dataset, *status, *started_at;
-    char *seed;        /* as stored ("" when none) */
     int retrieval;     /* its task: 1 retrieval (recall_* figures, or a 'retrieval' head),
                           0 classification */
     int64_t n_clients, epochs;
