@@ -313,8 +313,6 @@ int report_merge_points(const report_points *runs, int nruns, report_band band,
     }
     qsort(keys, (size_t)nk, sizeof *keys, cmp_double);
     int m = 0;
-    size_t t_for = 0; /* the group size t975 was taken for */
-    double t975 = NAN;
     for (int i = 0; i < nk; i++) {
         if (i > 0 && keys[i] == keys[i - 1]) {
             continue;
@@ -332,31 +330,11 @@ int report_merge_points(const report_points *runs, int nruns, report_band band,
                 xsum += runs[r].x[at[r]];
             }
         }
-        /* Mean and sample sd here rather than stats_summarise: that also works out the t
-         * quantile by numeric integration on every call, milliseconds each, and a step curve
-         * has thousands of points. The quantile is taken once per group size instead. */
-        double mean = NAN, sd = NAN;
-        if (ny > 0) {
-            double sum = 0, ss = 0;
-            for (size_t j = 0; j < ny; j++) {
-                sum += ys[j];
-            }
-            mean = sum / (double)ny;
-            for (size_t j = 0; j < ny; j++) {
-                ss += (ys[j] - mean) * (ys[j] - mean);
-            }
-            sd = ny >= 2 ? sqrt(ss / (double)(ny - 1)) : NAN;
-        }
-        double half = NAN;
-        if (ny >= 2 && band == REPORT_BAND_SD) {
-            half = sd;
-        } else if (ny >= 2 && band == REPORT_BAND_CI95) {
-            if (t_for != ny) {
-                t975 = stats_t975((double)(ny - 1));
-                t_for = ny;
-            }
-            half = t975 * sd / sqrt((double)ny);
-        }
+        /* sd and ci95 are NaN below two runs. stats_t975 remembers whole degrees of freedom,
+         * so a step curve's thousands of points cost no integration each. */
+        stats_summary st = stats_summarise(ys, ny);
+        double mean = st.mean;
+        double half = band == REPORT_BAND_SD ? st.sd : band == REPORT_BAND_CI95 ? st.ci95 : NAN;
         out->x[m] = ny ? xsum / (double)ny : NAN;
         out->y[m] = mean;
         out->lo[m] = mean - half;
