@@ -56,6 +56,13 @@ static const char *enum_name(const mpsl_param_spec *spec, int index, char *buf, 
     return buf;
 }
 
+/* A client's batch as mpsl.c and federated.h choose it: the strategy's setting, or with 0
+ * the run's batch_size shared among the K clients (rounded up). */
+static int64_t client_batch(int64_t setting, int64_t batch_size, int K)
+{
+    return setting ? setting : (batch_size + K - 1) / K;
+}
+
 /* ---------------------------------------------------------------- data cursors */
 
 /* A client's data cursor as session_client_next moves it: a draw at the end of a pass
@@ -286,7 +293,7 @@ static int estimate_mpsl(mpsl_session *s, estimate *e, mpsl_error *err)
     int cycle = strcmp(enum_name(epoch_spec, *ep, mode, sizeof mode), "cycle") == 0;
     int K = e->n_clients;
     int64_t B = ex->train.batch_size, N = 0;
-    int64_t b = *cb ? *cb : (B + K - 1) / K;
+    int64_t b = client_batch(*cb, B, K);
     for (int k = 0; k < K; k++) {
         N += e->samples[k];
     }
@@ -381,7 +388,7 @@ static int estimate_fedavg(mpsl_session *s, estimate *e, mpsl_error *err)
         return MPSL_ERR_INVALID;
     }
     int K = e->n_clients;
-    int64_t lb = *batch ? *batch : (ex->train.batch_size + K - 1) / K;
+    int64_t lb = client_batch(*batch, ex->train.batch_size, K);
     int m = (int)ceil(*fraction * K - 1e-9); /* federated.h sample_clients */
     e->sampled = m < 1 ? 1 : m;
     bench cl;
@@ -586,14 +593,15 @@ static int breakeven(mpsl_session *s, estimate *e, mpsl_error *err)
 {
     const experiment *ex = s->ex;
     int K = e->n_clients, cut_grads = 1;
-    int64_t b = (ex->train.batch_size + K - 1) / K;
+    int64_t setting = 0; /* MPSL's default client batch for the other strategies */
     if (strcmp(e->strategy, "mpsl") == 0) {
         const int *freeze = param_of(&ex->strategy, "freeze_tokenizers", MPSL_PARAM_T_BOOL,
                                      NULL, err);
         const int64_t *cb = param_of(&ex->strategy, "client_batch", MPSL_PARAM_T_INT, NULL, err);
         cut_grads = freeze && !*freeze;
-        b = cb && *cb ? *cb : b;
+        setting = cb ? *cb : 0;
     }
+    int64_t b = client_batch(setting, ex->train.batch_size, K);
     mpsl_model *m;
     int rc = model_create(s, MPSL_PART_ALL, &m, err);
     if (rc != MPSL_OK) {
