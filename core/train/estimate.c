@@ -365,8 +365,7 @@ static int estimate_mpsl(mpsl_session *s, estimate *e, mpsl_error *err)
                 add_msg(&e->links[k], 1, MPSL_MSG_PARAMETERS, cl.m->n * 4);
             }
         }
-        describe_party(&e->client, cl.m, C, max_client);
-        e->client.activation_bytes = max_client * (TD + C) * 4; /* tokens, received logits */
+        describe_party(&e->client, cl.m, C, max_client); /* tokens, received logits */
         describe_party(&e->server, sv.m, C, max_total);
     }
     free(pos);
