@@ -53,6 +53,14 @@ static int refuse(sqlite3 *db, const int64_t *ids, int n, const report_plot_opti
     }
     const char *runs = which.p ? which.p : "", *more = n > 8 ? ", ..." : "";
     const char *they = n > 1 ? "they have" : "it has";
+    /* A byte figure, or a figure the runs have drawn against bytes or communication time:
+     * what is missing is the communication. */
+    int has = 0;
+    for (int i = 0; i < count && !has; i++) {
+        has = !strcmp(names[i], o->metric);
+    }
+    int no_comm = is_bytes(o->metric) ||
+                  (has && (o->x == REPORT_X_BYTES || o->x == REPORT_X_COMM));
     if (steps && count == 0) {
         status = mpsl_errs(err, MPSL_ERR_INVALID,
                            "no per-step figure '%s' in run%s %s%s: %s recorded no step "
@@ -63,21 +71,12 @@ static int refuse(sqlite3 *db, const int64_t *ids, int n, const report_plot_opti
         status = mpsl_errs(err, MPSL_ERR_INVALID,
                            "no per-step figure '%s' in run%s %s%s%s; %s: %s", o->metric,
                            n > 1 ? "s" : "", runs, more, hint, they, have.p ? have.p : "none");
-    } else if (is_bytes(o->metric) || o->x == REPORT_X_BYTES || o->x == REPORT_X_COMM) {
-        int has = 0;
-        for (int i = 0; i < count && !has; i++) {
-            has = !strcmp(names[i], o->metric);
-        }
+    } else if (no_comm) {
         const char *against = is_bytes(o->metric) ? "" : ": nothing to draw against bytes or "
                                                          "communication time";
-        status = has || is_bytes(o->metric)
-                     ? mpsl_errs(err, MPSL_ERR_INVALID,
-                                 "no communication recorded in run%s %s%s (centralized runs "
-                                 "send nothing)%s", n > 1 ? "s" : "", runs, more, against)
-                     : mpsl_errs(err, MPSL_ERR_INVALID,
-                                 "no per-epoch figure '%s' in run%s %s%s%s; %s: %s; or "
-                                 "bytes, bytes_up, bytes_down", o->metric, n > 1 ? "s" : "",
-                                 runs, more, hint, they, have.p ? have.p : "none");
+        status = mpsl_errs(err, MPSL_ERR_INVALID,
+                           "no communication recorded in run%s %s%s (centralized runs send "
+                           "nothing)%s", n > 1 ? "s" : "", runs, more, against);
     } else {
         status = mpsl_errs(err, MPSL_ERR_INVALID,
                            "no per-epoch figure '%s' in run%s %s%s%s; %s: %s; or bytes, "
