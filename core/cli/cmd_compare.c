@@ -851,34 +851,28 @@ int cmd_compare(int argc, char **argv)
     }
     grouped |= o.group_by != NULL;
 
-    if (status == 0 && !grouped) {
-        if (o.format == TABLE_FORMAT_TABLE) {
-            if (o.has_target) {
-                print_target_note(&o);
-            }
-            table_print_transposed(t, stdout);
-        } else {
-            table_print(t, o.format, stdout);
-        }
-    } else if (status == 0) {
-        name_list ns = {0};
-        table *gt = o.format == TABLE_FORMAT_TABLE
-                        ? groups_text(t, cols, ncols, groups, ng, first_target_col, &ns)
-                        : groups_fields(t, cols, ncols, groups, ng, first_target_col, &ns);
+    /* Grouped: the summary of each group in place of the runs. */
+    name_list ns = {0};
+    table *gt = NULL;
+    if (status == 0 && grouped) {
+        gt = o.format == TABLE_FORMAT_TABLE
+                 ? groups_text(t, cols, ncols, groups, ng, first_target_col, &ns)
+                 : groups_fields(t, cols, ncols, groups, ng, first_target_col, &ns);
         if (!gt) {
             fputs("mpsl compare: out of memory\n", stderr);
             status = 1;
-        } else if (o.format == TABLE_FORMAT_TABLE) {
-            if (o.has_target) {
-                print_target_note(&o);
-            }
-            table_print_transposed(gt, stdout);
-        } else {
-            table_print(gt, o.format, stdout);
         }
-        table_destroy(gt);
-        names_free(&ns);
     }
+    if (status == 0 && o.format == TABLE_FORMAT_TABLE) {
+        if (o.has_target) {
+            print_target_note(&o);
+        }
+        table_print_transposed(gt ? gt : t, stdout);
+    } else if (status == 0) {
+        table_print(gt ? gt : t, o.format, stdout);
+    }
+    table_destroy(gt);
+    names_free(&ns);
     groups_free(groups, ng);
     table_destroy(t);
     store_close(s);
