@@ -499,11 +499,22 @@ static int a_recv(mpsl_role *r, int from, mpsl_msg_kind kind, mpsl_tensor *t, mp
 
 #define MAX_CLIENT_METRICS 64
 
+/* A metric name fits role_metric's name (record and record_client, `who`, say so if not). */
+static int check_metric_name(const char *who, const char *name, mpsl_error *err)
+{
+    size_t cap = sizeof ((role_metric *)0)->name;
+    if (!name || !name[0] || strlen(name) >= cap) {
+        return mpsl_errs(err, MPSL_ERR_INTERNAL, "%s: a metric name of 1 to %zu characters is "
+                         "needed", who, cap - 1);
+    }
+    return MPSL_OK;
+}
+
 static int a_record(mpsl_role *r, const char *name, double value, mpsl_error *err)
 {
-    if (!name || !name[0] || strlen(name) >= sizeof r->metrics[0].name) {
-        return mpsl_errs(err, MPSL_ERR_INTERNAL, "record: a metric name of 1 to %zu characters "
-                         "is needed", sizeof r->metrics[0].name - 1);
+    int rc = check_metric_name("record", name, err);
+    if (rc != MPSL_OK) {
+        return rc;
     }
     if (r->id == MPSL_SERVER) {
         return store_metric(r->s->db, r->s->run_id, r->epochs_ended, name, value, err);
@@ -765,9 +776,9 @@ static int a_record_client(mpsl_role *r, int client, const char *name, double va
         return mpsl_errs(err, MPSL_ERR_INTERNAL, "record_client: the server's only, for a "
                          "client 0..%d", r->s->ex->n_clients - 1);
     }
-    if (!name || !name[0] || strlen(name) >= sizeof r->metrics[0].name) {
-        return mpsl_errs(err, MPSL_ERR_INTERNAL, "record_client: a metric name of 1 to %zu "
-                         "characters is needed", sizeof r->metrics[0].name - 1);
+    int rc = check_metric_name("record_client", name, err);
+    if (rc != MPSL_OK) {
+        return rc;
     }
     return store_client_metric(r->s->db, r->s->run_id, r->epochs_ended, client, name, value,
                                err);
