@@ -97,24 +97,33 @@ void role_reset_counters(mpsl_role *r)
     memset(&r->interval, 0, sizeof r->interval);
 }
 
+int role_step_rows_append(role_step_row **rows, int *n, int *cap, const role_step_row *row)
+{
+    if (*n == *cap) {
+        int grown = *cap ? 2 * *cap : 16;
+        role_step_row *bigger = realloc(*rows, (size_t)grown * sizeof *bigger);
+        if (!bigger) {
+            return MPSL_ERR_NOMEM;
+        }
+        *rows = bigger;
+        *cap = grown;
+    }
+    (*rows)[(*n)++] = *row;
+    return MPSL_OK;
+}
+
 int role_close_interval(mpsl_role *r)
 {
     if (r->interval.samples == 0) {
         return MPSL_OK;
     }
-    if (r->n_step_rows == r->cap_step_rows) {
-        int grown = r->cap_step_rows ? 2 * r->cap_step_rows : 16;
-        role_step_row *bigger = realloc(r->step_rows, (size_t)grown * sizeof *bigger);
-        if (!bigger) {
-            return MPSL_ERR_NOMEM;
-        }
-        r->step_rows = bigger;
-        r->cap_step_rows = grown;
-    }
     r->interval.step = r->loss_calls;
-    r->step_rows[r->n_step_rows++] = r->interval;
-    memset(&r->interval, 0, sizeof r->interval);
-    return MPSL_OK;
+    int rc = role_step_rows_append(&r->step_rows, &r->n_step_rows, &r->cap_step_rows,
+                                   &r->interval);
+    if (rc == MPSL_OK) {
+        memset(&r->interval, 0, sizeof r->interval);
+    }
+    return rc;
 }
 
 /* ---------------------------------------------------------------- the driver */

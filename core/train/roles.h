@@ -124,6 +124,8 @@ void role_reset_counters(mpsl_role *r);
 /* End the open metrics.every_steps interval (if it saw samples) as a row at the current step.
  * MPSL_ERR_NOMEM when the row cannot be kept. */
 int role_close_interval(mpsl_role *r);
+/* Append row to a growing array of *n rows (*cap allocated). MPSL_ERR_NOMEM when it cannot. */
+int role_step_rows_append(role_step_row **rows, int *n, int *cap, const role_step_row *row);
 /* "the server" or "client 3", for messages. */
 const char *role_name(const mpsl_role *r, char *buf, size_t size);
 

@@ -629,16 +629,10 @@ static int step_sum_add(mpsl_session *s, const role_step_row *row, mpsl_error *e
             return MPSL_OK;
         }
     }
-    if (s->n_step_sums == s->cap_step_sums) {
-        int grown = s->cap_step_sums ? 2 * s->cap_step_sums : 16;
-        role_step_row *bigger = realloc(s->step_sums, (size_t)grown * sizeof *bigger);
-        if (!bigger) {
-            return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
-        }
-        s->step_sums = bigger;
-        s->cap_step_sums = grown;
+    if (role_step_rows_append(&s->step_sums, &s->n_step_sums, &s->cap_step_sums, row) !=
+        MPSL_OK) {
+        return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
     }
-    s->step_sums[s->n_step_sums++] = *row;
     return MPSL_OK;
 }
 
