@@ -31,4 +31,8 @@ char *cli_dir_of(const char *path);
  * else "results.db" (defaults.c). */
 const char *cli_default_db(void);
 
+/* A run id argument: a positive decimal number and nothing else -> *id. 0, or -1 when it is
+ * not one. */
+int cli_parse_run_id(const char *s, long long *id);
+
 #endif

@@ -98,13 +98,6 @@ typedef struct compare_opts {
     report_link link;           /* --link-mbps: the link model of est_comm_seconds */
 } compare_opts;
 
-static int parse_run_id(const char *s, long long *id)
-{
-    char *end = NULL;
-    *id = strtoll(s, &end, 10);
-    return *s && !*end && *id > 0 ? 0 : -1;
-}
-
 /* The shortest text that reads back as d; NULL for NaN (no value). */
 static const char *number_text(double d, char *buf, size_t n)
 {
@@ -781,7 +774,7 @@ int cmd_compare(int argc, char **argv)
         return 1;
     }
     for (int i = 0; i < nruns; i++) {
-        if (parse_run_id(argv[optind + i], &ids[i]) != 0) {
+        if (cli_parse_run_id(argv[optind + i], &ids[i]) != 0) {
             fprintf(stderr, "mpsl compare: '%s' is not a run id (a positive number from "
                             "`mpsl runs`)\n", argv[optind + i]);
             free(ids);

@@ -24,13 +24,6 @@ typedef struct run_config {
     size_t n;
 } run_config;
 
-static int parse_run_id(const char *s, long long *id)
-{
-    char *end = NULL;
-    *id = strtoll(s, &end, 10);
-    return *s && !*end && *id > 0 ? 0 : -1;
-}
-
 /* Every key of every run, each once, in the order first seen. */
 static const char **union_keys(const run_config *rc, int nruns, size_t *n_out)
 {
@@ -113,7 +106,7 @@ int cmd_diff(int argc, char **argv)
         return 1;
     }
     for (int i = 0; i < nruns; i++) {
-        if (parse_run_id(argv[optind + i], &rc[i].id) != 0) {
+        if (cli_parse_run_id(argv[optind + i], &rc[i].id) != 0) {
             fprintf(stderr, "mpsl diff: '%s' is not a run id (a positive number from "
                             "`mpsl runs`)\n", argv[optind + i]);
             free(rc);

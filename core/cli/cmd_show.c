@@ -269,13 +269,6 @@ static int epoch_table(sqlite3 *db, long long id, table **out, char ***names, in
     return rc;
 }
 
-static int parse_run_id(const char *s, long long *id)
-{
-    char *end = NULL;
-    *id = strtoll(s, &end, 10);
-    return *s && !*end && *id > 0 ? 0 : -1;
-}
-
 static void print_section_text(int i, const table *t, FILE *out)
 {
     if (i == 0) {
@@ -392,7 +385,7 @@ int cmd_show(int argc, char **argv)
     }
     const char *arg = argv[optind];
     long long id = 0;
-    if (parse_run_id(arg, &id) != 0) {
+    if (cli_parse_run_id(arg, &id) != 0) {
         fprintf(stderr, "mpsl show %s: not a run id (a positive number from `mpsl runs`)\n",
                 arg);
         return 2;
