@@ -382,13 +382,23 @@ static int row_of(const table *t, int64_t id)
     return -1;
 }
 
-/* A numeric column over a group's runs: the values that are there. */
-static stats_summary column_stats(const table *t, const run_group *g, int col)
+/* The per-run rows of a group's runs (malloc'd), looked up once for all its cells. */
+static int *group_rows(const table *t, const run_group *g)
 {
-    double *v = malloc(sizeof *v * (g->n ? g->n : 1));
+    int *rows = malloc(sizeof *rows * (g->n ? g->n : 1));
+    for (size_t i = 0; rows && i < g->n; i++) {
+        rows[i] = row_of(t, g->ids[i]);
+    }
+    return rows;
+}
+
+/* A numeric column over a group's runs (their rows[0..nr)): the values that are there. */
+static stats_summary column_stats(const table *t, const int *rows, size_t nr, int col)
+{
+    double *v = malloc(sizeof *v * (nr ? nr : 1));
     size_t n = 0;
-    for (size_t i = 0; v && i < g->n; i++) {
-        const char *cell = table_get(t, row_of(t, g->ids[i]), col);
+    for (size_t i = 0; v && i < nr; i++) {
+        const char *cell = table_get(t, rows[i], col);
         if (cell) {
             v[n++] = strtod(cell, NULL);
         }
@@ -398,17 +408,19 @@ static stats_summary column_stats(const table *t, const run_group *g, int col)
     return s;
 }
 
-/* A text column over a group's runs: "a" when all agree, else "a x2, b x1" (NULL: "-").
+/* A text column over a group's runs (their rows[0..nr)): "a" when all agree, else
+ * "a x2, b x1" (NULL: "-").
  * seeds: every value, comma-separated, or as a JSON array when json is set. */
-static char *column_values(const table *t, const run_group *g, int col, int list, int json)
+static char *column_values(const table *t, const int *rows, size_t nr, int col, int list,
+                           int json)
 {
     size_t cap = 64, used = 0;
     char *out = malloc(cap);
-    const char **seen = calloc(g->n ? g->n : 1, sizeof *seen);
-    size_t *count = calloc(g->n ? g->n : 1, sizeof *count);
+    const char **seen = calloc(nr ? nr : 1, sizeof *seen);
+    size_t *count = calloc(nr ? nr : 1, sizeof *count);
     size_t n_seen = 0;
-    for (size_t i = 0; out && seen && count && i < g->n; i++) {
-        const char *v = table_get(t, row_of(t, g->ids[i]), col);
+    for (size_t i = 0; out && seen && count && i < nr; i++) {
+        const char *v = table_get(t, rows[i], col);
         size_t j = 0;
         while (!list && j < n_seen && !(v ? seen[j] && !strcmp(seen[j], v) : !seen[j])) {
             j++;
@@ -542,24 +554,25 @@ static table *groups_text(const table *runs, const compare_column *cols, int nco
     }
     t = table_create(gc, n);
     for (size_t k = 0; t && k < ng; k++) {
+        int *rows = group_rows(runs, &g[k]);
         int row = table_add_row(t);
-        int bad = row < 0;
+        int bad = row < 0 || !rows;
         for (int j = 0; !bad && j < n; j++) {
             char *cell = NULL;
             int c = src[j] <= -100 ? -100 - src[j] : src[j];
             if (src[j] == GC_GROUP) {
                 cell = mpsl_strdup(g[k].label);
             } else if (src[j] == GC_RUNS) {
-                cell = column_values(runs, &g[k], 0, 1, 0);
+                cell = column_values(runs, rows, g[k].n, 0, 1, 0);
             } else if (src[j] == GC_N) {
                 cell = mpsl_strfmt("%zu", g[k].n);
             } else if (src[j] == GC_REACHED) {
-                stats_summary s = column_stats(runs, &g[k], first_target_col);
+                stats_summary s = column_stats(runs, rows, g[k].n, first_target_col);
                 cell = mpsl_strfmt("%zu/%zu", s.n, g[k].n);
             } else if (cols[c].role == ROLE_TEXT || cols[c].role == ROLE_SEED) {
-                cell = column_values(runs, &g[k], c, cols[c].role == ROLE_SEED, 0);
+                cell = column_values(runs, rows, g[k].n, c, cols[c].role == ROLE_SEED, 0);
             } else {
-                stats_summary s = column_stats(runs, &g[k], c);
+                stats_summary s = column_stats(runs, rows, g[k].n, c);
                 int interval = src[j] <= -100;
                 cell = interval ? interval_text(cols[c].col.kind, s)
                                 : mean_sd_text(cols[c].col.kind, s, g[k].n);
@@ -571,6 +584,7 @@ static table *groups_text(const table *runs, const compare_column *cols, int nco
                 table_set_null_text(t, j, "not reached");
             }
         }
+        free(rows);
         if (bad) {
             table_destroy(t);
             t = NULL;
@@ -625,8 +639,9 @@ static table *groups_fields(const table *runs, const compare_column *cols, int n
     }
     t = table_create(gc, n);
     for (size_t k = 0; t && k < ng; k++) {
+        int *rows = group_rows(runs, &g[k]);
         int row = table_add_row(t);
-        int bad = row < 0;
+        int bad = row < 0 || !rows;
         for (int j = 0; !bad && j < n; j++) {
             char *cell = NULL;
             char num[40];
@@ -634,16 +649,16 @@ static table *groups_fields(const table *runs, const compare_column *cols, int n
             if (c == GC_GROUP) {
                 cell = mpsl_strdup(g[k].label);
             } else if (c == GC_RUNS) {
-                cell = column_values(runs, &g[k], 0, 1, 1);
+                cell = column_values(runs, rows, g[k].n, 0, 1, 1);
             } else if (c == GC_N) {
                 cell = mpsl_strfmt("%zu", g[k].n);
             } else if (c == GC_REACHED) {
-                cell = mpsl_strfmt("%zu", column_stats(runs, &g[k], first_target_col).n);
+                cell = mpsl_strfmt("%zu", column_stats(runs, rows, g[k].n, first_target_col).n);
             } else if (cols[c].role == ROLE_TEXT || cols[c].role == ROLE_SEED) {
-                cell = column_values(runs, &g[k], c, cols[c].role == ROLE_SEED,
+                cell = column_values(runs, rows, g[k].n, c, cols[c].role == ROLE_SEED,
                                      cols[c].role == ROLE_SEED);
             } else {
-                stats_summary s = column_stats(runs, &g[k], c);
+                stats_summary s = column_stats(runs, rows, g[k].n, c);
                 double v = part[j] == 0 ? s.mean : part[j] == 1 ? s.sd : s.ci95;
                 const char *text = part[j] == 3 ? mpsl_strfmt("%zu", s.n)
                                                 : number_text(v, num, sizeof num);
@@ -652,6 +667,7 @@ static table *groups_fields(const table *runs, const compare_column *cols, int n
             }
             bad = bad || set_owned(t, row, j, cell) != 0;
         }
+        free(rows);
         if (bad) {
             table_destroy(t);
             t = NULL;
