@@ -98,18 +98,13 @@ typedef struct compare_opts {
     report_link link;           /* --link-mbps: the link model of est_comm_seconds */
 } compare_opts;
 
-/* The shortest text that reads back as d; NULL for NaN (no value). */
+/* A cell's text for d (table_real_exact); NULL for NaN (no value). */
 static const char *number_text(double d, char *buf, size_t n)
 {
     if (isnan(d)) {
         return NULL;
     }
-    for (int p = 15; p <= 17; p++) {
-        snprintf(buf, n, "%.*g", p, d);
-        if (strtod(buf, NULL) == d) {
-            break;
-        }
-    }
+    table_real_exact(d, buf, n);
     return buf;
 }
 

@@ -154,17 +154,6 @@ static void real_text(double v, char *buf, size_t n)
     }
 }
 
-/* The shortest %g form that reads back as the same double (as table.c writes reals). */
-static void real_exact(double v, char *buf, size_t n)
-{
-    for (int p = 15; p <= 17; p++) {
-        snprintf(buf, n, "%.*g", p, v);
-        if (strtod(buf, NULL) == v) {
-            return;
-        }
-    }
-}
-
 /* Only comments, blanks and semicolons left after the first statement? */
 static int only_trailer(sqlite3 *h, const char *tail)
 {
@@ -220,7 +209,7 @@ static int collect(sqlite3_stmt *st, table_format format, table **out)
                 if (format == TABLE_FORMAT_TABLE) {
                     real_text(d, num, sizeof num);
                 } else {
-                    real_exact(d, num, sizeof num);
+                    table_real_exact(d, num, sizeof num);
                 }
                 v = num;
                 kinds[c] |= isfinite(d) ? 2 : 4;

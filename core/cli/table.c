@@ -115,19 +115,24 @@ const char *table_get(const table *t, int row, int col)
 int table_rows(const table *t) { return t->rows; }
 int table_cols(const table *t) { return t->ncols; }
 
-/* The shortest %g form that reads back as the same double. */
-static void format_double(double d, char *buf, size_t n)
+void table_real_exact(double d, char *buf, size_t n)
 {
-    if (isinf(d)) {
-        snprintf(buf, n, d > 0 ? "Inf" : "-Inf");
-        return;
-    }
     for (int p = 15; p <= 17; p++) {
         snprintf(buf, n, "%.*g", p, d);
         if (strtod(buf, NULL) == d) {
             return;
         }
     }
+}
+
+/* A stored real as a cell: table_real_exact, infinities as "Inf" and "-Inf". */
+static void format_double(double d, char *buf, size_t n)
+{
+    if (isinf(d)) {
+        snprintf(buf, n, d > 0 ? "Inf" : "-Inf");
+        return;
+    }
+    table_real_exact(d, buf, n);
 }
 
 int table_add_stmt_rows(table *t, sqlite3_stmt *st)

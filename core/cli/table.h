@@ -52,6 +52,10 @@ int table_cols(const table *t);
 struct sqlite3_stmt;
 int table_add_stmt_rows(table *t, struct sqlite3_stmt *st);
 
+/* The shortest %g text (15 to 17 significant digits) that reads back as the same double, in
+ * buf: how cells keep reals exact. Infinities and NaN as %g writes them. */
+void table_real_exact(double d, char *buf, size_t n);
+
 /* Render: aligned columns with a header, CSV with a header line, or a JSON array of objects. */
 void table_print(const table *t, table_format format, FILE *out);
 /* Text only: one line per column ("name  value value ..."), one value column per row: a
