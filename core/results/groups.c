@@ -34,7 +34,6 @@ typedef struct member {
     config_pair *cfg; /* flattened config; NULL when the run stored none */
     size_t n_cfg;
     char *key;        /* equal for members of one group */
-    size_t group;
 } member;
 
 /* A growing string; on allocation failure it stays failed and the caller reports it. */
