@@ -9,12 +9,6 @@
 #include "report/report.h"
 #include "util/util.h"
 
-static int is_bytes(const char *metric)
-{
-    return !strcmp(metric, "bytes") || !strcmp(metric, "bytes_up") ||
-           !strcmp(metric, "bytes_down");
-}
-
 /* MPSL_ERR_INVALID: no run has the figure. Names the runs, the closest name they have, and
  * every name they have; for steps, the setting that records them. */
 static int refuse(sqlite3 *db, const int64_t *ids, int n, const report_plot_options *o,
@@ -59,7 +53,7 @@ static int refuse(sqlite3 *db, const int64_t *ids, int n, const report_plot_opti
     for (int i = 0; i < count && !has; i++) {
         has = !strcmp(names[i], o->metric);
     }
-    int no_comm = is_bytes(o->metric) ||
+    int no_comm = report_bytes_figure(o->metric) ||
                   (has && (o->x == REPORT_X_BYTES || o->x == REPORT_X_COMM));
     if (steps && count == 0) {
         status = mpsl_errs(err, MPSL_ERR_INVALID,
@@ -72,8 +66,8 @@ static int refuse(sqlite3 *db, const int64_t *ids, int n, const report_plot_opti
                            "no per-step figure '%s' in run%s %s%s%s; %s: %s", o->metric,
                            n > 1 ? "s" : "", runs, more, hint, they, have.p ? have.p : "none");
     } else if (no_comm) {
-        const char *against = is_bytes(o->metric) ? "" : ": nothing to draw against bytes or "
-                                                         "communication time";
+        const char *against = report_bytes_figure(o->metric)
+                                  ? "" : ": nothing to draw against bytes or communication time";
         status = mpsl_errs(err, MPSL_ERR_INVALID,
                            "no communication recorded in run%s %s%s (centralized runs send "
                            "nothing)%s", n > 1 ? "s" : "", runs, more, against);
@@ -131,7 +125,7 @@ int report_plot_svg(sqlite3 *db, const int64_t *ids, int n, const report_plot_op
     for (int g = 0; status == MPSL_OK && g < ng; g++) {
         gp[g] = &groups[g];
     }
-    int bytes = is_bytes(o->metric);
+    int bytes = report_bytes_figure(o->metric);
     char note[200];
     snprintf(note, sizeof note, "%s%s%s",
              ng < n ? "lines: the mean of a group's runs; band: " : "",

@@ -120,8 +120,7 @@ static int push(report_points *p, int *cap, double key, double x, double y)
     return 0;
 }
 
-/* 0: an epoch_metrics name; 1, 2, 3: cumulative bytes per client up + down, up, down. */
-static int bytes_figure(const char *metric)
+int report_bytes_figure(const char *metric)
 {
     return !strcmp(metric, "bytes") ? 1 : !strcmp(metric, "bytes_up") ? 2
            : !strcmp(metric, "bytes_down") ? 3 : 0;
@@ -157,7 +156,7 @@ static int load_epochs(sqlite3 *db, int64_t run_id, const char *metric, report_x
     }
     sqlite3_bind_int64(st, 1, run_id);
     sqlite3_bind_text(st, 2, metric, -1, SQLITE_STATIC);
-    int bytes = bytes_figure(metric), cap = 0, rc;
+    int bytes = report_bytes_figure(metric), cap = 0, rc;
     double up = 0, down = 0, secs = 0;
     const report_link no_link = {0, 0};
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -234,7 +233,7 @@ int report_load_points(sqlite3 *db, int64_t run_id, const char *metric, report_x
 {
     memset(out, 0, sizeof *out);
     if (x == REPORT_X_STEP) {
-        return bytes_figure(metric) ? MPSL_OK : load_steps(db, run_id, metric, out, err);
+        return report_bytes_figure(metric) ? MPSL_OK : load_steps(db, run_id, metric, out, err);
     }
     return load_epochs(db, run_id, metric, x, link, out, err);
 }
@@ -244,10 +243,10 @@ int report_has_points(sqlite3 *db, int64_t run_id, const char *metric, report_xa
     const char *sql =
         x == REPORT_X_STEP ? "SELECT EXISTS (SELECT 1 FROM step_metrics WHERE run_id = ?1 "
                              "AND name = ?2)"
-        : bytes_figure(metric) ? "SELECT EXISTS (SELECT 1 FROM comm WHERE run_id = ?1)"
+        : report_bytes_figure(metric) ? "SELECT EXISTS (SELECT 1 FROM comm WHERE run_id = ?1)"
                                : "SELECT EXISTS (SELECT 1 FROM epoch_metrics WHERE run_id = ?1 "
                                  "AND name = ?2)";
-    if (x == REPORT_X_STEP && bytes_figure(metric)) {
+    if (x == REPORT_X_STEP && report_bytes_figure(metric)) {
         return 0;
     }
     sqlite3_stmt *st = NULL;

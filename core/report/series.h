@@ -51,6 +51,10 @@ int report_xaxis_parse(const char *word, report_xaxis *x);
 /* The axis' label ("bytes per client, up + down"). */
 const char *report_xaxis_label(report_xaxis x);
 
+/* 0 for an epoch_metrics name; 1, 2, 3 for the byte figures bytes, bytes_up, bytes_down
+ * (cumulative bytes per client up + down, up, down). */
+int report_bytes_figure(const char *metric);
+
 /* One run's points: key aligns the points of repeats (the epoch for per-epoch axes, the
  * global step for STEP); x and y are what is drawn. */
 typedef struct report_points {
