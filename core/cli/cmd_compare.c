@@ -552,6 +552,8 @@ static table *groups_text(const table *runs, const compare_column *cols, int nco
         int *rows = group_rows(runs, &g[k]);
         int row = table_add_row(t);
         int bad = row < 0 || !rows;
+        stats_summary s = {0};
+        int stats_col = -1; /* the column s summarises */
         for (int j = 0; !bad && j < n; j++) {
             char *cell = NULL;
             int c = src[j] <= -100 ? -100 - src[j] : src[j];
@@ -562,12 +564,16 @@ static table *groups_text(const table *runs, const compare_column *cols, int nco
             } else if (src[j] == GC_N) {
                 cell = mpsl_strfmt("%zu", g[k].n);
             } else if (src[j] == GC_REACHED) {
-                stats_summary s = column_stats(runs, rows, g[k].n, first_target_col);
-                cell = mpsl_strfmt("%zu/%zu", s.n, g[k].n);
+                cell = mpsl_strfmt("%zu/%zu", column_stats(runs, rows, g[k].n,
+                                                           first_target_col).n, g[k].n);
             } else if (cols[c].role == ROLE_TEXT || cols[c].role == ROLE_SEED) {
                 cell = column_values(runs, rows, g[k].n, c, cols[c].role == ROLE_SEED, 0);
             } else {
-                stats_summary s = column_stats(runs, rows, g[k].n, c);
+                /* a metric's interval follows its mean: one summary for both */
+                if (c != stats_col) {
+                    s = column_stats(runs, rows, g[k].n, c);
+                    stats_col = c;
+                }
                 int interval = src[j] <= -100;
                 cell = interval ? interval_text(cols[c].col.kind, s)
                                 : mean_sd_text(cols[c].col.kind, s, g[k].n);
@@ -637,6 +643,8 @@ static table *groups_fields(const table *runs, const compare_column *cols, int n
         int *rows = group_rows(runs, &g[k]);
         int row = table_add_row(t);
         int bad = row < 0 || !rows;
+        stats_summary s = {0};
+        int stats_col = -1; /* the column s summarises */
         for (int j = 0; !bad && j < n; j++) {
             char *cell = NULL;
             char num[40];
@@ -653,7 +661,11 @@ static table *groups_fields(const table *runs, const compare_column *cols, int n
                 cell = column_values(runs, rows, g[k].n, c, cols[c].role == ROLE_SEED,
                                      cols[c].role == ROLE_SEED);
             } else {
-                stats_summary s = column_stats(runs, rows, g[k].n, c);
+                /* a figure's _mean, _sd, _ci95 and _n follow each other: one summary */
+                if (c != stats_col) {
+                    s = column_stats(runs, rows, g[k].n, c);
+                    stats_col = c;
+                }
                 double v = part[j] == 0 ? s.mean : part[j] == 1 ? s.sd : s.ci95;
                 const char *text = part[j] == 3 ? mpsl_strfmt("%zu", s.n)
                                                 : number_text(v, num, sizeof num);
