@@ -282,3 +282,73 @@ int report_chart_client_data(sqlite3 *db, const report_run *runs, int n, const i
     report_buf_free(&who);
     return status;
 }
+
+/* A group's merged mean of one figure (no band). */
+static int group_mean(const report_view *v, const report_group *grp, const char *metric,
+                      report_merged *m, mpsl_error *err)
+{
+    report_points *pts = calloc((size_t)(grp->n > 0 ? grp->n : 1), sizeof *pts);
+    int status = pts ? MPSL_OK : mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
+    for (int k = 0; k < grp->n && status == MPSL_OK; k++) {
+        status = report_load_points(v->db, v->runs[grp->members[k]].id, metric, REPORT_X_EPOCH,
+                                    &v->link, &pts[k], err);
+    }
+    if (status == MPSL_OK && report_merge_points(pts, grp->n, REPORT_BAND_NONE, m) != MPSL_OK) {
+        status = mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
+    }
+    for (int k = 0; pts && k < grp->n; k++) {
+        report_points_free(&pts[k]);
+    }
+    free(pts);
+    return status;
+}
+
+int report_chart_figures(const report_view *v, const report_line_spec *lines, int nlines,
+                         const svg_chart *c, report_buf *out, mpsl_error *err)
+{
+    int ns = v->ngroups * nlines;
+    svg_series *s = calloc((size_t)(ns > 0 ? ns : 1), sizeof *s);
+    report_merged *m = calloc((size_t)(ns > 0 ? ns : 1) * 3, sizeof *m);
+    char **names = calloc((size_t)(ns > 0 ? ns : 1), sizeof *names);
+    int status = s && m && names ? MPSL_OK : mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
+    for (int g = 0; g < v->ngroups && status == MPSL_OK; g++) {
+        const report_group *grp = v->groups[g];
+        for (int k = 0; k < nlines && status == MPSL_OK; k++) {
+            int i = g * nlines + k;
+            report_merged *mean = &m[3 * i], *lo = &m[3 * i + 1], *hi = &m[3 * i + 2];
+            status = group_mean(v, grp, lines[k].metric, mean, err);
+            if (status == MPSL_OK && lines[k].lo && lines[k].hi) {
+                status = group_mean(v, grp, lines[k].lo, lo, err);
+                if (status == MPSL_OK) {
+                    status = group_mean(v, grp, lines[k].hi, hi, err);
+                }
+            }
+            /* The band where min and max have the mean's epochs, else none. */
+            int band = status == MPSL_OK && lo->n == mean->n && hi->n == mean->n && mean->n > 0;
+            for (int p = 0; band && p < mean->n; p++) {
+                band = lo->x[p] == mean->x[p] && hi->x[p] == mean->x[p];
+            }
+            names[i] = v->ngroups > 1 ? mpsl_strfmt("%s: %s", grp->legend, lines[k].name)
+                                      : mpsl_strdup(lines[k].name);
+            if (status == MPSL_OK && !names[i]) {
+                status = mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
+            }
+            s[i] = (svg_series){.name = names[i], .color = grp->color, .x = mean->x,
+                                .y = mean->y, .n = mean->n, .lo = band ? lo->y : NULL,
+                                .hi = band ? hi->y : NULL, .style = lines[k].style};
+        }
+    }
+    if (status == MPSL_OK) {
+        svg_line_chart(out, c, s, ns);
+    }
+    for (int i = 0; m && i < 3 * ns; i++) {
+        report_merged_free(&m[i]);
+    }
+    for (int i = 0; names && i < ns; i++) {
+        free(names[i]);
+    }
+    free(names);
+    free(m);
+    free(s);
+    return status;
+}

@@ -1,7 +1,8 @@
 /* html.c: the report page, as one HTML file with inline CSS and inline SVG: a section per
  * task (classification, retrieval) with its groups table, learning curves, the test metric
  * against bytes, wall time and estimated communication time, time to a target and the config
- * keys that differ; then communication and compute, clients, and every run side by side.
+ * keys that differ; MPSL's tokenizer drift where runs recorded it (strategy.diagnostics);
+ * then communication and compute, clients, and every run side by side.
  * No script, no external resource: it opens the same offline, in a mail attachment or from a
  * CI artifact, and prints (a print stylesheet: white background, figures kept whole, table
  * headers repeated). The page is also well-formed XML (void elements closed, only XML's
@@ -40,13 +41,13 @@ static const char page_css[] =
     ".na{color:#999}\n"
     ".grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(560px,1fr));gap:16px}\n"
     ".grid.small{grid-template-columns:repeat(auto-fit,minmax(380px,1fr));margin-bottom:16px}\n"
-    "table.groups,table.target,table.config-diff{border-collapse:collapse;font-size:12px;"
-    "width:100%}\n"
+    "table.groups,table.target,table.config-diff,table.drift{border-collapse:collapse;"
+    "font-size:12px;width:100%}\n"
     "table.groups th,table.groups td,table.target th,table.target td,table.config-diff th,"
-    "table.config-diff td{padding:5px;border-bottom:1px solid #eee;white-space:nowrap;"
-    "text-align:left}\n"
-    "table.groups th,table.target th,table.config-diff th{background:#eef0f5;font-weight:600;"
-    "vertical-align:bottom;white-space:normal}\n"
+    "table.config-diff td,table.drift th,table.drift td{padding:5px;border-bottom:1px solid #eee;"
+    "white-space:nowrap;text-align:left}\n"
+    "table.groups th,table.target th,table.config-diff th,table.drift th{background:#eef0f5;"
+    "font-weight:600;vertical-align:bottom;white-space:normal}\n"
     "td.num{text-align:right;font-variant-numeric:tabular-nums}\n"
     "table td.name{white-space:normal;min-width:120px;max-width:260px;overflow-wrap:anywhere}\n"
     "td.key{font-family:'DejaVu Sans Mono',monospace;font-size:11px}\n"
@@ -74,12 +75,12 @@ static const char page_css[] =
     "thead{display:table-header-group}\n"
     "tr{break-inside:avoid;page-break-inside:avoid}\n"
     /* Wide tables fit the page: small type, tight cells, numbers allowed to wrap. */
-    "table.runs,table.groups,table.target,table.config-diff{font-size:7.5px}\n"
+    "table.runs,table.groups,table.target,table.config-diff,table.drift{font-size:7.5px}\n"
     "table.runs th,table.runs td,table.groups th,table.groups td,table.target th,"
-    "table.target td,table.config-diff th,table.config-diff td{padding:2px 3px;"
-    "white-space:normal;min-width:0}\n"
-    "table.runs th,table.groups th,table.target th,table.config-diff th{background:#fff;"
-    "border-bottom:1px solid #999}\n"
+    "table.target td,table.config-diff th,table.config-diff td,table.drift th,"
+    "table.drift td{padding:2px 3px;white-space:normal;min-width:0}\n"
+    "table.runs th,table.groups th,table.target th,table.config-diff th,table.drift th{"
+    "background:#fff;border-bottom:1px solid #999}\n"
     ".meta code{background:none}\n"
     "a{color:inherit;text-decoration:none}}\n";
 
@@ -377,6 +378,114 @@ static int task_html(report_buf *b, const report_view *v, const task_section *t,
     return status;
 }
 
+/* 1 when some run of group g recorded MPSL's drift diagnostics. */
+static int group_has_drift(const report_view *v, const report_group *g)
+{
+    for (int m = 0; m < g->n; m++) {
+        int64_t id = v->runs[g->members[m]].id;
+        if (report_has_points(v->db, id, "tokenizer_drift_mean", REPORT_X_EPOCH) ||
+            report_has_points(v->db, id, "own_tokenizer_test_acc_mean", REPORT_X_EPOCH)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* MPSL's tokenizer-drift diagnostics (strategy.diagnostics): per group that recorded them,
+ * the clients' drift and their own tokenizers' test accuracy per epoch, then the last
+ * epoch's cross accuracy. Nothing when no run recorded them. */
+static int drift_html(report_buf *b, const report_view *v, mpsl_error *err)
+{
+    const report_group **with = calloc((size_t)(v->ngroups > 0 ? v->ngroups : 1), sizeof *with);
+    if (!with) {
+        return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
+    }
+    int nw = 0;
+    for (int g = 0; g < v->ngroups; g++) {
+        if (group_has_drift(v, v->groups[g])) {
+            with[nw++] = v->groups[g];
+        }
+    }
+    if (nw == 0) {
+        free(with);
+        return MPSL_OK;
+    }
+    report_buf_puts(b, "<section id=\"tokenizer-drift\">\n<h2>Tokenizer drift (MPSL)</h2>\n"
+                       "<p class=\"lead\">MPSL runs with <code>strategy.diagnostics: true</code> "
+                       "measure, in each epoch that evaluates, how far each client's tokenizer "
+                       "has moved from the clients' sample-weighted average "
+                       "(<code>tokenizer_drift</code>: \xE2\x80\x96t<sub>k</sub> \xE2\x88\x92 "
+                       "t\xCC\x84\xE2\x80\x96 / \xE2\x80\x96t\xCC\x84\xE2\x80\x96) and how "
+                       "well each client's own tokenizer does with the server's encoder and "
+                       "head on the test split, against the averaged tokenizers that "
+                       "<code>test_acc</code> evaluates. Lines: the mean over a group's runs; "
+                       "bands: the clients' minimum to maximum. Groups without diagnostics are "
+                       "left out; docs/architecture.md, \"MPSL diagnostics\", has the "
+                       "definitions.</p>\n<div class=\"grid\">\n");
+    int status = MPSL_OK;
+    for (int g = 0; g < nw && status == MPSL_OK; g++) {
+        report_view one = *v;
+        one.groups = &with[g];
+        one.ngroups = 1;
+        char id[64], title[300], note[300];
+        snprintf(note, sizeof note, "%s%s", with[g]->legend,
+                 "; band: the clients' min to max");
+        snprintf(title, sizeof title, "Tokenizer drift per epoch");
+        static const report_line_spec drift[] = {
+            {"tokenizer_drift_mean", "tokenizer_drift_min", "tokenizer_drift_max",
+             "tokenizer_drift, mean over clients", 0},
+        };
+        svg_chart cd = {.title = title, .note = note, .x_label = "epoch (round)",
+                        .y_label = "relative distance from the average",
+                        .x_integer = 1, .y_zero = 1, .width = 600, .height = 330,
+                        .y_scale = SVG_LINEAR};
+        snprintf(id, sizeof id, "plot-drift-%d", with[g]->color);
+        figure_open(b, id, 0);
+        status = report_chart_figures(&one, drift, 1, &cd, b, err);
+        figure_close(b, "Relative distance of each client's tokenizer parameters from their "
+                        "sample-weighted average, before any tokenizer sync: "
+                        "tokenizer_drift_mean, band tokenizer_drift_min to _max.");
+        static const report_line_spec acc[] = {
+            {"own_tokenizer_test_acc_mean", "own_tokenizer_test_acc_min",
+             "own_tokenizer_test_acc_max", "own tokenizer, test (mean over clients)", 0},
+            {"test_acc", NULL, NULL, "averaged tokenizers, test (test_acc)", 1},
+            {"train_acc_avg_tokenizer", NULL, NULL,
+             "averaged tokenizers, clients' train data", 2},
+        };
+        svg_chart ca = {.title = "Own-tokenizer accuracy per epoch", .note = note,
+                        .x_label = "epoch (round)", .y_label = "accuracy", .x_integer = 1,
+                        .width = 600, .height = 330, .y_scale = SVG_LINEAR};
+        snprintf(id, sizeof id, "plot-own-acc-%d", with[g]->color);
+        if (status == MPSL_OK) {
+            figure_open(b, id, 0);
+            status = report_chart_figures(&one, acc, 3, &ca, b, err);
+            figure_close(b, "Each client's own tokenizer with the server's encoder and head "
+                            "on the test split (own_tokenizer_test_acc: mean, band min to "
+                            "max), beside the averaged tokenizers on the test split "
+                            "(test_acc) and on the clients' training samples "
+                            "(train_acc_avg_tokenizer).");
+        }
+    }
+    if (status == MPSL_OK) {
+        report_view sel = *v;
+        sel.groups = with;
+        sel.ngroups = nw;
+        report_buf_puts(b, "</div>\n<h3 id=\"drift-cross\">Cross accuracy, last epoch</h3>\n"
+                           "<p class=\"lead\">At each run's last epoch with diagnostics: each "
+                           "client's own tokenizer on its own training sample "
+                           "(<code>cross_acc_own</code>) against the other clients' tokenizers "
+                           "on it (<code>cross_acc_others</code>), weighted by partition size "
+                           "(<code>diagnostics_cross</code>; <code>mpsl show RUN</code> has the "
+                           "per-client matrix).</p>\n");
+        status = report_table_drift(&sel, b, err);
+    } else {
+        report_buf_puts(b, "</div>\n");
+    }
+    report_buf_puts(b, "</section>\n");
+    free(with);
+    return status;
+}
+
 int report_html(sqlite3 *db, const int64_t *ids, int n, const report_options *o,
                 report_buf *b, mpsl_error *err)
 {
@@ -461,6 +570,10 @@ int report_html(sqlite3 *db, const int64_t *ids, int n, const report_options *o,
         part.groups = all + ncls;
         part.ngroups = ng - ncls;
         status = task_html(b, &part, &ret, &opts, err);
+    }
+
+    if (status == MPSL_OK) {
+        status = drift_html(b, &view, err);
     }
 
     /* Communication and compute, every group. */

@@ -14,8 +14,8 @@
  *
  * Module layout: buf.c (text, escaping, units, files), svg.c (the chart kinds), data.c (the
  * queries), series.c (figures against epoch, step, bytes, time; repeats merged), grouping.c
- * (the groups of a report), charts.c (each figure from the data), tables.c (the group, target
- * and config-difference tables), html.c (the page). */
+ * (the groups of a report), charts.c (each figure from the data), tables.c (the group, target,
+ * tokenizer-drift and config-difference tables), html.c (the page). */
 #ifndef MPSL_REPORT_H
 #define MPSL_REPORT_H
 
@@ -100,6 +100,18 @@ typedef struct report_view {
 /* A figure against x, one mean line (with band) per group. */
 int report_chart_lines(const report_view *v, const char *metric, report_xaxis x,
                        const svg_chart *c, report_buf *out, mpsl_error *err);
+/* One line of report_chart_figures: a per-epoch figure, its legend name, its dash style, and
+ * optionally the figures bounding its band (lo, hi: e.g. tokenizer_drift_min and _max). */
+typedef struct report_line_spec {
+    const char *metric, *lo, *hi, *name;
+    int style;
+} report_line_spec;
+/* Several per-epoch figures against the epoch, a line per group and figure (the mean of the
+ * group's runs, in the group's colour, spec.style's dashes), the band the mean of lo and hi
+ * where a spec names them (no band otherwise). Legends are "GROUP: NAME" with two groups or
+ * more, NAME with one. */
+int report_chart_figures(const report_view *v, const report_line_spec *lines, int nlines,
+                         const svg_chart *c, report_buf *out, mpsl_error *err);
 /* Client against server FLOPs, grouped bars per group (the mean of its runs). */
 int report_chart_flops(const report_view *v, const svg_chart *c, report_buf *out);
 /* Measured compute and wait time of the server and the mean client, bars per group. */
@@ -132,6 +144,10 @@ int report_table_groups(const report_view *v, const char *const *metrics, int nm
  * that reach it, and how many do; "not reached" when none. */
 int report_table_target(const report_view *v, const char *metric, double target,
                         report_buf *out, mpsl_error *err);
+/* MPSL's tokenizer-drift diagnostics at each run's last epoch that has them, mean ± sd (n)
+ * per group: cross_acc_own, cross_acc_others, own_tokenizer_test_acc_mean,
+ * train_acc_avg_tokenizer and tokenizer_drift_mean. */
+int report_table_drift(const report_view *v, report_buf *out, mpsl_error *err);
 /* The config keys whose values differ between the runs of the groups, a column per group
  * (a group whose runs differ lists their values). */
 int report_table_config_diff(const report_view *v, report_buf *out, mpsl_error *err);

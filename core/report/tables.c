@@ -410,3 +410,48 @@ int report_table_config_diff(const report_view *v, report_buf *b, mpsl_error *er
     free(cfg);
     return status;
 }
+
+int report_table_drift(const report_view *v, report_buf *b, mpsl_error *err)
+{
+    static const char *const metrics[] = {"cross_acc_own", "cross_acc_others",
+                                          "own_tokenizer_test_acc_mean",
+                                          "train_acc_avg_tokenizer", "tokenizer_drift_mean"};
+    static const char *const heads[] = {
+        "cross_acc_own: own tokenizer, own data", "cross_acc_others: others' tokenizers, own data",
+        "own-tokenizer test accuracy (mean over clients)",
+        "averaged tokenizers on clients' data (train_acc_avg_tokenizer)",
+        "tokenizer drift (mean over clients)"};
+    enum { NM = sizeof metrics / sizeof metrics[0] };
+    report_buf_puts(b, "<div class=\"scroll\"><table class=\"drift\">\n<thead><tr><th>group</th>"
+                       "<th>runs</th>");
+    for (int k = 0; k < NM; k++) {
+        report_buf_puts(b, "<th>");
+        report_buf_escape(b, heads[k], 0);
+        report_buf_puts(b, "</th>");
+    }
+    report_buf_puts(b, "</tr></thead>\n<tbody>\n");
+    int status = MPSL_OK;
+    for (int i = 0; i < v->ngroups && status == MPSL_OK; i++) {
+        const report_group *g = v->groups[i];
+        double *vals = calloc((size_t)(g->n > 0 ? g->n : 1), sizeof *vals);
+        if (!vals) {
+            return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
+        }
+        report_buf_puts(b, "<tr class=\"group\">");
+        cells_group(b, v, g);
+        for (int k = 0; k < NM && status == MPSL_OK; k++) {
+            for (int m = 0; m < g->n && status == MPSL_OK; m++) {
+                double best = NAN;
+                status = report_final_best(v->db, v->runs[g->members[m]].id, metrics[k], 0,
+                                           &vals[m], &best, err);
+            }
+            if (status == MPSL_OK) {
+                cell_stats(b, vals, g->n, REPORT_PLAIN);
+            }
+        }
+        report_buf_puts(b, "</tr>\n");
+        free(vals);
+    }
+    report_buf_puts(b, "</tbody></table></div>\n");
+    return status;
+}

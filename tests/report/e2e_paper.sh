@@ -5,9 +5,10 @@
 # groups with mean ± sd (n) and band paths, a retrieval section with recall@1/5/10 and no
 # retrieval line among the classifiers, the bytes axis logarithmic, FedProx's bytes named as
 # the same as FedAvg's, per-step curves, the target and config-difference tables, class names,
-# a print stylesheet. `mpsl plot` against step, bytes, seconds and comm, grouped, and its
-# refusals. Then headless Chromium prints the page to PDF and takes a screenshot (skipped
-# without chromium).
+# a print stylesheet; no tokenizer-drift section, which a tiny MPSL run with
+# strategy.diagnostics adds (two charts and a cross-accuracy table). `mpsl plot` against
+# step, bytes, seconds and comm, grouped, and its refusals. Then headless Chromium prints the
+# page to PDF and takes a screenshot (skipped without chromium).
 source "$MPSL_SOURCE/tests/core/lib.sh"
 PY=/usr/bin/python3
 cat > sweep.yaml <<'YAML'
@@ -190,6 +191,81 @@ expect_refusal "plot steps: a misspelt name" "did you mean 'train_loss'" -- \
 expect_refusal "plot --x unknown" "--x wants epoch, step, bytes, seconds or comm, not 'time'" -- \
   "$MPSL" plot test_acc 1 --db r.db --x time -o x.svg
 check "no file left by refusals" [ ! -e x.svg ]
+
+# ---------------------------------------------------------------- MPSL drift diagnostics
+# None of the runs above records them: no drift section. A tiny MPSL run with
+# strategy.diagnostics and one without, in a database of their own.
+check "no drift section without diagnostics" not grep -q 'id="tokenizer-drift"' paper.html
+cat > drift.yaml <<'YAML'
+name: drift
+seed: 3
+data:
+  dataset: {plugin: fashion_mnist, train_limit: 300, test_limit: 100}
+  clients: 3
+  partition: {scheme: dirichlet, alpha: 0.5}
+model:
+  tokenizers:
+    image: {plugin: image_patch, patch: 7, dim: 16}
+  encoder: {plugin: token_mlp, depth: 1, hidden: 32}
+  head: {plugin: classifier, pool: mean}
+strategy: {plugin: mpsl, diagnostics: true}
+train: {epochs: 2, batch_size: 64, optimizer: {name: adam, lr: 0.003}}
+YAML
+sed -e 's/diagnostics: true/diagnostics: false/' -e 's/^name: drift/name: plain/' drift.yaml > plain.yaml
+expect_ok "mpsl run with diagnostics" "$MPSL" run drift.yaml --db d.db
+expect_ok "mpsl run without diagnostics" "$MPSL" run plain.yaml --db d.db
+check "the diagnostics were recorded" [ "$(sql d.db "select count(*) > 0 from epoch_metrics where run_id = 1 and name = 'tokenizer_drift_mean'")" = 1 ]
+expect_ok "report of the run without diagnostics" "$MPSL" report 2 --db d.db -o plain.html
+check "no drift section for a run without diagnostics" not grep -q 'Tokenizer drift' plain.html
+expect_ok "report with diagnostics" "$MPSL" report --db d.db -o drift.html
+cat > check_drift.py <<'PY'
+import sys, xml.dom.minidom as md
+text = open(sys.argv[1], encoding="utf-8").read()
+errors = []
+def need(cond, what):
+    if not cond:
+        errors.append(what)
+doc = md.parseString(text.encode("utf-8"))
+low = text.lower()
+for bad in ("<script", "http://", "https://", " src=", "<link", "@import", "url("):
+    need(bad not in low, f"no '{bad}' in the report")
+def texts(e):
+    return "".join(n.data for n in e.childNodes if n.nodeType == n.TEXT_NODE) + \
+           "".join(texts(c) for c in e.childNodes if c.nodeType == c.ELEMENT_NODE)
+def marks(e, cls):
+    return [x for tag in ("path", "rect", "g") for x in e.getElementsByTagName(tag)
+            if cls in x.getAttribute("class").split()]
+sec = [s for s in doc.getElementsByTagName("section") if s.getAttribute("id") == "tokenizer-drift"]
+need(len(sec) == 1, "one tokenizer-drift section")
+if sec:
+    s = sec[0]
+    need("Tokenizer drift (MPSL)" in texts(s), "the section's title")
+    figs = {f.getAttribute("id"): f for f in s.getElementsByTagName("figure")}
+    need(sorted(figs) == ["plot-drift-0", "plot-own-acc-0"],
+         f"a drift and an accuracy chart for the one group with diagnostics: {sorted(figs)}")
+    d = figs.get("plot-drift-0")
+    need(d is not None and len(marks(d, "series")) >= 1 and marks(d, "band"),
+         "drift chart: a line with its min-max band")
+    a = figs.get("plot-own-acc-0")
+    need(a is not None and len([p for p in a.getElementsByTagName("path")
+                                if p.getAttribute("class") == "series"]) == 3 and marks(a, "band"),
+         "accuracy chart: own tokenizer (with band), test_acc, train_acc_avg_tokenizer")
+    need(a is not None and "test_acc" in texts(a), "accuracy chart names test_acc")
+    t = [t for t in s.getElementsByTagName("table") if t.getAttribute("class") == "drift"]
+    rows = [r for r in t[0].getElementsByTagName("tr") if r.getAttribute("class") == "group"] if t else []
+    need(len(rows) == 1, f"cross-accuracy table: one row (the run with diagnostics), not {len(rows)}")
+    need(t and "cross_acc_own" in texts(t[0]) and "cross_acc_others" in texts(t[0]),
+         "cross-accuracy table: own and others")
+    if rows:
+        nums = [td for td in rows[0].getElementsByTagName("td") if td.getAttribute("class") == "num"]
+        need(len(nums) == 5, f"five figures in the row, not {len(nums)}")
+        need("#1" in texts(rows[0]) and "#2" not in texts(rows[0]), "the row is run 1's")
+need("table.drift" in text and "@media print" in text, "the drift table is styled, print too")
+for e in errors:
+    print("FAIL:", e)
+sys.exit(1 if errors else 0)
+PY
+check "drift section structure" $PY check_drift.py drift.html
 
 # ---------------------------------------------------------------- Chromium: PDF and PNG
 CHROMIUM=$(command -v chromium || command -v chromium-browser || true)
