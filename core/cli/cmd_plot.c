@@ -127,9 +127,8 @@ int cmd_plot(int argc, char **argv)
     }
     for (int i = 0; i < n; i++) {
         const char *a = argv[optind + 1 + i];
-        char *end = NULL;
-        long long v = strtoll(a, &end, 10);
-        if (!*a || *end || v <= 0) {
+        long long v;
+        if (cli_parse_run_id(a, &v) != 0) {
             fprintf(stderr, "mpsl plot: '%s' is not a run id (a positive number from "
                             "`mpsl runs`)\n", a);
             free(ids);

@@ -38,15 +38,6 @@ static const char report_usage[] =
 
 #define REPORT_MAX_TAGS 16
 
-/* A run id: a positive number. */
-static int parse_id(const char *s, int64_t *id)
-{
-    char *end = NULL;
-    long long v = strtoll(s, &end, 10);
-    *id = v;
-    return *s && !*end && v > 0 ? 0 : -1;
-}
-
 int cmd_report(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -165,12 +156,14 @@ int cmd_report(int argc, char **argv)
         return 1;
     }
     for (int i = 0; i < nids; i++) {
-        if (parse_id(argv[optind + i], &ids[i]) != 0) {
+        long long v;
+        if (cli_parse_run_id(argv[optind + i], &v) != 0) {
             fprintf(stderr, "mpsl report: '%s' is not a run id (a positive number from "
                             "`mpsl runs`)\n", argv[optind + i]);
             free(ids);
             return 2;
         }
+        ids[i] = v;
     }
 
     mpsl_error err = {{0}};
