@@ -18,7 +18,9 @@
 static const char estimate_usage[] =
     "usage: mpsl estimate EXPERIMENT.yaml [--set KEY=VALUE]... [--format table|csv|json]\n"
     "                     [--all-strategies] [--per-client] [--table summary|comm|compute]\n"
-    "Estimates one epoch of the experiment (each point of its sweep; with --all-strategies,\n"
+    "                     [--no-sweep]\n"
+    "Estimates one epoch of the experiment (each point of its sweep, or the file as written\n"
+    "with --no-sweep; with --all-strategies,\n"
     "each of mpsl, fedavg, fedprox and centralized on the same experiment) without training:\n"
     "bytes per client by direction and message kind, FLOPs per party and pass (one measured\n"
     "step per batch size, scaled by the steps of an epoch), parameters and activation memory\n"
@@ -215,6 +217,9 @@ static int estimate_point(cfg_node *cfg, const char *label, const char *file, co
     estimate e;
     memset(&e, 0, sizeof e);
     if (rc == MPSL_OK) {
+        /* Costs follow from shapes, not values: model.weights is not read, so an estimate
+         * needs no pretrained file and may --set another width than the file's. */
+        ex.weights.path = NULL;
         rc = estimate_experiment(&ex, &e, err);
     }
     if (rc == MPSL_OK) {
@@ -298,10 +303,10 @@ int cmd_estimate(int argc, char **argv)
         {"set", required_argument, NULL, 's'},   {"format", required_argument, NULL, 'f'},
         {"all-strategies", no_argument, NULL, 'a'}, {"per-client", no_argument, NULL, 'p'},
         {"table", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"no-sweep", no_argument, NULL, 'n'},    {NULL, 0, NULL, 0},
     };
     const char *overrides[64], *only = NULL;
-    int n_over = 0, all = 0;
+    int n_over = 0, all = 0, no_sweep = 0;
     out_tables o = {0};
     table_format format = TABLE_FORMAT_TABLE;
     optind = 0;
@@ -324,6 +329,7 @@ int cmd_estimate(int argc, char **argv)
             }
             break;
         case 'a': all = 1; break;
+        case 'n': no_sweep = 1; break;
         case 'p': o.per_client = 1; break;
         case 't':
             if (strcmp(optarg, "summary") && strcmp(optarg, "comm") && strcmp(optarg, "compute")) {
@@ -358,6 +364,9 @@ int cmd_estimate(int argc, char **argv)
             cfg_free(root);
             root = NULL;
         }
+    }
+    if (root && no_sweep) {
+        cfg_remove(root, "sweep");
     }
     o.summary = table_create(summary_cols, (int)MPSL_COUNT(summary_cols));
     o.comm = o.per_client ? table_create(comm_client_cols, (int)MPSL_COUNT(comm_client_cols))

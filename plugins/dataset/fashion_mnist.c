@@ -34,6 +34,7 @@ typedef struct fm_params {
     const char *dir;
     int64_t train_limit;
     int64_t test_limit;
+    int64_t train_skip;
     int normalize; /* fm_norm */
 } fm_params;
 
@@ -44,6 +45,10 @@ static const mpsl_param_spec fm_spec[] = {
                    "use only the first N training samples (0 = all 60000)"),
     MPSL_PARAM_INT(fm_params, test_limit, "test_limit", 0, 0, 10000, "0",
                    "use only the first N test samples (0 = all 10000)"),
+    MPSL_PARAM_INT(fm_params, train_skip, "train_skip", 0, 0, 59999, "0",
+                   "skip the first N training samples: the split is samples N..N+train_limit-1 "
+                   "(to the end when train_limit is 0), e.g. to pretrain on images that a "
+                   "fine-tuning run's first samples do not include"),
     MPSL_PARAM_ENUM(fm_params, normalize, "normalize", "unit|standard", "unit",
                     "unit: x/255; standard: (x/255 - 0.2860) / 0.3530"),
 };
@@ -73,11 +78,12 @@ static int fm_open_idx(const mpsl_host *h, const char *path, int ndim, int64_t *
     return rc;
 }
 
-/* Load one split: `prefix` is "train" or "t10k". limit = 0 loads every sample, else the
- * first `limit` (which must not exceed the file's count). */
+/* Load one split: `prefix` is "train" or "t10k". The split is the file's samples after the
+ * first `skip`: all of them when limit = 0, else the next `limit` (skip + limit must not
+ * exceed the file's count). The skipped samples are read and dropped: the reader streams. */
 static int fm_load_split(const mpsl_host *h, const char *dir, const char *prefix,
-                         const char *limit_key, int64_t limit, const char *where, fm_split *out,
-                         mpsl_error *err)
+                         const char *limit_key, int64_t limit, int64_t skip, const char *where,
+                         fm_split *out, mpsl_error *err)
 {
     char ipath[4096], lpath[4096];
     int n1 = snprintf(ipath, sizeof ipath, "%s/%s-images-idx3-ubyte.gz", dir, prefix);
@@ -116,38 +122,50 @@ static int fm_load_split(const mpsl_host *h, const char *dir, const char *prefix
         goto done;
     }
     int64_t n = idim[0];
-    if (limit > n) {
-        h->error_set(err, "%s: fashion_mnist: %s = %lld but %s holds only %lld samples",
-                     where ? where : "data", limit_key, (long long)limit, ipath, (long long)n);
+    if (skip >= n || (limit > 0 && skip + limit > n) || limit > n) {
+        if (skip > 0) {
+            h->error_set(err,
+                         "%s: fashion_mnist: train_skip = %lld and %s = %lld ask for samples "
+                         "beyond the %lld that %s holds",
+                         where ? where : "data", (long long)skip, limit_key, (long long)limit,
+                         (long long)n, ipath);
+        } else {
+            h->error_set(err, "%s: fashion_mnist: %s = %lld but %s holds only %lld samples",
+                         where ? where : "data", limit_key, (long long)limit, ipath,
+                         (long long)n);
+        }
         rc = MPSL_ERR_INVALID;
         goto done;
     }
-    if (limit > 0) {
-        n = limit;
-    }
+    int64_t read_n = limit > 0 ? skip + limit : n; /* samples read from the file's start */
+    n = read_n - skip;
 
-    out->pixels = h->alloc((size_t)n * FM_PIXELS);
+    out->pixels = h->alloc((size_t)read_n * FM_PIXELS);
     out->labels = h->alloc((size_t)n * sizeof *out->labels);
-    raw_labels = h->alloc((size_t)n);
+    raw_labels = h->alloc((size_t)read_n);
     if (!out->pixels || !out->labels || !raw_labels) {
-        h->error_set(err, "fashion_mnist: out of memory for %lld samples of %s", (long long)n,
-                     ipath);
+        h->error_set(err, "fashion_mnist: out of memory for %lld samples of %s",
+                     (long long)read_n, ipath);
         rc = MPSL_ERR_NOMEM;
         goto done;
     }
     /* Reading every sample also checks each file's end (gzip CRC, no extra data). */
-    if ((rc = h->idx->read(gi, n, out->pixels, err)) != MPSL_OK ||
-        (rc = h->idx->read(gl, n, raw_labels, err)) != MPSL_OK) {
+    if ((rc = h->idx->read(gi, read_n, out->pixels, err)) != MPSL_OK ||
+        (rc = h->idx->read(gl, read_n, raw_labels, err)) != MPSL_OK) {
         goto done;
     }
+    if (skip > 0) {
+        memmove(out->pixels, out->pixels + (size_t)skip * FM_PIXELS, (size_t)n * FM_PIXELS);
+    }
     for (int64_t i = 0; i < n; i++) {
-        if (raw_labels[i] >= FM_CLASSES) {
+        uint8_t label = raw_labels[skip + i];
+        if (label >= FM_CLASSES) {
             h->error_set(err, "fashion_mnist: %s: label %u of sample %lld is outside 0..%d",
-                         lpath, raw_labels[i], (long long)i, FM_CLASSES - 1);
+                         lpath, label, (long long)(skip + i), FM_CLASSES - 1);
             rc = MPSL_ERR_INVALID;
             goto done;
         }
-        out->labels[i] = raw_labels[i];
+        out->labels[i] = label;
     }
     out->n = n;
 done:
@@ -182,7 +200,7 @@ static int fm_open(const mpsl_host *h, const void *params, const char *where,
     const fm_params *p = params;
     const char *dir = p && p->dir && p->dir[0] ? p->dir : FM_DEFAULT_DIR;
     *state = NULL;
-    if (p && (p->train_limit < 0 || p->test_limit < 0 || p->normalize < 0 ||
+    if (p && (p->train_limit < 0 || p->test_limit < 0 || p->train_skip < 0 || p->normalize < 0 ||
               p->normalize > FM_NORM_STANDARD)) {
         h->error_set(err, "%s: fashion_mnist: invalid parameters", where ? where : "data");
         return MPSL_ERR_INVALID;
@@ -194,10 +212,10 @@ static int fm_open(const mpsl_host *h, const void *params, const char *where,
     }
     s->h = h;
     s->normalize = p ? p->normalize : FM_NORM_UNIT;
-    int rc = fm_load_split(h, dir, "train", "train_limit", p ? p->train_limit : 0, where,
-                           &s->split[MPSL_SPLIT_TRAIN], err);
+    int rc = fm_load_split(h, dir, "train", "train_limit", p ? p->train_limit : 0,
+                           p ? p->train_skip : 0, where, &s->split[MPSL_SPLIT_TRAIN], err);
     if (rc == MPSL_OK) {
-        rc = fm_load_split(h, dir, "t10k", "test_limit", p ? p->test_limit : 0, where,
+        rc = fm_load_split(h, dir, "t10k", "test_limit", p ? p->test_limit : 0, 0, where,
                            &s->split[MPSL_SPLIT_TEST], err);
     }
     if (rc != MPSL_OK) {

@@ -260,6 +260,30 @@ static void test_crafted_ok(void)
     const char *const needles[] = {"train_limit = 30", "train-images-idx3-ubyte.gz holds only 20",
                                    "test.yaml:1:1", NULL};
     expect_refusal(dir, "train_limit: 30\n", needles);
+
+    /* train_skip: the split starts after the first N training samples (test untouched). */
+    snprintf(yaml, sizeof yaml, "dir: %s\ntrain_skip: 5\ntrain_limit: 10\n", dir);
+    CHECK(open_with(yaml, &info, &state, &err) == MPSL_OK);
+    CHECK(info.n_train == 10 && info.n_test == 5);
+    const int64_t ends[2] = {0, 9};
+    CHECK(api->fill(state, MPSL_SPLIT_TRAIN, ends, 2, &b, &err) == MPSL_OK);
+    CHECK(labels[0] == 5 && labels[1] == 4); /* samples 5 and 14 */
+    int skipped_exact = 1;
+    for (int j = 0; j < PIX; j++) {
+        skipped_exact &= data[j] == (float)((5 * 31 + j) % 256) / 255.0f;
+        skipped_exact &= data[PIX + j] == (float)((14 * 31 + j) % 256) / 255.0f;
+    }
+    CHECK(skipped_exact);
+    api->close(state);
+    snprintf(yaml, sizeof yaml, "dir: %s\ntrain_skip: 15\n", dir);
+    CHECK(open_with(yaml, &info, &state, &err) == MPSL_OK);
+    CHECK(info.n_train == 5);
+    api->close(state);
+    const char *const beyond[] = {"train_skip = 15", "train_limit = 6", "beyond the 20",
+                                  "train-images-idx3-ubyte.gz", NULL};
+    expect_refusal(dir, "train_skip: 15\ntrain_limit: 6\n", beyond);
+    const char *const all_skipped[] = {"train_skip = 20", "beyond the 20", NULL};
+    expect_refusal(dir, "train_skip: 20\n", all_skipped);
 }
 
 static void test_crafted_broken(void)
@@ -533,9 +557,9 @@ static void test_descriptor(void)
     const mpsl_plugin_desc *d = lp.desc;
     CHECK(strcmp(d->name, "fashion_mnist") == 0);
     CHECK(d->kind == MPSL_KIND_DATASET);
-    CHECK(d->n_params == 4);
-    const char *keys[] = {"dir", "train_limit", "test_limit", "normalize"};
-    for (size_t i = 0; i < d->n_params && i < 4; i++) {
+    CHECK(d->n_params == 5);
+    const char *keys[] = {"dir", "train_limit", "test_limit", "train_skip", "normalize"};
+    for (size_t i = 0; i < d->n_params && i < 5; i++) {
         CHECK(strcmp(d->params[i].key, keys[i]) == 0);
     }
     /* The host's validation applies to our spec table: a bad enum value is refused. */
