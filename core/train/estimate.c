@@ -88,6 +88,7 @@ typedef struct bench {
     mpsl_model *m;
     int kind;
     int backward;               /* STEP_SPLIT_CLIENT: 0 with frozen tokenizers */
+    int loss;                   /* split steps: whether this party computes the task's loss */
     mpsl_batch *batch;
     float *zeros;               /* stands in for received tokens, logits and gradients */
     float *dlogits;
@@ -104,6 +105,7 @@ static int bench_open(bench *b, mpsl_session *s, int parts, int kind, int backwa
     b->s = s;
     b->kind = kind;
     b->backward = backward;
+    b->loss = kind != STEP_SPLIT_SERVER; /* MPSL's clients compute it, unless told otherwise */
     b->cap = cap > 0 ? cap : 1;
     int rc = model_create(s, parts, &b->m, err);
     if (rc != MPSL_OK) {
@@ -179,7 +181,7 @@ static int run_step(bench *b, int64_t n, double f[2], mpsl_error *err)
         /* mpsl.c client_step: tokenize, the loss on the logits it is sent, backward of the
          * cut-layer gradient it is sent */
         rc = model_tokenize(m, b->batch, &tokens, err);
-        if (rc == MPSL_OK) {
+        if (rc == MPSL_OK && b->loss) {
             session_loss(b->s, b->dlogits, b->zeros, b->batch->labels, n, &hits);
         }
         if (rc == MPSL_OK && b->backward) {
@@ -187,12 +189,16 @@ static int run_step(bench *b, int64_t n, double f[2], mpsl_error *err)
             rc = model_tokenize_backward(m, &g, err);
         }
     } else if (rc == MPSL_OK && b->kind == STEP_SPLIT_SERVER) {
-        /* mpsl.c server_forward/backward: encode the clients' tokens, backward once */
+        /* mpsl.c server_forward/backward: encode the clients' tokens (and with
+         * retrieval_loss: server, the loss over them all), backward once */
         mpsl_tensor in = f32(b->zeros, n, T, D);
         rc = model_encode(m, &in, &logits, err);
         if (rc == MPSL_OK) {
             mpsl_tensor dl = f32(b->dlogits, n, C, 0);
             memset(b->dlogits, 0, (size_t)(n * C) * sizeof(float));
+            if (b->loss) {
+                session_loss(b->s, b->dlogits, logits.data, NULL, n, &hits);
+            }
             rc = model_encode_backward(m, &dl, &dtokens, err);
         }
     } else if (rc == MPSL_OK) {
@@ -276,6 +282,17 @@ static void describe_party(estimate_party *p, const mpsl_model *m, int64_t C, in
     p->activation_bytes = max_batch * per * 4;
 }
 
+/* Whether MPSL's server computes the (retrieval) loss: its retrieval_loss is server (absent
+ * from an mpsl plugin that predates the option: the clients do). */
+static int mpsl_loss_on_server(const experiment *ex)
+{
+    const mpsl_param_spec *spec = NULL;
+    mpsl_error none = {{0}};
+    const int *v = param_of(&ex->strategy, "retrieval_loss", MPSL_PARAM_T_ENUM, &spec, &none);
+    char name[32];
+    return v && strcmp(enum_name(spec, *v, name, sizeof name), "server") == 0;
+}
+
 static int estimate_mpsl(mpsl_session *s, estimate *e, mpsl_error *err)
 {
     experiment *ex = s->ex;
@@ -307,6 +324,7 @@ static int estimate_mpsl(mpsl_session *s, estimate *e, mpsl_error *err)
         e->steps = steps_k[k] > e->steps ? steps_k[k] : e->steps;
     }
     bench cl, sv;
+    int server_loss = mpsl_loss_on_server(ex);
     int rc = bench_open(&cl, s, MPSL_PART_TOKENIZERS, STEP_SPLIT_CLIENT, !*freeze, b, err);
     if (rc == MPSL_OK) {
         rc = bench_open(&sv, s, MPSL_PART_ENCODER | MPSL_PART_HEAD, STEP_SPLIT_SERVER, 1,
@@ -314,6 +332,8 @@ static int estimate_mpsl(mpsl_session *s, estimate *e, mpsl_error *err)
     } else {
         memset(&sv, 0, sizeof sv);
     }
+    cl.loss = !server_loss;
+    sv.loss = server_loss;
     int64_t *pos = calloc((size_t)K, sizeof *pos), max_total = 0, max_client = 0;
     int64_t TD = cl.m ? cl.m->T * cl.m->D : 0, C = s->out_size;
     if (!pos && rc == MPSL_OK) {
@@ -331,9 +351,11 @@ static int estimate_mpsl(mpsl_session *s, estimate *e, mpsl_error *err)
             }
             estimate_link *l = &e->links[k];
             add_msg(l, 0, MPSL_MSG_ACTIVATIONS, got * TD * 4);
-            add_msg(l, 1, MPSL_MSG_LOGITS, got * C * 4);
-            add_msg(l, 0, MPSL_MSG_LOGIT_GRADS, got * C * 4);
-            add_msg(l, 0, MPSL_MSG_SCALARS, 8); /* the loss value, float64 */
+            if (!server_loss) {
+                add_msg(l, 1, MPSL_MSG_LOGITS, got * C * 4);
+                add_msg(l, 0, MPSL_MSG_LOGIT_GRADS, got * C * 4);
+                add_msg(l, 0, MPSL_MSG_SCALARS, 8); /* the loss value, float64 */
+            }
             if (!*freeze) {
                 add_msg(l, 1, MPSL_MSG_CUT_GRADS, got * TD * 4);
             }
@@ -365,7 +387,7 @@ static int estimate_mpsl(mpsl_session *s, estimate *e, mpsl_error *err)
                 add_msg(&e->links[k], 1, MPSL_MSG_PARAMETERS, cl.m->n * 4);
             }
         }
-        describe_party(&e->client, cl.m, C, max_client); /* tokens, received logits */
+        describe_party(&e->client, cl.m, server_loss ? 0 : C, max_client); /* tokens, logits */
         describe_party(&e->server, sv.m, C, max_total);
     }
     free(pos);
@@ -447,10 +469,10 @@ static int estimate_centralized(mpsl_session *s, estimate *e, mpsl_error *err)
  * up and cut-layer gradients down (n T D 4 each), logits down and their gradients up (n C 4
  * each), one float64 loss value a step, the tokenizer upload (P_tok 4). */
 static int64_t mpsl_client_bytes(int64_t n, int64_t T, int64_t D, int64_t C, int64_t b,
-                                 int64_t p_tok, int cut_grads)
+                                 int64_t p_tok, int cut_grads, int loss_msgs)
 {
     int64_t steps = (n + b - 1) / b;
-    return n * T * D * 4 * (cut_grads ? 2 : 1) + 2 * n * C * 4 + 8 * steps +
+    return n * T * D * 4 * (cut_grads ? 2 : 1) + (loss_msgs ? 2 * n * C * 4 + 8 * steps : 0) +
            (cut_grads ? 4 * p_tok : 0);
 }
 
@@ -531,7 +553,7 @@ static int width_keys(const experiment *ex, char *buf, size_t size)
 /* Solve for the width where FedAvg's bytes (8 P(w)) equal MPSL's mean bytes per client
  * (linear in w through the tokens, plus 4 P_tok(w)); P and P_tok are quadratic in w. */
 static int breakeven_width(mpsl_session *s, estimate *e, int64_t b, int cut_grads,
-                           mpsl_error *err)
+                           int loss_msgs, mpsl_error *err)
 {
     estimate_breakeven *be = &e->be;
     be->width_root = -1;
@@ -566,7 +588,8 @@ static int breakeven_width(mpsl_session *s, estimate *e, int64_t b, int cut_grad
         steps += (double)((e->samples[k] + b - 1) / b);
     }
     double K = e->n_clients, a1 = N / K * (double)e->T * 4 * (cut_grads ? 2 : 1);
-    double a0 = N / K * (double)e->C * 8 + 8 * steps / K, u = cut_grads ? 4 : 0;
+    double a0 = loss_msgs ? N / K * (double)e->C * 8 + 8 * steps / K : 0;
+    double u = cut_grads ? 4 : 0;
     /* g(w) = FedAvg - MPSL = A w^2 + Bw + C0; MPSL is below where g > 0 */
     double A = 8 * cp[2] - u * ct[2], Bc = 8 * cp[1] - u * ct[1] - a1;
     double C0 = 8 * cp[0] - u * ct[0] - a0;
@@ -591,7 +614,7 @@ static int breakeven_width(mpsl_session *s, estimate *e, int64_t b, int cut_grad
 static int breakeven(mpsl_session *s, estimate *e, mpsl_error *err)
 {
     const experiment *ex = s->ex;
-    int K = e->n_clients, cut_grads = 1;
+    int K = e->n_clients, cut_grads = 1, loss_msgs = 1;
     int64_t setting = 0; /* MPSL's default client batch for the other strategies */
     if (strcmp(e->strategy, "mpsl") == 0) {
         const int *freeze = param_of(&ex->strategy, "freeze_tokenizers", MPSL_PARAM_T_BOOL,
@@ -599,6 +622,7 @@ static int breakeven(mpsl_session *s, estimate *e, mpsl_error *err)
         const int64_t *cb = param_of(&ex->strategy, "client_batch", MPSL_PARAM_T_INT, NULL, err);
         cut_grads = freeze && !*freeze;
         setting = cb ? *cb : 0;
+        loss_msgs = !mpsl_loss_on_server(ex);
     }
     int64_t b = client_batch(setting, ex->train.batch_size, K);
     mpsl_model *m;
@@ -612,7 +636,8 @@ static int breakeven(mpsl_session *s, estimate *e, mpsl_error *err)
     be->fedavg_bytes = 8 * m->n_trainable;
     int64_t sum = 0;
     for (int k = 0; k < K; k++) {
-        sum += mpsl_client_bytes(e->samples[k], e->T, e->D, e->C, b, p_tok, cut_grads);
+        sum += mpsl_client_bytes(e->samples[k], e->T, e->D, e->C, b, p_tok, cut_grads,
+                                 loss_msgs);
     }
     be->mpsl_bytes = sum / K;
     model_destroy(m);
@@ -620,14 +645,15 @@ static int breakeven(mpsl_session *s, estimate *e, mpsl_error *err)
     int64_t lo = -1, hi = (int64_t)1 << 40;
     while (hi - lo > 1) {
         int64_t mid = lo + (hi - lo) / 2;
-        if (mpsl_client_bytes(mid, e->T, e->D, e->C, b, p_tok, cut_grads) < be->fedavg_bytes) {
+        if (mpsl_client_bytes(mid, e->T, e->D, e->C, b, p_tok, cut_grads, loss_msgs) <
+            be->fedavg_bytes) {
             lo = mid;
         } else {
             hi = mid;
         }
     }
     be->samples = lo;
-    return breakeven_width(s, e, b, cut_grads, err);
+    return breakeven_width(s, e, b, cut_grads, loss_msgs, err);
 }
 
 /* ---------------------------------------------------------------- the estimate */

@@ -26,7 +26,14 @@
  *   clients' training data, a cross-accuracy matrix, each tokenizer's distance from the
  *   average) through the session API's diagnostics, which count no bytes and no FLOPs;
  * - sync_tokenizers_every N: every N epochs the server sends the average back and the clients
- *   replace theirs with it (counted as parameters down, as FedAvg's broadcast is). */
+ *   replace theirs with it (counted as parameters down, as FedAvg's broadcast is).
+ *
+ * Retrieval's loss (`retrieval_loss`): by default each client computes the contrastive loss
+ * over its own pairs from the embeddings it is sent (the reference's: a client sees only its
+ * own b pairs as negatives). With `server` the server computes it over the whole
+ * concatenated batch, every client's pairs as negatives for every other's, and the clients
+ * exchange only tokens and cut-layer gradients; a classification loss stays with the clients,
+ * whose labels never leave them. */
 #include <math.h>
 #include <mpsl/plugin.h>
 #include <stdio.h>
@@ -35,6 +42,7 @@
 #include "local_step.h"
 
 enum { EPOCH_ONE_PASS = 0, EPOCH_CYCLE = 1 };
+enum { LOSS_ON_CLIENT = 0, LOSS_ON_SERVER = 1 };
 
 typedef struct mpsl_params {
     int freeze_tokenizers;  /* 1: tokenizers stay as initialised; no cut-layer gradients sent */
@@ -45,6 +53,7 @@ typedef struct mpsl_params {
     int64_t diagnostics_test_samples; /* of the test split; 0: all of it */
     int diagnostics_cross;  /* 1: the cross-accuracy matrix too (K x K evaluations) */
     int64_t sync_tokenizers_every; /* broadcast the averaged tokenizer every N epochs; 0 never */
+    int retrieval_loss;     /* LOSS_ON_CLIENT (the reference) or LOSS_ON_SERVER */
 } mpsl_params;
 
 static const mpsl_param_spec mpsl_spec[] = {
@@ -71,7 +80,17 @@ static const mpsl_param_spec mpsl_spec[] = {
     MPSL_PARAM_INT(mpsl_params, sync_tokenizers_every, "sync_tokenizers_every", 0, 0, 1000000,
                    "0", "every N epochs the clients replace their tokenizers with the "
                    "sample-weighted average; 0: never (the reference)"),
+    MPSL_PARAM_ENUM(mpsl_params, retrieval_loss, "retrieval_loss", "client|server", "client",
+                    "retrieval: client: each client's contrastive loss over its own pairs (the "
+                    "reference); server: the server's over all clients' pairs at once"),
 };
+
+/* Where the task's loss is computed: retrieval_loss: server moves it to the server; the check
+ * refuses it for any other task. */
+static int loss_on_server(const mpsl_params *p)
+{
+    return p->retrieval_loss == LOSS_ON_SERVER;
+}
 
 static mpsl_tensor f32(float *data, int64_t a, int64_t b, int64_t c)
 {
@@ -137,6 +156,7 @@ typedef struct server {
     int64_t *steps;         /* the steps of an epoch each client takes part in */
     double loss_sum;        /* the epoch's loss as the server knows it: from the clients' */
     int64_t seen;           /* reported loss values, weighted by their batch sizes */
+    int64_t correct;        /* retrieval_loss: server: the hits of its own loss calls */
 } server;
 
 static int server_setup(const mpsl_session_api *api, mpsl_role *r, const mpsl_params *p,
@@ -182,10 +202,11 @@ static int server_setup(const mpsl_session_api *api, mpsl_role *r, const mpsl_pa
 }
 
 /* 2-3. Receive the tokens of every client taking part in this step into one batch, run
- * encoder + head once, send each its own slice of the logits. A client sitting the step out
- * has an empty slice and exchanges nothing. */
-static int server_forward(const mpsl_session_api *api, mpsl_role *r, server *sv, int64_t step,
-                          mpsl_error *err)
+ * encoder + head once, send each its own slice of the logits (unless the server computes the
+ * loss itself: *out keeps the outputs for it). A client sitting the step out has an empty
+ * slice and exchanges nothing. */
+static int server_forward(const mpsl_session_api *api, mpsl_role *r, const mpsl_params *p,
+                          server *sv, int64_t step, mpsl_tensor *out, mpsl_error *err)
 {
     int64_t row = 0, TD = sv->T * sv->D;
     for (int k = 0; k < sv->K; k++) {
@@ -204,13 +225,41 @@ static int server_forward(const mpsl_session_api *api, mpsl_role *r, server *sv,
     api->model_zero_grad(sv->model);
     mpsl_tensor all = f32(sv->tokens, row, sv->T, sv->D), logits;
     int rc = api->model_encode(sv->model, &all, &logits, err);
-    for (int k = 0; k < sv->K && rc == MPSL_OK; k++) {
+    *out = logits;
+    for (int k = 0; k < sv->K && rc == MPSL_OK && !loss_on_server(p); k++) {
         int64_t n = sv->offset[k + 1] - sv->offset[k];
         if (n == 0) {
             continue;
         }
         mpsl_tensor slice = f32((float *)logits.data + sv->offset[k] * sv->C, n, sv->C, 0);
         rc = api->send(r, k, MPSL_MSG_LOGITS, &slice, err);
+    }
+    return rc;
+}
+
+/* One backward pass from the logit gradient over the whole batch, the server's step, and each
+ * client's slice of the cut-layer gradient. */
+static int server_backpropagate(const mpsl_session_api *api, mpsl_role *r,
+                                const mpsl_params *p, server *sv, int64_t epoch,
+                                mpsl_error *err)
+{
+    int64_t total = sv->offset[sv->K];
+    mpsl_tensor dlogits = f32(sv->logits_grad, total, sv->C, 0), dtokens;
+    int rc = api->model_encode_backward(sv->model, &dlogits, &dtokens, err);
+    if (rc == MPSL_OK) {
+        rc = api->optim_step(sv->opt, epoch, err);
+    }
+    if (rc != MPSL_OK || p->freeze_tokenizers) {
+        return rc;
+    }
+    int64_t TD = sv->T * sv->D;
+    for (int k = 0; k < sv->K && rc == MPSL_OK; k++) {
+        int64_t n = sv->offset[k + 1] - sv->offset[k];
+        if (n == 0) {
+            continue;
+        }
+        mpsl_tensor slice = f32((float *)dtokens.data + sv->offset[k] * TD, n, sv->T, sv->D);
+        rc = api->send(r, k, MPSL_MSG_CUT_GRADS, &slice, err);
     }
     return rc;
 }
@@ -245,24 +294,24 @@ static int server_backward(const mpsl_session_api *api, mpsl_role *r, const mpsl
         sv->loss_sum += (double)value * (double)n;
         sv->seen += n;
     }
-    mpsl_tensor dlogits = f32(sv->logits_grad, total, sv->C, 0), dtokens;
-    int rc = api->model_encode_backward(sv->model, &dlogits, &dtokens, err);
-    if (rc == MPSL_OK) {
-        rc = api->optim_step(sv->opt, epoch, err);
-    }
-    if (rc != MPSL_OK || p->freeze_tokenizers) {
+    return server_backpropagate(api, r, p, sv, epoch, err);
+}
+
+/* retrieval_loss: server, in place of 4-5: the task's loss over the whole batch (each client's
+ * pairs are negatives for every other's), its gradient straight into the backward pass. */
+static int server_loss(const mpsl_session_api *api, mpsl_role *r, const mpsl_params *p,
+                       server *sv, int64_t epoch, const mpsl_tensor *out, mpsl_error *err)
+{
+    int64_t total = sv->offset[sv->K], hits = 0;
+    double value = 0.0;
+    int rc = api->loss(r, out->data, NULL, total, sv->logits_grad, &value, &hits, err);
+    if (rc != MPSL_OK) {
         return rc;
     }
-    int64_t TD = sv->T * sv->D;
-    for (int k = 0; k < sv->K && rc == MPSL_OK; k++) {
-        int64_t n = sv->offset[k + 1] - sv->offset[k];
-        if (n == 0) {
-            continue;
-        }
-        mpsl_tensor slice = f32((float *)dtokens.data + sv->offset[k] * TD, n, sv->T, sv->D);
-        rc = api->send(r, k, MPSL_MSG_CUT_GRADS, &slice, err);
-    }
-    return rc;
+    sv->loss_sum += value * (double)total;
+    sv->correct += hits;
+    sv->seen += total;
+    return server_backpropagate(api, r, p, sv, epoch, err);
 }
 
 /* The evaluation model: the server's encoder and head behind the clients' tokenizers,
@@ -452,17 +501,23 @@ static int mpsl_server(const mpsl_host *h, const mpsl_session_api *api, mpsl_rol
     if (rc == MPSL_OK) {
         rc = api->keep(r, "seen", &sv.seen, sizeof sv.seen, err);
     }
+    if (rc == MPSL_OK && loss_on_server(p)) {
+        rc = api->keep(r, "correct", &sv.correct, sizeof sv.correct, err);
+    }
     int64_t epochs = api->settings(r)->epochs, steps = steps_per_epoch(api, r, p);
     for (int64_t epoch = api->first_epoch(r); epoch < epochs && rc == MPSL_OK; epoch++) {
         int64_t first = epoch == api->first_epoch(r) ? api->first_step(r) : 0;
         if (first == 0) {
             sv.loss_sum = 0;
             sv.seen = 0;
+            sv.correct = 0;
         }
         for (int64_t step = first; step < steps && rc == MPSL_OK; step++) {
-            rc = server_forward(api, r, &sv, step, err);
+            mpsl_tensor out;
+            rc = server_forward(api, r, p, &sv, step, &out, err);
             if (rc == MPSL_OK) {
-                rc = server_backward(api, r, p, &sv, epoch, err);
+                rc = loss_on_server(p) ? server_loss(api, r, p, &sv, epoch, &out, err)
+                                       : server_backward(api, r, p, &sv, epoch, err);
             }
             if (rc == MPSL_OK) {
                 rc = api->step_end(r, epoch, step + 1, err);
@@ -482,9 +537,10 @@ static int mpsl_server(const mpsl_host *h, const mpsl_session_api *api, mpsl_rol
             rc = send_average(api, r, &sv, err);
         }
         if (rc == MPSL_OK) {
-            /* train_loss is the server's view, from the loss values the clients reported;
-             * train_acc comes from the clients' own records. */
-            rc = api->epoch_end(r, epoch, sv.eval, sv.loss_sum / (double)sv.seen, -1.0, err);
+            /* train_loss is the server's view, from the loss values the clients reported (or
+             * its own); train_acc comes from the clients' own records (or its own hits). */
+            double acc = loss_on_server(p) ? (double)sv.correct / (double)sv.seen : -1.0;
+            rc = api->epoch_end(r, epoch, sv.eval, sv.loss_sum / (double)sv.seen, acc, err);
         }
     }
     return rc;
@@ -523,6 +579,24 @@ static int client_setup(const mpsl_session_api *api, mpsl_role *r, const mpsl_pa
     return c->logits && c->dlogits && c->cut_grads ? MPSL_OK : MPSL_ERR_NOMEM;
 }
 
+/* 7. Its slice of the cut-layer gradient back through its tokenizers, and its step. */
+static int cut_layer_backward(const mpsl_session_api *api, mpsl_role *r, const mpsl_params *p,
+                              client *c, int64_t got, int64_t epoch, mpsl_error *err)
+{
+    if (p->freeze_tokenizers) {
+        return MPSL_OK;
+    }
+    mpsl_tensor g = f32(c->cut_grads, got, c->T, c->D);
+    int rc = api->recv(r, MPSL_SERVER, MPSL_MSG_CUT_GRADS, &g, err);
+    if (rc == MPSL_OK) {
+        rc = api->model_tokenize_backward(c->tok, &g, err);
+    }
+    if (rc == MPSL_OK) {
+        rc = api->optim_step(c->opt, epoch, err);
+    }
+    return rc;
+}
+
 /* One step of a client that takes part in it: 1. draw its mini-batch (the first of a new
  * pass when its previous pass is over), tokenize, send the tokens up; 4. compute the
  * task's loss over its own mini-batch from the logits it gets back (cross-entropy with its
@@ -547,10 +621,15 @@ static int client_step(const mpsl_session_api *api, mpsl_role *r, const mpsl_par
     if (rc == MPSL_OK) {
         rc = api->send(r, MPSL_SERVER, MPSL_MSG_ACTIVATIONS, &tokens, err);
     }
-    mpsl_tensor logits = f32(c->logits, got, c->C, 0);
-    if (rc == MPSL_OK) {
-        rc = api->recv(r, MPSL_SERVER, MPSL_MSG_LOGITS, &logits, err);
+    if (rc != MPSL_OK) {
+        return rc;
     }
+    if (loss_on_server(p)) { /* nothing to compute: the server's loss covers its pairs */
+        st->seen += got;
+        return cut_layer_backward(api, r, p, c, got, epoch, err);
+    }
+    mpsl_tensor logits = f32(c->logits, got, c->C, 0);
+    rc = api->recv(r, MPSL_SERVER, MPSL_MSG_LOGITS, &logits, err);
     double loss = 0.0;
     int64_t hits = 0;
     if (rc == MPSL_OK) {
@@ -568,18 +647,7 @@ static int client_step(const mpsl_session_api *api, mpsl_role *r, const mpsl_par
     if (rc == MPSL_OK) {
         rc = api->send(r, MPSL_SERVER, MPSL_MSG_SCALARS, &scalar, err);
     }
-    if (rc != MPSL_OK || p->freeze_tokenizers) {
-        return rc;
-    }
-    mpsl_tensor g = f32(c->cut_grads, got, c->T, c->D);
-    rc = api->recv(r, MPSL_SERVER, MPSL_MSG_CUT_GRADS, &g, err);
-    if (rc == MPSL_OK) {
-        rc = api->model_tokenize_backward(c->tok, &g, err);
-    }
-    if (rc == MPSL_OK) {
-        rc = api->optim_step(c->opt, epoch, err);
-    }
-    return rc;
+    return rc == MPSL_OK ? cut_layer_backward(api, r, p, c, got, epoch, err) : rc;
 }
 
 static int mpsl_client(const mpsl_host *h, const mpsl_session_api *api, mpsl_role *r,
@@ -615,7 +683,9 @@ static int mpsl_client(const mpsl_host *h, const mpsl_session_api *api, mpsl_rol
             }
         }
         if (rc == MPSL_OK) {
-            rc = record_client_stats(api, r, &st, err);
+            /* with the loss on the server a client knows no loss or hits of its own */
+            rc = loss_on_server(p) ? api->record(r, "samples", (double)st.seen, err)
+                                   : record_client_stats(api, r, &st, err);
         }
         if (rc == MPSL_OK && !p->freeze_tokenizers) { /* upload for the evaluation model */
             int64_t n_tok;
@@ -638,13 +708,30 @@ static int mpsl_client(const mpsl_host *h, const mpsl_session_api *api, mpsl_rol
     return rc;
 }
 
+/* Before anything is recorded: the server can compute only a loss that needs no labels. */
+static int mpsl_check(const mpsl_host *h, const mpsl_session_api *api, mpsl_role *sr,
+                      const void *params, const char *where, mpsl_error *err)
+{
+    const mpsl_params *p = params;
+    int task = api->dataset_info(sr)->task;
+    if (loss_on_server(p) && task != MPSL_TASK_RETRIEVAL) {
+        h->error_set(err, "%s.retrieval_loss: server needs a retrieval task, but the dataset's "
+                     "task is %s: its loss needs the clients' labels, which never leave them "
+                     "(use retrieval_loss: client, the default)", where ? where : "strategy",
+                     mpsl_task_name(task));
+        return MPSL_ERR_INVALID;
+    }
+    return MPSL_OK;
+}
+
 static const mpsl_strategy_api mpsl_api = {
     .size = sizeof(mpsl_strategy_api),
     .session_version = MPSL_SESSION_API_VERSION,
+    .check = mpsl_check,
     .server = mpsl_server,
     .client = mpsl_client,
 };
 
-MPSL_PLUGIN(MPSL_KIND_AGGREGATION, "mpsl", "2.1.0",
+MPSL_PLUGIN(MPSL_KIND_AGGREGATION, "mpsl", "2.2.0",
             "parallel split learning: client tokenizers, one server pass over all clients",
             &mpsl_api, mpsl_params, mpsl_spec);

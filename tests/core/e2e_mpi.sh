@@ -120,6 +120,7 @@ compare mpsl_drift fusion.yaml --set strategy.diagnostics=true --set strategy.di
 check "mpsl_drift: the diagnostics were recorded (7 per client and epoch)" \
   [ "$(sql mpsl_drift.db "select count(*) from client_metrics where run_id=3 and (name like 'cross_acc_tok_%' or name like '%tokenizer%')")" = 56 ]
 compare retrieval retrieval.yaml
+compare retrieval_server retrieval.yaml --set strategy.retrieval_loss=server
 check "client compute and wait time recorded per client" \
   [ "$(sql mpsl.db "select count(*) from client_metrics where run_id=2 and name in ('compute_seconds','wait_seconds')")" = 16 ]
 echo "metrics bit for bit equal in $exact of $((exact + close)) MPI runs, within 1e-6 in the rest"
