@@ -5,6 +5,7 @@
 
 #include "cli.h"
 #include "config/config.h"
+#include "util/profile.h"
 #include "util/util.h"
 #include "mpsl_build_config.h"
 #include "mpsl_revision.h"
@@ -79,7 +80,7 @@ static void usage(FILE *out)
     print_takers(out, TAKES_QUIET, " and ", 35, 15);
     fprintf(out, "\n\nenvironment: MPSL_DB (the default --db), MPSL_PLUGIN_PATH, MPSL_CONFIG_PATH, "
                  "MPSL_DB_BUSY_MS,\n  MPSL_LOG=debug|warn, MPSL_THREADS, MPSL_MESSAGE_TRACE, "
-                 "MPSL_TEMPLATE_PATH, MPSL_DATASETS_PATH,\n  MPSL_DATA_DIR, MPSL_FETCH_* "
+                 "MPSL_TEMPLATE_PATH, MPSL_DATASETS_PATH,\n  MPSL_DATA_DIR, MPSL_FETCH_*, MPSL_PROFILE=1 "
                  "(docs/cli.md and mpsl(1) list them all)\n");
 }
 
@@ -159,6 +160,7 @@ int main(int argc, char **argv)
     } else if (level && strcmp(level, "warn") == 0) {
         mpsl_log_set_level(MPSL_LOG_WARN);
     }
+    profile_configure(); /* MPSL_PROFILE, before the kernel table is first handed out */
 
     /* Global options come before the verb; they are handed to the verb as its own options
      * (so a verb has one way of reading them and one place that documents them). */

@@ -110,6 +110,8 @@
 
 /* The table handed to plugins (size = sizeof(mpsl_kernels)). Static, never freed. */
 const mpsl_kernels *kernels_table(void);
+/* The same kernels, each call timed into its kind (table_profiled.c, MPSL_PROFILE). */
+const mpsl_kernels *kernels_table_profiled(void);
 
 /* ------------------------------------------------------------------ kernel errors
  *

@@ -1,4 +1,5 @@
 /* table.c: the kernel table plugins call through mpsl_host.kernels. */
+#include "../util/profile.h"
 #include "kernels.h"
 
 static const mpsl_kernels table = {
@@ -30,4 +31,8 @@ static const mpsl_kernels table = {
     .l2norm_backward = kern_l2norm_backward,
 };
 
-const mpsl_kernels *kernels_table(void) { return &table; }
+/* With MPSL_PROFILE=1 (profile_configure ran first) the same kernels, each call timed. */
+const mpsl_kernels *kernels_table(void)
+{
+    return profile_on ? kernels_table_profiled() : &table;
+}

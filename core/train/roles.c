@@ -192,6 +192,11 @@ int driver_init(driver *d, mpsl_session *s, const mpsl_strategy_api *api, const 
     return MPSL_OK;
 }
 
+double role_running_seconds(const mpsl_role *r)
+{
+    return r->compute_s + (mpsl_now() - r->resumed_at);
+}
+
 void driver_wake(driver *d, mpsl_role *r, int from, int kind)
 {
     if (r->state == ROLE_WAITING && r->wait_from == from && r->wait_kind == kind) {
@@ -269,7 +274,11 @@ int driver_run(driver *d, mpsl_error *err)
                                  "strategy '%s': no role can continue (deadlock): %s",
                                  d->s->ex->strategy.plugin.desc->name, who);
             }
-            int rc = d->net->poll(d, d->timeout_s, err);
+            double t0 = profile_on ? mpsl_now() : 0;
+            int rc = d->net->poll(d, d->timeout_s, err); /* every role here waits */
+            if (profile_on) {
+                profile_phase_add(PROF_NETWORK_WAIT, mpsl_now() - t0);
+            }
             if (rc != MPSL_OK) {
                 return rc;
             }

@@ -121,6 +121,10 @@ void role_untrack(mpsl_role *r, void *p);
 void role_release(mpsl_role *r);
 /* Zero the epoch's counters. */
 void role_reset_counters(mpsl_role *r);
+/* The role's running time this epoch so far, the slice it is running now included (call it
+ * from the role's own fiber): the difference of two calls is its own time between them,
+ * without what it spent suspended while other roles ran or the process waited. */
+double role_running_seconds(const mpsl_role *r);
 /* End the open metrics.every_steps interval (if it saw samples) as a row at the current step.
  * MPSL_ERR_NOMEM when the row cannot be kept. */
 int role_close_interval(mpsl_role *r);

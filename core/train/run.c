@@ -18,6 +18,7 @@
 #include "mpsl_revision.h"
 #include "train/checkpoint.h"
 #include "train/model.h"
+#include "train/profile_rows.h"
 #include "train/session_api.h"
 #include "transport/transport.h"
 
@@ -412,6 +413,10 @@ int run_experiment(experiment *ex, const char *db_path, const run_options *opt,
                     mpi ? ", over MPI" : "", db_path);
         }
         s.started = s.epoch_started = mpsl_now();
+        if (profile_on) { /* the profile covers training, not the setup before it */
+            profile_counts setup;
+            profile_take(&setup, NULL);
+        }
         rc = driver_run(&s.drv, err);
         if (mpi && s.rank > 0) {
             char what[192];
@@ -429,6 +434,14 @@ int run_experiment(experiment *ex, const char *db_path, const run_options *opt,
             }
             rc = explain_stop(&s, rc, err);
         }
+    }
+    if (begun && profile_on) { /* what came after the last epoch's rows, then the table */
+        profile_counts rest;
+        profile_take(&rest, &s.profile_total);
+        char title[96];
+        snprintf(title, sizeof title, "profile of run %lld%s (MPSL_PROFILE=1), wall time",
+                 (long long)s.run_id, mpi ? (s.rank ? ", a client rank" : ", rank 0") : "");
+        profile_print(stderr, title, &s.profile_total);
     }
     if (begun && s.rank == 0) {
         if (rc == MPSL_OK && s.epochs_done < ex->train.epochs && !session_stop_requested) {

@@ -14,6 +14,7 @@
 #include "mpsl_build_config.h"
 #include "train/checkpoint.h"
 #include "train/model.h"
+#include "train/profile_rows.h"
 #include "train/session_api.h"
 #include "weights/model_weights.h"
 
@@ -931,12 +932,16 @@ int session_epoch_end(mpsl_role *server, int64_t epoch, mpsl_model *eval_model,
         acc = ev.acc;
         loss = ev.loss;
         eval_seconds = mpsl_now() - t0;
+        if (profile_on) {
+            profile_phase_add(PROF_EVALUATION, eval_seconds);
+        }
     }
     /* each client's train_loss, train_acc and samples (0: not recorded) */
     double *fig = clients_report ? calloc((size_t)K * 3, sizeof *fig) : NULL;
     if (rc == MPSL_OK && clients_report && !fig) {
         rc = mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
     }
+    double db_started = mpsl_now();
     if (rc == MPSL_OK) {
         rc = store_begin(s->db, err);
     }
@@ -1016,10 +1021,18 @@ int session_epoch_end(mpsl_role *server, int64_t epoch, mpsl_model *eval_model,
     if (rc == MPSL_OK) {
         rc = store_counters(s, epoch, err);
     }
+    if (rc == MPSL_OK && profile_on) { /* the commit's time counts in the next epoch */
+        profile_phase_add(PROF_DATABASE, mpsl_now() - db_started);
+        rc = profile_store_epoch(s->db, s->run_id, epoch, &s->profile_total, err);
+    }
+    double commit_started = mpsl_now();
     if (rc == MPSL_OK) {
         rc = store_commit(s->db, err);
     } else {
         store_rollback(s->db);
+    }
+    if (profile_on) {
+        profile_phase_add(PROF_DATABASE, mpsl_now() - commit_started);
     }
     if (rc != MPSL_OK) {
         return rc;
@@ -1033,7 +1046,11 @@ int session_epoch_end(mpsl_role *server, int64_t epoch, mpsl_model *eval_model,
         s->progress->step = 0;
     }
     if (session_checkpoint_due(s, epoch)) {
+        double ran0 = role_running_seconds(server);
         rc = session_write_checkpoint(server, epoch + 1, 0, err);
+        if (profile_on) {
+            profile_phase_add(PROF_CHECKPOINT, role_running_seconds(server) - ran0);
+        }
         if (rc != MPSL_OK) {
             return rc;
         }

@@ -13,6 +13,7 @@
 #include "train/experiment.h"
 #include "train/partition.h"
 #include "train/roles.h"
+#include "util/profile.h"
 #include "util/util.h"
 
 /* Where a run is, for a supervising parent process (cli/supervise.c): written by the run as
@@ -97,6 +98,8 @@ struct mpsl_session {
      * epochs in a row train_loss has been within 1% of that chance value */
     double chance_sum, chance_n;
     int chance_streak;
+    /* MPSL_PROFILE=1: the run's profile so far (the epochs' counts, util/profile.h) */
+    profile_counts profile_total;
 
 };
 

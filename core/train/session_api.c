@@ -18,6 +18,7 @@
 #include "train/optim.h"
 #include "train/checkpoint.h"
 #include "train/session.h"
+#include "util/profile.h"
 
 /* ---------------------------------------------------------------- who and what */
 
@@ -834,5 +835,5 @@ const mpsl_session_api *session_api(void)
         .evaluate = a_evaluate,
         .record_client = a_record_client,
     };
-    return &api;
+    return profile_on ? session_api_profiled(&api) : &api;
 }

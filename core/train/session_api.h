@@ -12,7 +12,11 @@ struct mpsl_optim {
     optim_state state;
 };
 
+/* The table roles get: the plain one, or with MPSL_PROFILE=1 the profiled one. */
 const mpsl_session_api *session_api(void);
+/* base with the calls that do a run's work timed into profile phases
+ * (session_api_profiled.c); built once, from the first base it is given. */
+const mpsl_session_api *session_api_profiled(const mpsl_session_api *base);
 /* Free an optimizer made through the API. */
 void session_optim_free(mpsl_optim *o);
 
