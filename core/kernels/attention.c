@@ -1,8 +1,9 @@
 /* attention.c: multi-head self-attention between timm's qkv and proj layers. Each (sample,
  * head) pair is four small GEMMs reading q, k, v in place from the packed qkv (leading
  * dimension 3D) plus a row softmax; pairs are spread over the kernel threads, each calling
- * single-threaded kern_sgemm (gemm.h; kernels.h explains why). The backward's GEMMs need a
- * T x T scratch per thread; without it, pairs take a direct path that needs none (the one the
+ * single-threaded kern_gemm (gemm.h: float32, or bf16 under train.precision; kernels.h
+ * explains why). The softmax stays float32. The backward's GEMMs need a T x T scratch per
+ * thread; without it, pairs take a direct path that needs none (the one the
  * reference uses). */
 #include <assert.h>
 #include <math.h>
@@ -99,11 +100,11 @@ static void att_fwd_range(void *p, int64_t begin, int64_t end, int part)
         const float *q = c->qkv + b * T * 3 * D + h * hs, *k = q + D, *v = q + 2 * D;
         float *s = c->att + bh * T * T;
         // s (T,T) = scale * q k^T, then row softmax, then out (T,hs; ld D) = s v
-        kern_sgemm(0, 1, T, T, hs, scale, q, 3 * D, k, 3 * D, 0.0f, s, T);
+        kern_gemm(0, 1, T, T, hs, scale, q, 3 * D, k, 3 * D, 0.0f, s, T);
         for (int64_t t = 0; t < T; t++) {
             softmax_row(s + t * T, T);
         }
-        kern_sgemm(0, 0, T, hs, T, 1.0f, s, T, v, 3 * D, 0.0f, c->out + b * T * D + h * hs,
+        kern_gemm(0, 0, T, hs, T, 1.0f, s, T, v, 3 * D, 0.0f, c->out + b * T * D + h * hs,
                    D);
     }
 }
@@ -191,14 +192,14 @@ static void att_bwd_range(void *p, int64_t begin, int64_t end, int part)
         const float *pr = c->catt + bh * T * T, *dout = c->dout + b * T * D + h * hs;
         float *dq = c->dqkv + b * T * 3 * D + h * hs, *dk = dq + D, *dv = dq + 2 * D;
         // dP (T,T) = dO v^T;  dv (T,hs) = P^T dO
-        kern_sgemm(0, 1, T, T, hs, 1.0f, dout, D, v, 3 * D, 0.0f, ds, T);
-        kern_sgemm(1, 0, T, hs, T, 1.0f, pr, T, dout, D, 0.0f, dv, 3 * D);
+        kern_gemm(0, 1, T, T, hs, 1.0f, dout, D, v, 3 * D, 0.0f, ds, T);
+        kern_gemm(1, 0, T, hs, T, 1.0f, pr, T, dout, D, 0.0f, dv, 3 * D);
         for (int64_t t = 0; t < T; t++) {
             softmax_backward_row(ds + t * T, pr + t * T, T);
         }
         // dq = scale * dS k;  dk = scale * dS^T q
-        kern_sgemm(0, 0, T, hs, T, scale, ds, T, k, 3 * D, 0.0f, dq, 3 * D);
-        kern_sgemm(1, 0, T, hs, T, scale, ds, T, q, 3 * D, 0.0f, dk, 3 * D);
+        kern_gemm(0, 0, T, hs, T, scale, ds, T, k, 3 * D, 0.0f, dq, 3 * D);
+        kern_gemm(1, 0, T, hs, T, scale, ds, T, q, 3 * D, 0.0f, dk, 3 * D);
     }
     free(ds);
 }

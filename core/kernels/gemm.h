@@ -45,6 +45,16 @@ int kern_sgemm_avx512_supported(void);
 void kern_sgemm_avx512(int transA, int transB, int64_t M, int64_t N, int64_t K, float alpha,
                        const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
                        float *C, int64_t ldc);
+/* The GEMM of the linear layers and attention: kern_sgemm, or kern_gemm_bf16 (bfloat16
+ * inputs, float32 accumulation) after kern_set_precision_bf16(1) on a CPU that runs it
+ * natively (precision.c). kern_set_precision_bf16 returns whether bf16 is now on (0 on a CPU
+ * without AVX512_BF16, which keeps float32); set it between kernels, not during one. */
+void kern_gemm(int transA, int transB, int64_t M, int64_t N, int64_t K, float alpha,
+               const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
+               int64_t ldc);
+int kern_set_precision_bf16(int on);
+int kern_precision_bf16(void);
+
 /* OpenBLAS's cblas_sgemm under the same contract (the other backend, and the AVX-512
  * kernel's fallback). */
 void kern_sgemm_openblas(int transA, int transB, int64_t M, int64_t N, int64_t K, float alpha,

@@ -1,6 +1,6 @@
-/* linear.c: fully connected layer, out = inp @ w^T + b, through kern_sgemm (our AVX-512
- * GEMM or OpenBLAS, gemm.h), with a triple-loop reference beside it. Weights are (OC,IC) as
- * in PyTorch's nn.Linear. Each GEMM is split into row (or column) slices over the kernel
+/* linear.c: fully connected layer, out = inp @ w^T + b, through kern_gemm (gemm.h: our
+ * AVX-512 GEMM or OpenBLAS in float32, or bf16 under train.precision), with a triple-loop
+ * reference beside it. Weights are (OC,IC) as in PyTorch's nn.Linear. Each GEMM is split into row (or column) slices over the kernel
  * threads, each slice one single-threaded sgemm (kernels.h explains why). */
 #include <assert.h>
 #include <string.h>
@@ -70,7 +70,7 @@ static void linear_fwd_range(void *p, int64_t bb, int64_t be, int part)
         }
         beta = 1.0f;
     }
-    kern_sgemm(0, 1, end - begin, OC, IC, 1.0f, c->inp + begin * IC, IC, c->w, IC, beta,
+    kern_gemm(0, 1, end - begin, OC, IC, 1.0f, c->inp + begin * IC, IC, c->w, IC, beta,
                c->out + begin * OC, OC);
 }
 
@@ -96,7 +96,7 @@ static void linear_dinp_range(void *p, int64_t bb, int64_t be, int part)
     linear_ctx *c = p;
     int64_t IC = c->IC, OC = c->OC, begin, end;
     block_rows(bb, be, c->N, &begin, &end);
-    kern_sgemm(0, 0, end - begin, IC, OC, 1.0f, c->dout + begin * OC, OC, c->w, IC, 0.0f,
+    kern_gemm(0, 0, end - begin, IC, OC, 1.0f, c->dout + begin * OC, OC, c->w, IC, 0.0f,
                c->out + begin * IC, IC);
 }
 
@@ -108,7 +108,7 @@ static void linear_dw_rows(void *p, int64_t bb, int64_t be, int part)
     block_rows(bb, be, OC, &begin, &end);
     float *dw = c->out, *db = c->db;
     if (dw) {
-        kern_sgemm(1, 0, end - begin, IC, N, 1.0f, c->dout + begin, OC, c->inp, IC, 1.0f,
+        kern_gemm(1, 0, end - begin, IC, N, 1.0f, c->dout + begin, OC, c->inp, IC, 1.0f,
                    dw + begin * IC, IC);
     }
     if (db) {
@@ -122,7 +122,7 @@ static void linear_dw_cols(void *p, int64_t bb, int64_t be, int part)
     linear_ctx *c = p;
     int64_t N = c->N, IC = c->IC, OC = c->OC, begin, end;
     block_rows(bb, be, IC, &begin, &end);
-    kern_sgemm(1, 0, OC, end - begin, N, 1.0f, c->dout, OC, c->inp + begin, IC, 1.0f,
+    kern_gemm(1, 0, OC, end - begin, N, 1.0f, c->dout, OC, c->inp + begin, IC, 1.0f,
                c->out + begin, IC);
 }
 

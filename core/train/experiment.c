@@ -112,6 +112,7 @@ static const mpsl_param_spec weights_spec[] = {
 typedef struct train_keys {
     int64_t epochs, batch_size, eval_every;
     int on_nonfinite;
+    int precision;
 } train_keys;
 static const mpsl_param_spec train_spec[] = {
     MPSL_PARAM_INT(train_keys, epochs, "epochs", 1, 1, 1000000, NULL,
@@ -123,6 +124,10 @@ static const mpsl_param_spec train_spec[] = {
     MPSL_PARAM_ENUM(train_keys, on_nonfinite, "on_nonfinite", "stop|warn", "stop",
                     "a NaN or infinite loss or gradient norm: stop the run as failed, or warn "
                     "once per party and go on"),
+    MPSL_PARAM_ENUM(train_keys, precision, "precision", "fp32|bf16", "fp32",
+                    "the matrix products of linear layers and attention: float32, or bfloat16 "
+                    "inputs with float32 accumulation on CPUs with AVX512_BF16 (float32 "
+                    "elsewhere, with a warning); weights, optimizer and reductions stay float32"),
 };
 static const char *const train_ignore[] = {"optimizer", "schedule", "checkpoint", NULL};
 
@@ -559,6 +564,7 @@ static int parse_train(experiment *ex, const cfg_node *root, mpsl_error *err)
     ex->train.batch_size = tk.batch_size;
     ex->train.eval_every = tk.eval_every;
     ex->warn_nonfinite = tk.on_nonfinite == 1;
+    ex->precision_bf16 = tk.precision == 1;
     ex->optim = (optim_settings){.kind = (optim_kind)ok.name,
                                  .lr = ok.lr,
                                  .momentum = ok.momentum,

@@ -50,6 +50,7 @@ typedef struct experiment {
 
     mpsl_train_settings train;
     int warn_nonfinite;         /* train.on_nonfinite: warn (1) or stop (0) */
+    int precision_bf16;         /* train.precision: bf16 (1) or fp32 (0) */
     int64_t checkpoint_every;   /* train.checkpoint.every_epochs (0: none) */
     int64_t checkpoint_every_steps; /* train.checkpoint.every_steps (0: none) */
     int64_t checkpoint_keep;    /* train.checkpoint.keep */

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "kernels/kernels.h"
+#include "kernels/gemm.h"
 #include "mpsl_build_config.h"
 #include "mpsl_revision.h"
 #include "train/checkpoint.h"
@@ -412,12 +413,20 @@ int run_experiment(experiment *ex, const char *db_path, const run_options *opt,
                     ex->dataset.plugin.desc->name, ex->n_clients,
                     mpi ? ", over MPI" : "", db_path);
         }
+        /* train.precision: bf16 where this CPU runs it natively, float32 elsewhere (said once
+         * per process; each epoch of a bf16 run records precision_bf16) */
+        if (!kern_set_precision_bf16(ex->precision_bf16) && ex->precision_bf16) {
+            mpsl_log(MPSL_LOG_WARN, "train.precision: bf16 needs a CPU with AVX512_BF16 (and "
+                     "MPSL_GEMM_BF16 not set to portable); this one%s computes in float32",
+                     mpi ? (s.rank ? " (a client rank)" : " (rank 0)") : "");
+        }
         s.started = s.epoch_started = mpsl_now();
         if (profile_on) { /* the profile covers training, not the setup before it */
             profile_counts setup;
             profile_take(&setup, NULL);
         }
         rc = driver_run(&s.drv, err);
+        kern_set_precision_bf16(0); /* a later run in this process starts from float32 */
         if (mpi && s.rank > 0) {
             char what[192];
             if (rc == MPSL_ERR_INTERRUPTED && transport_dead_peer(&s.drv, what, sizeof what) &&

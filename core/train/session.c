@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "kernels/flops.h"
+#include "kernels/gemm.h"
 #include "mpsl_build_config.h"
 #include "train/checkpoint.h"
 #include "train/model.h"
@@ -1012,6 +1013,8 @@ int session_epoch_end(mpsl_role *server, int64_t epoch, mpsl_model *eval_model,
         {"recall_t2i_10", ev.recall[1][2], recall},
         /* train_loss at its chance value CHANCE_EPOCHS epochs in a row (only when so) */
         {"loss_at_chance", 1.0, at_chance},
+        /* train.precision: bf16, when this process's GEMMs ran in bf16 */
+        {"precision_bf16", 1.0, kern_precision_bf16()},
     };
     for (size_t i = 0; i < MPSL_COUNT(rows) && rc == MPSL_OK; i++) {
         if (rows[i].present) {
