@@ -145,6 +145,9 @@ def main():
     for k in ("B", "T", "D", "heads", "depth"):
         ap.add_argument("--" + k, type=int)
     ap.add_argument("--classes", type=int, default=10)
+    ap.add_argument("--bf16", action="store_true",
+                    help="forward and loss under torch.autocast('cpu', dtype=torch.bfloat16), "
+                    "PyTorch's CPU mixed precision (oneDNN bf16 matmuls where the CPU has them)")
     a = ap.parse_args()
     s = dict(SHAPES[a.shape])
     for k in ("B", "T", "D", "heads", "depth", "steps"):
@@ -164,7 +167,8 @@ def main():
     def step():
         opt.zero_grad(set_to_none=True)
         x.grad = None
-        loss = F.cross_entropy(model(x), labels)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16):
+            loss = F.cross_entropy(model(x), labels)
         loss.backward()
         opt.step()
         return loss.item()
@@ -185,7 +189,8 @@ def main():
     cfg, bt = openblas_info()
     blas = mapped("libopenblas")
     print(f"torch {torch.__version__} ViT step benchmark: shape {a.shape} (B {B}, T {T}, D {D}, "
-          f"heads {H}, depth {L}, classes {C}), setup {a.setup}")
+          f"heads {H}, depth {L}, classes {C}), setup {a.setup}"
+          f"{', bf16 autocast' if a.bf16 else ''}")
     print(f"threads: torch.get_num_threads() = {torch.get_num_threads()}, OpenBLAS threads "
           f"{bt}, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}, "
           f"AdamW foreach={bool(a.foreach)}")
@@ -197,6 +202,7 @@ def main():
     print(f"memory: resident before the model {rss0 * 1e-6:.1f} MB, peak {hwm * 1e-6:.1f} MB, "
           f"grown {(hwm - rss0) * 1e-6:.1f} MB")
     print(f"RESULT setup {a.setup}")
+    print(f"RESULT precision {'bf16' if a.bf16 else 'fp32'}")
     print(f"RESULT ms_median {1e3 * med:.3f}")
     print(f"RESULT ms_min {1e3 * mn:.3f}")
     print(f"RESULT gflop_analytical {flops * 1e-9:.6f}")

@@ -39,6 +39,9 @@
  *   --threads n (default 2) --warmup n (2) --steps n (10 tiny, 20 small)
  *   --profile            time every kernel call and print a table per kernel (adds a
  *                        clock read per call, about 250 calls per ViT-Ti step)
+ *   --bf16               the step as train.precision: bf16 runs it (linear and attention
+ *                        GEMMs with bfloat16 inputs, float32 accumulation); exits 3 on a
+ *                        CPU without AVX512_BF16
  *   --plugins DIR        where vit.so / classifier.so are (default: this build tree)
  * Output: a human-readable report, then "RESULT key value" lines that run.sh reads. */
 #include <cblas.h>
@@ -50,6 +53,7 @@
 #include <time.h>
 
 #include "kernels/flops.h"
+#include "kernels/gemm.h"
 #include "kernels/kernels.h"
 #include "module_harness.h"
 #include "mpsl_build_config.h"
@@ -262,7 +266,7 @@ static void module_init_params(module *m, float *param)
 static void usage(void)
 {
     fprintf(stderr, "usage: bench_vit [--shape tiny|small] [--B n] [--T n] [--D n] [--heads n] "
-            "[--depth n] [--classes n] [--threads n] [--warmup n] [--steps n] [--profile] "
+            "[--depth n] [--classes n] [--threads n] [--warmup n] [--steps n] [--profile] [--bf16] "
             "[--plugins DIR]\n");
     exit(2);
 }
@@ -284,7 +288,7 @@ int main(int argc, char **argv)
         usage();
         return 2;
     }
-    int profile = 0;
+    int profile = 0, bf16 = 0;
     char plugdir[4096];
     snprintf(plugdir, sizeof plugdir, "%s/plugins", MPSL_BUILD_ROOT);
     for (int i = 1; i < argc; i++) {
@@ -293,6 +297,10 @@ int main(int argc, char **argv)
         int64_t *slot = NULL;
         if (strcmp(a, "--profile") == 0) {
             profile = 1;
+            continue;
+        }
+        if (strcmp(a, "--bf16") == 0) {
+            bf16 = 1;
             continue;
         }
         if (!has) {
@@ -328,6 +336,10 @@ int main(int argc, char **argv)
     const int64_t Hd = 4 * D, N = B * T, A = B * H * T * T;
 
     kern_set_threads((int)threads);
+    if (bf16 && !kern_set_precision_bf16(1)) {
+        fprintf(stderr, "bench_vit: --bf16 needs a CPU with AVX512_BF16\n");
+        return 3;
+    }
     // Start the kernels' pool (and with it OpenBLAS's single-thread setting) before taking
     // the baseline, so that only the model counts.
     {
@@ -539,6 +551,7 @@ int main(int argc, char **argv)
                1e3 * other / (double)steps, 100.0 * other / sum);
     }
     printf("RESULT shape %s\n", shape);
+    printf("RESULT precision %s\n", bf16 ? "bf16" : "fp32");
     printf("RESULT threads %d\n", kern_threads());
     printf("RESULT ms_median %.3f\nRESULT ms_min %.3f\nRESULT ms_mean %.3f\n", 1e3 * t_med,
            1e3 * t_min, 1e3 * t_mean);
