@@ -16,8 +16,8 @@
  *            Goto-style, about twice kern_sgemm's speed (docs/architecture.md);
  *   portable (gemm_bf16.c) everywhere else: rounds the inputs into scratch and calls
  *            kern_sgemm. Same numerics class, no faster than kern_sgemm: it exists so that
- *            results and tests do not depend on the CPU, not for speed (mixed-precision
- *            training is meant to refuse bf16 on CPUs without the instructions).
+ *            results and tests do not depend on the CPU, not for speed (train.precision:
+ *            bf16 does not use it: without the instructions a run computes in float32).
  * MPSL_GEMM_BF16=portable forces the portable path (the tests use it to run the CI
  * machines' path here); kern_gemm_bf16_supported() then answers 0. */
 #ifndef MPSL_KERN_GEMM_BF16_H

@@ -2,12 +2,12 @@
  * has the contract). The loops are gemm_avx512.c's (Goto/BLIS, vectors along N):
  *
  *   for jc over N in blocks of NC (768):
- *     for pc over K in blocks of KC (512, even):
- *       pack op(B)[pc:pc+kc, jc:jc+nc] as bf16 into panels of NR columns (768 KB at most)
+ *     for pc over K in blocks of KC (768, even):
+ *       pack op(B)[pc:pc+kc, jc:jc+nc] as bf16 into panels of NR columns (1.1 MB at most)
  *       for ic over M in blocks of MC (96) rows:
  *         (A transposed: pack the block's MR-row slivers)
  *         for ir over the block in slivers of MR rows:
- *           (A not transposed: pack this sliver now, 12 KB)
+ *           (A not transposed: pack this sliver now, 18 KB: stays in L1)
  *           for jr over the panels: micro-kernel C[ir:ir+MR, jc+jr:jc+jr+NR] (+)= sliver @ panel
  *
  * vdpbf16ps (_mm512_dpbf16_ps) multiplies 32 bf16 pairs and adds each pair's two products
@@ -21,9 +21,10 @@
  * the first K block (beta == 0 never reads C).
  *
  * Micro-kernel MR x NR = 12 x 32 (24 zmm accumulators; per pair: 2 loads, 12 broadcasts, 24
- * vdpbf16ps). Measured single-threaded on the 2-core Zen 5 VM against 8x48, 6x64 and 14x32:
- * see docs/architecture.md (bf16 GEMM).
- *
+ * vdpbf16ps). Measured single-threaded on the 2-core Zen 5 VM (busy, so within ~5%): 14x32
+ * the same, 8x48 and 6x64 slower on N = 64 (1.2-1.5x fp32 instead of 1.7-1.8x); KC 768 about
+ * 4% faster than 512 or 384 on K = 768 and 3072 (fewer passes over C), NC 512 or KC 1024 /
+ * NC 384 no better.
  * Packing buffers per thread, allocated on first use and kept; a call that cannot get them
  * runs on the portable path. Only this file is compiled for AVX512_BF16 (the pragma below). */
 #include <stdint.h>
@@ -46,10 +47,9 @@
 #define BF_NV 2
 #endif
 #define BF_NR (16 * BF_NV)
-/* KC counts k values (KC / 2 pairs); even, so pairs never straddle two blocks. KC bf16 of a
- * panel row take as many bytes as gemm_avx512.c's 256 floats. */
+/* KC counts k values (KC / 2 pairs); even, so pairs never straddle two blocks. */
 #ifndef BF_KC
-#define BF_KC 512
+#define BF_KC 768
 #endif
 #ifndef BF_NC
 #define BF_NC 768

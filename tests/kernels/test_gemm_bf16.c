@@ -12,7 +12,8 @@
  * Cases: all four transpose combinations, random sizes 1..70, K odd and 1, the blocking edges
  * of both paths, leading dimensions larger than the matrices, alpha != 1, beta 0 (C starts
  * as NaN and must not be read), 1 and other; the padding columns of C must stay untouched;
- * the model's shapes (500 x 17 tokens at width 64/192; 768 x 3072). And the rounding helper:
+ * the model's shapes (500 x 17 tokens at width 64/192; 768 x 3072); the portable path without
+ * scratch memory. And the rounding helper:
  * ties to even, NaN, infinities, overflow to infinity, and the hardware's rounding.
  * On a CPU without AVX512_BF16 the native checks print "SKIP native bf16: ..." and the rest
  * runs. Usage: test_gemm_bf16 [small] ("small": skip the model shapes, for valgrind). */
@@ -182,11 +183,11 @@ static void test_random_small(path p)
 
 static void test_edges(path p)
 {
-    // native: MR 12, NR 32, MC 96, KC 512 (k values), NC 768; portable: K blocks of 256, M
+    // native: MR 12, NR 32, MC 96, KC 768 (k values), NC 768; portable: K blocks of 256, M
     // blocks of 1024; odd K (a zero-padded last pair), K == 1
     static const int64_t cases[][3] = {
-        {1, 1, 1},     {1, 1, 2},      {12, 32, 512}, {13, 33, 513},  {11, 31, 511},
-        {25, 800, 9},  {24, 769, 1025}, {97, 65, 3},  {1, 1000, 3},   {100, 1, 300},
+        {1, 1, 1},     {1, 1, 2},      {12, 32, 768}, {13, 33, 769},  {11, 31, 767},
+        {25, 800, 9},  {24, 769, 1537}, {97, 65, 3},  {1, 1000, 3},   {100, 1, 513},
         {197, 197, 64}, {197, 64, 197}, {2, 17, 1},   {1030, 5, 257}, {96, 96, 255},
     };
     errs w = {0.0, 0.0};
@@ -234,6 +235,22 @@ static void test_model_shapes(path p)
                             cases[c].alpha, cases[c].beta, 0, cases[c].M > 1000 ? 97 : 41));
     }
     report("model shapes", w);
+}
+
+/* No scratch memory: the portable path computes element by element (the native path hands
+ * such calls to it, too), same numerics. */
+static void test_no_memory(void)
+{
+    long failures = kern_alloc_failures();
+    kern_test_fail_alloc(1);
+    errs w = {0.0, 0.0};
+    for (int t = 0; t < 8; t++) {
+        worst(&w, gemm_case(PATH_PORTABLE, t & 1, (t >> 1) & 1, 13 + t, 33, 17 + 2 * t,
+                            t & 4 ? 0.5f : 1.0f, t & 4 ? 0.0f : 1.0f, 2, 1));
+    }
+    kern_test_fail_alloc(0);
+    CHECK(kern_alloc_failures() > failures);
+    report("portable without scratch memory", w);
 }
 
 static void test_round(void)
@@ -327,6 +344,9 @@ int main(int argc, char **argv)
             continue;   // the same code as one of the two above
         }
         test_edges(p);
+        if (p == PATH_PORTABLE) {
+            test_no_memory();
+        }
         if (!small) {
             test_model_shapes(p);
         }
