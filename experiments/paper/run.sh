@@ -109,7 +109,7 @@ tables() {
     echo
     echo "| width | MPSL | FedAvg | FedAvg / MPSL |"
     echo "|---|---|---|---|"
-    for dim in 64 128 256 512 768 1024; do
+    for dim in 64 128 256 512 768; do
         "$mpsl" estimate "$here/finetune_av.yaml" --no-sweep --all-strategies --table summary \
             --format csv --set data.clients=100 --set "model.tokenizers.image.dim=$dim" \
             --set "model.tokenizers.audio.dim=$dim" 2> /dev/null |
