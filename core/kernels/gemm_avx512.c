@@ -39,6 +39,8 @@
 #pragma GCC target("avx512f,avx512vl,fma")
 #include <immintrin.h>
 
+#include "gemm_avx512_common.h"
+
 /* Register blocking: MR rows x GEMM_NV zmm vectors (NR = 16 * GEMM_NV columns). */
 #ifndef GEMM_MR
 #define GEMM_MR 12
@@ -62,60 +64,10 @@
 #define GEMM_MC 96
 #endif
 
-#define KINL static inline __attribute__((always_inline))
-
 /* Per-thread packing buffers, grown on demand and kept (the pool's threads live as long as
  * the process). */
-static _Thread_local float *tl_apack, *tl_bpack;
+static _Thread_local void *tl_apack, *tl_bpack; /* gemm_scratch buffers */
 static _Thread_local size_t tl_acap, tl_bcap;
-
-/* *buf with room for `floats` floats, grown if needed; NULL when it cannot grow (the buffer
- * it had stays, for smaller calls). */
-static float *scratch(float **buf, size_t *cap, size_t floats)
-{
-    if (*cap < floats) {
-        float *p = kern_alloc(floats * sizeof(float));
-        if (!p) {
-            return NULL;
-        }
-        free(*buf);
-        *buf = p;
-        *cap = floats;
-    }
-    return *buf;
-}
-
-KINL __mmask16 lanes(int64_t n)
-{
-    return n >= 16 ? (__mmask16)0xffff : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1u);
-}
-
-/* In place: r[i] lane j  <-  r[j] lane i. */
-KINL void transpose16(__m512 r[16])
-{
-    __m512 t[16], u[16];
-    for (int i = 0; i < 8; i++) {
-        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-    }
-    // u[4g + c], 128-bit lane L: rows 4g..4g+3 of column 4L + c
-    for (int g = 0; g < 4; g++) {
-        u[4 * g + 0] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0x44);
-        u[4 * g + 1] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0xee);
-        u[4 * g + 2] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
-        u[4 * g + 3] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xee);
-    }
-    for (int c = 0; c < 4; c++) {
-        __m512 v0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88);
-        __m512 v1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xdd);
-        __m512 v2 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88);
-        __m512 v3 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xdd);
-        r[c] = _mm512_shuffle_f32x4(v0, v2, 0x88);
-        r[8 + c] = _mm512_shuffle_f32x4(v0, v2, 0xdd);
-        r[4 + c] = _mm512_shuffle_f32x4(v1, v3, 0x88);
-        r[12 + c] = _mm512_shuffle_f32x4(v1, v3, 0xdd);
-    }
-}
 
 /* dst[k*W + r] = src[r*ld + k] for r < rows (<= W), k < kc; rows..W-1 zero. */
 static void pack_t(float *restrict dst, int W, const float *restrict src, int64_t ld,
@@ -251,8 +203,10 @@ void kern_sgemm_avx512(int transA, int transB, int64_t M, int64_t N, int64_t K, 
     }
     int64_t nc_max = N < GEMM_NC ? N : GEMM_NC, kc_max = K < GEMM_KC ? K : GEMM_KC;
     int64_t panels_max = (nc_max + GEMM_NR - 1) / GEMM_NR;
-    float *bp = scratch(&tl_bpack, &tl_bcap, (size_t)(panels_max * GEMM_NR * kc_max));
-    float *ap = scratch(&tl_apack, &tl_acap, (size_t)(GEMM_MC * kc_max));
+    float *bp = gemm_scratch(&tl_bpack, &tl_bcap,
+                             (size_t)(panels_max * GEMM_NR * kc_max) * sizeof(float));
+    float *ap = gemm_scratch(&tl_apack, &tl_acap,
+                             (size_t)(GEMM_MC * kc_max) * sizeof(float));
     if (!bp || !ap) {
         // no memory to pack into: OpenBLAS, which needs none of ours, does this call
         kern_sgemm_openblas(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);

@@ -9,6 +9,7 @@
 
 #include "gemm.h"
 #include "kernels.h"
+#include "util/half.h"
 
 static pthread_once_t bf16_once = PTHREAD_ONCE_INIT;
 static int cpu_has, use_native;
@@ -39,22 +40,11 @@ int kern_gemm_bf16_supported(void)
     return use_native;
 }
 
-/* The bits of kern_bf16_round(x); without branches, so round_block's loop vectorises. */
-static inline uint32_t bf16_round_bits(uint32_t u)
-{
-    // NaN: made quiet, so a payload only in the low bits cannot turn into infinity. Else
-    // ties to even: add just under half an ulp, plus one when the kept part is odd; a carry
-    // into the exponent is the right answer (up to infinity).
-    uint32_t r = (u & 0x7fffffffu) > 0x7f800000u ? u | 0x00400000u
-                                                  : u + 0x7fffu + ((u >> 16) & 1u);
-    return r & 0xffff0000u;
-}
-
 float kern_bf16_round(float x)
 {
     uint32_t u;
     memcpy(&u, &x, sizeof u);
-    u = bf16_round_bits(u);
+    u = mpsl_bf16_round_bits(u);
     memcpy(&x, &u, sizeof x);
     return x;
 }
@@ -100,7 +90,7 @@ static void round_block(float *restrict dst, const float *restrict src, int64_t 
         for (int64_t c = 0; c < cols; c++) {
             uint32_t u;
             memcpy(&u, s + c, sizeof u);
-            u = bf16_round_bits(u);
+            u = mpsl_bf16_round_bits(u);
             memcpy(d + c, &u, sizeof u);
         }
     }

@@ -40,6 +40,8 @@
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512bf16,fma")
 #include <immintrin.h>
 
+#include "gemm_avx512_common.h"
+
 #ifndef BF_MR
 #define BF_MR 12
 #endif
@@ -58,30 +60,8 @@
 #define BF_MC 96
 #endif
 
-#define KINL static inline __attribute__((always_inline))
-
-static _Thread_local uint32_t *tl_apack, *tl_bpack;
+static _Thread_local void *tl_apack, *tl_bpack; /* gemm_scratch buffers */
 static _Thread_local size_t tl_acap, tl_bcap;
-
-/* *buf with room for `words` 32-bit words, grown if needed; NULL when it cannot grow. */
-static uint32_t *scratch(uint32_t **buf, size_t *cap, size_t words)
-{
-    if (*cap < words) {
-        uint32_t *p = kern_alloc(words * sizeof(uint32_t));
-        if (!p) {
-            return NULL;
-        }
-        free(*buf);
-        *buf = p;
-        *cap = words;
-    }
-    return *buf;
-}
-
-KINL __mmask16 lanes(int64_t n)
-{
-    return n >= 16 ? (__mmask16)0xffff : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1u);
-}
 
 /* Word j = bf16(lo[j]) | bf16(hi[j]) << 16: pairs from two rows of K. */
 KINL __m512i pair_rows(__m512 lo, __m512 hi)
@@ -98,32 +78,6 @@ KINL __m512i pair_rows(__m512 lo, __m512 hi)
 KINL __m512 pair_along(__m512 x0, __m512 x1)
 {
     return (__m512)_mm512_cvtne2ps_pbh(x1, x0);
-}
-
-/* In place: r[i] lane j  <-  r[j] lane i (32-bit lanes; gemm_avx512.c's transpose). */
-KINL void transpose16(__m512 r[16])
-{
-    __m512 t[16], u[16];
-    for (int i = 0; i < 8; i++) {
-        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-    }
-    for (int g = 0; g < 4; g++) {
-        u[4 * g + 0] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0x44);
-        u[4 * g + 1] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0xee);
-        u[4 * g + 2] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
-        u[4 * g + 3] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xee);
-    }
-    for (int c = 0; c < 4; c++) {
-        __m512 v0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88);
-        __m512 v1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xdd);
-        __m512 v2 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88);
-        __m512 v3 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xdd);
-        r[c] = _mm512_shuffle_f32x4(v0, v2, 0x88);
-        r[8 + c] = _mm512_shuffle_f32x4(v0, v2, 0xdd);
-        r[4 + c] = _mm512_shuffle_f32x4(v1, v3, 0x88);
-        r[12 + c] = _mm512_shuffle_f32x4(v1, v3, 0xdd);
-    }
 }
 
 /* Rows contiguous along K (A not transposed, B transposed): dst[p*W + r] = pair (src[r*ld +
@@ -259,8 +213,10 @@ void kern_gemm_bf16_avx512(int transA, int transB, int64_t M, int64_t N, int64_t
     }
     int64_t nc_max = N < BF_NC ? N : BF_NC, kc_max = K < BF_KC ? K : BF_KC;
     int64_t panels_max = (nc_max + BF_NR - 1) / BF_NR, kp_max = (kc_max + 1) / 2;
-    uint32_t *bp = scratch(&tl_bpack, &tl_bcap, (size_t)(panels_max * BF_NR * kp_max));
-    uint32_t *ap = scratch(&tl_apack, &tl_acap, (size_t)(BF_MC * kp_max));
+    uint32_t *bp = gemm_scratch(&tl_bpack, &tl_bcap,
+                                (size_t)(panels_max * BF_NR * kp_max) * sizeof(uint32_t));
+    uint32_t *ap = gemm_scratch(&tl_apack, &tl_acap,
+                                (size_t)(BF_MC * kp_max) * sizeof(uint32_t));
     if (!bp || !ap) {
         kern_gemm_bf16_portable(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;

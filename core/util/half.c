@@ -73,13 +73,7 @@ float mpsl_bf16_to_f32(uint16_t b) { return float_of((uint32_t)b << 16); }
 
 uint16_t mpsl_f32_to_bf16(float x)
 {
-    uint32_t f = bits_of(x);
-    if ((f & 0x7F800000u) == 0x7F800000u && (f & 0x7FFFFFu)) {
-        return (uint16_t)((f >> 16) | 0x40u); /* NaN: keep it NaN when the low bits go */
-    }
-    /* Round to nearest even on the 16 dropped bits; a carry may reach infinity: correct. */
-    uint32_t rounding = 0x7FFFu + ((f >> 16) & 1u);
-    return (uint16_t)((f + rounding) >> 16);
+    return (uint16_t)(mpsl_bf16_round_bits(bits_of(x)) >> 16);
 }
 
 void mpsl_f16_to_f32_n(float *dst, const uint16_t *src, int64_t n)
