@@ -80,7 +80,7 @@ tables() {
                   as row
            from r where method = 'centralized' group by fusion order by fusion"
     echo
-    echo "Cost per client per epoch (recorded; the same for every seed and fusion but the noted)"
+    echo "Cost per client per epoch (recorded; mean over seeds and fusions: FedAvg's FLOPs differ by fusion)"
     echo
     echo "| clients | split | method | bytes/client/epoch | client GFLOP/epoch | FedAvg/MPSL client FLOPs | wall s/run |"
     echo "|---|---|---|---|---|---|---|"
