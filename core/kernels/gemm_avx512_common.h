@@ -35,6 +35,23 @@ KINL __mmask16 lanes(int64_t n)
     return n >= 16 ? (__mmask16)0xffff : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1u);
 }
 
+/* One row of a micro-kernel's tile, nv vectors of 16 accumulated in acc, stored into cr with
+ * the masks m (the row's columns that exist): alpha * acc + (mode 0: nothing; 1: C; 2: beta *
+ * C), C read only in modes 1 and 2. */
+KINL void store_tile_row(float *cr, const __m512 *acc, const __mmask16 *m, int nv, __m512 va,
+                         __m512 vb, int mode)
+{
+#pragma GCC unroll 8
+    for (int v = 0; v < nv; v++) {
+        __m512 x = _mm512_mul_ps(va, acc[v]);
+        if (mode != 0) {
+            __m512 old = _mm512_maskz_loadu_ps(m[v], cr + 16 * v);
+            x = mode == 1 ? _mm512_add_ps(x, old) : _mm512_fmadd_ps(vb, old, x);
+        }
+        _mm512_mask_storeu_ps(cr + 16 * v, m[v], x);
+    }
+}
+
 /* In place: r[i] lane j  <-  r[j] lane i (32-bit lanes). */
 KINL void transpose16(__m512 r[16])
 {

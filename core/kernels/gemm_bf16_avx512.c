@@ -174,16 +174,7 @@ static void ukernel(int64_t kp, const uint32_t *restrict ap, const uint32_t *res
 #pragma GCC unroll 32
     for (int i = 0; i < BF_MR; i++) {
         if (i < mr) {
-            float *cr = C + i * ldc;
-#pragma GCC unroll 8
-            for (int v = 0; v < BF_NV; v++) {
-                __m512 x = _mm512_mul_ps(va, c[i][v]);
-                if (mode != 0) {
-                    __m512 old = _mm512_maskz_loadu_ps(m[v], cr + 16 * v);
-                    x = mode == 1 ? _mm512_add_ps(x, old) : _mm512_fmadd_ps(vb, old, x);
-                }
-                _mm512_mask_storeu_ps(cr + 16 * v, m[v], x);
-            }
+            store_tile_row(C + i * ldc, c[i], m, BF_NV, va, vb, mode);
         }
     }
 }
