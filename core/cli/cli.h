@@ -26,6 +26,9 @@ int cmd_convert(int argc, char **argv);  /* raw dataset layout -> prepared file 
 cfg_node *cli_load_experiment(const char *file, char **exp_dir, mpsl_error *err);
 /* Directory part of a path (malloc'd). */
 char *cli_dir_of(const char *path);
+/* Transparent huge pages for the heap (huge_pages.c): may execute the command again with
+ * glibc's malloc tunable set; returns when it does not. Call first thing in main(). */
+void cli_heap_huge_pages(char **argv);
 
 /* The results database a verb uses when no --db is given: $MPSL_DB when set and not empty,
  * else "results.db" (defaults.c). */

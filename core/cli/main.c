@@ -80,8 +80,8 @@ static void usage(FILE *out)
     print_takers(out, TAKES_QUIET, " and ", 35, 15);
     fprintf(out, "\n\nenvironment: MPSL_DB (the default --db), MPSL_PLUGIN_PATH, MPSL_CONFIG_PATH, "
                  "MPSL_DB_BUSY_MS,\n  MPSL_LOG=debug|warn, MPSL_THREADS, MPSL_MESSAGE_TRACE, "
-                 "MPSL_TEMPLATE_PATH, MPSL_DATASETS_PATH,\n  MPSL_DATA_DIR, MPSL_FETCH_*, MPSL_PROFILE=1 "
-                 "(docs/cli.md and mpsl(1) list them all)\n");
+                 "MPSL_TEMPLATE_PATH, MPSL_DATASETS_PATH,\n  MPSL_DATA_DIR, MPSL_FETCH_*, MPSL_PROFILE=1, "
+                 "MPSL_HUGEPAGES=0 (docs/cli.md and mpsl(1)\n  list them all)\n");
 }
 
 static int print_version(void)
@@ -160,6 +160,7 @@ int main(int argc, char **argv)
     } else if (level && strcmp(level, "warn") == 0) {
         mpsl_log_set_level(MPSL_LOG_WARN);
     }
+    cli_heap_huge_pages(argv); /* before any allocation worth the name */
     profile_configure(); /* MPSL_PROFILE, before the kernel table is first handed out */
 
     /* Global options come before the verb; they are handed to the verb as its own options

@@ -87,4 +87,16 @@ for p in "fashion_mnist *dataset" "image_patch *tokenizer" "token_mlp *encoder" 
          "classifier *head" "fedavg *aggregation" "centralized *aggregation"; do
   check "plugins lists $p" grep -Eq "^$p" "$WORK/out"
 done
+# Transparent huge pages for the heap (core/cli/huge_pages.c): where the kernel gives them on
+# request, the command runs with glibc's malloc tunable set; MPSL_HUGEPAGES=0 keeps it off, and
+# a GLIBC_TUNABLES the user set is passed through untouched.
+if grep -qF '[madvise]' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null; then
+  MPSL_LOG=debug "$MPSL" --version >/dev/null 2>"$WORK/thp"
+  check "huge pages requested for the heap" grep -qF 'GLIBC_TUNABLES=glibc.malloc.hugetlb=1' "$WORK/thp"
+fi
+MPSL_HUGEPAGES=0 MPSL_LOG=debug "$MPSL" --version >/dev/null 2>"$WORK/thp"
+check "MPSL_HUGEPAGES=0 leaves the heap alone" test -z "$(grep -F hugetlb "$WORK/thp")"
+GLIBC_TUNABLES=glibc.malloc.hugetlb=0 MPSL_LOG=debug "$MPSL" --version >/dev/null 2>"$WORK/thp"
+check "the user's own tunable is kept" grep -qF 'GLIBC_TUNABLES=glibc.malloc.hugetlb=0' "$WORK/thp"
+
 finish
