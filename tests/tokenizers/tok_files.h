@@ -73,9 +73,9 @@ static char *read_all(const char *path, size_t *n)
     return buf;
 }
 
-/* A CLIP-sized merges file (as many merges as CLIP reads, so tables of CLIP's size:
- * 3.3 MB): 48894 distinct merges, each joining an earlier token (or a
- * letter) with a letter or a letter + "</w>", breadth first: "a b", "a b</w>", ... */
+/* A CLIP-sized merges file: 48894 distinct merges (as many as CLIP reads, so the tables are
+ * as large as CLIP's, 3.3 MB), each joining an earlier token (or a letter) with a letter or
+ * a letter + "</w>", breadth first: "a a", "a a</w>", "a b", ..., "aa a", ... */
 static inline void write_clip_sized(const char *path)
 {
     enum { MERGES = 48894, MAX_TOK = 8 };   // MERGES: CLIP_BPE_MAX_MERGES in clip_bpe.h
@@ -93,8 +93,10 @@ static inline void write_clip_sized(const char *path)
         for (char c = 'a'; c <= 'z' && merges < MERGES; c++) {
             for (int end = 0; end < 2 && merges < MERGES; end++, merges++) {
                 len += (size_t)sprintf(text + len, "%s %c%s\n", tok[base], c, end ? "</w>" : "");
-                if (!end && strlen(tok[base]) + 1 < MAX_TOK) {
-                    snprintf(tok[n_tok++], MAX_TOK, "%s%c", tok[base], c);
+                size_t l = strlen(tok[base]);
+                if (!end && l + 1 < MAX_TOK) {   // a new token: tok[base] + c
+                    memcpy(tok[n_tok], tok[base], l);
+                    tok[n_tok++][l] = c;         // calloc'd: still NUL-terminated
                 }
             }
         }
