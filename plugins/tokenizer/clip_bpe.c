@@ -60,6 +60,7 @@ struct clip_bpe {
     int64_t n_merges;
     int32_t V;
     char *arena;                 // every vocabulary string, concatenated
+    size_t arena_len;            // bytes allocated for it
     vstr *vocab;                 // (V)
     int32_t *str_hash;           // string -> id, open addressing, -1 empty
     uint64_t str_mask;
@@ -68,12 +69,8 @@ struct clip_bpe {
     int32_t sym[256];            // id of each byte's symbol
     int32_t sym_end[256];        // id of each byte's symbol + "</w>"
     int32_t start_id, end_id;
-    // scratch, grown on demand
-    uint32_t *cp_a, *cp_b;       // code points
-    int64_t cap_cp;
-    uint8_t *piece;              // one pre-tokenized piece as UTF-8 bytes
-    int32_t *word;               // its symbols during merging
-    int64_t cap_piece;
+    // no scratch here: encoding writes only the caller's clip_bpe_scratch, so one loaded
+    // copy can serve every text tokenizer of a process
 };
 
 /* ------------------------------------------------------------------ hashing */
@@ -442,6 +439,7 @@ int clip_bpe_load(const char *path, clip_bpe **out, char *msg, size_t msg_len)
         b->n_merges = nm;
         b->V = (int32_t)V;
         b->arena = malloc(arena_len);
+        b->arena_len = arena_len;
         b->vocab = malloc(sizeof(*b->vocab) * (size_t)V);
         b->str_mask = pow2_at_least(2 * (uint64_t)V) - 1;
         b->str_hash = malloc(sizeof(*b->str_hash) * (b->str_mask + 1));
@@ -531,11 +529,25 @@ void clip_bpe_free(clip_bpe *b)
     free(b->vocab);
     free(b->str_hash);
     free(b->pairs);
-    free(b->cp_a);
-    free(b->cp_b);
-    free(b->piece);
-    free(b->word);
     free(b);
+}
+
+size_t clip_bpe_table_bytes(const clip_bpe *b)
+{
+    return sizeof(*b) + b->arena_len + sizeof(*b->vocab) * (size_t)b->V +
+           sizeof(*b->str_hash) * (b->str_mask + 1) + sizeof(*b->pairs) * (b->pair_mask + 1);
+}
+
+void clip_bpe_scratch_free(clip_bpe_scratch *s)
+{
+    if (!s) {
+        return;
+    }
+    free(s->cp_a);
+    free(s->cp_b);
+    free(s->piece);
+    free(s->word);
+    memset(s, 0, sizeof(*s));
 }
 
 int32_t clip_bpe_vocab_size(const clip_bpe *b) { return b->V; }
@@ -640,27 +652,27 @@ static int lower_cp(uint32_t c, uint32_t o[2])
 
 /* ------------------------------------------------------------------ cleaning */
 
-static int grow_cp(clip_bpe *b, int64_t n)
+static int grow_cp(clip_bpe_scratch *s, int64_t n)
 {
-    if (n <= b->cap_cp) {
+    if (n <= s->cap_cp) {
         return 0;
     }
-    int64_t cap = b->cap_cp ? b->cap_cp : 256;
+    int64_t cap = s->cap_cp ? s->cap_cp : 256;
     while (cap < n) {
         cap *= 2;
     }
-    uint32_t *a = realloc(b->cp_a, sizeof(uint32_t) * (size_t)cap);
+    uint32_t *a = realloc(s->cp_a, sizeof(uint32_t) * (size_t)cap);
     if (a) {
-        b->cp_a = a;
+        s->cp_a = a;
     }
-    uint32_t *c = realloc(b->cp_b, sizeof(uint32_t) * (size_t)cap);
+    uint32_t *c = realloc(s->cp_b, sizeof(uint32_t) * (size_t)cap);
     if (c) {
-        b->cp_b = c;
+        s->cp_b = c;
     }
     if (!a || !c) {
         return -1;
     }
-    b->cap_cp = cap;
+    s->cap_cp = cap;
     return 0;
 }
 
@@ -843,35 +855,35 @@ static int64_t strip(uint32_t *c, int64_t n)
 }
 
 /* CLIP's cleaning on code points: ftfy's quotes, html.unescape twice, strip, every run of
- * \s replaced by one space, strip, lowercase. Returns the cleaned text in b->cp_a. */
-static int64_t clean_text(clip_bpe *b, const uint8_t *text, int64_t n)
+ * \s replaced by one space, strip, lowercase. Returns the cleaned text in s->cp_a. */
+static int64_t clean_text(clip_bpe_scratch *s, const uint8_t *text, int64_t n)
 {
-    if (grow_cp(b, 2 * n + 2) != 0) {
+    if (grow_cp(s, 2 * n + 2) != 0) {
         return -1;
     }
-    int64_t m = utf8_decode(text, n, b->cp_a);
-    uncurl_quotes(b->cp_a, m);
-    m = html_unescape(b->cp_a, m, b->cp_b);
-    m = html_unescape(b->cp_b, m, b->cp_a);
-    m = strip(b->cp_a, m);
+    int64_t m = utf8_decode(text, n, s->cp_a);
+    uncurl_quotes(s->cp_a, m);
+    m = html_unescape(s->cp_a, m, s->cp_b);
+    m = html_unescape(s->cp_b, m, s->cp_a);
+    m = strip(s->cp_a, m);
     int64_t k = 0;
     int in_run = 0;
     for (int64_t i = 0; i < m; i++) {
-        int sp = is_space_re(b->cp_a[i]);
+        int sp = is_space_re(s->cp_a[i]);
         if (!sp || !in_run) {
-            b->cp_b[k++] = sp ? ' ' : b->cp_a[i];
+            s->cp_b[k++] = sp ? ' ' : s->cp_a[i];
         }
         in_run = sp;
     }
-    k = strip(b->cp_b, k);
+    k = strip(s->cp_b, k);
     int64_t out = 0;
     for (int64_t i = 0; i < k; i++) {
         uint32_t lo[2];
-        int nl = b->cp_b[i] == 0x3A3 ? (lo[0] = final_sigma(b->cp_b, k, i) ? 0x3C2 : 0x3C3, 1)
-                                     : lower_cp(b->cp_b[i], lo);
-        b->cp_a[out++] = lo[0];
+        int nl = s->cp_b[i] == 0x3A3 ? (lo[0] = final_sigma(s->cp_b, k, i) ? 0x3C2 : 0x3C3, 1)
+                                     : lower_cp(s->cp_b[i], lo);
+        s->cp_a[out++] = lo[0];
         if (nl == 2) {
-            b->cp_a[out++] = lo[1];
+            s->cp_a[out++] = lo[1];
         }
     }
     return out;
@@ -879,36 +891,36 @@ static int64_t clean_text(clip_bpe *b, const uint8_t *text, int64_t n)
 
 /* ------------------------------------------------------------------ BPE */
 
-static int grow_piece(clip_bpe *b, int64_t n)
+static int grow_piece(clip_bpe_scratch *s, int64_t n)
 {
-    if (n <= b->cap_piece) {
+    if (n <= s->cap_piece) {
         return 0;
     }
-    int64_t cap = b->cap_piece ? b->cap_piece : 256;
+    int64_t cap = s->cap_piece ? s->cap_piece : 256;
     while (cap < n) {
         cap *= 2;
     }
-    uint8_t *p = realloc(b->piece, (size_t)cap);
+    uint8_t *p = realloc(s->piece, (size_t)cap);
     if (p) {
-        b->piece = p;
+        s->piece = p;
     }
-    int32_t *w = realloc(b->word, sizeof(int32_t) * (size_t)cap);
+    int32_t *w = realloc(s->word, sizeof(int32_t) * (size_t)cap);
     if (w) {
-        b->word = w;
+        s->word = w;
     }
     if (!p || !w) {
         return -1;
     }
-    b->cap_piece = cap;
+    s->cap_piece = cap;
     return 0;
 }
 
-/* BPE of one piece's bytes b->piece[0..nb) (nb >= 1) into b->word; returns its length. */
-static int64_t bpe_word(clip_bpe *b, int64_t nb)
+/* BPE of one piece's bytes s->piece[0..nb) (nb >= 1) into s->word; returns its length. */
+static int64_t bpe_word(const clip_bpe *b, clip_bpe_scratch *s, int64_t nb)
 {
-    int32_t *w = b->word;
+    int32_t *w = s->word;
     for (int64_t i = 0; i < nb; i++) {
-        w[i] = i + 1 < nb ? b->sym[b->piece[i]] : b->sym_end[b->piece[i]];
+        w[i] = i + 1 < nb ? b->sym[s->piece[i]] : b->sym_end[s->piece[i]];
     }
     int64_t n = nb;
     while (n > 1) {
@@ -944,18 +956,18 @@ static int starts_with(const uint32_t *c, int64_t n, const char *s)
     return match_name(c, n, s) == (int)strlen(s);
 }
 
-int64_t clip_bpe_encode(clip_bpe *b, const uint8_t *text, int64_t n, int32_t *ids,
-                        int64_t max_ids)
+int64_t clip_bpe_encode(const clip_bpe *b, clip_bpe_scratch *s, const uint8_t *text, int64_t n,
+                        int32_t *ids, int64_t max_ids)
 {
     const uint8_t *nul = memchr(text, 0, (size_t)n);
     if (nul) {
         n = nul - text;
     }
-    int64_t m = clean_text(b, text, n);
+    int64_t m = clean_text(s, text, n);
     if (m < 0) {
         return -1;
     }
-    const uint32_t *c = b->cp_a;
+    const uint32_t *c = s->cp_a;
     int64_t count = 0;
     for (int64_t i = 0; i < m && count < max_ids;) {
         // one match of CLIP's pre-tokenizer regex starting at i, alternatives in its order
@@ -993,16 +1005,16 @@ int64_t clip_bpe_encode(clip_bpe *b, const uint8_t *text, int64_t n, int32_t *id
             i++;   // a space between pieces
             continue;
         }
-        if (grow_piece(b, 4 * (j - i)) != 0) {
+        if (grow_piece(s, 4 * (j - i)) != 0) {
             return -1;
         }
         int64_t nb = 0;
         for (int64_t k = i; k < j; k++) {
-            nb += utf8_put(c[k], b->piece + nb);
+            nb += utf8_put(c[k], s->piece + nb);
         }
-        int64_t nw = bpe_word(b, nb);
+        int64_t nw = bpe_word(b, s, nb);
         for (int64_t k = 0; k < nw && count < max_ids; k++) {
-            ids[count++] = b->word[k];
+            ids[count++] = s->word[k];
         }
         i = j;
     }

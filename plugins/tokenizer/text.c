@@ -3,7 +3,9 @@
  * an image in retrieval). The client turns the bytes into token ids (0 FLOPs) and embeds them:
  *
  *   ids      vocab: bytes     id = byte + 3 (0 pad, 1 start, 2 end), V = 259
- *            vocab: clip_bpe  CLIP's BPE (clip_bpe.h) from bpe_path, V = 49408 with CLIP's file
+ *            vocab: clip_bpe  CLIP's BPE (clip_bpe.h) from bpe_path, V = 49408 with CLIP's file;
+ *                             its tables are shared by every instance of the process that
+ *                             names the same file (clip_bpe_cache.h), scratch is per instance
  *            each sequence is start, ids..., end, cut to max_tokens keeping the end token
  *   embed    token_embedding.weight (V,D) rows (CLIP's name), one token per id
  *   pool     pool_to_one: each sequence becomes ONE token, the mean of its embedded tokens
@@ -24,7 +26,7 @@
 
 #include <mpsl/plugin.h>
 
-#include "clip_bpe.h"
+#include "clip_bpe_cache.h"
 #include "tok_common.h"
 
 enum { TX_VOCAB_BYTES = 0, TX_VOCAB_CLIP_BPE = 1 };
@@ -62,7 +64,8 @@ static const mpsl_param_spec tx_spec[] = {
 typedef struct {
     const mpsl_host *h;
     int vocab;
-    clip_bpe *bpe;            // vocab clip_bpe
+    const clip_bpe *bpe;      // vocab clip_bpe: shared, read-only (clip_bpe_cache.h)
+    clip_bpe_scratch bpe_scratch; // this instance's encoding buffers
     int in_ndim;              // 1: (L), 2: (S,L) per sample
     int64_t S, L, Q, D, V;
     int64_t Tq;               // output tokens per sequence: Q, or 1 with pool_to_one
@@ -85,7 +88,8 @@ static void tx_destroy(void *state)
     if (!s) {
         return;
     }
-    clip_bpe_free(s->bpe);
+    clip_bpe_release(s->bpe);
+    clip_bpe_scratch_free(&s->bpe_scratch);
     s->h->free(s->ids);
     s->h->free(s->lens);
     s->h->free(s->rid);
@@ -149,7 +153,7 @@ static int tx_create(const mpsl_host *h, const mpsl_module_init *init, void **st
     int rc = MPSL_OK;
     if (s->vocab == TX_VOCAB_CLIP_BPE) {
         char msg[sizeof err->msg - 64];
-        rc = clip_bpe_load(p->bpe_path, &s->bpe, msg, sizeof msg);
+        rc = clip_bpe_acquire(p->bpe_path, &s->bpe, msg, sizeof msg);
         if (rc != MPSL_OK) {
             h->error_set(err, "%s: %s", where, msg);
             tx_destroy(s);
@@ -252,7 +256,7 @@ static int tx_tokenize(tx_state *s, const int32_t *src, int32_t *ids, int64_t se
         ids[1 + k] = TX_END;
     } else {
         ids[0] = clip_bpe_start_id(s->bpe);
-        k = clip_bpe_encode(s->bpe, s->text, n, ids + 1, room);
+        k = clip_bpe_encode(s->bpe, &s->bpe_scratch, s->text, n, ids + 1, room);
         if (k < 0) {
             s->h->error_set(err, "text: out of memory tokenizing sequence %lld",
                             (long long)seq);

@@ -79,11 +79,15 @@ static const bpe_case k_cases[] = {
     {"a\xcc\x81", 3, {320, 136, 479}},                 // a + combining acute: a mark piece
 };
 
-static void check_ids(clip_bpe *b, const char *text, int64_t len, int64_t max_ids,
+/* One scratch for every case and every table loaded here: scratch belongs to the caller, not
+ * to the tables, and keeps what it grew from one call (and one table) to the next. */
+static clip_bpe_scratch g_scratch;
+
+static void check_ids(const clip_bpe *b, const char *text, int64_t len, int64_t max_ids,
                       const int32_t *want, int n_want)
 {
     int32_t got[128];
-    int64_t n = clip_bpe_encode(b, (const uint8_t *)text, len, got, max_ids);
+    int64_t n = clip_bpe_encode(b, &g_scratch, (const uint8_t *)text, len, got, max_ids);
     int same = n == n_want;
     for (int i = 0; same && i < n_want; i++) {
         same = got[i] == want[i];
@@ -160,7 +164,7 @@ static void test_fixture(const char *fixture)
             want[i] = i < 299 ? 80 : 336;   // q = 113 - 33, q</w> + 256
         }
         int32_t got[300];
-        CHECK(clip_bpe_encode(b, (const uint8_t *)longw, 300, got, 300) == 300);
+        CHECK(clip_bpe_encode(b, &g_scratch, (const uint8_t *)longw, 300, got, 300) == 300);
         CHECK(memcmp(got, want, sizeof want) == 0);
         clip_bpe_free(b);
     }
@@ -321,5 +325,8 @@ int main(int argc, char **argv)
                           "data.txt.gz", "cut.txt.gz", "nohdr.txt.gz", "emptytext.txt.gz",
                           "one.txt.gz", "three.txt.gz", "blank.txt.gz", "json.txt.gz"};
     tmp_cleanup(made, MPSL_COUNT(made));
+    clip_bpe_scratch_free(&g_scratch);
+    CHECK(g_scratch.cp_a == NULL && g_scratch.cap_cp == 0 && g_scratch.cap_piece == 0);
+    clip_bpe_scratch_free(NULL);
     return check_exit();
 }

@@ -3,7 +3,9 @@
  * row v is (v, 1), so pads show as (0, 0)); forward against the embedding written out here,
  * with and without CLS, positions, pool_to_one and several sequences per sample; gradients
  * of the table (repeated ids accumulate, pads send none), CLS and positions by central finite
- * differences; refusals (no or bad bpe_path, corrupt gzip, max_tokens < 2, wrong inputs).
+ * differences; refusals (no or bad bpe_path, corrupt gzip, max_tokens < 2, wrong inputs);
+ * 50 instances on one CLIP-sized merges file give the same ids and share its tables (resident
+ * memory grows by their parameters and far less than one table each).
  *
  * Usage: test_text text.so fixtures/bpe_tiny.txt */
 #include "tok_files.h"
@@ -338,6 +340,81 @@ static void test_gradients(void)
     }
 }
 
+/* Resident memory of this process in bytes (/proc/self/statm's second field), or -1. */
+static int64_t rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long long size = 0, resident = -1;
+    if (f) {
+        if (fscanf(f, "%lld %lld", &size, &resident) != 2) {
+            resident = -1;
+        }
+        fclose(f);
+    }
+    return resident < 0 ? -1 : resident * (int64_t)sysconf(_SC_PAGESIZE);
+}
+
+/* Every client of a run has its own text tokenizer: 50 of them on one CLIP-sized merges file
+ * must tokenize alike and hold its 3.3 MB of tables once. Each instance's table row v is
+ * (float)v (dim 1, no CLS, no positions), so its output is its token ids. */
+static void test_shared_instances(void)
+{
+    enum { N = 50 };
+    const double k_table = 3.0e6;   // at least what CLIP-sized tables hold (test_clip_bpe_cache)
+    char big[128], yaml[512];
+    tmp_path(big, sizeof big, "clip_sized.txt.gz");
+    write_clip_sized(big);
+    snprintf(yaml, sizeof yaml, "vocab: clip_bpe\nbpe_path: %s\nmax_tokens: 12\ndim: 1\n"
+             "cls: false\npos_embed: false\n", big);
+    const char *texts[] = {"abcab cabca", "", "the lazy dog!", "zzzzzzzz"};
+    int64_t B = MPSL_COUNT(texts), L = 24, Q = 12;
+    int32_t *x = make_input(texts, B, L);
+    static module m[N];
+    float out[N][4 * 12];
+    mpsl_error err = {{0}};
+    int64_t in[1] = {L};
+    int opened = 1, same = 1;
+    double param_bytes = 0;         // what the instances' own parameters and gradients take
+    int64_t r0 = -1;
+    for (int i = 0; i < N && opened; i++) {
+        opened = module_open(&m[i], g_plugin, yaml, MPSL_I32, 1, in, &err) == MPSL_OK;
+        if (!opened) {
+            fprintf(stderr, "%s\n", err.msg);
+            break;
+        }
+        int64_t V = find_decl(&m[i], "token_embedding.weight")->shape[0];
+        for (int64_t v = 0; v < V; v++) {
+            m[i].param[off_of(&m[i], "token_embedding.weight") + v] = (float)v;
+        }
+        mpsl_tensor inp = {.data = x, .dtype = MPSL_I32, .ndim = 2, .shape = {B, L}};
+        mpsl_tensor o = {.data = out[i], .dtype = MPSL_F32, .ndim = 3, .shape = {B, Q, 1}};
+        opened = m[i].api->forward(m[i].state, &m[i].w, &inp, &o, &err) == MPSL_OK;
+        same &= memcmp(out[i], out[0], sizeof out[0]) == 0;
+        if (i == 0) {
+            r0 = rss_bytes();       // the tables are loaded now
+            CHECK(V == 49408);      // CLIP's vocabulary size
+        } else {
+            param_bytes += 2.0 * (double)m[i].n * sizeof(float);
+        }
+    }
+    int64_t r1 = rss_bytes();
+    CHECK(opened);
+    CHECK(same);
+    // start, merged ids (above the 512 byte symbols), end, pads
+    CHECK(out[0][0] == 49406.0f && out[0][1] >= 512.0f && out[0][Q] == 49406.0f &&
+          out[0][Q + 1] == 49407.0f && out[0][Q + 2] == 0.0f);
+    CHECK(r0 > 0 && r1 > 0);
+    double growth = (double)(r1 - r0), limit = param_bytes + 10 * k_table;
+    CHECK(growth < limit);          // private tables would add (N - 1) x 3.3 MB = 162 MB
+    fprintf(stderr, "%d text instances on one CLIP-sized merges file: the last %d added "
+            "%.1f MB resident (their parameters and gradients %.1f MB, limit %.1f MB)\n", N,
+            N - 1, growth / 1e6, param_bytes / 1e6, limit / 1e6);
+    for (int i = 0; i < N; i++) {
+        module_close(&m[i]);
+    }
+    free(x);
+}
+
 static void test_refusals(const char *fixture)
 {
     mpsl_error err = {{0}};
@@ -443,8 +520,9 @@ int main(int argc, char **argv)
     test_ids();
     test_gradients();
     test_refusals(argv[2]);
+    test_shared_instances();
 
-    const char *made[] = {"tiny.txt.gz", "corrupt.txt.gz"};
+    const char *made[] = {"tiny.txt.gz", "corrupt.txt.gz", "clip_sized.txt.gz"};
     tmp_cleanup(made, MPSL_COUNT(made));
     return check_exit();
 }

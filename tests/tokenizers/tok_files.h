@@ -1,5 +1,5 @@
 /* tok_files.h: temporary files for the text tokenizer tests: a private folder, plain and
- * gzip-compressed writes, reading a fixture. */
+ * gzip-compressed writes, reading a fixture, a CLIP-sized merges file. */
 #ifndef MPSL_TOK_FILES_H
 #define MPSL_TOK_FILES_H
 
@@ -71,6 +71,39 @@ static char *read_all(const char *path, size_t *n)
     buf[len] = '\0';
     *n = len;
     return buf;
+}
+
+/* A CLIP-sized merges file: 48894 distinct merges (as many as CLIP reads, so the tables are
+ * as large as CLIP's, 3.3 MB), each joining an earlier token (or a letter) with a letter or
+ * a letter + "</w>", breadth first: "a a", "a a</w>", "a b", ..., "aa a", ... */
+static inline void write_clip_sized(const char *path)
+{
+    enum { MERGES = 48894, MAX_TOK = 8 };   // MERGES: CLIP_BPE_MAX_MERGES in clip_bpe.h
+    char (*tok)[MAX_TOK] = calloc(MERGES + 26, MAX_TOK);
+    char *text = malloc((size_t)MERGES * 24 + 64);
+    if (!tok || !text) {
+        abort();
+    }
+    size_t len = (size_t)sprintf(text, "#version: 0.2\n");
+    int64_t n_tok = 0, merges = 0;
+    for (char c = 'a'; c <= 'z'; c++) {
+        tok[n_tok++][0] = c;
+    }
+    for (int64_t base = 0; merges < MERGES; base++) {
+        for (char c = 'a'; c <= 'z' && merges < MERGES; c++) {
+            for (int end = 0; end < 2 && merges < MERGES; end++, merges++) {
+                len += (size_t)sprintf(text + len, "%s %c%s\n", tok[base], c, end ? "</w>" : "");
+                size_t l = strlen(tok[base]);
+                if (!end && l + 1 < MAX_TOK) {   // a new token: tok[base] + c
+                    memcpy(tok[n_tok], tok[base], l);
+                    tok[n_tok++][l] = c;         // calloc'd: still NUL-terminated
+                }
+            }
+        }
+    }
+    write_gz(path, text, len);
+    free(text);
+    free(tok);
 }
 
 /* Remove the files the test made (names listed by the caller) and the folder. */
