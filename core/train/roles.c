@@ -15,6 +15,7 @@
 #include "session.h"
 #include "session_api.h"
 #include "train/model.h"
+#include "train/participation.h"
 
 /* Each role's stack. Module code keeps little on the stack (buffers come from the heap), but
  * error messages and printf do; untouched pages cost nothing. */
@@ -82,6 +83,8 @@ void role_release(mpsl_role *r)
     free(r->step_rows);
     r->step_rows = NULL;
     r->n_step_rows = r->cap_step_rows = 0;
+    participation_cache_free(r->participation);
+    r->participation = NULL;
     messages_clear(r);
 }
 

@@ -101,6 +101,8 @@ struct mpsl_role {
 
     resource *res;
     int n_res, cap_res;
+
+    struct participation_cache *participation; /* participants(): its dropout chains */
 };
 
 /* The end-of-epoch report a client role sends its server (MSG_REPORT), followed by

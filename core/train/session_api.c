@@ -16,6 +16,7 @@
 #include "results/store.h"
 #include "train/model.h"
 #include "train/optim.h"
+#include "train/participation.h"
 #include "train/checkpoint.h"
 #include "train/session.h"
 #include "util/profile.h"
@@ -785,6 +786,24 @@ static int a_record_client(mpsl_role *r, int client, const char *name, double va
                                err);
 }
 
+/* ---------------------------------------------------------------- participation */
+
+static int a_participants(mpsl_role *r, const mpsl_participation *p, int64_t slot,
+                          const uint8_t *want, uint8_t *status, mpsl_error *err)
+{
+    int K = r->s->ex->n_clients;
+    char why[256];
+    if (!p || !want || !status || slot < 0) {
+        return mpsl_errs(err, MPSL_ERR_INTERNAL, "participants: settings, want and status "
+                         "are needed, and a slot >= 0 (got %lld)", (long long)slot);
+    }
+    if (participation_invalid(p, K, why, sizeof why)) {
+        return mpsl_errs(err, MPSL_ERR_INVALID, "participants: %s", why);
+    }
+    return participation_decide(&r->participation, r->s->ex->train.seed, K, p, slot, want,
+                                status);
+}
+
 const mpsl_session_api *session_api(void)
 {
     static const mpsl_session_api api = {
@@ -834,6 +853,7 @@ const mpsl_session_api *session_api(void)
         .first_step = a_first_step,
         .evaluate = a_evaluate,
         .record_client = a_record_client,
+        .participants = a_participants,
     };
     return profile_on ? session_api_profiled(&api) : &api;
 }

@@ -13,7 +13,12 @@
  *
  * Which clients a round samples is drawn from the shared random stream, which every role
  * sees identically: the server and each client draw the same sample without a message, so a
- * client that is not sampled simply sits the round out. */
+ * client that is not sampled simply sits the round out.
+ *
+ * Dropout (dropout.h): of the sampled clients, those the host's participants() says are not
+ * there this round sit it out too; the server averages the clients that reported, weighted
+ * as always by the samples each processed. A round with fewer than min_clients there is
+ * skipped: nobody trains and the global model stays as it was. */
 #ifndef MPSL_FEDERATED_H
 #define MPSL_FEDERATED_H
 
@@ -21,6 +26,7 @@
 #include <mpsl/plugin.h>
 #include <string.h>
 
+#include "dropout.h"
 #include "local_step.h"
 
 enum { CLIENT_OPTIM_KEEP = 0, CLIENT_OPTIM_RESET = 1 };
@@ -31,6 +37,7 @@ typedef struct fedavg_params {
     int64_t batch_size;     /* per-client batch; 0: ceil(train.batch_size / clients) */
     int client_optimizer;   /* CLIENT_OPTIM_KEEP or CLIENT_OPTIM_RESET */
     double mu;              /* FedProx proximal weight (fedprox only) */
+    mpsl_participation part; /* dropout, dropout_burst, min_clients */
 } fedavg_params;
 
 #define FEDAVG_PARAM_SPECS \
@@ -42,7 +49,8 @@ typedef struct fedavg_params {
                    "client mini-batch; 0: ceil(train.batch_size / clients), as in MPSL"),       \
     MPSL_PARAM_ENUM(fedavg_params, client_optimizer, "client_optimizer", "keep|reset", "keep", \
                     "keep: each client's optimizer state carries across rounds (the "            \
-                    "reference's); reset: a fresh optimizer every round")
+                    "reference's); reset: a fresh optimizer every round"),                    \
+    DROPOUT_PARAM_SPECS(fedavg_params, part)
 
 /* Pack the trainable entries of a model's parameters into buf (n_trainable floats). */
 static void gather(float *buf, const float *param, const uint8_t *trainable, int64_t n)
@@ -94,6 +102,19 @@ static int sample_clients(const mpsl_session_api *api, mpsl_role *r, double frac
     return m;
 }
 
+/* Of the round's sample `chosen` (m clients), who is there: status[k] per client (K).
+ * Returns how many take part. */
+static int round_participants(const mpsl_session_api *api, mpsl_role *r, const fedavg_params *p,
+                              int64_t round, const int *chosen, int m, uint8_t *want,
+                              uint8_t *status, mpsl_error *err)
+{
+    memset(want, 0, (size_t)api->n_clients(r));
+    for (int i = 0; i < m; i++) {
+        want[chosen[i]] = 1;
+    }
+    return api->participants(r, &p->part, round, want, status, err);
+}
+
 static mpsl_tensor vector_of(float *data, int64_t n)
 {
     return (mpsl_tensor){.data = data, .dtype = MPSL_F32, .ndim = 1, .shape = {n}};
@@ -117,13 +138,26 @@ static int fedavg_server(const mpsl_host *h, const mpsl_session_api *api, mpsl_r
     float *payload = api->alloc(r, (size_t)(P ? P : 1) * sizeof(float));
     double *sum = api->alloc(r, (size_t)(P ? P : 1) * sizeof(double));
     int *chosen = api->alloc(r, (size_t)K * sizeof(int));
-    if (!payload || !sum || !chosen) {
+    uint8_t *want = api->alloc(r, (size_t)K), *status = api->alloc(r, (size_t)K);
+    if (!payload || !sum || !chosen || !want || !status) {
         h->error_set(err, "out of memory for FedAvg buffers (%lld trainable parameters)",
                      (long long)P);
         return MPSL_ERR_NOMEM;
     }
     for (int64_t round = api->first_epoch(r); round < t->epochs && rc == MPSL_OK; round++) {
-        int m = sample_clients(api, r, p->fraction, chosen);
+        int sampled = sample_clients(api, r, p->fraction, chosen), m = 0;
+        int there = round_participants(api, r, p, round, chosen, sampled, want, status, err);
+        if (there < 0) {
+            return there;
+        }
+        for (int i = 0; i < sampled; i++) { /* the round's clients: those that are there */
+            if (status[chosen[i]] == MPSL_SLOT_TAKES_PART) {
+                chosen[m++] = chosen[i];
+            }
+        }
+        if (dropout_active(&p->part)) {
+            rc = api->record(r, "skipped_rounds", m == 0 ? 1.0 : 0.0, err);
+        }
         gather(payload, gparam, trainable, n);
         for (int i = 0; i < m && rc == MPSL_OK; i++) {
             mpsl_tensor msg = vector_of(payload, P);
@@ -150,10 +184,12 @@ static int fedavg_server(const mpsl_host *h, const mpsl_session_api *api, mpsl_r
         if (rc != MPSL_OK) {
             break;
         }
-        for (int64_t j = 0; j < P; j++) {
-            payload[j] = (float)(sum[j] / total);
+        if (m > 0) { /* a skipped round leaves the global model as it was */
+            for (int64_t j = 0; j < P; j++) {
+                payload[j] = (float)(sum[j] / total);
+            }
+            scatter(gparam, payload, trainable, n);
         }
-        scatter(gparam, payload, trainable, n);
         /* the round's training loss and accuracy: from the clients' records */
         rc = api->epoch_end(r, round, global, -1.0, -1.0, err);
     }
@@ -185,9 +221,10 @@ static int fedavg_client(const mpsl_host *h, const mpsl_session_api *api, mpsl_r
                                        sizeof(float));
     float *payload = api->alloc(r, (size_t)(P ? P : 1) * sizeof(float));
     int *chosen = api->alloc(r, (size_t)K * sizeof(int));
+    uint8_t *want = api->alloc(r, (size_t)K), *status = api->alloc(r, (size_t)K);
     /* FedProx: the client's copy of the global model it received */
     float *anchor = p->mu != 0.0 ? api->alloc(r, (size_t)(n ? n : 1) * sizeof(float)) : NULL;
-    if (!dlogits || !payload || !chosen || (p->mu != 0.0 && !anchor)) {
+    if (!dlogits || !payload || !chosen || !want || !status || (p->mu != 0.0 && !anchor)) {
         h->error_set(err, "out of memory for FedAvg buffers (%lld trainable parameters)",
                      (long long)P);
         return MPSL_ERR_NOMEM;
@@ -199,11 +236,12 @@ static int fedavg_client(const mpsl_host *h, const mpsl_session_api *api, mpsl_r
         rc = api->optim_create(r, local, &opt, err);
     }
     for (int64_t round = api->first_epoch(r); round < t->epochs && rc == MPSL_OK; round++) {
-        int m = sample_clients(api, r, p->fraction, chosen), sampled = 0;
-        for (int i = 0; i < m; i++) {
-            sampled |= chosen[i] == me;
+        int m = sample_clients(api, r, p->fraction, chosen);
+        int there = round_participants(api, r, p, round, chosen, m, want, status, err);
+        if (there < 0) {
+            return there;
         }
-        if (sampled) {
+        if (status[me] == MPSL_SLOT_TAKES_PART) {
             mpsl_tensor msg = vector_of(payload, P);
             rc = api->recv(r, MPSL_SERVER, MPSL_MSG_PARAMETERS, &msg, err);
             if (rc != MPSL_OK) {
@@ -246,6 +284,11 @@ static int fedavg_client(const mpsl_host *h, const mpsl_session_api *api, mpsl_r
                 rc = record_client_stats(api, r, &st, err);
             }
         }
+        if (rc == MPSL_OK && dropout_active(&p->part) && status[me] != MPSL_SLOT_NOT_WANTED) {
+            dropout_tally tally = {0};
+            dropout_count(&tally, status[me]);
+            rc = dropout_record(api, r, &tally, err);
+        }
         if (rc == MPSL_OK) {
             rc = api->epoch_end(r, round, NULL, 0, 0, err);
         }
@@ -253,9 +296,19 @@ static int fedavg_client(const mpsl_host *h, const mpsl_session_api *api, mpsl_r
     return rc;
 }
 
+/* Before anything is recorded: the dropout settings against the round's sample. */
+static int fedavg_check(const mpsl_host *h, const mpsl_session_api *api, mpsl_role *sr,
+                        const void *params, const char *where, mpsl_error *err)
+{
+    const fedavg_params *p = params;
+    int K = api->n_clients(sr), m = (int)ceil(p->fraction * K - 1e-9);
+    return dropout_check(h, &p->part, m < 1 ? 1 : m, where, err);
+}
+
 static const mpsl_strategy_api fedavg_api = {
     .size = sizeof(mpsl_strategy_api),
     .session_version = MPSL_SESSION_API_VERSION,
+    .check = fedavg_check,
     .server = fedavg_server,
     .client = fedavg_client,
 };

@@ -607,9 +607,9 @@ struct mpsl_host {
  * client's report, evaluates the model it passes when due, and stores the epoch. */
 
 /* 2: send/recv carry MPSL_F64 tensors (8 bytes an element). 3: the server's diagnostics,
- * evaluate and record_client. A strategy built for an older version runs unchanged; one built
- * for a newer one is refused. */
-#define MPSL_SESSION_API_VERSION 3
+ * evaluate and record_client. 4: participants() (client dropout, min_clients). A strategy
+ * built for an older version runs unchanged; one built for a newer one is refused. */
+#define MPSL_SESSION_API_VERSION 4
 
 typedef struct mpsl_role mpsl_role;    /* one party of a run: the server or one client */
 typedef struct mpsl_model mpsl_model;
@@ -645,6 +645,22 @@ typedef struct mpsl_train_settings {
     int64_t eval_every;       /* evaluate every N epochs (and always after the last) */
     uint64_t seed;
 } mpsl_train_settings;
+
+/* Clients that are not there (since session API 4): a strategy's dropout settings, which
+ * participants() turns into who takes part in a slot (a round, a step). */
+typedef struct mpsl_participation {
+    double dropout;         /* share of slots a client misses (0: never) */
+    double dropout_burst;   /* mean length of a run of missed slots; 0: each slot independent */
+    int64_t min_clients;    /* fewer clients there: the slot is skipped (0 or 1: never) */
+} mpsl_participation;
+
+/* What participants() says of each client for one slot. */
+enum {
+    MPSL_SLOT_NOT_WANTED = 0,     /* the strategy did not ask it (not sampled, pass over) */
+    MPSL_SLOT_TAKES_PART = 1,
+    MPSL_SLOT_MISSED_DROPOUT = 2, /* it dropped out */
+    MPSL_SLOT_MISSED_TOO_FEW = 3  /* it was there, but fewer than min_clients were */
+};
 
 /* The session API: every function takes the calling role (or an object it created). */
 typedef struct mpsl_session_api {
@@ -797,6 +813,16 @@ typedef struct mpsl_session_api {
                     double *loss, mpsl_error *err);
     int (*record_client)(mpsl_role *r, int client, const char *name, double value,
                          mpsl_error *err);
+
+    /* --- participation (since session API 4): who of the clients the strategy wants in
+     * `slot` is there. A slot is a federated round, or an MPSL step numbered from the run's
+     * start (epoch x steps per epoch + step). want[k] non-zero: the strategy would have
+     * client k take part; status[k] (n_clients) receives MPSL_SLOT_*. Returns how many take
+     * part, or a negative status. A pure function of (run seed, client, slot) and p: every
+     * role on every rank gets the same answer without a message, and asking draws from no
+     * random stream (docs/config.md describes the dropout model). */
+    int (*participants)(mpsl_role *r, const mpsl_participation *p, int64_t slot,
+                        const uint8_t *want, uint8_t *status, mpsl_error *err);
 } mpsl_session_api;
 
 /* A role function runs one party from the first epoch to the last and returns MPSL_OK, or
