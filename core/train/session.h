@@ -66,6 +66,11 @@ struct mpsl_session {
     double *client_time;                    /* (n_clients * 2): compute, wait seconds */
     double diag_seconds;                    /* the epoch's diagnostics (api->evaluate), kept
                                                out of its training time */
+    /* network: this epoch's intervals of every party as simulated seconds (sim_time.c),
+     * sim_client[i] the party of row i (MPSL_SERVER for the server) */
+    struct sim_row *sim_rows;
+    int *sim_client;
+    int n_sim, cap_sim, cap_sim_client;
 
     /* resuming: the epoch the roles start from, and the checkpoint they are restored from */
     int64_t first_epoch, first_step;

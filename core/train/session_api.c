@@ -19,6 +19,7 @@
 #include "train/participation.h"
 #include "train/checkpoint.h"
 #include "train/session.h"
+#include "train/sim_time.h"
 #include "util/profile.h"
 
 /* ---------------------------------------------------------------- who and what */
@@ -494,7 +495,11 @@ static int a_recv(mpsl_role *r, int from, mpsl_msg_kind kind, mpsl_tensor *t, mp
         return mpsl_errs(err, MPSL_ERR_INTERNAL, "recv from %d by %d: one end must be the "
                          "server and the other a client", from, r->id);
     }
-    return messages_recv(r, from, (int)kind, t, err);
+    int rc = messages_recv(r, from, (int)kind, t, err);
+    if (rc == MPSL_OK) {
+        sim_time_received(r, message_payload_bytes(t));
+    }
+    return rc;
 }
 
 /* ---------------------------------------------------------------- metrics and rhythm */
@@ -568,18 +573,21 @@ static int client_epoch_end(mpsl_role *r, int64_t epoch, mpsl_error *err)
     double now = mpsl_now();
     r->compute_s += now - r->resumed_at;
     r->resumed_at = now;
-    if (role_close_interval(r) != MPSL_OK) { /* the epoch's last steps, however many */
+    if (role_close_interval(r) != MPSL_OK || /* the epoch's last steps, however many */
+        sim_time_close(r, NETMODEL_EPOCH_END) != MPSL_OK) {
         return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
     }
     size_t metric_bytes = (size_t)r->n_metrics * sizeof(role_metric);
     size_t step_bytes = (size_t)r->n_step_rows * sizeof(role_step_row);
-    size_t bytes = sizeof(role_report) + metric_bytes + step_bytes;
+    size_t sim_bytes = (size_t)r->n_sim_rows * sizeof(sim_row);
+    size_t bytes = sizeof(role_report) + metric_bytes + step_bytes + sim_bytes;
     int32_t *buf = calloc((bytes + 3) / 4, 4);
     if (!buf) {
         return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
     }
     role_report rep = {.epoch = epoch, .compute_s = r->compute_s, .wait_s = r->wait_s,
-                       .n_metrics = r->n_metrics, .n_steps = r->n_step_rows};
+                       .n_metrics = r->n_metrics, .n_steps = r->n_step_rows,
+                       .n_sim = r->n_sim_rows};
     memcpy(rep.flops, r->flops, sizeof rep.flops);
     memcpy(rep.sent_bytes, r->sent_bytes, sizeof rep.sent_bytes);
     memcpy(rep.sent_messages, r->sent_messages, sizeof rep.sent_messages);
@@ -589,6 +597,9 @@ static int client_epoch_end(mpsl_role *r, int64_t epoch, mpsl_error *err)
     }
     if (r->n_step_rows > 0) {
         memcpy((char *)buf + sizeof rep + metric_bytes, r->step_rows, step_bytes);
+    }
+    if (r->n_sim_rows > 0) {
+        memcpy((char *)buf + sizeof rep + metric_bytes + step_bytes, r->sim_rows, sim_bytes);
     }
     mpsl_tensor t = {.data = buf, .dtype = MPSL_I32, .ndim = 1,
                      .shape = {(int64_t)((bytes + 3) / 4)}};
@@ -672,6 +683,9 @@ static int a_step_end(mpsl_role *r, int64_t epoch, int64_t step, mpsl_error *err
                          (long long)r->epochs_ended);
     }
     r->step = step;
+    if (sim_time_close(r, step) != MPSL_OK) {
+        return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
+    }
     int64_t every = r->s->ex->checkpoint_every_steps;
     if (every <= 0 || step % every != 0) {
         return MPSL_OK;
