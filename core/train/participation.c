@@ -13,6 +13,7 @@
  * still p; slot 0 starts from that stationary share. a <= 1 needs L >= p / (1 - p). */
 #include "participation.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -102,16 +103,17 @@ int participation_down(participation_cache **cache, uint64_t seed, int n_clients
 
 int participation_decide(participation_cache **cache, uint64_t seed, int n_clients,
                          const mpsl_participation *p, int64_t slot, const uint8_t *want,
-                         uint8_t *status)
+                         const uint8_t *late, uint8_t *status)
 {
     int present = 0;
     for (int k = 0; k < n_clients; k++) {
         /* every client's chain advances whether or not it is wanted: its state is a
          * function of the slot, not of what the strategy asked */
         int down = participation_down(cache, seed, n_clients, p, k, slot);
-        status[k] = !want[k] ? MPSL_SLOT_NOT_WANTED
-                    : down   ? MPSL_SLOT_MISSED_DROPOUT
-                             : MPSL_SLOT_TAKES_PART;
+        status[k] = !want[k]              ? MPSL_SLOT_NOT_WANTED
+                    : down                ? MPSL_SLOT_MISSED_DROPOUT
+                    : late && late[k]     ? MPSL_SLOT_MISSED_DEADLINE
+                                          : MPSL_SLOT_TAKES_PART;
         present += status[k] == MPSL_SLOT_TAKES_PART;
     }
     if (present > 0 && present < p->min_clients) {
@@ -139,6 +141,8 @@ const char *participation_invalid(const mpsl_participation *p, int n_clients, ch
                  "missed slots needs runs of at least %.3g slots on average (dropout / (1 - "
                  "dropout))", p->dropout, p->dropout_burst, p->dropout,
                  p->dropout / (1.0 - p->dropout));
+    } else if (!(p->deadline >= 0) || !isfinite(p->deadline)) {
+        snprintf(buf, size, "deadline must be a number of seconds >= 0, got %g", p->deadline);
     } else if (p->min_clients < 0 || p->min_clients > n_clients) {
         snprintf(buf, size, "min_clients is %lld, but the run has %d clients",
                  (long long)p->min_clients, n_clients);

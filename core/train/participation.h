@@ -23,10 +23,11 @@ int participation_down(participation_cache **cache, uint64_t seed, int n_clients
                        const mpsl_participation *p, int client, int64_t slot);
 
 /* The session API's participants(): status[k] for every client of want[k] (non-zero: the
- * strategy would have client k take part), MPSL_SLOT_*; returns how many take part. */
+ * strategy would have client k take part), MPSL_SLOT_*; late[k] non-zero (late may be NULL):
+ * its work would overrun the deadline. Returns how many take part. */
 int participation_decide(participation_cache **cache, uint64_t seed, int n_clients,
                          const mpsl_participation *p, int64_t slot, const uint8_t *want,
-                         uint8_t *status);
+                         const uint8_t *late, uint8_t *status);
 
 /* NULL, or a message saying what in p is out of range (for n_clients clients). */
 const char *participation_invalid(const mpsl_participation *p, int n_clients, char *buf,

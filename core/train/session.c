@@ -300,6 +300,12 @@ static int fill_batch(mpsl_session *s, mpsl_split split, const int64_t *idx, int
     return MPSL_OK;
 }
 
+int session_fill_train(mpsl_session *s, const int64_t *ids, int64_t n, mpsl_batch *b,
+                       mpsl_error *err)
+{
+    return fill_batch(s, MPSL_SPLIT_TRAIN, ids, n, b, err);
+}
+
 int64_t session_client_next(mpsl_session *s, int client, mpsl_batch *b, int64_t n,
                             mpsl_error *err)
 {

@@ -16,6 +16,7 @@
 #include "results/store.h"
 #include "train/model.h"
 #include "train/optim.h"
+#include "train/deadline.h"
 #include "train/participation.h"
 #include "train/checkpoint.h"
 #include "train/session.h"
@@ -802,20 +803,45 @@ static int a_record_client(mpsl_role *r, int client, const char *name, double va
 
 /* ---------------------------------------------------------------- participation */
 
+static double a_work_seconds(mpsl_role *r, int client, const mpsl_slot_work *w,
+                             mpsl_error *err)
+{
+    return deadline_work_seconds(r->s, client, w, err);
+}
+
 static int a_participants(mpsl_role *r, const mpsl_participation *p, int64_t slot,
-                          const uint8_t *want, uint8_t *status, mpsl_error *err)
+                          const uint8_t *want, const mpsl_slot_work *work, uint8_t *status,
+                          mpsl_error *err)
 {
     int K = r->s->ex->n_clients;
     char why[256];
-    if (!p || !want || !status || slot < 0) {
+    if (!p || !want || !status || slot < 0 || (p->deadline > 0 && !work)) {
         return mpsl_errs(err, MPSL_ERR_INTERNAL, "participants: settings, want and status "
-                         "are needed, and a slot >= 0 (got %lld)", (long long)slot);
+                         "are needed (and work with a deadline), and a slot >= 0 (got %lld)",
+                         (long long)slot);
     }
     if (participation_invalid(p, K, why, sizeof why)) {
         return mpsl_errs(err, MPSL_ERR_INVALID, "participants: %s", why);
     }
-    return participation_decide(&r->participation, r->s->ex->train.seed, K, p, slot, want,
-                                status);
+    uint8_t *late = NULL;
+    if (p->deadline > 0) {
+        late = calloc((size_t)K, 1);
+        if (!late) {
+            return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
+        }
+        for (int k = 0; k < K; k++) {
+            double t = want[k] ? deadline_work_seconds(r->s, k, &work[k], err) : 0.0;
+            if (t < 0) {
+                free(late);
+                return MPSL_ERR_INVALID;
+            }
+            late[k] = t > p->deadline;
+        }
+    }
+    int n = participation_decide(&r->participation, r->s->ex->train.seed, K, p, slot, want,
+                                 late, status);
+    free(late);
+    return n;
 }
 
 const mpsl_session_api *session_api(void)
@@ -868,6 +894,7 @@ const mpsl_session_api *session_api(void)
         .evaluate = a_evaluate,
         .record_client = a_record_client,
         .participants = a_participants,
+        .work_seconds = a_work_seconds,
     };
     return profile_on ? session_api_profiled(&api) : &api;
 }

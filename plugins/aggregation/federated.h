@@ -18,7 +18,10 @@
  * Dropout (dropout.h): of the sampled clients, those the host's participants() says are not
  * there this round sit it out too; the server averages the clients that reported, weighted
  * as always by the samples each processed. A round with fewer than min_clients there is
- * skipped: nobody trains and the global model stays as it was. */
+ * skipped: nobody trains and the global model stays as it was. With a deadline (seconds of
+ * simulated time under the network model) a client whose round would take longer misses it;
+ * with partial_work it instead makes as many local steps as fit (FedProx's partial work) and
+ * reports how many samples that was, which weights it in the average. */
 #ifndef MPSL_FEDERATED_H
 #define MPSL_FEDERATED_H
 
@@ -37,7 +40,8 @@ typedef struct fedavg_params {
     int64_t batch_size;     /* per-client batch; 0: ceil(train.batch_size / clients) */
     int client_optimizer;   /* CLIENT_OPTIM_KEEP or CLIENT_OPTIM_RESET */
     double mu;              /* FedProx proximal weight (fedprox only) */
-    mpsl_participation part; /* dropout, dropout_burst, min_clients */
+    mpsl_participation part; /* dropout, dropout_burst, min_clients, deadline */
+    int partial_work;       /* a client over the deadline makes the local steps that fit */
 } fedavg_params;
 
 #define FEDAVG_PARAM_SPECS \
@@ -50,7 +54,11 @@ typedef struct fedavg_params {
     MPSL_PARAM_ENUM(fedavg_params, client_optimizer, "client_optimizer", "keep|reset", "keep", \
                     "keep: each client's optimizer state carries across rounds (the "            \
                     "reference's); reset: a fresh optimizer every round"),                    \
-    DROPOUT_PARAM_SPECS(fedavg_params, part)
+    DROPOUT_PARAM_SPECS(fedavg_params, part),                                                  \
+    MPSL_PARAM_BOOL(fedavg_params, partial_work, "partial_work", "false",                       \
+                    "with deadline: a client whose round would overrun it makes the local "      \
+                    "steps that fit instead of missing the round (FedProx's partial work); "     \
+                    "clients then report their samples (8 bytes up), which weight the average")
 
 /* Pack the trainable entries of a model's parameters into buf (n_trainable floats). */
 static void gather(float *buf, const float *param, const uint8_t *trainable, int64_t n)
@@ -102,17 +110,90 @@ static int sample_clients(const mpsl_session_api *api, mpsl_role *r, double frac
     return m;
 }
 
-/* Of the round's sample `chosen` (m clients), who is there: status[k] per client (K).
- * Returns how many take part. */
-static int round_participants(const mpsl_session_api *api, mpsl_role *r, const fedavg_params *p,
-                              int64_t round, const int *chosen, int m, uint8_t *want,
-                              uint8_t *status, mpsl_error *err)
+/* The buffers every role keeps to decide a round alike. */
+typedef struct round_plan {
+    uint8_t *want, *status;
+    mpsl_slot_work *work;   /* what a round asks of each client */
+    int64_t *cap;           /* partial_work: the local steps a client may make; -1: all */
+} round_plan;
+
+static int round_plan_alloc(const mpsl_session_api *api, mpsl_role *r, round_plan *rp)
 {
-    memset(want, 0, (size_t)api->n_clients(r));
+    size_t K = (size_t)api->n_clients(r);
+    rp->want = api->alloc(r, K);
+    rp->status = api->alloc(r, K);
+    rp->work = api->alloc(r, K * sizeof *rp->work);
+    rp->cap = api->alloc(r, K * sizeof *rp->cap);
+    return rp->want && rp->status && rp->work && rp->cap ? MPSL_OK : MPSL_ERR_NOMEM;
+}
+
+/* Samples in the first s local steps of batch B over a partition of n, from a pass's start. */
+static int64_t samples_in_steps(int64_t s, int64_t n, int64_t B)
+{
+    int64_t q = (n + B - 1) / B;
+    int64_t rest = (s % q) * B;
+    return (s / q) * n + (rest < n ? rest : n);
+}
+
+/* Client k's round: local_epochs passes in batches of B, its P trainable floats down and up
+ * (and its sample count up, with partial_work), cut to `steps` local steps. */
+static mpsl_slot_work round_work(const mpsl_session_api *api, mpsl_role *r,
+                                 const fedavg_params *p, int k, int64_t P, int64_t B,
+                                 int64_t steps)
+{
+    int64_t n = api->client_samples(r, k);
+    return (mpsl_slot_work){.kind = MPSL_WORK_LOCAL, .steps = steps,
+                            .samples = samples_in_steps(steps, n, B),
+                            .up_bytes = P * 4 + (p->partial_work ? 8 : 0), .down_bytes = P * 4,
+                            .messages = 2 + (p->partial_work ? 1 : 0)};
+}
+
+/* Of the round's sample `chosen` (m clients), who is there: rp->status[k] per client (K),
+ * and with partial_work the local steps each may make (rp->cap). Returns how many take part,
+ * or a negative status. */
+static int round_participants(const mpsl_session_api *api, mpsl_role *r, const fedavg_params *p,
+                              int64_t round, const int *chosen, int m, int64_t P, int64_t B,
+                              round_plan *rp, mpsl_error *err)
+{
+    int K = api->n_clients(r);
+    memset(rp->want, 0, (size_t)K);
     for (int i = 0; i < m; i++) {
-        want[chosen[i]] = 1;
+        rp->want[chosen[i]] = 1;
     }
-    return api->participants(r, &p->part, round, want, status, err);
+    for (int k = 0; k < K; k++) {
+        int64_t n = api->client_samples(r, k), full = p->local_epochs * ((n + B - 1) / B);
+        rp->cap[k] = -1;
+        rp->work[k] = round_work(api, r, p, k, P, B, full);
+        if (!rp->want[k] || !p->partial_work || p->part.deadline <= 0) {
+            continue;
+        }
+        double t = api->work_seconds(r, k, &rp->work[k], err);
+        if (t < 0) {
+            return MPSL_ERR_INVALID;
+        }
+        if (t <= p->part.deadline) {
+            continue;
+        }
+        int64_t lo = 0, hi = full - 1; /* the most steps that fit: lo fits (0 does not count) */
+        while (lo < hi) {
+            int64_t mid = lo + (hi - lo + 1) / 2;
+            mpsl_slot_work w = round_work(api, r, p, k, P, B, mid);
+            double tm = api->work_seconds(r, k, &w, err);
+            if (tm < 0) {
+                return MPSL_ERR_INVALID;
+            }
+            if (tm <= p->part.deadline) {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        if (lo >= 1) { /* partial work; with no step that fits it misses the deadline */
+            rp->cap[k] = lo;
+            rp->work[k] = round_work(api, r, p, k, P, B, lo);
+        }
+    }
+    return api->participants(r, &p->part, round, rp->want, rp->work, rp->status, err);
 }
 
 static mpsl_tensor vector_of(float *data, int64_t n)
@@ -138,20 +219,21 @@ static int fedavg_server(const mpsl_host *h, const mpsl_session_api *api, mpsl_r
     float *payload = api->alloc(r, (size_t)(P ? P : 1) * sizeof(float));
     double *sum = api->alloc(r, (size_t)(P ? P : 1) * sizeof(double));
     int *chosen = api->alloc(r, (size_t)K * sizeof(int));
-    uint8_t *want = api->alloc(r, (size_t)K), *status = api->alloc(r, (size_t)K);
-    if (!payload || !sum || !chosen || !want || !status) {
+    round_plan rp;
+    if (!payload || !sum || !chosen || round_plan_alloc(api, r, &rp) != MPSL_OK) {
         h->error_set(err, "out of memory for FedAvg buffers (%lld trainable parameters)",
                      (long long)P);
         return MPSL_ERR_NOMEM;
     }
+    int64_t B = p->batch_size ? p->batch_size : (t->batch_size + K - 1) / K;
     for (int64_t round = api->first_epoch(r); round < t->epochs && rc == MPSL_OK; round++) {
         int sampled = sample_clients(api, r, p->fraction, chosen), m = 0;
-        int there = round_participants(api, r, p, round, chosen, sampled, want, status, err);
+        int there = round_participants(api, r, p, round, chosen, sampled, P, B, &rp, err);
         if (there < 0) {
             return there;
         }
         for (int i = 0; i < sampled; i++) { /* the round's clients: those that are there */
-            if (status[chosen[i]] == MPSL_SLOT_TAKES_PART) {
+            if (rp.status[chosen[i]] == MPSL_SLOT_TAKES_PART) {
                 chosen[m++] = chosen[i];
             }
         }
@@ -170,8 +252,12 @@ static int fedavg_server(const mpsl_host *h, const mpsl_session_api *api, mpsl_r
             mpsl_tensor msg = vector_of(payload, P);
             rc = api->recv(r, k, MPSL_MSG_PARAMETERS, &msg, err);
             /* weighted by the samples the client processed: its partition, local_epochs
-             * times; normalised after the round */
+             * times (with partial_work: the count it reports); normalised after the round */
             double w = (double)api->client_samples(r, k) * (double)p->local_epochs;
+            if (rc == MPSL_OK && p->partial_work) {
+                mpsl_tensor count = {.data = &w, .dtype = MPSL_F64, .ndim = 1, .shape = {1}};
+                rc = api->recv(r, k, MPSL_MSG_SCALARS, &count, err);
+            }
             for (int64_t j = 0; j < P && rc == MPSL_OK; j++) {
                 sum[j] += w * payload[j];
             }
@@ -221,10 +307,11 @@ static int fedavg_client(const mpsl_host *h, const mpsl_session_api *api, mpsl_r
                                        sizeof(float));
     float *payload = api->alloc(r, (size_t)(P ? P : 1) * sizeof(float));
     int *chosen = api->alloc(r, (size_t)K * sizeof(int));
-    uint8_t *want = api->alloc(r, (size_t)K), *status = api->alloc(r, (size_t)K);
+    round_plan rp;
     /* FedProx: the client's copy of the global model it received */
     float *anchor = p->mu != 0.0 ? api->alloc(r, (size_t)(n ? n : 1) * sizeof(float)) : NULL;
-    if (!dlogits || !payload || !chosen || !want || !status || (p->mu != 0.0 && !anchor)) {
+    if (!dlogits || !payload || !chosen || round_plan_alloc(api, r, &rp) != MPSL_OK ||
+        (p->mu != 0.0 && !anchor)) {
         h->error_set(err, "out of memory for FedAvg buffers (%lld trainable parameters)",
                      (long long)P);
         return MPSL_ERR_NOMEM;
@@ -237,11 +324,12 @@ static int fedavg_client(const mpsl_host *h, const mpsl_session_api *api, mpsl_r
     }
     for (int64_t round = api->first_epoch(r); round < t->epochs && rc == MPSL_OK; round++) {
         int m = sample_clients(api, r, p->fraction, chosen);
-        int there = round_participants(api, r, p, round, chosen, m, want, status, err);
+        int there = round_participants(api, r, p, round, chosen, m, P, local_batch, &rp, err);
         if (there < 0) {
             return there;
         }
-        if (status[me] == MPSL_SLOT_TAKES_PART) {
+        int64_t cap = rp.cap[me], steps = 0; /* partial work: at most cap local steps */
+        if (rp.status[me] == MPSL_SLOT_TAKES_PART) {
             mpsl_tensor msg = vector_of(payload, P);
             rc = api->recv(r, MPSL_SERVER, MPSL_MSG_PARAMETERS, &msg, err);
             if (rc != MPSL_OK) {
@@ -259,10 +347,12 @@ static int fedavg_client(const mpsl_host *h, const mpsl_session_api *api, mpsl_r
             if (anchor) {
                 memcpy(anchor, lparam, (size_t)n * sizeof(float));
             }
-            for (int64_t e = 0; e < p->local_epochs && rc == MPSL_OK; e++) {
-                int64_t got;
-                while (rc == MPSL_OK && (got = api->next_batch(r, batch, local_batch, err)) > 0) {
+            for (int64_t e = 0; e < p->local_epochs && rc == MPSL_OK && steps != cap; e++) {
+                int64_t got = 0;
+                while (rc == MPSL_OK && steps != cap &&
+                       (got = api->next_batch(r, batch, local_batch, err)) > 0) {
                     rc = local_step(api, r, local, opt, batch, dlogits, round, &prox, &st, err);
+                    steps++;
                     if (rc == MPSL_OK && api->should_stop(r)) {
                         rc = MPSL_ERR_INTERRUPTED;
                     }
@@ -280,13 +370,21 @@ static int fedavg_client(const mpsl_host *h, const mpsl_session_api *api, mpsl_r
                 msg = vector_of(payload, P);
                 rc = api->send(r, MPSL_SERVER, MPSL_MSG_PARAMETERS, &msg, err);
             }
+            if (rc == MPSL_OK && p->partial_work) { /* its weight in the average */
+                double seen = (double)st.seen;
+                mpsl_tensor count = {.data = &seen, .dtype = MPSL_F64, .ndim = 1, .shape = {1}};
+                rc = api->send(r, MPSL_SERVER, MPSL_MSG_SCALARS, &count, err);
+            }
+            if (rc == MPSL_OK && p->partial_work) {
+                rc = api->record(r, "partial_round", cap >= 0 ? 1.0 : 0.0, err);
+            }
             if (rc == MPSL_OK) {
                 rc = record_client_stats(api, r, &st, err);
             }
         }
-        if (rc == MPSL_OK && dropout_active(&p->part) && status[me] != MPSL_SLOT_NOT_WANTED) {
+        if (rc == MPSL_OK && dropout_active(&p->part) && rp.status[me] != MPSL_SLOT_NOT_WANTED) {
             dropout_tally tally = {0};
-            dropout_count(&tally, status[me]);
+            dropout_count(&tally, rp.status[me]);
             rc = dropout_record(api, r, &tally, err);
         }
         if (rc == MPSL_OK) {
@@ -302,7 +400,12 @@ static int fedavg_check(const mpsl_host *h, const mpsl_session_api *api, mpsl_ro
 {
     const fedavg_params *p = params;
     int K = api->n_clients(sr), m = (int)ceil(p->fraction * K - 1e-9);
-    return dropout_check(h, &p->part, m < 1 ? 1 : m, where, err);
+    if (p->partial_work && p->part.deadline <= 0) {
+        h->error_set(err, "%s: strategy.partial_work needs a strategy.deadline to fit the work "
+                     "into", where ? where : "experiment");
+        return MPSL_ERR_INVALID;
+    }
+    return dropout_check(h, api, sr, &p->part, m < 1 ? 1 : m, where, err);
 }
 
 static const mpsl_strategy_api fedavg_api = {

@@ -163,10 +163,12 @@ typedef struct attendance {
     int64_t *done;          /* per client: the steps it has taken part in this epoch */
     uint8_t *want, *status; /* per client, for the step being decided */
     int64_t skipped;        /* this epoch's steps that some client wanted but nobody took */
+    mpsl_slot_work *work;   /* deadline: what a step asks of each client */
 } attendance;
 
+/* T, D: tokens per sample and their width; C: outputs per sample. */
 static int attendance_setup(const mpsl_session_api *api, mpsl_role *r, const mpsl_params *p,
-                            attendance *a)
+                            int64_t T, int64_t D, int64_t C, attendance *a)
 {
     int K = api->n_clients(r);
     a->steps = steps_per_epoch(api, r, p);
@@ -174,11 +176,22 @@ static int attendance_setup(const mpsl_session_api *api, mpsl_role *r, const mps
     a->done = api->alloc(r, (size_t)K * sizeof *a->done);
     a->want = api->alloc(r, (size_t)K);
     a->status = api->alloc(r, (size_t)K);
-    if (!a->pass || !a->done || !a->want || !a->status) {
+    a->work = api->alloc(r, (size_t)K * sizeof *a->work);
+    if (!a->pass || !a->done || !a->want || !a->status || !a->work) {
         return MPSL_ERR_NOMEM;
     }
+    /* a step of a full client batch b (a pass's last, smaller batch is predicted as full):
+     * tokens up, [logits down, their gradient and the loss value up], [cut-layer gradient
+     * down] */
+    int64_t b = client_batch(api, r, p), tokens = b * T * D * 4, outs = b * C * 4;
+    int loss = !loss_on_server(p), backward = !p->freeze_tokenizers;
     for (int k = 0; k < K; k++) {
         a->pass[k] = client_steps(api, r, p, k);
+        a->work[k] = (mpsl_slot_work){
+            .kind = MPSL_WORK_SPLIT_CLIENT, .loss = loss, .backward = backward, .steps = 1,
+            .samples = b, .up_bytes = tokens + (loss ? outs + 8 : 0),
+            .down_bytes = (loss ? outs : 0) + (backward ? tokens : 0),
+            .messages = 1 + (loss ? 3 : 0) + (backward ? 1 : 0)};
     }
     return MPSL_OK;
 }
@@ -196,8 +209,8 @@ static int attendance_step(const mpsl_session_api *api, mpsl_role *r, const mpsl
         a->want[k] = a->done[k] < a->pass[k];
         wanted |= a->want[k];
     }
-    int there = api->participants(r, &p->part, epoch * a->steps + step, a->want, a->status,
-                                  err);
+    int there = api->participants(r, &p->part, epoch * a->steps + step, a->want, a->work,
+                                  a->status, err);
     for (int k = 0; k < K && there > 0; k++) {
         a->done[k] += a->status[k] == MPSL_SLOT_TAKES_PART;
     }
@@ -247,7 +260,7 @@ static int server_setup(const mpsl_session_api *api, mpsl_role *r, const mpsl_pa
     sv->logits_grad = api->alloc(r, rows * (size_t)sv->C * sizeof(float));
     sv->scratch = api->alloc(r, (size_t)(n_tok ? n_tok : 1) * sizeof(float));
     if (!sv->offset || !sv->tokens || !sv->logits_grad || !sv->scratch ||
-        attendance_setup(api, r, p, &sv->att) != MPSL_OK) {
+        attendance_setup(api, r, p, sv->T, sv->D, sv->C, &sv->att) != MPSL_OK) {
         return MPSL_ERR_NOMEM;
     }
     if (p->diagnostics && !p->freeze_tokenizers) {
@@ -739,7 +752,7 @@ static int mpsl_client(const mpsl_host *h, const mpsl_session_api *api, mpsl_rol
         rc = api->keep(r, "stats", &st, sizeof st, err);
     }
     attendance att = {0};
-    if (rc == MPSL_OK && attendance_setup(api, r, p, &att) != MPSL_OK) {
+    if (rc == MPSL_OK && attendance_setup(api, r, p, c.T, c.D, c.C, &att) != MPSL_OK) {
         h->error_set(err, "out of memory for client %d", api->client_id(r));
         rc = MPSL_ERR_NOMEM;
     }
@@ -807,7 +820,7 @@ static int mpsl_check(const mpsl_host *h, const mpsl_session_api *api, mpsl_role
 {
     const mpsl_params *p = params;
     int task = api->dataset_info(sr)->task;
-    int rc = dropout_check(h, &p->part, api->n_clients(sr), where, err);
+    int rc = dropout_check(h, api, sr, &p->part, api->n_clients(sr), where, err);
     if (rc != MPSL_OK) {
         return rc;
     }

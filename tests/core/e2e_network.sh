@@ -7,7 +7,10 @@
 # - the model changes no other figure, byte or FLOP (bit for bit against the run without it,
 #   and with an unlimited network);
 # - log-normal links: the same simulated time in one process and under mpirun -n 3;
-# - a table file gives each client its own link; a bad table or key is refused by position.
+# - a table file gives each client its own link; a bad table or key is refused by position;
+# - strategy.deadline: exactly the clients whose simulated time for the slot exceeds it miss
+#   it (FedAvg rounds, MPSL steps), the same in one process and under MPI; partial_work cuts
+#   a slow client's round to the local steps that fit, its simulated time within the deadline.
 source "$(dirname "$0")/lib.sh"
 
 cat > net.yaml <<'YAML'
@@ -136,6 +139,60 @@ expect_refusal "model: table without a table" "network.table is needed with mode
 expect_refusal "an unknown network key" "network" "uplink" -- "$MPSL" run net.yaml --db bad.db \
   --set "network={uplink: 3}"
 
+# --- strategy.deadline
+cat > slow.csv <<'CSV'
+client,speed,uplink_mbps,downlink_mbps,latency_ms
+0,1,100,100,1
+1,0.001,1,2,80
+2,2,100,100,1
+CSV
+slow=(--set "network={model: table, table: slow.csv}")
+expect_ok "fedavg, slow client 1, no deadline" "$MPSL" run net.yaml --db dl.db --quiet "${slow[@]}"
+free=$(last_id dl.db)
+# each client's simulated round (the same every round: whole passes)
+round_time() { sql dl.db "select sum(value) from client_metrics where run_id=$free and epoch=0 and client=$1 and name like 'sim_%'"; }
+t0=$(round_time 0) t1=$(round_time 1) t2=$(round_time 2)
+deadline=$(awk -v a="$t1" -v b="$t0" -v c="$t2" 'BEGIN { m = b > c ? b : c; printf "%.6g", (a + m) / 2 }')
+expect_ok "fedavg with deadline $deadline" "$MPSL" run net.yaml --db dl.db --quiet "${slow[@]}" \
+  --set strategy.deadline="$deadline"
+late=$(last_id dl.db)
+check "fedavg deadline: exactly client 1 (${t1}s > ${deadline}s) misses every round" \
+  [ "$(sql dl.db "select group_concat(client || ':' || value) from client_metrics where run_id=$late and name='missed_deadline' and epoch=1 order by client")" = "0:0.0,1:1.0,2:0.0" ]
+check "fedavg deadline: the round then waits for the slowest of the others" same_numbers \
+  "$(awk -v b="$t0" -v c="$t2" 'BEGIN { printf "%.17g", (b > c ? b : c) }')" \
+  "$(sql dl.db "select value from epoch_metrics where run_id=$late and epoch=1 and name='sim_epoch_seconds'")" 1e-9
+expect_ok "fedavg with deadline and partial_work" "$MPSL" run net.yaml --db dl.db --quiet "${slow[@]}" \
+  --set strategy.deadline="$deadline" --set strategy.partial_work=true
+part=$(last_id dl.db)
+check "partial_work: client 1's round was cut, the others' not" \
+  [ "$(sql dl.db "select group_concat(client || ':' || value) from client_metrics where run_id=$part and epoch=0 and name='partial_round' order by client")" = "0:0.0,1:1.0,2:0.0" ]
+check "partial_work: client 1 trained part of its data, within the deadline" \
+  [ "$(sql dl.db "select s.value > 0 and s.value < d.n_samples and t.v <= $deadline from client_metrics s
+        join client_data d on d.run_id=s.run_id and d.client=s.client
+        join (select sum(value) v from client_metrics where run_id=$part and epoch=0 and client=1 and name like 'sim_%') t
+        where s.run_id=$part and s.epoch=0 and s.client=1 and s.name='samples'")" = 1 ]
+check "partial_work: one more local step of 10 samples would not have fit" \
+  [ "$(sql dl.db "select t.v + c.value / (s.value / 10) > $deadline from client_metrics s
+        join client_metrics c on c.run_id=s.run_id and c.epoch=s.epoch and c.client=s.client and c.name='sim_compute_seconds'
+        join (select sum(value) v from client_metrics where run_id=$part and epoch=0 and client=1 and name like 'sim_%') t
+        where s.run_id=$part and s.epoch=0 and s.client=1 and s.name='samples'")" = 1 ]
+expect_refusal "a deadline without a network model" "strategy.deadline needs a network model" -- \
+  "$MPSL" run net.yaml --db bad.db --set strategy.deadline=1
+expect_refusal "partial_work without a deadline" "strategy.partial_work needs a strategy.deadline" -- \
+  "$MPSL" run net.yaml --db bad.db "${slow[@]}" --set strategy.partial_work=true
+# MPSL: a step's deadline between client 1's step time and the others'
+expect_ok "mpsl, slow client 1, no deadline" "$MPSL" run net.yaml --db dlm.db --quiet "${slow[@]}" \
+  --set strategy.plugin=mpsl --set train.epochs=1
+expect_ok "mpsl with a step deadline of 0.05 s" "$MPSL" run net.yaml --db dlm.db --quiet "${slow[@]}" \
+  --set strategy.plugin=mpsl --set train.epochs=1 --set strategy.deadline=0.05
+m=$(last_id dlm.db)
+check "mpsl deadline: client 1 misses every step of its pass, the others none" \
+  [ "$(sql dlm.db "select group_concat(c.client || ':' || (c.value = (d.n_samples + 9) / 10), ',') from client_metrics c
+        join client_data d on d.run_id=c.run_id and d.client=c.client
+        where c.run_id=$m and c.name='missed_deadline' order by c.client")" = "0:0,1:1,2:0" ]
+check "mpsl deadline: client 1's only simulated time is its tokenizer upload" \
+  [ "$(sql dlm.db "select value from client_metrics where run_id=$m and client=1 and name='sim_compute_seconds'")" = 0.0 ]
+
 # --- log-normal links: the same simulated time in one process and under MPI
 if command -v mpirun >/dev/null && ! "$MPSL" run net.yaml --db probe.db --set transport.mode=mpi \
      --set train.epochs=1 2>&1 | grep -q "built without MPI"; then
@@ -155,6 +212,17 @@ if command -v mpirun >/dev/null && ! "$MPSL" run net.yaml --db probe.db --set tr
        $(sql ln.db "select value from client_metrics where run_id=$x and name like 'sim_%' order by epoch, client, name")" \
       "$(sql ln.db "select value from epoch_metrics where run_id=$y and name like 'sim_%' order by epoch, name")
        $(sql ln.db "select value from client_metrics where run_id=$y and name like 'sim_%' order by epoch, client, name")" 1e-9
+  done
+  for s in mpsl fedavg; do
+    args=(--set strategy.plugin=$s "${slow[@]}" --set strategy.deadline=0.05)
+    [ $s = fedavg ] && args=(--set strategy.plugin=$s "${slow[@]}" --set strategy.deadline="$deadline" --set strategy.partial_work=true)
+    expect_ok "$s with a deadline in one process" "$MPSL" run net.yaml --db dmpi.db --quiet "${args[@]}"
+    x=$(last_id dmpi.db)
+    expect_ok "$s with a deadline under mpirun -n 3" "${MPIRUN[@]}" -n 3 "$MPSL" run net.yaml --db dmpi.db --quiet "${args[@]}"
+    y=$(last_id dmpi.db)
+    q="select epoch || client || name || value from client_metrics where name in ('missed_deadline', 'participated', 'partial_round', 'samples') and run_id="
+    check "$s deadline: the same clients miss the same slots in one process and under MPI" \
+      [ "$(sql dmpi.db "$q$x order by 1")" = "$(sql dmpi.db "$q$y order by 1")" ]
   done
 else
   echo "note: no MPI, the MPI part is skipped"
