@@ -8,6 +8,8 @@
 #   and with an unlimited network);
 # - log-normal links: the same simulated time in one process and under mpirun -n 3;
 # - a table file gives each client its own link; a bad table or key is refused by position;
+# - mpsl compare --target and mpsl report show the simulated time to the target (the summed
+#   sim_epoch_seconds up to the epoch that reaches it), empty for runs without the model;
 # - strategy.deadline: exactly the clients whose simulated time for the slot exceeds it miss
 #   it (FedAvg rounds, MPSL steps), the same in one process and under MPI; partial_work cuts
 #   a slow client's round to the local steps that fit, its simulated time within the deadline.
@@ -113,6 +115,19 @@ check "mpsl: slowest client + server <= simulated epoch <= all clients + server"
                   where x.run_id=$c and x.epoch=m.epoch and x.name='sim_compute_seconds') - 1e-12 and
         value <= (select sum(value) from client_metrics where run_id=$c and epoch=m.epoch and name like 'sim_%')
                  + (select value from epoch_metrics where run_id=$c and epoch=m.epoch and name='sim_server_seconds') + 1e-12")" = 2 ]
+
+# --- time to target under the model: compare and report
+first=$(sql fed.db "select min(epoch) from epoch_metrics where run_id=$on and name='test_acc' and value >= 0.3")
+want=$(sql fed.db "select sum(value) from epoch_metrics where run_id=$on and name='sim_epoch_seconds' and epoch <= $first")
+expect_ok "compare --target" "$MPSL" compare "$off" "$on" --db fed.db --target 0.3 --format json
+got=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r[1]["sim_seconds_to_target"], r[0]["sim_seconds_to_target"])' "$WORK/out")
+check "compare: sim_seconds_to_target is the summed sim_epoch_seconds to the target epoch ($want)" \
+  same_numbers "$want" "${got%% *}" 1e-12
+check "compare: no simulated time for the run without the model" [ "${got##* }" = None ]
+expect_ok "report --target" "$MPSL" report "$off" "$on" --db fed.db --target 0.3 -o report.html
+check "report: the time-to-target table has the simulated time" grep -q "simulated time (network model)" report.html
+expect_ok "plot --x sim" "$MPSL" plot test_acc "$on" --db fed.db --x sim -o sim.svg
+check "plot --x sim: the axis says what it is" grep -q "simulated wall time" sim.svg
 
 # --- a table: each client its own link; client 1 alone is slow
 cat > links.csv <<'CSV'
