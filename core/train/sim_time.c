@@ -29,22 +29,37 @@ void sim_time_received(mpsl_role *r, int64_t bytes)
     r->recv_messages += 1;
 }
 
+/* The role's counters of the epoch so far, as sim_mark holds them. */
+static void totals(const mpsl_role *r, double *flops, int64_t *up, int64_t *down,
+                   int64_t *messages)
+{
+    *flops = r->flops[0] + r->flops[1];
+    *up = *down = *messages = 0;
+    if (r->id == MPSL_SERVER) { /* the server's sends are the clients' downlinks */
+        return;
+    }
+    for (int kind = 0; kind < MPSL_MSG_KIND_COUNT; kind++) {
+        *up += r->sent_bytes[kind];
+        *messages += r->sent_messages[kind];
+    }
+    *down = r->recv_bytes;
+    *messages += r->recv_messages;
+}
+
+void sim_time_mark(mpsl_role *r)
+{
+    totals(r, &r->sim_mark.flops, &r->sim_mark.up, &r->sim_mark.down, &r->sim_mark.messages);
+}
+
 int sim_time_close(mpsl_role *r, int64_t slot)
 {
     const netmodel *nm = &r->s->ex->network;
     if (!nm->on) {
         return MPSL_OK;
     }
-    double flops = r->flops[0] + r->flops[1];
-    int64_t up = 0, messages = 0;
-    if (r->id != MPSL_SERVER) { /* the server's sends are the clients' downlinks */
-        for (int kind = 0; kind < MPSL_MSG_KIND_COUNT; kind++) {
-            up += r->sent_bytes[kind];
-            messages += r->sent_messages[kind];
-        }
-    }
-    int64_t down = r->id != MPSL_SERVER ? r->recv_bytes : 0;
-    messages += r->id != MPSL_SERVER ? r->recv_messages : 0;
+    double flops;
+    int64_t up, down, messages;
+    totals(r, &flops, &up, &down, &messages);
     double d_flops = flops - r->sim_mark.flops;
     int64_t d_up = up - r->sim_mark.up, d_down = down - r->sim_mark.down;
     int64_t d_messages = messages - r->sim_mark.messages;

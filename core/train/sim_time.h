@@ -12,6 +12,9 @@
 /* End the role's current interval as slot `slot` (a 1-based step, or NETMODEL_EPOCH_END);
  * an interval without work adds no row. Does nothing when the network model is off. */
 int sim_time_close(mpsl_role *r, int64_t slot);
+/* Start the role's next interval from its counters as they are now (a resumed role: what
+ * it did before the checkpoint belongs to no interval). */
+void sim_time_mark(mpsl_role *r);
 /* A counted message of `bytes` reached the role (its downlink, for a client). */
 void sim_time_received(mpsl_role *r, int64_t bytes);
 /* The server's epoch_end: take client k's rows (from its report). */

@@ -1,9 +1,9 @@
 /* dropout.h: clients that are not there, for the strategies whose clients run a role (mpsl,
  * fedavg, fedprox; header-only so each plugin stays one .so). The keys `dropout`,
- * `dropout_burst`, `min_clients` and `deadline`, their check against the run, and the per-client tally of
- * why a client missed slots, recorded at the end of each epoch. Who takes part is the host's
- * decision (the session API's participants(), a pure function of seed, client and slot), so
- * the roles agree on it without a message. */
+ * `dropout_burst`, `min_clients` and `deadline`, their check against the run, and the
+ * per-client tally of why a client missed slots, recorded at the end of each epoch. Who takes
+ * part is the host's decision (the session API's participants(), a pure function of seed,
+ * client and slot), so the roles agree on it without a message. */
 #ifndef MPSL_DROPOUT_H
 #define MPSL_DROPOUT_H
 
@@ -47,9 +47,9 @@ static inline int dropout_check(const mpsl_host *h, const mpsl_session_api *api,
     }
     if (p->dropout > 0 && p->dropout_burst > 0 &&
         p->dropout / (p->dropout_burst * (1.0 - p->dropout)) > 1.0) {
-        h->error_set(err, "%s: strategy.dropout_burst: %g is too short for dropout %g: a share of %g "
-                     "missed slots needs runs of at least dropout / (1 - dropout) = %.3g "
-                     "slots on average", w, p->dropout_burst, p->dropout, p->dropout,
+        h->error_set(err, "%s: strategy.dropout_burst: %g is too short for dropout %g: a "
+                     "share of %g missed slots needs runs of at least dropout / (1 - dropout) "
+                     "= %.3g slots on average", w, p->dropout_burst, p->dropout, p->dropout,
                      p->dropout / (1.0 - p->dropout));
         return MPSL_ERR_INVALID;
     }
@@ -59,8 +59,8 @@ static inline int dropout_check(const mpsl_host *h, const mpsl_session_api *api,
         return MPSL_ERR_INVALID;
     }
     if (p->min_clients > most) {
-        h->error_set(err, "%s: strategy.min_clients: %lld, but at most %d clients take part in a slot: "
-                     "every one would be skipped", w, (long long)p->min_clients, most);
+        h->error_set(err, "%s: strategy.min_clients: %lld, but at most %d clients take part "
+                     "in a slot: every one would be skipped", w, (long long)p->min_clients, most);
         return MPSL_ERR_INVALID;
     }
     return MPSL_OK;

@@ -62,7 +62,7 @@ typedef struct mpsl_params {
     int diagnostics_cross;  /* 1: the cross-accuracy matrix too (K x K evaluations) */
     int64_t sync_tokenizers_every; /* broadcast the averaged tokenizer every N epochs; 0 never */
     int retrieval_loss;     /* LOSS_ON_CLIENT (the reference) or LOSS_ON_SERVER */
-    mpsl_participation part; /* dropout, dropout_burst, min_clients */
+    mpsl_participation part; /* dropout, dropout_burst, min_clients, deadline */
 } mpsl_params;
 
 static const mpsl_param_spec mpsl_spec[] = {
