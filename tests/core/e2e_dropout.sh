@@ -8,6 +8,8 @@
 #   and 2, computed here from their own models (runs in which only that client took part),
 #   read from output.save_weights;
 # - min_clients: skipped rounds and steps are recorded, a skipped round leaves the model;
+# - resuming: a run with dropout killed inside an epoch and resumed from a step checkpoint
+#   (MPSL) or an epoch checkpoint (FedAvg) records what the uninterrupted run records;
 # - refusals: an impossible dropout_burst, min_clients above the clients there can be.
 source "$(dirname "$0")/lib.sh"
 
@@ -201,6 +203,46 @@ PY
 if python3 average.py "$n0" "$n2" >avg.out; then ok; else
   fail "fedavg with client 1 dropped is not the ($n0, $n2)-weighted average of clients 0 and 2: $(cat avg.out)"; fi
 echo "fedavg average: $(cat avg.out) (parameters compared, largest relative difference)"
+
+# --- resuming: the decisions are replayed, the tallies and catch-up go on as they would have
+cat > resume.yaml <<YAML
+name: resume
+seed: 3
+data:
+  dataset: {plugin: two_modalities, n_train: 600, n_test: 100}
+  clients: 3
+  partition: {scheme: dirichlet, alpha: 0.5, min_per_client: 50}
+model:
+  tokenizers:
+    image: {plugin: image_patch, patch: 4, dim: 16}
+  encoder: {plugin: counting_encoder, log: $WORK/calls.log}
+  head: {plugin: classifier, pool: mean}
+strategy: {plugin: mpsl, dropout: 0.3, dropout_burst: 2, min_clients: 2}
+train:
+  epochs: 3
+  batch_size: 30
+  optimizer: {name: adam, lr: 0.003}
+YAML
+for s in mpsl fedavg; do
+  if [ $s = mpsl ]; then ck=(--set train.checkpoint.every_steps=3); else
+    ck=(--set strategy.plugin=fedavg --set train.epochs=5 --set train.checkpoint.every_epochs=1); fi
+  rm -f calls.log
+  expect_ok "$s with dropout, uninterrupted" "$MPSL" run resume.yaml --db res.db --quiet "${ck[@]}"
+  base=$(last_id res.db)
+  calls=$(grep -c forward calls.log); rm -f calls.log
+  at=$((calls / 2 + 1))
+  MPSL_TEST_CRASH=kill MPSL_TEST_CRASH_AT=$at "$MPSL" run resume.yaml --db res.db --quiet "${ck[@]}" \
+    >/dev/null 2>&1
+  id=$(last_id res.db)
+  check "$s with dropout: killed at forward call $at of $calls" \
+    [ "$(sql res.db "select status from runs where id=$id")" = failed ]
+  [ $s = fedavg ] || check "$s with dropout: a checkpoint inside an epoch to resume from" \
+    [ "$(sql res.db "select count(*) from checkpoints where run_id=$id and step > 0")" -ge 1 ]
+  expect_ok "$s with dropout: resume" "$MPSL" resume "$id" --db res.db
+  check "$s with dropout: resumed equals uninterrupted (tallies included), bit for bit" \
+    [ "$(figures res.db "$base")" = "$(figures res.db "$id")" ]
+  check "$s with dropout: some slots were missed" [ -n "$(misses res.db "$base" | grep -v ' 0.0$')" ]
+done
 
 # --- refusals, before anything is recorded
 expect_refusal "a dropout_burst too short for the dropout" "strategy.dropout_burst" "dropout / (1 - dropout)" -- \
