@@ -34,8 +34,9 @@ static const char compare_usage[] =
     "as strategy, lr, alpha, or dotted config keys such as data.partition.alpha), form a\n"
     "group; when a group has two runs or more, or with --group-by, each group is summarised:\n"
     "mean ± sample sd, n, and the 95% interval (Student's t). --target VALUE adds the epochs,\n"
-    "seconds (summed epoch_seconds), bytes per client (up + down) and estimated link time per\n"
-    "client until the metric first reaches VALUE (>= it, or <= for a loss or error); the link\n"
+    "seconds (summed epoch_seconds), bytes per client (up + down), estimated link time per\n"
+    "client and, for runs with a network model, simulated time (summed sim_epoch_seconds)\n"
+    "until the metric first reaches VALUE (>= it, or <= for a loss or error); the link\n"
     "is --link-mbps UP,DOWN in Mbit/s (default 10,50; one value for both). In table format\n"
     "each run or group is a column; in csv and json each is a row.\n";
 
@@ -80,15 +81,17 @@ static const char target_sql[] =
     "  (SELECT SUM(bytes) FROM comm WHERE run_id = ?1 AND epoch = ep.epoch"
     "     AND direction = 'down'),"
     "  (SELECT COALESCE(n_clients, (SELECT COUNT(DISTINCT client) FROM comm WHERE run_id = ?1))"
-    "     FROM runs WHERE id = ?1)"
+    "     FROM runs WHERE id = ?1),"
+    "  (SELECT value FROM epoch_metrics WHERE run_id = ?1 AND epoch = ep.epoch"
+    "     AND name = 'sim_epoch_seconds')"
     " FROM ep ORDER BY ep.epoch";
 
-#define N_TARGET 4
+#define N_TARGET 5
 static const char *const target_names[N_TARGET] = {
     "epochs_to_target", "seconds_to_target", "bytes_per_client_to_target",
-    "est_comm_seconds_to_target"};
+    "est_comm_seconds_to_target", "sim_seconds_to_target"};
 static const table_kind target_kinds[N_TARGET] = {TABLE_INT, TABLE_SECONDS, TABLE_BYTES,
-                                                  TABLE_SECONDS};
+                                                  TABLE_SECONDS, TABLE_SECONDS};
 
 typedef struct compare_opts {
     const char *db, *metric, *group_by, *sweep;
@@ -211,13 +214,15 @@ static int target_figures(sqlite3_stmt *st, long long id, const compare_opts *o,
     sqlite3_reset(st);
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_text(st, 2, o->metric, -1, SQLITE_STATIC);
-    double seconds = 0, up = 0, down = 0;
-    int epochs = 0, rc;
+    double seconds = 0, up = 0, down = 0, sim = 0;
+    int epochs = 0, rc, simulated = 1; /* every epoch so far has its simulated time */
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         epochs++;
         seconds += sqlite3_column_double(st, 2); /* NULL reads as 0 */
         up += sqlite3_column_double(st, 3);
         down += sqlite3_column_double(st, 4);
+        simulated = simulated && sqlite3_column_type(st, 6) != SQLITE_NULL;
+        sim += sqlite3_column_double(st, 6);
         if (sqlite3_column_type(st, 1) == SQLITE_NULL) {
             continue;
         }
@@ -229,6 +234,7 @@ static int target_figures(sqlite3_stmt *st, long long id, const compare_opts *o,
             out[1] = seconds;
             out[2] = (up + down) * per;
             out[3] = report_link_seconds(&o->link, up * per, down * per);
+            out[4] = simulated ? sim : NAN; /* only runs with a network model */
             rc = SQLITE_DONE;
             break;
         }

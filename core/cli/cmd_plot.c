@@ -12,7 +12,7 @@
 
 static const char plot_usage[] =
     "usage: mpsl plot METRIC RUN... -o FILE.svg [--db PATH] [--title TEXT]\n"
-    "                 [--x epoch|step|bytes|seconds|comm] [--group-by KEYS]\n"
+    "                 [--x epoch|step|bytes|seconds|comm|sim] [--group-by KEYS]\n"
     "                 [--band sd|ci95|none] [--log-x] [--log-y] [--link-mbps UP[,DOWN]]\n"
     "Draw one figure of the runs as a standalone SVG: one line per group of runs that differ\n"
     "only by seed (the mean, with a band of \xC2\xB1 one sample standard deviation), one line\n"
@@ -26,6 +26,8 @@ static const char plot_usage[] =
     "  --x seconds   cumulative wall time (sum of epoch_seconds)\n"
     "  --x comm      estimated communication time: bytes up / UP + bytes down / DOWN per\n"
     "                client (--link-mbps, default 10,50 Mbit/s)\n"
+    "  --x sim       cumulative simulated wall time (sum of sim_epoch_seconds; runs with a\n"
+    "                network: model)\n"
     "  --group-by KEYS  group by these comma-separated keys instead of all but the seed\n"
     "  --band KIND   sd (default), ci95 (95% interval of the mean) or none\n"
     "  --log-x, --log-y  logarithmic axes (by default bytes, seconds, comm and every y axis\n"
@@ -62,8 +64,8 @@ int cmd_plot(int argc, char **argv)
         case 'T': o.title = optarg; break;
         case 'x':
             if (report_xaxis_parse(optarg, &o.x) != 0) {
-                fprintf(stderr, "mpsl plot: --x wants epoch, step, bytes, seconds or comm, not "
-                                "'%s'\n", optarg);
+                fprintf(stderr, "mpsl plot: --x wants epoch, step, bytes, seconds, comm or sim, "
+                                "not '%s'\n", optarg);
                 return 2;
             }
             break;

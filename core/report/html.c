@@ -210,6 +210,7 @@ static int figure_lines(report_buf *b, const report_view *v, const char *id, con
         c.x_scale = SVG_LOG;
         break;
     case REPORT_X_SECONDS:
+    case REPORT_X_SIM:
         c.x_unit = REPORT_SECONDS;
         c.x_scale = SVG_AUTO;
         break;

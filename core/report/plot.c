@@ -141,7 +141,8 @@ int report_plot_svg(sqlite3 *db, const int64_t *ids, int n, const report_plot_op
         snprintf(xlabel, sizeof xlabel, "%s", report_xaxis_label(o->x));
     }
     report_unit xu = o->x == REPORT_X_BYTES ? REPORT_BYTES
-                     : o->x == REPORT_X_SECONDS || o->x == REPORT_X_COMM ? REPORT_SECONDS
+                     : o->x == REPORT_X_SECONDS || o->x == REPORT_X_COMM ||
+                               o->x == REPORT_X_SIM ? REPORT_SECONDS
                                                                           : REPORT_PLAIN;
     svg_chart c = {
         .title = o->title ? o->title : o->metric,

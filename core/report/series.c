@@ -9,7 +9,7 @@
 #include "util/stats.h"
 #include "util/util.h"
 
-static const char *const xaxis_words[] = {"epoch", "step", "bytes", "seconds", "comm"};
+static const char *const xaxis_words[] = {"epoch", "step", "bytes", "seconds", "comm", "sim"};
 
 int report_xaxis_parse(const char *word, report_xaxis *x)
 {
@@ -29,6 +29,7 @@ const char *report_xaxis_label(report_xaxis x)
     case REPORT_X_BYTES: return "bytes per client, up + down";
     case REPORT_X_SECONDS: return "wall time (sum of epoch_seconds)";
     case REPORT_X_COMM: return "estimated communication time per client";
+    case REPORT_X_SIM: return "simulated wall time (network model)";
     default: return "epoch (round)";
     }
 }
@@ -148,7 +149,9 @@ static int load_epochs(sqlite3 *db, int64_t run_id, const char *metric, report_x
         " (SELECT e.value FROM epoch_metrics e WHERE e.run_id = ?1 AND e.epoch = w.epoch"
         "   AND e.name = ?2),"
         " EXISTS (SELECT 1 FROM comm c WHERE c.run_id = ?1),"
-        " (SELECT MAX(1, COALESCE(r.n_clients, 1)) FROM runs r WHERE r.id = ?1) "
+        " (SELECT MAX(1, COALESCE(r.n_clients, 1)) FROM runs r WHERE r.id = ?1),"
+        " (SELECT e.value FROM epoch_metrics e WHERE e.run_id = ?1 AND e.epoch = w.epoch"
+        "   AND e.name = 'sim_epoch_seconds') "
         "FROM epoch_wide w WHERE w.run_id = ?1 ORDER BY w.epoch";
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
@@ -157,7 +160,7 @@ static int load_epochs(sqlite3 *db, int64_t run_id, const char *metric, report_x
     sqlite3_bind_int64(st, 1, run_id);
     sqlite3_bind_text(st, 2, metric, -1, SQLITE_STATIC);
     int bytes = report_bytes_figure(metric), cap = 0, rc;
-    double up = 0, down = 0, secs = 0;
+    double up = 0, down = 0, secs = 0, sim = 0;
     const report_link no_link = {0, 0};
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         int comm = sqlite3_column_int(st, 5);
@@ -166,7 +169,11 @@ static int load_epochs(sqlite3 *db, int64_t run_id, const char *metric, report_x
         up += isfinite(bu) ? bu / clients : 0;
         down += isfinite(bd) ? bd / clients : 0;
         secs += col(st, 1); /* a missing epoch_seconds leaves the time unknown from there */
+        sim += col(st, 7);  /* likewise sim_epoch_seconds: a run without the network model */
         if ((bytes || xa == REPORT_X_BYTES || xa == REPORT_X_COMM) && !comm) {
+            continue;
+        }
+        if (xa == REPORT_X_SIM && !isfinite(sim)) {
             continue;
         }
         double y = bytes == 1 ? up + down : bytes == 2 ? up : bytes == 3 ? down : col(st, 4);
@@ -177,6 +184,7 @@ static int load_epochs(sqlite3 *db, int64_t run_id, const char *metric, report_x
         switch (xa) {
         case REPORT_X_BYTES: x = up + down; break;
         case REPORT_X_SECONDS: x = secs; break;
+        case REPORT_X_SIM: x = sim; break;
         case REPORT_X_COMM: x = report_link_seconds(link ? link : &no_link, up, down); break;
         default: x = epoch; break;
         }

@@ -19,13 +19,16 @@ struct sqlite3;
  *            clients: the run's comm bytes / n_clients)
  *   SECONDS  wall time up to the end of the epoch: the sum of epoch_seconds
  *   COMM     estimated communication time up to the end of the epoch under a link model:
- *            a client's bytes up / up rate + bytes down / down rate (report_link) */
+ *            a client's bytes up / up rate + bytes down / down rate (report_link)
+ *   SIM      simulated wall time up to the end of the epoch: the sum of sim_epoch_seconds,
+ *            which runs with a network model record (docs/config.md, network) */
 typedef enum report_xaxis {
     REPORT_X_EPOCH = 0,
     REPORT_X_STEP,
     REPORT_X_BYTES,
     REPORT_X_SECONDS,
     REPORT_X_COMM,
+    REPORT_X_SIM,
 } report_xaxis;
 
 /* A client's link: up and down rates in Mbit/s (10^6 bits per second). */
@@ -46,7 +49,7 @@ int report_link_parse(const char *text, report_link *link);
  * out). */
 double report_link_seconds(const report_link *link, double bytes_up, double bytes_down);
 
-/* "epoch", "step", "bytes", "seconds", "comm" -> *x; -1 for another word. */
+/* "epoch", "step", "bytes", "seconds", "comm", "sim" -> *x; -1 for another word. */
 int report_xaxis_parse(const char *word, report_xaxis *x);
 /* The axis' label ("bytes per client, up + down"). */
 const char *report_xaxis_label(report_xaxis x);

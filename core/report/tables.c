@@ -172,20 +172,25 @@ static double x_at(const report_points *p, double key)
     return NAN;
 }
 
-/* For one run: the epoch, wall time, bytes per client and communication time when metric first
- * reaches target (NaN each when it never does); *best its best value. */
+#define N_TO_TARGET 5
+
+/* For one run: the epoch, wall time, bytes per client, communication time and simulated time
+ * (network model) when metric first reaches target (NaN each when it never does, the last
+ * without a network model); *best its best value. */
 static int run_to_target(const report_view *v, int64_t id, const char *metric, double target,
-                         double out[4], double *best, mpsl_error *err)
+                         double out[N_TO_TARGET], double *best, mpsl_error *err)
 {
-    report_points p[4] = {{0}};
-    static const report_xaxis axes[4] = {REPORT_X_EPOCH, REPORT_X_SECONDS, REPORT_X_BYTES,
-                                         REPORT_X_COMM};
+    report_points p[N_TO_TARGET] = {{0}};
+    static const report_xaxis axes[N_TO_TARGET] = {REPORT_X_EPOCH, REPORT_X_SECONDS,
+                                                   REPORT_X_BYTES, REPORT_X_COMM, REPORT_X_SIM};
     int status = MPSL_OK;
-    for (int a = 0; a < 4 && status == MPSL_OK; a++) {
+    for (int a = 0; a < N_TO_TARGET && status == MPSL_OK; a++) {
         status = report_load_points(v->db, id, metric, axes[a], &v->link, &p[a], err);
     }
     int lower = report_metric_lower_better(metric);
-    out[0] = out[1] = out[2] = out[3] = NAN;
+    for (int a = 0; a < N_TO_TARGET; a++) {
+        out[a] = NAN;
+    }
     *best = NAN;
     for (int i = 0; status == MPSL_OK && i < p[0].n; i++) {
         double y = p[0].y[i];
@@ -195,12 +200,12 @@ static int run_to_target(const report_view *v, int64_t id, const char *metric, d
         if (isnan(out[0]) && isfinite(y) && (lower ? y <= target : y >= target)) {
             double key = p[0].key[i];
             out[0] = key;
-            for (int a = 1; a < 4; a++) {
+            for (int a = 1; a < N_TO_TARGET; a++) {
                 out[a] = x_at(&p[a], key);
             }
         }
     }
-    for (int a = 0; a < 4; a++) {
+    for (int a = 0; a < N_TO_TARGET; a++) {
         report_points_free(&p[a]);
     }
     return status;
@@ -212,11 +217,12 @@ int report_table_target(const report_view *v, const char *metric, double target,
     report_buf_puts(b, "<div class=\"scroll\"><table class=\"target\">\n<thead><tr>"
                        "<th>group</th><th>runs</th><th>reached</th><th>epochs</th>"
                        "<th>wall time</th><th>bytes per client</th>"
-                       "<th>estimated communication time</th></tr></thead>\n<tbody>\n");
+                       "<th>estimated communication time</th>"
+                       "<th>simulated time (network model)</th></tr></thead>\n<tbody>\n");
     int status = MPSL_OK;
     for (int i = 0; i < v->ngroups && status == MPSL_OK; i++) {
         const report_group *g = v->groups[i];
-        double *cols = calloc((size_t)g->n * 4, sizeof *cols);
+        double *cols = calloc((size_t)g->n * N_TO_TARGET, sizeof *cols);
         double *best = calloc((size_t)g->n, sizeof *best);
         if (!cols || !best) {
             free(cols);
@@ -226,10 +232,10 @@ int report_table_target(const report_view *v, const char *metric, double target,
         int reached = 0;
         double top = NAN;
         for (int m = 0; m < g->n && status == MPSL_OK; m++) {
-            double r[4];
+            double r[N_TO_TARGET];
             status = run_to_target(v, v->runs[g->members[m]].id, metric, target, r, &best[m],
                                    err);
-            for (int a = 0; a < 4; a++) { /* column-major: one figure's values together */
+            for (int a = 0; a < N_TO_TARGET; a++) { /* column-major: one figure's values */
                 cols[a * g->n + m] = r[a];
             }
             reached += isfinite(r[0]);
@@ -243,13 +249,14 @@ int report_table_target(const report_view *v, const char *metric, double target,
         if (reached == 0) {
             char t[48];
             snprintf(t, sizeof t, "%.4g", top);
-            report_buf_printf(b, "<td class=\"not-reached\" colspan=\"5\">not reached "
+            report_buf_printf(b, "<td class=\"not-reached\" colspan=\"6\">not reached "
                               "(best %s)</td>", isfinite(top) ? t : "-");
         } else {
             report_buf_printf(b, "<td class=\"num\">%d of %d</td>", reached, g->n);
-            static const report_unit units[4] = {REPORT_PLAIN, REPORT_SECONDS, REPORT_BYTES,
-                                                 REPORT_SECONDS};
-            for (int a = 0; a < 4; a++) {
+            static const report_unit units[N_TO_TARGET] = {REPORT_PLAIN, REPORT_SECONDS,
+                                                           REPORT_BYTES, REPORT_SECONDS,
+                                                           REPORT_SECONDS};
+            for (int a = 0; a < N_TO_TARGET; a++) {
                 cell_stats(b, cols + a * g->n, g->n, units[a]);
             }
         }

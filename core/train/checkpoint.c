@@ -14,6 +14,7 @@
 #include "train/model.h"
 #include "train/session.h"
 #include "train/session_api.h"
+#include "train/sim_time.h"
 
 #define CKPT_MAGIC "MPSLCKPT"
 #define CKPT_VERSION 1
@@ -303,6 +304,7 @@ int checkpoint_role_restore(mpsl_role *r, ckpt_role *state, mpsl_error *err)
     r->wait_s = state->wait_s;
     memcpy(r->sent_bytes, state->sent_bytes, sizeof r->sent_bytes);
     memcpy(r->sent_messages, state->sent_messages, sizeof r->sent_messages);
+    sim_time_mark(r); /* network: the work before the checkpoint is in no simulated interval */
     if (state->n_metrics > 0) {
         role_metric *m = realloc(r->metrics, (size_t)state->n_metrics * sizeof *m);
         if (!m) {

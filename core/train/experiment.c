@@ -21,7 +21,8 @@ static const mpsl_param_spec top_spec[] = {
                    "seed for partitioning, initialisation and shuffling"),
 };
 static const char *const top_sections[] = {"data",   "model",     "strategy", "train",
-                                           "output", "transport", "metrics",  NULL};
+                                           "output", "transport", "metrics",  "network",
+                                           NULL};
 
 /* metrics: what a run records beyond its per-epoch figures (docs/config.md). */
 typedef struct metrics_keys {
@@ -641,6 +642,13 @@ static int record_all_defaults(experiment *ex, mpsl_error *err)
     int rc = ex->weights.path ? record_defaults(ex->root, "model.weights", weights_spec,
                                                 MPSL_COUNT(weights_spec), NULL, err)
                               : MPSL_OK;
+    if (rc == MPSL_OK && ex->network.on) { /* only when given: the model is off without it */
+        size_t n_net;
+        const mpsl_param_spec *net = netmodel_spec(&n_net);
+        static const char *const not_table[] = {"table", NULL};
+        rc = record_defaults(ex->root, "network", net, n_net,
+                             ex->network.kind == NET_TABLE ? NULL : not_table, err);
+    }
     for (size_t i = 0; i < MPSL_COUNT(sections) && rc == MPSL_OK; i++) {
         rc = record_defaults(ex->root, sections[i].path, sections[i].specs, sections[i].n,
                              sections[i].skip, err);
@@ -711,6 +719,13 @@ int experiment_build(cfg_node *root, const char *path, const char *dir, experime
         rc = parse_data(ex, root, err);
     }
     if (rc == MPSL_OK) {
+        const cfg_node *network;
+        rc = section(root, "network", 0, &network, err);
+        if (rc == MPSL_OK) {
+            rc = netmodel_parse(&ex->network, network, ex->n_clients, ex->train.seed, err);
+        }
+    }
+    if (rc == MPSL_OK) {
         ex->partition.seed = ex->train.seed;
         rc = parse_model(ex, root, err);
     }
@@ -748,6 +763,7 @@ void experiment_free(experiment *ex)
         free_slot(slots[i]);
     }
     cfg_free(ex->root);
+    netmodel_free(&ex->network);
     free(ex->weights_path_owned);
     free(ex->path);
     free(ex->dir);

@@ -6,6 +6,7 @@
 
 #include "config/config.h"
 #include "plugin/loader.h"
+#include "train/netmodel.h"
 #include "train/optim.h"
 #include "train/partition.h"
 
@@ -58,6 +59,7 @@ typedef struct experiment {
     optim_settings optim;
     int64_t metrics_every_steps;    /* metrics.every_steps (0: none) */
     int metrics_per_client_test;    /* metrics.per_client_test */
+    netmodel network;               /* network: the clients' devices and links (off: on 0) */
 
     struct {
         const char *path;       /* model.weights.path: a safetensors file, NULL for none */

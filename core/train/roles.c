@@ -15,6 +15,7 @@
 #include "session.h"
 #include "session_api.h"
 #include "train/model.h"
+#include "train/participation.h"
 
 /* Each role's stack. Module code keeps little on the stack (buffers come from the heap), but
  * error messages and printf do; untouched pages cost nothing. */
@@ -82,6 +83,11 @@ void role_release(mpsl_role *r)
     free(r->step_rows);
     r->step_rows = NULL;
     r->n_step_rows = r->cap_step_rows = 0;
+    participation_cache_free(r->participation);
+    r->participation = NULL;
+    free(r->sim_rows);
+    r->sim_rows = NULL;
+    r->n_sim_rows = r->cap_sim_rows = 0;
     messages_clear(r);
 }
 
@@ -95,6 +101,9 @@ void role_reset_counters(mpsl_role *r)
     r->n_step_rows = 0;
     r->loss_calls = 0;
     memset(&r->interval, 0, sizeof r->interval);
+    r->recv_bytes = r->recv_messages = 0;
+    memset(&r->sim_mark, 0, sizeof r->sim_mark);
+    r->n_sim_rows = 0;
 }
 
 int role_step_rows_append(role_step_row **rows, int *n, int *cap, const role_step_row *row)

@@ -101,6 +101,18 @@ struct mpsl_role {
 
     resource *res;
     int n_res, cap_res;
+
+    struct participation_cache *participation; /* participants(): its dropout chains */
+
+    /* network: what the role received this epoch (counted kinds), its counters when its
+     * last interval closed, and its closed intervals as simulated seconds */
+    int64_t recv_bytes, recv_messages;
+    struct {
+        double flops;
+        int64_t up, down, messages;
+    } sim_mark;
+    struct sim_row *sim_rows;
+    int n_sim_rows, cap_sim_rows;
 };
 
 /* The end-of-epoch report a client role sends its server (MSG_REPORT), followed by
@@ -112,6 +124,7 @@ typedef struct role_report {
     double compute_s, wait_s;
     int32_t n_metrics;
     int32_t n_steps;            /* role_step_row records after the metrics */
+    int32_t n_sim;              /* network: sim_row records after the step rows */
 } role_report;
 
 /* Track or release one resource of a role. */

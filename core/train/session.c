@@ -17,6 +17,7 @@
 #include "train/model.h"
 #include "train/profile_rows.h"
 #include "train/session_api.h"
+#include "train/sim_time.h"
 #include "weights/model_weights.h"
 
 volatile sig_atomic_t session_stop_requested;
@@ -297,6 +298,12 @@ static int fill_batch(mpsl_session *s, mpsl_split split, const int64_t *idx, int
         b->modality[i].shape[0] = n;
     }
     return MPSL_OK;
+}
+
+int session_fill_train(mpsl_session *s, const int64_t *ids, int64_t n, mpsl_batch *b,
+                       mpsl_error *err)
+{
+    return fill_batch(s, MPSL_SPLIT_TRAIN, ids, n, b, err);
 }
 
 int64_t session_client_next(mpsl_session *s, int client, mpsl_batch *b, int64_t n,
@@ -703,9 +710,10 @@ static int take_report(mpsl_session *s, int k, const int32_t *buf, int64_t words
         return mpsl_errs(err, MPSL_ERR_INTERNAL, "client %d sent a truncated report", k);
     }
     memcpy(&rep, buf, sizeof rep);
-    if (rep.epoch != epoch || rep.n_metrics < 0 || rep.n_steps < 0 ||
+    if (rep.epoch != epoch || rep.n_metrics < 0 || rep.n_steps < 0 || rep.n_sim < 0 ||
         sizeof rep + (size_t)rep.n_metrics * sizeof(role_metric) +
-                (size_t)rep.n_steps * sizeof(role_step_row) > (size_t)words * 4) {
+                (size_t)rep.n_steps * sizeof(role_step_row) +
+                (size_t)rep.n_sim * sizeof(sim_row) > (size_t)words * 4) {
         return mpsl_errs(err, MPSL_ERR_PLUGIN, "client %d ended epoch %lld while the server "
                          "ended epoch %lld: every role ends every epoch, in order", k,
                          (long long)rep.epoch + 1, (long long)epoch + 1);
@@ -748,6 +756,14 @@ static int take_report(mpsl_session *s, int k, const int32_t *buf, int64_t words
         rc = store_step_row(s, epoch, k, &row, err);
         if (rc == MPSL_OK) {
             rc = step_sum_add(s, &row, err);
+        }
+    }
+    const char *sims = rows + (size_t)rep.n_steps * sizeof(role_step_row);
+    for (int i = 0; i < rep.n_sim && rc == MPSL_OK; i++) {
+        sim_row row;
+        memcpy(&row, sims + (size_t)i * sizeof row, sizeof row);
+        if (sim_time_collect(s, k, &row, 1) != MPSL_OK) {
+            rc = mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
         }
     }
     return rc;
@@ -982,6 +998,13 @@ int session_epoch_end(mpsl_role *server, int64_t epoch, mpsl_model *eval_model,
         store_rollback(s->db);
         return rc;
     }
+    if (rc == MPSL_OK) { /* before the server's counters are reset: its last interval */
+        rc = sim_time_store(server, epoch, err);
+    }
+    if (rc != MPSL_OK) {
+        store_rollback(s->db);
+        return rc;
+    }
     s->server_flops[0] = server->flops[0];
     s->server_flops[1] = server->flops[1];
     double server_compute = server->compute_s, server_wait = server->wait_s;
@@ -1127,6 +1150,11 @@ void session_close(mpsl_session *s)
     s->client_time = NULL;
     free(s->step_sums);
     s->step_sums = NULL;
+    free(s->sim_rows);
+    free(s->sim_client);
+    s->sim_rows = NULL;
+    s->sim_client = NULL;
+    s->n_sim = s->cap_sim = s->cap_sim_client = 0;
     s->n_step_sums = s->cap_step_sums = 0;
     mpsl_free(s->loss_scratch);
     s->loss_scratch = NULL;

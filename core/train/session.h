@@ -66,6 +66,15 @@ struct mpsl_session {
     double *client_time;                    /* (n_clients * 2): compute, wait seconds */
     double diag_seconds;                    /* the epoch's diagnostics (api->evaluate), kept
                                                out of its training time */
+    /* network: this epoch's intervals of every party as simulated seconds (sim_time.c),
+     * sim_client[i] the party of row i (MPSL_SERVER for the server) */
+    struct sim_row *sim_rows;
+    int *sim_client;
+    int n_sim, cap_sim, cap_sim_client;
+    /* strategy.deadline: FLOPs of a step of n samples, a + b n, per piece of work
+     * (deadline.c), measured once in this process */
+    int work_measured;
+    double work_flops[4][2];
 
     /* resuming: the epoch the roles start from, and the checkpoint they are restored from */
     int64_t first_epoch, first_step;
@@ -141,6 +150,9 @@ mpsl_batch *session_batch_create(mpsl_session *s, int64_t max_n, mpsl_error *err
 void session_batch_destroy(mpsl_session *s, mpsl_batch *b);
 int64_t session_client_next(mpsl_session *s, int client, mpsl_batch *b, int64_t n,
                             mpsl_error *err);
+/* Fill b with training samples ids[0..n), touching no cursor. */
+int session_fill_train(mpsl_session *s, const int64_t *ids, int64_t n, mpsl_batch *b,
+                       mpsl_error *err);
 /* Whether a checkpoint is written after this 0-based epoch (never after the last). */
 int session_checkpoint_due(const mpsl_session *s, int64_t epoch);
 /* The checkpoint after `epochs` epochs and `step` steps of the next, written by the server's

@@ -16,8 +16,11 @@
 #include "results/store.h"
 #include "train/model.h"
 #include "train/optim.h"
+#include "train/deadline.h"
+#include "train/participation.h"
 #include "train/checkpoint.h"
 #include "train/session.h"
+#include "train/sim_time.h"
 #include "util/profile.h"
 
 /* ---------------------------------------------------------------- who and what */
@@ -493,7 +496,11 @@ static int a_recv(mpsl_role *r, int from, mpsl_msg_kind kind, mpsl_tensor *t, mp
         return mpsl_errs(err, MPSL_ERR_INTERNAL, "recv from %d by %d: one end must be the "
                          "server and the other a client", from, r->id);
     }
-    return messages_recv(r, from, (int)kind, t, err);
+    int rc = messages_recv(r, from, (int)kind, t, err);
+    if (rc == MPSL_OK) {
+        sim_time_received(r, message_payload_bytes(t));
+    }
+    return rc;
 }
 
 /* ---------------------------------------------------------------- metrics and rhythm */
@@ -567,18 +574,21 @@ static int client_epoch_end(mpsl_role *r, int64_t epoch, mpsl_error *err)
     double now = mpsl_now();
     r->compute_s += now - r->resumed_at;
     r->resumed_at = now;
-    if (role_close_interval(r) != MPSL_OK) { /* the epoch's last steps, however many */
+    if (role_close_interval(r) != MPSL_OK || /* the epoch's last steps, however many */
+        sim_time_close(r, NETMODEL_EPOCH_END) != MPSL_OK) {
         return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
     }
     size_t metric_bytes = (size_t)r->n_metrics * sizeof(role_metric);
     size_t step_bytes = (size_t)r->n_step_rows * sizeof(role_step_row);
-    size_t bytes = sizeof(role_report) + metric_bytes + step_bytes;
+    size_t sim_bytes = (size_t)r->n_sim_rows * sizeof(sim_row);
+    size_t bytes = sizeof(role_report) + metric_bytes + step_bytes + sim_bytes;
     int32_t *buf = calloc((bytes + 3) / 4, 4);
     if (!buf) {
         return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
     }
     role_report rep = {.epoch = epoch, .compute_s = r->compute_s, .wait_s = r->wait_s,
-                       .n_metrics = r->n_metrics, .n_steps = r->n_step_rows};
+                       .n_metrics = r->n_metrics, .n_steps = r->n_step_rows,
+                       .n_sim = r->n_sim_rows};
     memcpy(rep.flops, r->flops, sizeof rep.flops);
     memcpy(rep.sent_bytes, r->sent_bytes, sizeof rep.sent_bytes);
     memcpy(rep.sent_messages, r->sent_messages, sizeof rep.sent_messages);
@@ -588,6 +598,9 @@ static int client_epoch_end(mpsl_role *r, int64_t epoch, mpsl_error *err)
     }
     if (r->n_step_rows > 0) {
         memcpy((char *)buf + sizeof rep + metric_bytes, r->step_rows, step_bytes);
+    }
+    if (r->n_sim_rows > 0) {
+        memcpy((char *)buf + sizeof rep + metric_bytes + step_bytes, r->sim_rows, sim_bytes);
     }
     mpsl_tensor t = {.data = buf, .dtype = MPSL_I32, .ndim = 1,
                      .shape = {(int64_t)((bytes + 3) / 4)}};
@@ -671,6 +684,9 @@ static int a_step_end(mpsl_role *r, int64_t epoch, int64_t step, mpsl_error *err
                          (long long)r->epochs_ended);
     }
     r->step = step;
+    if (sim_time_close(r, step) != MPSL_OK) {
+        return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
+    }
     int64_t every = r->s->ex->checkpoint_every_steps;
     if (every <= 0 || step % every != 0) {
         return MPSL_OK;
@@ -785,6 +801,49 @@ static int a_record_client(mpsl_role *r, int client, const char *name, double va
                                err);
 }
 
+/* ---------------------------------------------------------------- participation */
+
+static double a_work_seconds(mpsl_role *r, int client, const mpsl_slot_work *w,
+                             mpsl_error *err)
+{
+    return deadline_work_seconds(r->s, client, w, err);
+}
+
+static int a_participants(mpsl_role *r, const mpsl_participation *p, int64_t slot,
+                          const uint8_t *want, const mpsl_slot_work *work, uint8_t *status,
+                          mpsl_error *err)
+{
+    int K = r->s->ex->n_clients;
+    char why[256];
+    if (!p || !want || !status || slot < 0 || (p->deadline > 0 && !work)) {
+        return mpsl_errs(err, MPSL_ERR_INTERNAL, "participants: settings, want and status "
+                         "are needed (and work with a deadline), and a slot >= 0 (got %lld)",
+                         (long long)slot);
+    }
+    if (participation_invalid(p, K, why, sizeof why)) {
+        return mpsl_errs(err, MPSL_ERR_INVALID, "participants: %s", why);
+    }
+    uint8_t *late = NULL;
+    if (p->deadline > 0) {
+        late = calloc((size_t)K, 1);
+        if (!late) {
+            return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
+        }
+        for (int k = 0; k < K; k++) {
+            double t = want[k] ? deadline_work_seconds(r->s, k, &work[k], err) : 0.0;
+            if (t < 0) {
+                free(late);
+                return MPSL_ERR_INVALID;
+            }
+            late[k] = t > p->deadline;
+        }
+    }
+    int n = participation_decide(&r->participation, r->s->ex->train.seed, K, p, slot, want,
+                                 late, status);
+    free(late);
+    return n;
+}
+
 const mpsl_session_api *session_api(void)
 {
     static const mpsl_session_api api = {
@@ -834,6 +893,8 @@ const mpsl_session_api *session_api(void)
         .first_step = a_first_step,
         .evaluate = a_evaluate,
         .record_client = a_record_client,
+        .participants = a_participants,
+        .work_seconds = a_work_seconds,
     };
     return profile_on ? session_api_profiled(&api) : &api;
 }

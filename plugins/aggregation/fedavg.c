@@ -6,6 +6,6 @@
 
 static const mpsl_param_spec fedavg_spec[] = {FEDAVG_PARAM_SPECS};
 
-MPSL_PLUGIN(MPSL_KIND_AGGREGATION, "fedavg", "2.0.0",
+MPSL_PLUGIN(MPSL_KIND_AGGREGATION, "fedavg", "2.1.0",
             "Federated Averaging: local training of the whole model, weighted averaging",
             &fedavg_api, fedavg_params, fedavg_spec);

@@ -13,7 +13,15 @@
  *
  * Which clients a round samples is drawn from the shared random stream, which every role
  * sees identically: the server and each client draw the same sample without a message, so a
- * client that is not sampled simply sits the round out. */
+ * client that is not sampled simply sits the round out.
+ *
+ * Dropout (dropout.h): of the sampled clients, those the host's participants() says are not
+ * there this round sit it out too; the server averages the clients that reported, weighted
+ * as always by the samples each processed. A round with fewer than min_clients there is
+ * skipped: nobody trains and the global model stays as it was. With a deadline (seconds of
+ * simulated time under the network model) a client whose round would take longer misses it;
+ * with partial_work it instead makes as many local steps as fit (FedProx's partial work) and
+ * reports how many samples that was, which weights it in the average. */
 #ifndef MPSL_FEDERATED_H
 #define MPSL_FEDERATED_H
 
@@ -21,6 +29,7 @@
 #include <mpsl/plugin.h>
 #include <string.h>
 
+#include "dropout.h"
 #include "local_step.h"
 
 enum { CLIENT_OPTIM_KEEP = 0, CLIENT_OPTIM_RESET = 1 };
@@ -31,6 +40,8 @@ typedef struct fedavg_params {
     int64_t batch_size;     /* per-client batch; 0: ceil(train.batch_size / clients) */
     int client_optimizer;   /* CLIENT_OPTIM_KEEP or CLIENT_OPTIM_RESET */
     double mu;              /* FedProx proximal weight (fedprox only) */
+    mpsl_participation part; /* dropout, dropout_burst, min_clients, deadline */
+    int partial_work;       /* a client over the deadline makes the local steps that fit */
 } fedavg_params;
 
 #define FEDAVG_PARAM_SPECS \
@@ -42,7 +53,12 @@ typedef struct fedavg_params {
                    "client mini-batch; 0: ceil(train.batch_size / clients), as in MPSL"),       \
     MPSL_PARAM_ENUM(fedavg_params, client_optimizer, "client_optimizer", "keep|reset", "keep", \
                     "keep: each client's optimizer state carries across rounds (the "            \
-                    "reference's); reset: a fresh optimizer every round")
+                    "reference's); reset: a fresh optimizer every round"),                    \
+    DROPOUT_PARAM_SPECS(fedavg_params, part),                                                  \
+    MPSL_PARAM_BOOL(fedavg_params, partial_work, "partial_work", "false",                       \
+                    "with deadline: a client whose round would overrun it makes the local "      \
+                    "steps that fit instead of missing the round (FedProx's partial work); "     \
+                    "clients then report their samples (8 bytes up), which weight the average")
 
 /* Pack the trainable entries of a model's parameters into buf (n_trainable floats). */
 static void gather(float *buf, const float *param, const uint8_t *trainable, int64_t n)
@@ -94,6 +110,92 @@ static int sample_clients(const mpsl_session_api *api, mpsl_role *r, double frac
     return m;
 }
 
+/* The buffers every role keeps to decide a round alike. */
+typedef struct round_plan {
+    uint8_t *want, *status;
+    mpsl_slot_work *work;   /* what a round asks of each client */
+    int64_t *cap;           /* partial_work: the local steps a client may make; -1: all */
+} round_plan;
+
+static int round_plan_alloc(const mpsl_session_api *api, mpsl_role *r, round_plan *rp)
+{
+    size_t K = (size_t)api->n_clients(r);
+    rp->want = api->alloc(r, K);
+    rp->status = api->alloc(r, K);
+    rp->work = api->alloc(r, K * sizeof *rp->work);
+    rp->cap = api->alloc(r, K * sizeof *rp->cap);
+    return rp->want && rp->status && rp->work && rp->cap ? MPSL_OK : MPSL_ERR_NOMEM;
+}
+
+/* Samples in the first s local steps of batch B over a partition of n, from a pass's start. */
+static int64_t samples_in_steps(int64_t s, int64_t n, int64_t B)
+{
+    int64_t q = (n + B - 1) / B;
+    int64_t rest = (s % q) * B;
+    return (s / q) * n + (rest < n ? rest : n);
+}
+
+/* Client k's round: local_epochs passes in batches of B, its P trainable floats down and up
+ * (and its sample count up, with partial_work), cut to `steps` local steps. */
+static mpsl_slot_work round_work(const mpsl_session_api *api, mpsl_role *r,
+                                 const fedavg_params *p, int k, int64_t P, int64_t B,
+                                 int64_t steps)
+{
+    int64_t n = api->client_samples(r, k);
+    return (mpsl_slot_work){.kind = MPSL_WORK_LOCAL, .steps = steps,
+                            .samples = samples_in_steps(steps, n, B),
+                            .up_bytes = P * 4 + (p->partial_work ? 8 : 0), .down_bytes = P * 4,
+                            .messages = 2 + (p->partial_work ? 1 : 0)};
+}
+
+/* Of the round's sample `chosen` (m clients), who is there: rp->status[k] per client (K),
+ * and with partial_work the local steps each may make (rp->cap). Returns how many take part,
+ * or a negative status. */
+static int round_participants(const mpsl_session_api *api, mpsl_role *r, const fedavg_params *p,
+                              int64_t round, const int *chosen, int m, int64_t P, int64_t B,
+                              round_plan *rp, mpsl_error *err)
+{
+    int K = api->n_clients(r);
+    memset(rp->want, 0, (size_t)K);
+    for (int i = 0; i < m; i++) {
+        rp->want[chosen[i]] = 1;
+    }
+    for (int k = 0; k < K; k++) {
+        int64_t n = api->client_samples(r, k), full = p->local_epochs * ((n + B - 1) / B);
+        rp->cap[k] = -1;
+        rp->work[k] = round_work(api, r, p, k, P, B, full);
+        if (!rp->want[k] || !p->partial_work || p->part.deadline <= 0) {
+            continue;
+        }
+        double t = api->work_seconds(r, k, &rp->work[k], err);
+        if (t < 0) {
+            return MPSL_ERR_INVALID;
+        }
+        if (t <= p->part.deadline) {
+            continue;
+        }
+        int64_t lo = 0, hi = full - 1; /* the most steps that fit: lo fits (0 does not count) */
+        while (lo < hi) {
+            int64_t mid = lo + (hi - lo + 1) / 2;
+            mpsl_slot_work w = round_work(api, r, p, k, P, B, mid);
+            double tm = api->work_seconds(r, k, &w, err);
+            if (tm < 0) {
+                return MPSL_ERR_INVALID;
+            }
+            if (tm <= p->part.deadline) {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        if (lo >= 1) { /* partial work; with no step that fits it misses the deadline */
+            rp->cap[k] = lo;
+            rp->work[k] = round_work(api, r, p, k, P, B, lo);
+        }
+    }
+    return api->participants(r, &p->part, round, rp->want, rp->work, rp->status, err);
+}
+
 static mpsl_tensor vector_of(float *data, int64_t n)
 {
     return (mpsl_tensor){.data = data, .dtype = MPSL_F32, .ndim = 1, .shape = {n}};
@@ -117,13 +219,27 @@ static int fedavg_server(const mpsl_host *h, const mpsl_session_api *api, mpsl_r
     float *payload = api->alloc(r, (size_t)(P ? P : 1) * sizeof(float));
     double *sum = api->alloc(r, (size_t)(P ? P : 1) * sizeof(double));
     int *chosen = api->alloc(r, (size_t)K * sizeof(int));
-    if (!payload || !sum || !chosen) {
+    round_plan rp;
+    if (!payload || !sum || !chosen || round_plan_alloc(api, r, &rp) != MPSL_OK) {
         h->error_set(err, "out of memory for FedAvg buffers (%lld trainable parameters)",
                      (long long)P);
         return MPSL_ERR_NOMEM;
     }
+    int64_t B = p->batch_size ? p->batch_size : (t->batch_size + K - 1) / K;
     for (int64_t round = api->first_epoch(r); round < t->epochs && rc == MPSL_OK; round++) {
-        int m = sample_clients(api, r, p->fraction, chosen);
+        int sampled = sample_clients(api, r, p->fraction, chosen), m = 0;
+        int there = round_participants(api, r, p, round, chosen, sampled, P, B, &rp, err);
+        if (there < 0) {
+            return there;
+        }
+        for (int i = 0; i < sampled; i++) { /* the round's clients: those that are there */
+            if (rp.status[chosen[i]] == MPSL_SLOT_TAKES_PART) {
+                chosen[m++] = chosen[i];
+            }
+        }
+        if (dropout_active(&p->part)) {
+            rc = api->record(r, "skipped_rounds", m == 0 ? 1.0 : 0.0, err);
+        }
         gather(payload, gparam, trainable, n);
         for (int i = 0; i < m && rc == MPSL_OK; i++) {
             mpsl_tensor msg = vector_of(payload, P);
@@ -136,8 +252,12 @@ static int fedavg_server(const mpsl_host *h, const mpsl_session_api *api, mpsl_r
             mpsl_tensor msg = vector_of(payload, P);
             rc = api->recv(r, k, MPSL_MSG_PARAMETERS, &msg, err);
             /* weighted by the samples the client processed: its partition, local_epochs
-             * times; normalised after the round */
+             * times (with partial_work: the count it reports); normalised after the round */
             double w = (double)api->client_samples(r, k) * (double)p->local_epochs;
+            if (rc == MPSL_OK && p->partial_work) {
+                mpsl_tensor count = {.data = &w, .dtype = MPSL_F64, .ndim = 1, .shape = {1}};
+                rc = api->recv(r, k, MPSL_MSG_SCALARS, &count, err);
+            }
             for (int64_t j = 0; j < P && rc == MPSL_OK; j++) {
                 sum[j] += w * payload[j];
             }
@@ -150,10 +270,12 @@ static int fedavg_server(const mpsl_host *h, const mpsl_session_api *api, mpsl_r
         if (rc != MPSL_OK) {
             break;
         }
-        for (int64_t j = 0; j < P; j++) {
-            payload[j] = (float)(sum[j] / total);
+        if (m > 0) { /* a skipped round leaves the global model as it was */
+            for (int64_t j = 0; j < P; j++) {
+                payload[j] = (float)(sum[j] / total);
+            }
+            scatter(gparam, payload, trainable, n);
         }
-        scatter(gparam, payload, trainable, n);
         /* the round's training loss and accuracy: from the clients' records */
         rc = api->epoch_end(r, round, global, -1.0, -1.0, err);
     }
@@ -185,9 +307,11 @@ static int fedavg_client(const mpsl_host *h, const mpsl_session_api *api, mpsl_r
                                        sizeof(float));
     float *payload = api->alloc(r, (size_t)(P ? P : 1) * sizeof(float));
     int *chosen = api->alloc(r, (size_t)K * sizeof(int));
+    round_plan rp;
     /* FedProx: the client's copy of the global model it received */
     float *anchor = p->mu != 0.0 ? api->alloc(r, (size_t)(n ? n : 1) * sizeof(float)) : NULL;
-    if (!dlogits || !payload || !chosen || (p->mu != 0.0 && !anchor)) {
+    if (!dlogits || !payload || !chosen || round_plan_alloc(api, r, &rp) != MPSL_OK ||
+        (p->mu != 0.0 && !anchor)) {
         h->error_set(err, "out of memory for FedAvg buffers (%lld trainable parameters)",
                      (long long)P);
         return MPSL_ERR_NOMEM;
@@ -199,11 +323,13 @@ static int fedavg_client(const mpsl_host *h, const mpsl_session_api *api, mpsl_r
         rc = api->optim_create(r, local, &opt, err);
     }
     for (int64_t round = api->first_epoch(r); round < t->epochs && rc == MPSL_OK; round++) {
-        int m = sample_clients(api, r, p->fraction, chosen), sampled = 0;
-        for (int i = 0; i < m; i++) {
-            sampled |= chosen[i] == me;
+        int m = sample_clients(api, r, p->fraction, chosen);
+        int there = round_participants(api, r, p, round, chosen, m, P, local_batch, &rp, err);
+        if (there < 0) {
+            return there;
         }
-        if (sampled) {
+        int64_t cap = rp.cap[me], steps = 0; /* partial work: at most cap local steps */
+        if (rp.status[me] == MPSL_SLOT_TAKES_PART) {
             mpsl_tensor msg = vector_of(payload, P);
             rc = api->recv(r, MPSL_SERVER, MPSL_MSG_PARAMETERS, &msg, err);
             if (rc != MPSL_OK) {
@@ -221,10 +347,12 @@ static int fedavg_client(const mpsl_host *h, const mpsl_session_api *api, mpsl_r
             if (anchor) {
                 memcpy(anchor, lparam, (size_t)n * sizeof(float));
             }
-            for (int64_t e = 0; e < p->local_epochs && rc == MPSL_OK; e++) {
-                int64_t got;
-                while (rc == MPSL_OK && (got = api->next_batch(r, batch, local_batch, err)) > 0) {
+            for (int64_t e = 0; e < p->local_epochs && rc == MPSL_OK && steps != cap; e++) {
+                int64_t got = 0;
+                while (rc == MPSL_OK && steps != cap &&
+                       (got = api->next_batch(r, batch, local_batch, err)) > 0) {
                     rc = local_step(api, r, local, opt, batch, dlogits, round, &prox, &st, err);
+                    steps++;
                     if (rc == MPSL_OK && api->should_stop(r)) {
                         rc = MPSL_ERR_INTERRUPTED;
                     }
@@ -242,9 +370,22 @@ static int fedavg_client(const mpsl_host *h, const mpsl_session_api *api, mpsl_r
                 msg = vector_of(payload, P);
                 rc = api->send(r, MPSL_SERVER, MPSL_MSG_PARAMETERS, &msg, err);
             }
+            if (rc == MPSL_OK && p->partial_work) { /* its weight in the average */
+                double seen = (double)st.seen;
+                mpsl_tensor count = {.data = &seen, .dtype = MPSL_F64, .ndim = 1, .shape = {1}};
+                rc = api->send(r, MPSL_SERVER, MPSL_MSG_SCALARS, &count, err);
+            }
+            if (rc == MPSL_OK && p->partial_work) {
+                rc = api->record(r, "partial_round", cap >= 0 ? 1.0 : 0.0, err);
+            }
             if (rc == MPSL_OK) {
                 rc = record_client_stats(api, r, &st, err);
             }
+        }
+        if (rc == MPSL_OK && dropout_active(&p->part) && rp.status[me] != MPSL_SLOT_NOT_WANTED) {
+            dropout_tally tally = {0};
+            dropout_count(&tally, rp.status[me]);
+            rc = dropout_record(api, r, &tally, err);
         }
         if (rc == MPSL_OK) {
             rc = api->epoch_end(r, round, NULL, 0, 0, err);
@@ -253,9 +394,24 @@ static int fedavg_client(const mpsl_host *h, const mpsl_session_api *api, mpsl_r
     return rc;
 }
 
+/* Before anything is recorded: the dropout settings against the round's sample. */
+static int fedavg_check(const mpsl_host *h, const mpsl_session_api *api, mpsl_role *sr,
+                        const void *params, const char *where, mpsl_error *err)
+{
+    const fedavg_params *p = params;
+    int K = api->n_clients(sr), m = (int)ceil(p->fraction * K - 1e-9);
+    if (p->partial_work && p->part.deadline <= 0) {
+        h->error_set(err, "%s: strategy.partial_work needs a strategy.deadline to fit the work "
+                     "into", where ? where : "experiment");
+        return MPSL_ERR_INVALID;
+    }
+    return dropout_check(h, api, sr, &p->part, m < 1 ? 1 : m, where, err);
+}
+
 static const mpsl_strategy_api fedavg_api = {
     .size = sizeof(mpsl_strategy_api),
     .session_version = MPSL_SESSION_API_VERSION,
+    .check = fedavg_check,
     .server = fedavg_server,
     .client = fedavg_client,
 };

@@ -11,6 +11,6 @@ static const mpsl_param_spec fedprox_spec[] = {
                      "weight of the proximal term (mu/2)||w - w_global||^2"),
 };
 
-MPSL_PLUGIN(MPSL_KIND_AGGREGATION, "fedprox", "2.0.0",
+MPSL_PLUGIN(MPSL_KIND_AGGREGATION, "fedprox", "2.1.0",
             "FedProx: FedAvg with the proximal term (mu/2)||w - w_global||^2",
             &fedavg_api, fedavg_params, fedprox_spec);

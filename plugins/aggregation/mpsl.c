@@ -33,12 +33,20 @@
  * own b pairs as negatives). With `server` the server computes it over the whole
  * concatenated batch, every client's pairs as negatives for every other's, and the clients
  * exchange only tokens and cut-layer gradients; a classification loss stays with the clients,
- * whose labels never leave them. */
+ * whose labels never leave them.
+ *
+ * Dropout (dropout.h): in each step only the clients the host's participants() says are
+ * there take part; the server's batch is what arrived. A client that misses a step draws no
+ * batch in it: its pass simply goes on at its next step (in one_pass it may take part after
+ * its pass would have ended, up to the epoch's last step, to catch up; what is still left
+ * then is carried into the next epoch, as its cursor is). A step with fewer than min_clients
+ * there is skipped by all. */
 #include <math.h>
 #include <mpsl/plugin.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "dropout.h"
 #include "local_step.h"
 
 enum { EPOCH_ONE_PASS = 0, EPOCH_CYCLE = 1 };
@@ -54,6 +62,7 @@ typedef struct mpsl_params {
     int diagnostics_cross;  /* 1: the cross-accuracy matrix too (K x K evaluations) */
     int64_t sync_tokenizers_every; /* broadcast the averaged tokenizer every N epochs; 0 never */
     int retrieval_loss;     /* LOSS_ON_CLIENT (the reference) or LOSS_ON_SERVER */
+    mpsl_participation part; /* dropout, dropout_burst, min_clients, deadline */
 } mpsl_params;
 
 static const mpsl_param_spec mpsl_spec[] = {
@@ -83,6 +92,7 @@ static const mpsl_param_spec mpsl_spec[] = {
     MPSL_PARAM_ENUM(mpsl_params, retrieval_loss, "retrieval_loss", "client|server", "client",
                     "retrieval: client: each client's contrastive loss over its own pairs (the "
                     "reference); server: the server's over all clients' pairs at once"),
+    DROPOUT_PARAM_SPECS(mpsl_params, part),
 };
 
 /* Where the task's loss is computed: retrieval_loss: server moves it to the server; the check
@@ -142,6 +152,72 @@ static int64_t steps_per_epoch(const mpsl_session_api *api, mpsl_role *r, const 
     return steps;
 }
 
+/* Who takes part in a step. Every role keeps the same copy for all clients (participants()
+ * is a pure function of seed, client and step), so the server and the clients agree on it
+ * without a message. A client wants a step while it has taken part in fewer steps this epoch
+ * than its pass has (one_pass: ceil(n_k / b); cycle: every step); without dropout that is
+ * exactly the steps before its pass ends. */
+typedef struct attendance {
+    int64_t steps;          /* steps per epoch */
+    int64_t *pass;          /* per client: the steps of its part of an epoch */
+    int64_t *done;          /* per client: the steps it has taken part in this epoch */
+    uint8_t *want, *status; /* per client, for the step being decided */
+    int64_t skipped;        /* this epoch's steps that some client wanted but nobody took */
+    mpsl_slot_work *work;   /* deadline: what a step asks of each client */
+} attendance;
+
+/* T, D: tokens per sample and their width; C: outputs per sample. */
+static int attendance_setup(const mpsl_session_api *api, mpsl_role *r, const mpsl_params *p,
+                            int64_t T, int64_t D, int64_t C, attendance *a)
+{
+    int K = api->n_clients(r);
+    a->steps = steps_per_epoch(api, r, p);
+    a->pass = api->alloc(r, (size_t)K * sizeof *a->pass);
+    a->done = api->alloc(r, (size_t)K * sizeof *a->done);
+    a->want = api->alloc(r, (size_t)K);
+    a->status = api->alloc(r, (size_t)K);
+    a->work = api->alloc(r, (size_t)K * sizeof *a->work);
+    if (!a->pass || !a->done || !a->want || !a->status || !a->work) {
+        return MPSL_ERR_NOMEM;
+    }
+    /* a step of a full client batch b (a pass's last, smaller batch is predicted as full):
+     * tokens up, [logits down, their gradient and the loss value up], [cut-layer gradient
+     * down] */
+    int64_t b = client_batch(api, r, p), tokens = b * T * D * 4, outs = b * C * 4;
+    int loss = !loss_on_server(p), backward = !p->freeze_tokenizers;
+    for (int k = 0; k < K; k++) {
+        a->pass[k] = client_steps(api, r, p, k);
+        a->work[k] = (mpsl_slot_work){
+            .kind = MPSL_WORK_SPLIT_CLIENT, .loss = loss, .backward = backward, .steps = 1,
+            .samples = b, .up_bytes = tokens + (loss ? outs + 8 : 0),
+            .down_bytes = (loss ? outs : 0) + (backward ? tokens : 0),
+            .messages = 1 + (loss ? 3 : 0) + (backward ? 1 : 0)};
+    }
+    return MPSL_OK;
+}
+
+/* Decide step `step` of `epoch`: a->status per client; returns how many take part. */
+static int attendance_step(const mpsl_session_api *api, mpsl_role *r, const mpsl_params *p,
+                           attendance *a, int64_t epoch, int64_t step, mpsl_error *err)
+{
+    int K = api->n_clients(r), wanted = 0;
+    if (step == 0) {
+        memset(a->done, 0, (size_t)K * sizeof *a->done);
+        a->skipped = 0;
+    }
+    for (int k = 0; k < K; k++) {
+        a->want[k] = a->done[k] < a->pass[k];
+        wanted |= a->want[k];
+    }
+    int there = api->participants(r, &p->part, epoch * a->steps + step, a->want, a->work,
+                                  a->status, err);
+    for (int k = 0; k < K && there > 0; k++) {
+        a->done[k] += a->status[k] == MPSL_SLOT_TAKES_PART;
+    }
+    a->skipped += wanted && there == 0;
+    return there;
+}
+
 /* ---------------------------------------------------------------- the server */
 
 typedef struct server {
@@ -153,7 +229,7 @@ typedef struct server {
     float *uploads, *average; /* diagnostics: every client's tokenizer, and their average */
     double *figures;        /* diagnostics: per-client scratch */
     int64_t *offset;        /* first row of each client's slice in this step */
-    int64_t *steps;         /* the steps of an epoch each client takes part in */
+    attendance att;         /* who takes part in the step */
     double loss_sum;        /* the epoch's loss as the server knows it: from the clients' */
     int64_t seen;           /* reported loss values, weighted by their batch sizes */
     int64_t correct;        /* retrieval_loss: server: the hits of its own loss calls */
@@ -180,11 +256,11 @@ static int server_setup(const mpsl_session_api *api, mpsl_role *r, const mpsl_pa
     int64_t n_tok;
     api->model_part(sv->eval, MPSL_PART_TOKENIZERS, &n_tok);
     sv->offset = api->alloc(r, (size_t)(sv->K + 1) * sizeof *sv->offset);
-    sv->steps = api->alloc(r, (size_t)sv->K * sizeof *sv->steps);
     sv->tokens = api->alloc(r, rows * (size_t)(sv->T * sv->D) * sizeof(float));
     sv->logits_grad = api->alloc(r, rows * (size_t)sv->C * sizeof(float));
     sv->scratch = api->alloc(r, (size_t)(n_tok ? n_tok : 1) * sizeof(float));
-    if (!sv->offset || !sv->steps || !sv->tokens || !sv->logits_grad || !sv->scratch) {
+    if (!sv->offset || !sv->tokens || !sv->logits_grad || !sv->scratch ||
+        attendance_setup(api, r, p, sv->T, sv->D, sv->C, &sv->att) != MPSL_OK) {
         return MPSL_ERR_NOMEM;
     }
     if (p->diagnostics && !p->freeze_tokenizers) {
@@ -195,9 +271,6 @@ static int server_setup(const mpsl_session_api *api, mpsl_role *r, const mpsl_pa
             return MPSL_ERR_NOMEM;
         }
     }
-    for (int k = 0; k < sv->K; k++) {
-        sv->steps[k] = client_steps(api, r, p, k);
-    }
     return MPSL_OK;
 }
 
@@ -206,12 +279,12 @@ static int server_setup(const mpsl_session_api *api, mpsl_role *r, const mpsl_pa
  * loss itself: *out keeps the outputs for it). A client sitting the step out has an empty
  * slice and exchanges nothing. */
 static int server_forward(const mpsl_session_api *api, mpsl_role *r, const mpsl_params *p,
-                          server *sv, int64_t step, mpsl_tensor *out, mpsl_error *err)
+                          server *sv, mpsl_tensor *out, mpsl_error *err)
 {
     int64_t row = 0, TD = sv->T * sv->D;
     for (int k = 0; k < sv->K; k++) {
         sv->offset[k] = row;
-        if (step >= sv->steps[k]) {
+        if (sv->att.status[k] != MPSL_SLOT_TAKES_PART) {
             continue;
         }
         mpsl_tensor slot = f32(sv->tokens + row * TD, sv->b, sv->T, sv->D);
@@ -504,7 +577,7 @@ static int mpsl_server(const mpsl_host *h, const mpsl_session_api *api, mpsl_rol
     if (rc == MPSL_OK && loss_on_server(p)) {
         rc = api->keep(r, "correct", &sv.correct, sizeof sv.correct, err);
     }
-    int64_t epochs = api->settings(r)->epochs, steps = steps_per_epoch(api, r, p);
+    int64_t epochs = api->settings(r)->epochs, steps = sv.att.steps;
     for (int64_t epoch = api->first_epoch(r); epoch < epochs && rc == MPSL_OK; epoch++) {
         int64_t first = epoch == api->first_epoch(r) ? api->first_step(r) : 0;
         if (first == 0) {
@@ -512,10 +585,19 @@ static int mpsl_server(const mpsl_host *h, const mpsl_session_api *api, mpsl_rol
             sv.seen = 0;
             sv.correct = 0;
         }
+        for (int64_t step = 0; step < first && rc == MPSL_OK; step++) {
+            /* resumed inside the epoch: who took part in its steps so far */
+            rc = attendance_step(api, r, p, &sv.att, epoch, step, err) < 0 ? MPSL_ERR_INVALID
+                                                                           : MPSL_OK;
+        }
         for (int64_t step = first; step < steps && rc == MPSL_OK; step++) {
+            int there = attendance_step(api, r, p, &sv.att, epoch, step, err);
+            rc = there < 0 ? there : MPSL_OK;
             mpsl_tensor out;
-            rc = server_forward(api, r, p, &sv, step, &out, err);
-            if (rc == MPSL_OK) {
+            if (rc == MPSL_OK && there > 0) { /* a skipped step: nobody sends anything */
+                rc = server_forward(api, r, p, &sv, &out, err);
+            }
+            if (rc == MPSL_OK && there > 0) {
                 rc = loss_on_server(p) ? server_loss(api, r, p, &sv, epoch, &out, err)
                                        : server_backward(api, r, p, &sv, epoch, err);
             }
@@ -536,11 +618,17 @@ static int mpsl_server(const mpsl_host *h, const mpsl_session_api *api, mpsl_rol
         if (rc == MPSL_OK && sync_due(api, r, p, epoch)) {
             rc = send_average(api, r, &sv, err);
         }
+        if (rc == MPSL_OK && dropout_active(&p->part)) {
+            rc = api->record(r, "skipped_steps", (double)sv.att.skipped, err);
+        }
         if (rc == MPSL_OK) {
             /* train_loss is the server's view, from the loss values the clients reported (or
-             * its own); train_acc comes from the clients' own records (or its own hits). */
-            double acc = loss_on_server(p) ? (double)sv.correct / (double)sv.seen : -1.0;
-            rc = api->epoch_end(r, epoch, sv.eval, sv.loss_sum / (double)sv.seen, acc, err);
+             * its own); train_acc comes from the clients' own records (or its own hits). An
+             * epoch whose every step was skipped has neither. */
+            double acc = loss_on_server(p) && sv.seen ? (double)sv.correct / (double)sv.seen
+                                                      : -1.0;
+            double loss = sv.seen ? sv.loss_sum / (double)sv.seen : -1.0;
+            rc = api->epoch_end(r, epoch, sv.eval, loss, acc, err);
         }
     }
     return rc;
@@ -663,15 +751,30 @@ static int mpsl_client(const mpsl_host *h, const mpsl_session_api *api, mpsl_rol
     if (rc == MPSL_OK) {
         rc = api->keep(r, "stats", &st, sizeof st, err);
     }
-    int64_t epochs = api->settings(r)->epochs, steps = steps_per_epoch(api, r, p);
-    int64_t mine = client_steps(api, r, p, api->client_id(r));
+    attendance att = {0};
+    if (rc == MPSL_OK && attendance_setup(api, r, p, c.T, c.D, c.C, &att) != MPSL_OK) {
+        h->error_set(err, "out of memory for client %d", api->client_id(r));
+        rc = MPSL_ERR_NOMEM;
+    }
+    int me = api->client_id(r);
+    int64_t epochs = api->settings(r)->epochs, steps = att.steps;
     for (int64_t epoch = api->first_epoch(r); epoch < epochs && rc == MPSL_OK; epoch++) {
         int64_t first = epoch == api->first_epoch(r) ? api->first_step(r) : 0;
         if (first == 0) {
             st = (step_stats){0};
         }
-        for (int64_t step = first; step < steps && rc == MPSL_OK; step++) {
-            if (step < mine) {
+        dropout_tally tally = {0}; /* from decisions alone: replayed when resumed */
+        for (int64_t step = 0; step < steps && rc == MPSL_OK; step++) {
+            int there = attendance_step(api, r, p, &att, epoch, step, err);
+            if (there < 0) {
+                rc = there;
+                break;
+            }
+            dropout_count(&tally, att.status[me]);
+            if (step < first) {
+                continue; /* resumed inside the epoch: done before the checkpoint */
+            }
+            if (att.status[me] == MPSL_SLOT_TAKES_PART) {
                 rc = client_step(api, r, p, &c, epoch, &st, err);
             }
             /* a client that sits the step out still ends it: checkpoints are taken by all */
@@ -686,6 +789,9 @@ static int mpsl_client(const mpsl_host *h, const mpsl_session_api *api, mpsl_rol
             /* with the loss on the server a client knows no loss or hits of its own */
             rc = loss_on_server(p) ? api->record(r, "samples", (double)st.seen, err)
                                    : record_client_stats(api, r, &st, err);
+        }
+        if (rc == MPSL_OK && dropout_active(&p->part)) {
+            rc = dropout_record(api, r, &tally, err);
         }
         if (rc == MPSL_OK && !p->freeze_tokenizers) { /* upload for the evaluation model */
             int64_t n_tok;
@@ -714,6 +820,10 @@ static int mpsl_check(const mpsl_host *h, const mpsl_session_api *api, mpsl_role
 {
     const mpsl_params *p = params;
     int task = api->dataset_info(sr)->task;
+    int rc = dropout_check(h, api, sr, &p->part, api->n_clients(sr), where, err);
+    if (rc != MPSL_OK) {
+        return rc;
+    }
     if (loss_on_server(p) && task != MPSL_TASK_RETRIEVAL) {
         h->error_set(err, "%s.retrieval_loss: server needs a retrieval task, but the dataset's "
                      "task is %s: its loss needs the clients' labels, which never leave them "
@@ -732,6 +842,6 @@ static const mpsl_strategy_api mpsl_api = {
     .client = mpsl_client,
 };
 
-MPSL_PLUGIN(MPSL_KIND_AGGREGATION, "mpsl", "2.2.0",
+MPSL_PLUGIN(MPSL_KIND_AGGREGATION, "mpsl", "2.3.0",
             "parallel split learning: client tokenizers, one server pass over all clients",
             &mpsl_api, mpsl_params, mpsl_spec);

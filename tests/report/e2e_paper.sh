@@ -188,7 +188,7 @@ expect_refusal "plot steps of a run without them" "no per-step figure 'train_los
   "metrics.every_steps" -- "$MPSL" plot train_loss 7 --db r.db --x step -o x.svg
 expect_refusal "plot steps: a misspelt name" "did you mean 'train_loss'" -- \
   "$MPSL" plot train_los 1 --db r.db --x step -o x.svg
-expect_refusal "plot --x unknown" "--x wants epoch, step, bytes, seconds or comm, not 'time'" -- \
+expect_refusal "plot --x unknown" "--x wants epoch, step, bytes, seconds, comm or sim, not 'time'" -- \
   "$MPSL" plot test_acc 1 --db r.db --x time -o x.svg
 check "no file left by refusals" [ ! -e x.svg ]
 

@@ -607,9 +607,9 @@ struct mpsl_host {
  * client's report, evaluates the model it passes when due, and stores the epoch. */
 
 /* 2: send/recv carry MPSL_F64 tensors (8 bytes an element). 3: the server's diagnostics,
- * evaluate and record_client. A strategy built for an older version runs unchanged; one built
- * for a newer one is refused. */
-#define MPSL_SESSION_API_VERSION 3
+ * evaluate and record_client. 4: participants() (client dropout, min_clients). A strategy
+ * built for an older version runs unchanged; one built for a newer one is refused. */
+#define MPSL_SESSION_API_VERSION 4
 
 typedef struct mpsl_role mpsl_role;    /* one party of a run: the server or one client */
 typedef struct mpsl_model mpsl_model;
@@ -645,6 +645,39 @@ typedef struct mpsl_train_settings {
     int64_t eval_every;       /* evaluate every N epochs (and always after the last) */
     uint64_t seed;
 } mpsl_train_settings;
+
+/* Clients that are not there (since session API 4): a strategy's dropout settings, which
+ * participants() turns into who takes part in a slot (a round, a step). */
+typedef struct mpsl_participation {
+    double dropout;         /* share of slots a client misses (0: never) */
+    double dropout_burst;   /* mean length of a run of missed slots; 0: each slot independent */
+    int64_t min_clients;    /* fewer clients there: the slot is skipped (0 or 1: never) */
+    double deadline;        /* simulated seconds a client's slot may take (0: no deadline);
+                               needs the experiment's network model */
+} mpsl_participation;
+
+/* What a slot asks of one client, for the deadline: its steps and samples of a kind of work,
+ * the bytes it moves each way and its messages. */
+enum {
+    MPSL_WORK_LOCAL = 0,        /* steps of the whole model (FedAvg): forward, loss, backward */
+    MPSL_WORK_SPLIT_CLIENT = 1  /* an MPSL client's steps: tokenize, [loss], [backward] */
+};
+typedef struct mpsl_slot_work {
+    int kind;                   /* MPSL_WORK_* */
+    int loss, backward;         /* MPSL_WORK_SPLIT_CLIENT: the client computes the loss,
+                                   backpropagates its tokenizers */
+    int64_t steps, samples;
+    int64_t up_bytes, down_bytes, messages;
+} mpsl_slot_work;
+
+/* What participants() says of each client for one slot. */
+enum {
+    MPSL_SLOT_NOT_WANTED = 0,     /* the strategy did not ask it (not sampled, pass over) */
+    MPSL_SLOT_TAKES_PART = 1,
+    MPSL_SLOT_MISSED_DROPOUT = 2, /* it dropped out */
+    MPSL_SLOT_MISSED_TOO_FEW = 3, /* it was there, but fewer than min_clients were */
+    MPSL_SLOT_MISSED_DEADLINE = 4 /* its work would take longer than the deadline */
+};
 
 /* The session API: every function takes the calling role (or an object it created). */
 typedef struct mpsl_session_api {
@@ -797,6 +830,24 @@ typedef struct mpsl_session_api {
                     double *loss, mpsl_error *err);
     int (*record_client)(mpsl_role *r, int client, const char *name, double value,
                          mpsl_error *err);
+
+    /* --- participation (since session API 4): who of the clients the strategy wants in
+     * `slot` is there. A slot is a federated round, or an MPSL step numbered from the run's
+     * start (epoch x steps per epoch + step). want[k] non-zero: the strategy would have
+     * client k take part; status[k] (n_clients) receives MPSL_SLOT_*. With p->deadline,
+     * work[k] says what the slot asks of client k (work may be NULL otherwise), and a client
+     * whose simulated time for it (work_seconds) exceeds the deadline misses the slot.
+     * Returns how many take part, or a negative status. A pure function of (run seed,
+     * client, slot), p and work: every role on every rank gets the same answer without a
+     * message, and asking draws from no random stream (docs/config.md: the dropout model).
+     * work_seconds(): the simulated seconds of `w` for client `client` under the
+     * experiment's network model (its FLOPs measured once per kind of step, affine in the
+     * samples; its bytes over the client's link); negative with err set when the experiment
+     * has no network model. */
+    int (*participants)(mpsl_role *r, const mpsl_participation *p, int64_t slot,
+                        const uint8_t *want, const mpsl_slot_work *work, uint8_t *status,
+                        mpsl_error *err);
+    double (*work_seconds)(mpsl_role *r, int client, const mpsl_slot_work *w, mpsl_error *err);
 } mpsl_session_api;
 
 /* A role function runs one party from the first epoch to the last and returns MPSL_OK, or
