@@ -18,9 +18,10 @@ struct message {
     mpsl_tensor t;              /* data points into the same allocation */
 };
 
-static const char *const kind_names[] = {"activations", "logits", "logit_grads", "cut_grads",
-                                         "parameters",  "scalars", "report",     "failed",
-                                         "done",        "checkpoint", "heartbeat"};
+static const char *const kind_names[] = {"activations", "logits",     "logit_grads", "cut_grads",
+                                         "parameters",  "scalars",    "features",
+                                         "feature_grads", "report",   "failed",      "done",
+                                         "checkpoint",  "heartbeat"};
 _Static_assert(MPSL_COUNT(kind_names) == MSG_KIND_ALL, "a message kind has no name");
 
 const char *message_kind_name(int kind)

@@ -216,6 +216,40 @@ static int a_model_encode_backward(mpsl_model *m, const mpsl_tensor *dlogits,
     return rc;
 }
 
+static int a_model_features(mpsl_model *m, const mpsl_tensor *tokens, mpsl_tensor *features,
+                            mpsl_error *err)
+{
+    int rc;
+    CHARGED_TO(m, model_features(m, tokens, features, err));
+    return rc;
+}
+
+static int a_model_features_backward(mpsl_model *m, const mpsl_tensor *dfeatures,
+                                     mpsl_tensor *dtokens, mpsl_error *err)
+{
+    int rc;
+    CHARGED_TO(m, model_features_backward(m, dfeatures, dtokens, err));
+    return rc;
+}
+
+static int a_model_head(mpsl_model *m, const mpsl_tensor *features, mpsl_tensor *outputs,
+                        mpsl_error *err)
+{
+    int rc;
+    CHARGED_TO(m, model_head(m, features, outputs, err));
+    return rc;
+}
+
+static int a_model_head_backward(mpsl_model *m, const mpsl_tensor *doutputs,
+                                 mpsl_tensor *dfeatures, mpsl_error *err)
+{
+    int rc;
+    CHARGED_TO(m, model_head_backward(m, doutputs, dfeatures, err));
+    return rc;
+}
+
+static int64_t a_model_feature_width(mpsl_model *m) { return m->Dh; }
+
 static int a_model_copy(mpsl_model *dst, const mpsl_model *src, mpsl_error *err)
 {
     if (dst->role != src->role) {
@@ -834,6 +868,11 @@ const mpsl_session_api *session_api(void)
         .first_step = a_first_step,
         .evaluate = a_evaluate,
         .record_client = a_record_client,
+        .model_features = a_model_features,
+        .model_features_backward = a_model_features_backward,
+        .model_head = a_model_head,
+        .model_head_backward = a_model_head_backward,
+        .model_feature_width = a_model_feature_width,
     };
     return profile_on ? session_api_profiled(&api) : &api;
 }

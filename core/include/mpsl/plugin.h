@@ -607,9 +607,11 @@ struct mpsl_host {
  * client's report, evaluates the model it passes when due, and stores the epoch. */
 
 /* 2: send/recv carry MPSL_F64 tensors (8 bytes an element). 3: the server's diagnostics,
- * evaluate and record_client. A strategy built for an older version runs unchanged; one built
+ * evaluate and record_client. 4: the U-shaped split (model_features, model_head and their
+ * backward passes, model_feature_width; message kinds MPSL_MSG_FEATURES and
+ * MPSL_MSG_FEATURE_GRADS). A strategy built for an older version runs unchanged; one built
  * for a newer one is refused. */
-#define MPSL_SESSION_API_VERSION 3
+#define MPSL_SESSION_API_VERSION 4
 
 typedef struct mpsl_role mpsl_role;    /* one party of a run: the server or one client */
 typedef struct mpsl_model mpsl_model;
@@ -632,6 +634,9 @@ typedef enum mpsl_msg_kind {
     MPSL_MSG_PARAMETERS,      /* model parameters, either way (federated learning) */
     MPSL_MSG_SCALARS,         /* losses, sample counts and other small values (F64 for a
                                  loss, so the server's figures equal the client's) */
+    MPSL_MSG_FEATURES,        /* encoder outputs down to a client that holds the head
+                                 (U-shaped split; since session API 4) */
+    MPSL_MSG_FEATURE_GRADS,   /* that client's loss gradient w.r.t. its features, up */
     MPSL_MSG_KIND_COUNT
 } mpsl_msg_kind;
 
@@ -797,6 +802,24 @@ typedef struct mpsl_session_api {
                     double *loss, mpsl_error *err);
     int (*record_client)(mpsl_role *r, int client, const char *name, double value,
                          mpsl_error *err);
+
+    /* --- the U-shaped split (since session API 4): the server runs the encoder alone, a
+     * client the head alone. model_features(): encoder of a model holding MPSL_PART_ENCODER
+     * on tokens (n,T,D) -> features (n,T,Dh) owned by the model, valid until the next call;
+     * model_features_backward(): dfeatures (n,T,Dh) -> dtokens (n,T,D). model_head(): the
+     * head of a model holding MPSL_PART_HEAD without the encoder on features (n,T,Dh) ->
+     * outputs (n,C) as model_encode gives them; model_head_backward(): doutputs (n,C) ->
+     * dfeatures (n,T,Dh) owned by the model. model_feature_width(): Dh, the encoder's output
+     * width (the same in every model of a run). Work is counted as the model's party's. */
+    int (*model_features)(mpsl_model *m, const mpsl_tensor *tokens, mpsl_tensor *features,
+                          mpsl_error *err);
+    int (*model_features_backward)(mpsl_model *m, const mpsl_tensor *dfeatures,
+                                   mpsl_tensor *dtokens, mpsl_error *err);
+    int (*model_head)(mpsl_model *m, const mpsl_tensor *features, mpsl_tensor *outputs,
+                      mpsl_error *err);
+    int (*model_head_backward)(mpsl_model *m, const mpsl_tensor *doutputs,
+                               mpsl_tensor *dfeatures, mpsl_error *err);
+    int64_t (*model_feature_width)(mpsl_model *m);
 } mpsl_session_api;
 
 /* A role function runs one party from the first epoch to the last and returns MPSL_OK, or
