@@ -58,6 +58,8 @@ typedef struct experiment {
     optim_settings optim;
     int64_t metrics_every_steps;    /* metrics.every_steps (0: none) */
     int metrics_per_client_test;    /* metrics.per_client_test */
+    int metrics_leakage_audit;      /* metrics.leakage_audit */
+    int64_t metrics_leakage_samples; /* metrics.leakage_samples */
 
     struct {
         const char *path;       /* model.weights.path: a safetensors file, NULL for none */

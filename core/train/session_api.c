@@ -16,6 +16,7 @@
 #include "results/store.h"
 #include "train/model.h"
 #include "train/optim.h"
+#include "train/audit.h"
 #include "train/checkpoint.h"
 #include "train/session.h"
 #include "util/profile.h"
@@ -86,6 +87,13 @@ static int64_t a_next_batch(mpsl_role *r, mpsl_batch *b, int64_t n, mpsl_error *
     int64_t got = session_client_next(r->s, r->id, b, n, err);
     if (got > 0 && r->id != MPSL_SERVER) {
         r->step++; /* a client's steps are the batches it draws (the server reports its own) */
+    }
+    if (got > 0 && r->id != MPSL_SERVER && r->s->ex->metrics_leakage_audit) {
+        /* the audit's ground truth, on its own path to the observer (audit.h) */
+        int rc = audit_send_labels(r, b->labels, got, err);
+        if (rc != MPSL_OK) {
+            return rc;
+        }
     }
     return got;
 }

@@ -1,0 +1,371 @@
+/* audit.c: the label-leakage observer (audit.h, docs/privacy.md). What it uses of each
+ * message is what the server's role received; the labels come only from its own path. Rows
+ * of a client's message are matched with the labels of the batch that client drew last:
+ * every strategy's client draws a batch, then sends what it computed from it, in order, and
+ * messages from one sender arrive in order, in one process and over MPI. */
+#include "audit.h"
+
+#include <stdio.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "train/attacks.h"
+#include "train/model.h"
+
+/* What the server receives that depends on a batch's labels. */
+enum { ST_ACTIVATIONS = 0, ST_LOGIT_GRADS, ST_FEATURE_GRADS, ST_COUNT };
+static const char *const stream_name[ST_COUNT] = {"activations", "logit_grads",
+                                                  "feature_grads"};
+
+#define AUDIT_MAX_ROWS 200000   /* norm scores an epoch, per stream */
+#define AUDIT_MAX_PAIRS 200000  /* direction pairs an epoch, per stream */
+
+typedef struct stream {
+    /* clustering: the epoch's first `samples` rows */
+    float *x;
+    int32_t *x_labels;
+    int64_t x_n, dim;
+    /* norms */
+    double *norm;
+    int32_t *norm_labels;
+    int64_t norm_n;
+    /* direction pairs */
+    double *pair_score;
+    uint8_t *pair_same;
+    int64_t pair_n;
+    /* sign attack (logit gradients) */
+    int64_t sign_hits, sign_n;
+} stream;
+
+typedef struct client_view {
+    int32_t *labels;        /* the batch it drew last */
+    int64_t n, cap;
+    double *hist;           /* (C) labels drawn since its last full-model upload */
+    float *global_bias;     /* (C) the head bias of the model the server sent it */
+    int has_global;
+    double hist_error;      /* this epoch's, -1 when none */
+} client_view;
+
+struct audit {
+    mpsl_session *s;
+    int64_t C, samples;
+    stream st[ST_COUNT];
+    client_view *cv;
+    int64_t *class_seen;    /* (C) labels of this epoch's batches, for the majority baseline */
+    int64_t P;              /* trainable floats of the whole model: a FedAvg model message */
+    int64_t bias_at;        /* the head bias among them; -1 when the head has none */
+    double hist_sum, hist_uniform_sum;
+    int64_t hist_n;
+    int64_t unmatched;      /* messages whose rows did not match their client's labels */
+};
+
+/* Where the head's bias (the last trainable 1-D tensor of C floats in the head) sits among
+ * the trainable floats, as FedAvg packs them; -1 if there is none. */
+static int locate_bias(audit *a, mpsl_error *err)
+{
+    mpsl_model *m;
+    int rc = model_create(a->s, MPSL_PART_ALL, &m, err);
+    if (rc != MPSL_OK) {
+        return rc;
+    }
+    a->P = m->n_trainable;
+    a->bias_at = -1;
+    for (int i = 0; i < m->n_decls; i++) {
+        const param_decl *d = &m->decls[i];
+        if (d->offset >= m->head.base && d->offset < m->head.base + m->head.count &&
+            d->ndim == 1 && d->count == a->C && m->trainable[d->offset]) {
+            int64_t before = 0;
+            for (int64_t j = 0; j < d->offset; j++) {
+                before += m->trainable[j];
+            }
+            a->bias_at = before;
+        }
+    }
+    model_destroy(m);
+    return MPSL_OK;
+}
+
+int audit_open(mpsl_session *s, mpsl_error *err)
+{
+    if (!s->ex->metrics_leakage_audit) {
+        return MPSL_OK;
+    }
+    if (s->info.task != MPSL_TASK_CLASSIFICATION) {
+        return mpsl_err(err, "metrics.leakage_audit: the audit recovers class labels and needs "
+                        "a classification dataset, but this one's task is %s",
+                        mpsl_task_name(s->info.task));
+    }
+    audit *a = calloc(1, sizeof *a);
+    if (!a) {
+        return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
+    }
+    s->audit = a;
+    a->s = s;
+    a->C = s->info.n_classes;
+    a->samples = s->ex->metrics_leakage_samples;
+    int K = s->ex->n_clients;
+    a->cv = calloc((size_t)K, sizeof *a->cv);
+    a->class_seen = calloc((size_t)a->C, sizeof *a->class_seen);
+    if (!a->cv || !a->class_seen) {
+        return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
+    }
+    for (int k = 0; k < K; k++) {
+        a->cv[k].hist = calloc((size_t)a->C, sizeof(double));
+        a->cv[k].global_bias = calloc((size_t)a->C, sizeof(float));
+        a->cv[k].hist_error = -1.0;
+        if (!a->cv[k].hist || !a->cv[k].global_bias) {
+            return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
+        }
+    }
+    for (int i = 0; i < ST_COUNT; i++) {
+        stream *st = &a->st[i];
+        st->x_labels = malloc((size_t)(a->samples ? a->samples : 1) * sizeof(int32_t));
+        st->norm = malloc(AUDIT_MAX_ROWS * sizeof(double));
+        st->norm_labels = malloc(AUDIT_MAX_ROWS * sizeof(int32_t));
+        st->pair_score = malloc(AUDIT_MAX_PAIRS * sizeof(double));
+        st->pair_same = malloc(AUDIT_MAX_PAIRS);
+        if (!st->x_labels || !st->norm || !st->norm_labels || !st->pair_score ||
+            !st->pair_same) {
+            return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory for the audit");
+        }
+    }
+    return locate_bias(a, err);
+}
+
+void audit_close(mpsl_session *s)
+{
+    audit *a = s->audit;
+    if (!a) {
+        return;
+    }
+    for (int k = 0; a->cv && k < s->ex->n_clients; k++) {
+        free(a->cv[k].labels);
+        free(a->cv[k].hist);
+        free(a->cv[k].global_bias);
+    }
+    for (int i = 0; i < ST_COUNT; i++) {
+        stream *st = &a->st[i];
+        free(st->x), free(st->x_labels), free(st->norm), free(st->norm_labels);
+        free(st->pair_score), free(st->pair_same);
+    }
+    free(a->cv);
+    free(a->class_seen);
+    free(a);
+    s->audit = NULL;
+}
+
+int audit_send_labels(mpsl_role *r, const int32_t *labels, int64_t n, mpsl_error *err)
+{
+    mpsl_tensor t = {.data = (void *)labels, .dtype = MPSL_I32, .ndim = 1, .shape = {n}};
+    return messages_send(r, MPSL_SERVER, MSG_AUDIT_LABELS, &t, err);
+}
+
+static void take_labels(audit *a, int k, const mpsl_tensor *t)
+{
+    client_view *v = &a->cv[k];
+    int64_t n = t->shape[0];
+    if (n > v->cap) {
+        int32_t *grown = realloc(v->labels, (size_t)n * sizeof *grown);
+        if (!grown) {
+            v->n = 0;
+            return;
+        }
+        v->labels = grown;
+        v->cap = n;
+    }
+    memcpy(v->labels, t->data, (size_t)n * sizeof(int32_t));
+    v->n = n;
+    for (int64_t i = 0; i < n; i++) {
+        int32_t y = v->labels[i];
+        if (y >= 0 && y < a->C) {
+            v->hist[y] += 1.0;
+            a->class_seen[y]++;
+        }
+    }
+}
+
+/* The rows of one message from client k, each with its label. */
+static void take_rows(audit *a, int k, int which, const mpsl_tensor *t)
+{
+    client_view *v = &a->cv[k];
+    int64_t n = t->shape[0], per = 1;
+    for (int d = 1; d < t->ndim; d++) {
+        per *= t->shape[d];
+    }
+    if (n != v->n || t->dtype != MPSL_F32) {
+        a->unmatched++;
+        return;
+    }
+    const float *rows = t->data;
+    stream *st = &a->st[which];
+    if (st->dim == 0 && a->samples > 0) {
+        st->x = malloc((size_t)a->samples * (size_t)per * sizeof(float));
+        st->dim = st->x ? per : 0;
+    }
+    for (int64_t i = 0; i < n && st->dim == per && st->x_n < a->samples; i++, st->x_n++) {
+        memcpy(st->x + st->x_n * per, rows + i * per, (size_t)per * sizeof(float));
+        st->x_labels[st->x_n] = v->labels[i];
+    }
+    if (which == ST_ACTIVATIONS) {
+        return; /* tokens: only the clustering attack applies */
+    }
+    for (int64_t i = 0; i < n && st->norm_n < AUDIT_MAX_ROWS; i++, st->norm_n++) {
+        double q = 0.0;
+        for (int64_t j = 0; j < per; j++) {
+            q += (double)rows[i * per + j] * (double)rows[i * per + j];
+        }
+        st->norm[st->norm_n] = q;
+        st->norm_labels[st->norm_n] = v->labels[i];
+    }
+    attack_direction_pairs(rows, n, per, v->labels, st->pair_score, st->pair_same,
+                           AUDIT_MAX_PAIRS, &st->pair_n);
+    if (which == ST_LOGIT_GRADS && per == a->C) {
+        st->sign_hits += attack_sign_hits(rows, n, per, v->labels);
+        st->sign_n += n;
+    }
+}
+
+/* FedAvg/FedProx: the server's model to client k, or client k's model back. */
+static void take_model(audit *a, int k, int up, const mpsl_tensor *t)
+{
+    client_view *v = &a->cv[k];
+    if (a->bias_at < 0 || t->ndim != 1 || t->shape[0] != a->P || t->dtype != MPSL_F32) {
+        return; /* not a whole model (MPSL's tokenizers or heads), or no bias to read */
+    }
+    const float *bias = (const float *)t->data + a->bias_at;
+    if (!up) {
+        memcpy(v->global_bias, bias, (size_t)a->C * sizeof(float));
+        v->has_global = 1;
+        memset(v->hist, 0, (size_t)a->C * sizeof(double)); /* the round starts */
+        return;
+    }
+    if (!v->has_global) {
+        return;
+    }
+    double total = 0.0;
+    for (int64_t c = 0; c < a->C; c++) {
+        total += v->hist[c];
+    }
+    float *delta = malloc((size_t)a->C * sizeof *delta);
+    double *est = malloc((size_t)a->C * sizeof *est), *truth = malloc((size_t)a->C * sizeof *truth);
+    double *uniform = malloc((size_t)a->C * sizeof *uniform);
+    if (delta && est && truth && uniform && total > 0.0) {
+        for (int64_t c = 0; c < a->C; c++) {
+            delta[c] = bias[c] - v->global_bias[c];
+            truth[c] = v->hist[c] / total;
+            uniform[c] = 1.0 / (double)a->C;
+        }
+        attack_label_shares(delta, a->C, est);
+        v->hist_error = attack_tv_distance(est, truth, a->C);
+        a->hist_sum += v->hist_error;
+        a->hist_uniform_sum += attack_tv_distance(uniform, truth, a->C);
+        a->hist_n++;
+    }
+    free(delta), free(est), free(truth), free(uniform);
+    v->has_global = 0;
+}
+
+void audit_observe(mpsl_session *s, const message *msg)
+{
+    audit *a = s->audit;
+    int kind = message_kind(msg), from = message_from(msg), to = message_to(msg);
+    const mpsl_tensor *t = message_tensor(msg);
+    if (!a) {
+        return;
+    }
+    if (kind == MSG_AUDIT_LABELS) {
+        if (from >= 0 && t->dtype == MPSL_I32 && t->ndim == 1) {
+            take_labels(a, from, t);
+        }
+        return;
+    }
+    if (from == MPSL_SERVER) { /* the server's own sends: what it gave each client */
+        if (kind == MPSL_MSG_PARAMETERS) {
+            take_model(a, to, 0, t);
+        }
+        return;
+    }
+    switch (kind) {
+    case MPSL_MSG_ACTIVATIONS:
+        take_rows(a, from, ST_ACTIVATIONS, t);
+        break;
+    case MPSL_MSG_LOGIT_GRADS:
+        take_rows(a, from, ST_LOGIT_GRADS, t);
+        break;
+    case MPSL_MSG_FEATURE_GRADS:
+        take_rows(a, from, ST_FEATURE_GRADS, t);
+        break;
+    case MPSL_MSG_PARAMETERS:
+        take_model(a, from, 1, t);
+        break;
+    default:
+        break;
+    }
+}
+
+static int put(audit *a, int64_t epoch, const char *name, const char *suffix, double value,
+               mpsl_error *err)
+{
+    char full[64];
+    snprintf(full, sizeof full, "audit_%s%s%s", name, suffix ? "_" : "", suffix ? suffix : "");
+    return value < 0.0 ? MPSL_OK : store_metric(a->s->db, a->s->run_id, epoch, full, value, err);
+}
+
+int audit_store_epoch(mpsl_session *s, int64_t epoch, mpsl_error *err)
+{
+    audit *a = s->audit;
+    if (!a) {
+        return MPSL_OK;
+    }
+    int rc = MPSL_OK;
+    int64_t seen = 0, most = 0;
+    for (int64_t c = 0; c < a->C; c++) {
+        seen += a->class_seen[c];
+        most = a->class_seen[c] > most ? a->class_seen[c] : most;
+    }
+    if (seen > 0) { /* what always guessing the most common class would score */
+        rc = put(a, epoch, "majority_acc", NULL, (double)most / (double)seen, err);
+    }
+    for (int i = 0; i < ST_COUNT && rc == MPSL_OK; i++) {
+        stream *st = &a->st[i];
+        if (st->sign_n > 0) {
+            rc = put(a, epoch, "sign_acc", NULL, (double)st->sign_hits / (double)st->sign_n, err);
+        }
+        if (rc == MPSL_OK && st->norm_n > 0) {
+            rc = put(a, epoch, "norm_auc", stream_name[i],
+                     attack_norm_auc(st->norm, st->norm_labels, st->norm_n, a->C), err);
+        }
+        if (rc == MPSL_OK && st->pair_n > 0) {
+            rc = put(a, epoch, "direction_auc", stream_name[i],
+                     attack_auc(st->pair_score, st->pair_same, st->pair_n), err);
+        }
+        if (rc == MPSL_OK && st->x_n > 0) {
+            uint64_t seed = s->ex->train.seed ^ ((uint64_t)epoch << 8) ^ (uint64_t)i;
+            rc = put(a, epoch, "cluster_acc", stream_name[i],
+                     attack_cluster_acc(st->x, st->x_n, st->dim, st->x_labels, a->C, seed), err);
+        }
+        st->x_n = st->norm_n = st->pair_n = st->sign_hits = st->sign_n = 0;
+    }
+    if (rc == MPSL_OK && a->hist_n > 0) {
+        rc = put(a, epoch, "hist_error", NULL, a->hist_sum / (double)a->hist_n, err);
+        if (rc == MPSL_OK) {
+            rc = put(a, epoch, "hist_error_uniform", NULL,
+                     a->hist_uniform_sum / (double)a->hist_n, err);
+        }
+    }
+    for (int k = 0; k < s->ex->n_clients && rc == MPSL_OK; k++) {
+        if (a->cv[k].hist_error >= 0.0) {
+            rc = store_client_metric(s->db, s->run_id, epoch, k, "audit_hist_error",
+                                     a->cv[k].hist_error, err);
+        }
+        a->cv[k].hist_error = -1.0;
+    }
+    if (rc == MPSL_OK && a->unmatched > 0) {
+        rc = put(a, epoch, "unmatched_messages", NULL, (double)a->unmatched, err);
+    }
+    a->hist_sum = a->hist_uniform_sum = 0.0;
+    a->hist_n = a->unmatched = 0;
+    memset(a->class_seen, 0, (size_t)a->C * sizeof *a->class_seen);
+    return rc;
+}
