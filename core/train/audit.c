@@ -2,7 +2,11 @@
  * message is what the server's role received; the labels come only from its own path. Rows
  * of a client's message are matched with the labels of the batch that client drew last:
  * every strategy's client draws a batch, then sends what it computed from it, in order, and
- * messages from one sender arrive in order, in one process and over MPI. */
+ * messages from one sender arrive in order, in one process and over MPI. What the figures
+ * cover must not depend on how messages of different clients interleave (which differs
+ * between one process and MPI): the clustering sample takes each client's first rows, in its
+ * own region, and what a client sends after its end-of-epoch report (the first batch of its
+ * next epoch, which may arrive before the server ends the epoch) is held for the next one. */
 #include "audit.h"
 
 #include <stdio.h>
@@ -23,9 +27,10 @@ static const char *const stream_name[ST_COUNT] = {"activations", "logit_grads",
 
 typedef struct stream {
     /* clustering: the epoch's first `samples` rows */
-    float *x;
+    float *x;               /* (K regions of samples / K rows) */
     int32_t *x_labels;
-    int64_t x_n, dim;
+    int64_t *x_count;       /* (K) rows in each client's region */
+    int64_t dim;
     /* norms */
     double *norm;
     int32_t *norm_labels;
@@ -41,6 +46,11 @@ typedef struct stream {
 typedef struct client_view {
     int32_t *labels;        /* the batch it drew last */
     int64_t n, cap;
+    int64_t reported;       /* its end-of-epoch reports so far */
+    int64_t *ahead_classes; /* (C) labels it drew after its report, for the next epoch */
+    float *ahead_rows;      /* activations it sent after its report (one batch) */
+    int32_t *ahead_labels;
+    int64_t ahead_n, ahead_per;
     double *hist;           /* (C) labels drawn since its last full-model upload */
     float *global_bias;     /* (C) the head bias of the model the server sent it */
     int has_global;
@@ -58,7 +68,14 @@ struct audit {
     double hist_sum, hist_uniform_sum;
     int64_t hist_n;
     int64_t unmatched;      /* messages whose rows did not match their client's labels */
+    int64_t stored;         /* epochs stored so far */
 };
+
+/* Whether client k has ended the epoch the observer is still collecting. */
+static int ahead(const audit *a, int k)
+{
+    return a->cv[k].reported > a->stored;
+}
 
 /* Where the head's bias (the last trainable 1-D tensor of C floats in the head) sits among
  * the trainable floats, as FedAvg packs them; -1 if there is none. */
@@ -114,7 +131,8 @@ int audit_open(mpsl_session *s, mpsl_error *err)
         a->cv[k].hist = calloc((size_t)a->C, sizeof(double));
         a->cv[k].global_bias = calloc((size_t)a->C, sizeof(float));
         a->cv[k].hist_error = -1.0;
-        if (!a->cv[k].hist || !a->cv[k].global_bias) {
+        a->cv[k].ahead_classes = calloc((size_t)a->C, sizeof(int64_t));
+        if (!a->cv[k].hist || !a->cv[k].global_bias || !a->cv[k].ahead_classes) {
             return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
         }
     }
@@ -143,10 +161,13 @@ void audit_close(mpsl_session *s)
         free(a->cv[k].labels);
         free(a->cv[k].hist);
         free(a->cv[k].global_bias);
+        free(a->cv[k].ahead_classes);
+        free(a->cv[k].ahead_rows);
+        free(a->cv[k].ahead_labels);
     }
     for (int i = 0; i < ST_COUNT; i++) {
         stream *st = &a->st[i];
-        free(st->x), free(st->x_labels), free(st->norm), free(st->norm_labels);
+        free(st->x), free(st->x_labels), free(st->x_count), free(st->norm), free(st->norm_labels);
         free(st->pair_score), free(st->pair_same);
     }
     free(a->cv);
@@ -180,8 +201,33 @@ static void take_labels(audit *a, int k, const mpsl_tensor *t)
         int32_t y = v->labels[i];
         if (y >= 0 && y < a->C) {
             v->hist[y] += 1.0;
-            a->class_seen[y]++;
+            if (ahead(a, k)) {
+                v->ahead_classes[y]++;
+            } else {
+                a->class_seen[y]++;
+            }
         }
+    }
+}
+
+/* Client k's first rows of the epoch into its own region of the clustering sample. */
+static void sample_rows(audit *a, int k, stream *st, const float *rows, const int32_t *labels,
+                        int64_t n, int64_t per)
+{
+    int K = a->s->ex->n_clients;
+    int64_t quota = a->samples / K;
+    if (st->dim == 0 && quota > 0) {
+        st->x = malloc((size_t)(quota * K) * (size_t)per * sizeof(float));
+        st->x_count = calloc((size_t)K, sizeof *st->x_count);
+        st->dim = st->x && st->x_count ? per : 0;
+    }
+    if (st->dim != per) {
+        return;
+    }
+    for (int64_t i = 0; i < n && st->x_count[k] < quota; i++) {
+        int64_t at = k * quota + st->x_count[k]++;
+        memcpy(st->x + at * per, rows + i * per, (size_t)per * sizeof(float));
+        st->x_labels[at] = labels[i];
     }
 }
 
@@ -199,14 +245,20 @@ static void take_rows(audit *a, int k, int which, const mpsl_tensor *t)
     }
     const float *rows = t->data;
     stream *st = &a->st[which];
-    if (st->dim == 0 && a->samples > 0) {
-        st->x = malloc((size_t)a->samples * (size_t)per * sizeof(float));
-        st->dim = st->x ? per : 0;
+    if (which == ST_ACTIVATIONS && ahead(a, k)) { /* its next epoch's first batch: held */
+        float *r2 = realloc(v->ahead_rows, (size_t)(n * per) * sizeof(float));
+        int32_t *l2 = realloc(v->ahead_labels, (size_t)n * sizeof(int32_t));
+        v->ahead_rows = r2 ? r2 : v->ahead_rows;
+        v->ahead_labels = l2 ? l2 : v->ahead_labels;
+        if (r2 && l2) {
+            memcpy(v->ahead_rows, rows, (size_t)(n * per) * sizeof(float));
+            memcpy(v->ahead_labels, v->labels, (size_t)n * sizeof(int32_t));
+            v->ahead_n = n;
+            v->ahead_per = per;
+        }
+        return;
     }
-    for (int64_t i = 0; i < n && st->dim == per && st->x_n < a->samples; i++, st->x_n++) {
-        memcpy(st->x + st->x_n * per, rows + i * per, (size_t)per * sizeof(float));
-        st->x_labels[st->x_n] = v->labels[i];
-    }
+    sample_rows(a, k, st, rows, v->labels, n, per);
     if (which == ST_ACTIVATIONS) {
         return; /* tokens: only the clustering attack applies */
     }
@@ -272,6 +324,12 @@ void audit_observe(mpsl_session *s, const message *msg)
     int kind = message_kind(msg), from = message_from(msg), to = message_to(msg);
     const mpsl_tensor *t = message_tensor(msg);
     if (!a) {
+        return;
+    }
+    if (kind == MSG_REPORT) {
+        if (from >= 0) {
+            a->cv[from].reported++;
+        }
         return;
     }
     if (kind == MSG_AUDIT_LABELS) {
@@ -340,12 +398,22 @@ int audit_store_epoch(mpsl_session *s, int64_t epoch, mpsl_error *err)
             rc = put(a, epoch, "direction_auc", stream_name[i],
                      attack_auc(st->pair_score, st->pair_same, st->pair_n), err);
         }
-        if (rc == MPSL_OK && st->x_n > 0) {
+        /* the clients' regions of the clustering sample, in client order, made contiguous */
+        int64_t x_n = 0, quota = a->samples / s->ex->n_clients;
+        for (int k = 0; st->dim && k < s->ex->n_clients; k++) {
+            memmove(st->x + x_n * st->dim, st->x + k * quota * st->dim,
+                    (size_t)(st->x_count[k] * st->dim) * sizeof(float));
+            memmove(st->x_labels + x_n, st->x_labels + k * quota,
+                    (size_t)st->x_count[k] * sizeof(int32_t));
+            x_n += st->x_count[k];
+            st->x_count[k] = 0;
+        }
+        if (rc == MPSL_OK && x_n > 0) {
             uint64_t seed = s->ex->train.seed ^ ((uint64_t)epoch << 8) ^ (uint64_t)i;
             rc = put(a, epoch, "cluster_acc", stream_name[i],
-                     attack_cluster_acc(st->x, st->x_n, st->dim, st->x_labels, a->C, seed), err);
+                     attack_cluster_acc(st->x, x_n, st->dim, st->x_labels, a->C, seed), err);
         }
-        st->x_n = st->norm_n = st->pair_n = st->sign_hits = st->sign_n = 0;
+        st->norm_n = st->pair_n = st->sign_hits = st->sign_n = 0;
     }
     if (rc == MPSL_OK && a->hist_n > 0) {
         rc = put(a, epoch, "hist_error", NULL, a->hist_sum / (double)a->hist_n, err);
@@ -366,6 +434,20 @@ int audit_store_epoch(mpsl_session *s, int64_t epoch, mpsl_error *err)
     }
     a->hist_sum = a->hist_uniform_sum = 0.0;
     a->hist_n = a->unmatched = 0;
+    a->stored++;
+    /* what the clients sent of the next epoch before this one was stored now counts */
     memset(a->class_seen, 0, (size_t)a->C * sizeof *a->class_seen);
+    for (int k = 0; k < s->ex->n_clients; k++) {
+        client_view *v = &a->cv[k];
+        for (int64_t c = 0; c < a->C; c++) {
+            a->class_seen[c] += v->ahead_classes[c];
+            v->ahead_classes[c] = 0;
+        }
+        if (v->ahead_n > 0) {
+            sample_rows(a, k, &a->st[ST_ACTIVATIONS], v->ahead_rows, v->ahead_labels,
+                        v->ahead_n, v->ahead_per);
+            v->ahead_n = 0;
+        }
+    }
     return rc;
 }

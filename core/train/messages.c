@@ -111,7 +111,8 @@ void messages_deliver(driver *d, message *msg)
         free(msg);
         return;
     }
-    if (msg->to == MPSL_SERVER && msg->kind < MPSL_MSG_KIND_COUNT && d->s->audit) {
+    if (msg->to == MPSL_SERVER && (msg->kind < MPSL_MSG_KIND_COUNT || msg->kind == MSG_REPORT) &&
+        d->s->audit) {
         audit_observe(d->s, msg); /* what the server's role receives */
     }
     mpsl_role *r = driver_role(d, msg->to);
