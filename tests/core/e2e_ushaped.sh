@@ -98,9 +98,6 @@ expect_refusal "diagnostics need the server's head" "head_on_client" "diagnostic
 expect_refusal "unknown defence" "defence" "none, gaussian, max_norm" -- \
   "$MPSL" run fusion.yaml --db bad.db --set strategy.defence=marvel
 
-expect_refusal "estimate says it does not model the U-shaped split" "head_on_client" "does not model" -- \
-  "$MPSL" estimate fusion.yaml
-
 # No label crosses: what the clients send up is activations (b,10,32), feature gradients
 # (b,10,32), one loss value or parameters, all float32 but the loss values.
 MPSL_MESSAGE_TRACE="$WORK/trace.txt" expect_ok "traced run" "$MPSL" run fusion.yaml --db trace.db --set train.epochs=1
