@@ -65,6 +65,10 @@ struct audit {
     int64_t *class_seen;    /* (C) labels of this epoch's batches, for the majority baseline */
     int64_t P;              /* trainable floats of the whole model: a FedAvg model message */
     int64_t bias_at;        /* the head bias among them; -1 when the head has none */
+    int64_t head_n;         /* floats of the head: a U-shaped client's head upload (0: a size
+                               other uploads share, so no message is read as a head) */
+    int64_t head_bias_at;   /* the bias within the head; -1 when it has none */
+    float *init_bias;       /* (C) the head bias as initialised (the seed gives it) */
     double hist_sum, hist_uniform_sum;
     int64_t hist_n;
     int64_t unmatched;      /* messages whose rows did not match their client's labels */
@@ -78,7 +82,9 @@ static int ahead(const audit *a, int k)
 }
 
 /* Where the head's bias (the last trainable 1-D tensor of C floats in the head) sits among
- * the trainable floats, as FedAvg packs them; -1 if there is none. */
+ * the trainable floats, as FedAvg packs them, and within the head, as U-shaped MPSL uploads
+ * it; -1 if there is none. Its initial value is what the run's seed gives every model, which
+ * the server can compute as well: the reference for a client's first head upload. */
 static int locate_bias(audit *a, mpsl_error *err)
 {
     mpsl_model *m;
@@ -86,8 +92,11 @@ static int locate_bias(audit *a, mpsl_error *err)
     if (rc != MPSL_OK) {
         return rc;
     }
+    int64_t tok_base, n_tok;
+    model_part_span(m, MPSL_PART_TOKENIZERS, &tok_base, &n_tok);
     a->P = m->n_trainable;
-    a->bias_at = -1;
+    a->head_n = m->head.count != n_tok && m->head.count != a->P ? m->head.count : 0;
+    a->bias_at = a->head_bias_at = -1;
     for (int i = 0; i < m->n_decls; i++) {
         const param_decl *d = &m->decls[i];
         if (d->offset >= m->head.base && d->offset < m->head.base + m->head.count &&
@@ -97,7 +106,13 @@ static int locate_bias(audit *a, mpsl_error *err)
                 before += m->trainable[j];
             }
             a->bias_at = before;
+            a->head_bias_at = d->offset - m->head.base;
+            memcpy(a->init_bias, m->param + d->offset, (size_t)a->C * sizeof(float));
         }
+    }
+    for (int k = 0; k < a->s->ex->n_clients && a->head_bias_at >= 0; k++) {
+        memcpy(a->cv[k].global_bias, a->init_bias, (size_t)a->C * sizeof(float));
+        a->cv[k].has_global = 1; /* U-shaped: a client's head starts from the initial one */
     }
     model_destroy(m);
     return MPSL_OK;
@@ -124,7 +139,8 @@ int audit_open(mpsl_session *s, mpsl_error *err)
     int K = s->ex->n_clients;
     a->cv = calloc((size_t)K, sizeof *a->cv);
     a->class_seen = calloc((size_t)a->C, sizeof *a->class_seen);
-    if (!a->cv || !a->class_seen) {
+    a->init_bias = calloc((size_t)a->C, sizeof *a->init_bias);
+    if (!a->cv || !a->class_seen || !a->init_bias) {
         return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
     }
     for (int k = 0; k < K; k++) {
@@ -172,6 +188,7 @@ void audit_close(mpsl_session *s)
     }
     free(a->cv);
     free(a->class_seen);
+    free(a->init_bias);
     free(a);
     s->audit = NULL;
 }
@@ -278,18 +295,26 @@ static void take_rows(audit *a, int k, int which, const mpsl_tensor *t)
     }
 }
 
-/* FedAvg/FedProx: the server's model to client k, or client k's model back. */
+/* Parameters between the server and client k: FedAvg/FedProx's whole model (the global one
+ * down, the client's trained one up), or U-shaped MPSL's head (the client's up each epoch;
+ * the average down after a sync). The bias's change since the last model the client held
+ * against the labels it drew meanwhile. */
 static void take_model(audit *a, int k, int up, const mpsl_tensor *t)
 {
     client_view *v = &a->cv[k];
-    if (a->bias_at < 0 || t->ndim != 1 || t->shape[0] != a->P || t->dtype != MPSL_F32) {
-        return; /* not a whole model (MPSL's tokenizers or heads), or no bias to read */
+    if (t->ndim != 1 || t->dtype != MPSL_F32) {
+        return;
     }
-    const float *bias = (const float *)t->data + a->bias_at;
+    int whole = a->bias_at >= 0 && t->shape[0] == a->P;
+    int head = a->head_bias_at >= 0 && a->head_n > 0 && t->shape[0] == a->head_n;
+    if (!whole && !head) {
+        return; /* MPSL's tokenizers, or no bias to read */
+    }
+    const float *bias = (const float *)t->data + (whole ? a->bias_at : a->head_bias_at);
     if (!up) {
         memcpy(v->global_bias, bias, (size_t)a->C * sizeof(float));
         v->has_global = 1;
-        memset(v->hist, 0, (size_t)a->C * sizeof(double)); /* the round starts */
+        memset(v->hist, 0, (size_t)a->C * sizeof(double)); /* a round starts from it */
         return;
     }
     if (!v->has_global) {
@@ -315,7 +340,13 @@ static void take_model(audit *a, int k, int up, const mpsl_tensor *t)
         a->hist_n++;
     }
     free(delta), free(est), free(truth), free(uniform);
-    v->has_global = 0;
+    /* FedAvg: the next round starts from the model the server sends; U-shaped: the client
+     * trains on from the head it just uploaded */
+    v->has_global = head;
+    if (head) {
+        memcpy(v->global_bias, bias, (size_t)a->C * sizeof(float));
+        memset(v->hist, 0, (size_t)a->C * sizeof(double));
+    }
 }
 
 void audit_observe(mpsl_session *s, const message *msg)

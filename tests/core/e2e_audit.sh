@@ -2,8 +2,8 @@
 # e2e_audit.sh: the label-leakage audit (metrics.leakage_audit). On plain MPSL, where the
 # server holds the head, the sign attack recovers every label from the logit gradients, every
 # epoch; with the head on the clients there are no logit gradients, and the norm, direction
-# and clustering attacks run on the feature gradients; FedAvg's label counts are estimated
-# from each client's head-bias update. The audit changes nothing a run records or sends (its
+# and clustering attacks run on the feature gradients; label counts are estimated from each
+# client's head-bias update (FedAvg's round, U-shaped MPSL's epoch). The audit changes nothing a run records or sends (its
 # labels travel on a path of their own, counted nowhere and absent from the message trace); a
 # strategy's server role that tries to receive the layer's internal kinds is refused every
 # time; a defence lowers the sign attack's success; the figures are the same in one process
@@ -54,9 +54,11 @@ check "no int32 payload in the trace" [ "$(awk '$4 == "i32"' on.txt | wc -l)" = 
 
 expect_ok "u-shaped, audited" "$MPSL" run fusion.yaml --db a.db --set strategy.head_on_client=true
 check "u-shaped: no logit gradients, no sign attack" [ -z "$(m 3 audit_sign_acc)" ]
-for f in audit_norm_auc_feature_grads audit_direction_auc_feature_grads audit_cluster_acc_feature_grads audit_cluster_acc_activations; do
+for f in audit_norm_auc_feature_grads audit_direction_auc_feature_grads audit_cluster_acc_feature_grads audit_cluster_acc_activations audit_hist_error; do
   check "u-shaped: $f in [0,1] both epochs" in01 "$(m 3 $f)"
 done
+check "u-shaped: a histogram error per client and epoch, from its head uploads" \
+  [ "$(sql a.db "select count(*) from client_metrics where run_id=3 and name='audit_hist_error'")" = 8 ]
 
 expect_ok "fedavg, audited" "$MPSL" run fusion.yaml --db a.db --set "strategy={plugin: fedavg}" \
   --set 'data.partition={scheme: dirichlet, alpha: 0.5, min_per_client: 50}'
