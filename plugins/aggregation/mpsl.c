@@ -33,7 +33,12 @@
  * own b pairs as negatives). With `server` the server computes it over the whole
  * concatenated batch, every client's pairs as negatives for every other's, and the clients
  * exchange only tokens and cut-layer gradients; a classification loss stays with the clients,
- * whose labels never leave them. */
+ * whose labels never leave them.
+ *
+ * head_on_client: the U-shaped layout, in mpsl_ushaped.c: each client also holds a copy of the
+ * head, so the server never receives d(loss)/d(logits), which names every label
+ * (docs/privacy.md). defence: what each client does to the gradient it returns
+ * (grad_defence.h), in either layout. */
 #include <math.h>
 #include <mpsl/plugin.h>
 #include <stdio.h>
