@@ -5,9 +5,9 @@
 #   MPSL (head on the server) and U-shaped MPSL (head_on_client) without a defence, with
 #   Gaussian noise on the returned gradients (defence_noise 1 and 4) and with Li et al.'s
 #   max-norm heuristic; FedAvg without a defence; seeds 1 and 2.
-# Reduced to fit well within 15 minutes on two cores (about 4 to 10 here): ONE epoch (round) per run, not the
-# quickstart's five, so accuracies are early-training figures; the attacks' figures are those
-# of the same epoch. Writes privacy.db in the current directory and prints the table.
+# Reduced to fit well within 15 minutes on two cores (4 to 10 minutes here): ONE epoch (round)
+# per run, not the quickstart's five, so accuracies are early-training figures; the attacks'
+# figures are those of the same epoch. Writes privacy.db in the current directory and prints the table.
 #   bash experiments/privacy/run.sh            (MPSL=path/to/mpsl to choose the binary)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
