@@ -84,6 +84,12 @@ static void a_batch_destroy(mpsl_role *r, mpsl_batch *b)
 /* A client draws its own partition; the server the union of all (centralized training). */
 static int64_t a_next_batch(mpsl_role *r, mpsl_batch *b, int64_t n, mpsl_error *err)
 {
+    if (r->id == MPSL_SERVER && r->s->drv.api && r->s->drv.api->client) {
+        /* with client roles the data, labels included, are the clients': the union is
+         * centralized training's, whose strategy has no client role */
+        return mpsl_errs(err, MPSL_ERR_INVALID, "next_batch: the server role of a strategy "
+                         "with client roles draws no data; each client draws its own");
+    }
     int64_t got = session_client_next(r->s, r->id, b, n, err);
     if (got > 0 && r->id != MPSL_SERVER) {
         r->step++; /* a client's steps are the batches it draws (the server reports its own) */

@@ -5,8 +5,8 @@
 # and clustering attacks run on the feature gradients; label counts are estimated from each
 # client's head-bias update (FedAvg's round, U-shaped MPSL's epoch). The audit changes nothing a run records or sends (its
 # labels travel on a path of their own, counted nowhere and absent from the message trace); a
-# strategy's server role that tries to receive the layer's internal kinds is refused every
-# time; a defence lowers the sign attack's success; the figures are the same in one process
+# strategy's server role that tries to receive the layer's internal kinds, or to draw the
+# clients' data itself, is refused every time; a defence lowers the sign attack's success; the figures are the same in one process
 # and under `mpirun -n 3` (skipped without MPI); a retrieval dataset is refused.
 source "$(dirname "$0")/lib.sh"
 
@@ -73,6 +73,7 @@ check "a strong gaussian defence lowers the sign attack below 0.9 ($(m 5 audit_s
 
 # The server's code cannot receive the audit's labels: every internal kind is refused.
 expect_ok "a snooping server" "$MPSL" run fusion.yaml --db a.db --set "strategy={plugin: label_snoop}"
+check "drawing the clients' data on the server refused, each epoch" [ "$(sql a.db "select count(*) from epoch_metrics where run_id=6 and name='snoop_batch_refused' and value = 1")" = 2 ]
 check "every attempt refused (4 clients x 16 kinds, each epoch)" [ "$(sql a.db "select count(*) from epoch_metrics where run_id=6 and name='snoop_refused' and value = 64")" = 2 ]
 
 expect_refusal "retrieval is refused" "leakage_audit" "classification" -- \

@@ -679,7 +679,8 @@ typedef struct mpsl_session_api {
 
     /* --- data. batch_create allocates for up to max_n samples. next_batch draws the next up
      * to n samples of the role's data: a client's own partition; for the server the union of
-     * all clients' data (centralized training). Each pass is reshuffled from the run seed.
+     * all clients' data (centralized training: a strategy with client roles is refused, so
+     * its server never holds the clients' labels). Each pass is reshuffled from the run seed.
      * Returns the number drawn, 0 when a pass is complete (the next call starts a new pass),
      * or a negative status. */
     mpsl_batch *(*batch_create)(mpsl_role *r, int64_t max_n, mpsl_error *err);

@@ -1,8 +1,9 @@
 /* label_snoop.c: a strategy whose server role tries to receive, from every client, each
- * message kind the message layer keeps for itself, the leakage audit's labels among them.
- * Every attempt must be refused at once; it records how many were (snoop_refused) and ends
- * its epochs normally, so a run with metrics.leakage_audit shows the server's code cannot
- * reach the audit's labels through the session API. */
+ * message kind the message layer keeps for itself, the leakage audit's labels among them,
+ * and to draw the clients' data itself. Every attempt must be refused at once; it records how
+ * many were (snoop_refused, snoop_batch_refused) and ends its epochs normally, so a run with
+ * metrics.leakage_audit shows the server's code cannot reach the clients' labels through the
+ * session API. */
 #include <mpsl/plugin.h>
 
 #define SNOOP_KINDS 16  /* more than the layer's internal kinds, whatever their number */
@@ -14,6 +15,8 @@ static int snoop_server(const mpsl_host *h, const mpsl_session_api *api, mpsl_ro
     (void)params;
     mpsl_model *m;
     int rc = api->model_create(r, MPSL_PART_ALL, &m, err);
+    mpsl_batch *b = rc == MPSL_OK ? api->batch_create(r, 16, err) : NULL;
+    rc = rc == MPSL_OK && !b ? MPSL_ERR_NOMEM : rc;
     for (int64_t e = api->first_epoch(r); e < api->settings(r)->epochs && rc == MPSL_OK; e++) {
         int refused = 0;
         for (int k = 0; k < api->n_clients(r); k++) {
@@ -24,7 +27,12 @@ static int snoop_server(const mpsl_host *h, const mpsl_session_api *api, mpsl_ro
                 refused += api->recv(r, k, (mpsl_msg_kind)kind, &t, &e2) != MPSL_OK;
             }
         }
+        mpsl_error e3 = {{0}};
+        int batch_refused = api->next_batch(r, b, 16, &e3) < 0;
         rc = api->record(r, "snoop_refused", refused, err);
+        if (rc == MPSL_OK) {
+            rc = api->record(r, "snoop_batch_refused", batch_refused, err);
+        }
         if (rc == MPSL_OK) {
             rc = api->epoch_end(r, e, m, 1.0, 0.0, err);
         }
