@@ -74,7 +74,9 @@ static void below_text(const estimate *e, char *buf, size_t size)
 {
     const estimate_breakeven *be = &e->be;
     char width[96] = "width: not variable";
-    if (be->width_keys[0] && be->width_root > 0) {
+    if (be->width_unmodelled) {
+        snprintf(width, sizeof width, "width: not estimated for this layout");
+    } else if (be->width_keys[0] && be->width_root > 0) {
         snprintf(width, sizeof width, "width %s %.4g%s", be->width_above ? ">" : "<",
                  be->width_root, be->width_exact ? "" : " (approx.)");
     } else if (be->width_keys[0]) {

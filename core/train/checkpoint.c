@@ -17,7 +17,7 @@
 #include "train/sim_time.h"
 
 #define CKPT_MAGIC "MPSLCKPT"
-#define CKPT_VERSION 1
+#define CKPT_VERSION 2 /* 2: two more message kinds in the counters */
 #define ROLE_MAGIC 0x454c4f52u /* "ROLE" */
 
 /* ---------------------------------------------------------------- writing bytes */

@@ -80,12 +80,21 @@ static int64_t cursor_draw(int64_t *pos, int64_t n, int64_t want)
 
 /* ---------------------------------------------------------------- measured FLOPs */
 
-enum { STEP_SPLIT_CLIENT, STEP_SPLIT_SERVER, STEP_LOCAL };
+/* Split steps: MPSL's client (tokenizers) and server (encoder + head); U-shaped MPSL's client
+ * (tokenizers and a head) and server (the encoder alone); a whole model's local step. */
+enum { STEP_SPLIT_CLIENT, STEP_SPLIT_SERVER, STEP_USHAPED_CLIENT, STEP_USHAPED_SERVER, STEP_LOCAL };
+
+/* The steps that are handed tensors instead of drawing data. */
+static int is_server_step(int kind)
+{
+    return kind == STEP_SPLIT_SERVER || kind == STEP_USHAPED_SERVER;
+}
 
 /* One party's model and what a step of it needs; FLOPs per batch size, measured once each. */
 typedef struct bench {
     mpsl_session *s;
     mpsl_model *m;
+    mpsl_model *head;           /* STEP_USHAPED_CLIENT: its head, a model of its own */
     int kind;
     int backward;               /* STEP_SPLIT_CLIENT: 0 with frozen tokenizers */
     int loss;                   /* split steps: whether this party computes the task's loss */
@@ -105,17 +114,20 @@ static int bench_open(bench *b, mpsl_session *s, int parts, int kind, int backwa
     b->s = s;
     b->kind = kind;
     b->backward = backward;
-    b->loss = kind != STEP_SPLIT_SERVER; /* MPSL's clients compute it, unless told otherwise */
+    b->loss = !is_server_step(kind); /* MPSL's clients compute it, unless told otherwise */
     b->cap = cap > 0 ? cap : 1;
     int rc = model_create(s, parts, &b->m, err);
+    if (rc == MPSL_OK && kind == STEP_USHAPED_CLIENT) {
+        rc = model_create(s, MPSL_PART_HEAD, &b->head, err);
+    }
     if (rc != MPSL_OK) {
         return rc;
     }
-    int64_t Dh = b->m->n_enc ? b->m->enc[0].out_shape[1] : b->m->D;
+    int64_t Dh = b->head ? b->head->Dh : b->m->Dh;
     int64_t per = b->m->T * (b->m->D > Dh ? b->m->D : Dh) + s->out_size + 1;
     b->zeros = mpsl_alloc((size_t)(b->cap * per) * sizeof(float));
     b->dlogits = mpsl_alloc((size_t)(b->cap * (s->out_size + 1)) * sizeof(float));
-    if (kind != STEP_SPLIT_SERVER) {
+    if (!is_server_step(kind)) {
         b->batch = session_batch_create(s, b->cap, err);
         if (!b->batch) {
             return MPSL_ERR_NOMEM;
@@ -134,6 +146,7 @@ static void bench_close(bench *b)
         session_batch_destroy(b->s, b->batch);
     }
     model_destroy(b->m);
+    model_destroy(b->head);
     mpsl_free(b->zeros);
     mpsl_free(b->dlogits);
     free(b->sizes);
@@ -172,8 +185,9 @@ static int run_step(bench *b, int64_t n, double f[2], mpsl_error *err)
 {
     mpsl_model *m = b->m;
     int64_t T = m->T, D = m->D, C = b->s->out_size, hits;
-    memset(b->zeros, 0, (size_t)(b->cap * (T * D + C + 1)) * sizeof(float));
-    int rc = b->kind == STEP_SPLIT_SERVER ? MPSL_OK : fill(b, n, err);
+    int64_t Dh = b->head ? b->head->Dh : m->Dh;
+    memset(b->zeros, 0, (size_t)(b->cap * (T * (D > Dh ? D : Dh) + C + 1)) * sizeof(float));
+    int rc = is_server_step(b->kind) ? MPSL_OK : fill(b, n, err);
     f[0] = f[1] = 0;
     flops_set_target(f);
     mpsl_tensor tokens, logits, dtokens;
@@ -187,6 +201,31 @@ static int run_step(bench *b, int64_t n, double f[2], mpsl_error *err)
         if (rc == MPSL_OK && b->backward) {
             mpsl_tensor g = f32(b->zeros, n, T, D);
             rc = model_tokenize_backward(m, &g, err);
+        }
+    } else if (rc == MPSL_OK && b->kind == STEP_USHAPED_CLIENT) {
+        /* mpsl_ushaped.c client_step: tokenize, its head on the features it is sent, the
+         * loss, the head's backward, the cut-layer gradient through its tokenizers */
+        rc = model_tokenize(m, b->batch, &tokens, err);
+        mpsl_tensor feat = f32(b->zeros, n, T, Dh), dfeat;
+        if (rc == MPSL_OK) {
+            rc = model_head(b->head, &feat, &logits, err);
+        }
+        if (rc == MPSL_OK) {
+            session_loss(b->s, b->dlogits, logits.data, b->batch->labels, n, &hits);
+            mpsl_tensor dl = f32(b->dlogits, n, C, 0);
+            rc = model_head_backward(b->head, &dl, &dfeat, err);
+        }
+        if (rc == MPSL_OK && b->backward) {
+            mpsl_tensor g = f32(b->zeros, n, T, D);
+            rc = model_tokenize_backward(m, &g, err);
+        }
+    } else if (rc == MPSL_OK && b->kind == STEP_USHAPED_SERVER) {
+        /* mpsl_ushaped.c server_forward/backward: the encoder alone, forward and backward */
+        mpsl_tensor in = f32(b->zeros, n, T, D), feat;
+        rc = model_features(m, &in, &feat, err);
+        if (rc == MPSL_OK) {
+            mpsl_tensor df = f32(b->zeros, n, T, Dh);
+            rc = model_features_backward(m, &df, &dtokens, err);
         }
     } else if (rc == MPSL_OK && b->kind == STEP_SPLIT_SERVER) {
         /* mpsl.c server_forward/backward: encode the clients' tokens (and with
@@ -293,6 +332,15 @@ static int mpsl_loss_on_server(const experiment *ex)
     return v && strcmp(enum_name(spec, *v, name, sizeof name), "server") == 0;
 }
 
+/* Whether the clients hold the head (head_on_client; absent from an mpsl plugin that
+ * predates the option: no). */
+static int mpsl_head_on_client(const experiment *ex)
+{
+    mpsl_error none = {{0}};
+    const int *v = param_of(&ex->strategy, "head_on_client", MPSL_PARAM_T_BOOL, NULL, &none);
+    return v && *v;
+}
+
 static int estimate_mpsl(mpsl_session *s, estimate *e, mpsl_error *err)
 {
     experiment *ex = s->ex;
@@ -306,6 +354,7 @@ static int estimate_mpsl(mpsl_session *s, estimate *e, mpsl_error *err)
     if (!ep) {
         return MPSL_ERR_INVALID;
     }
+    int ushaped = mpsl_head_on_client(ex);
     char mode[32];
     int cycle = strcmp(enum_name(epoch_spec, *ep, mode, sizeof mode), "cycle") == 0;
     int K = e->n_clients;
@@ -325,10 +374,11 @@ static int estimate_mpsl(mpsl_session *s, estimate *e, mpsl_error *err)
     }
     bench cl, sv;
     int server_loss = mpsl_loss_on_server(ex);
-    int rc = bench_open(&cl, s, MPSL_PART_TOKENIZERS, STEP_SPLIT_CLIENT, !*freeze, b, err);
+    int rc = bench_open(&cl, s, MPSL_PART_TOKENIZERS,
+                        ushaped ? STEP_USHAPED_CLIENT : STEP_SPLIT_CLIENT, !*freeze, b, err);
     if (rc == MPSL_OK) {
-        rc = bench_open(&sv, s, MPSL_PART_ENCODER | MPSL_PART_HEAD, STEP_SPLIT_SERVER, 1,
-                        b * K, err);
+        rc = bench_open(&sv, s, ushaped ? MPSL_PART_ENCODER : MPSL_PART_ENCODER | MPSL_PART_HEAD,
+                        ushaped ? STEP_USHAPED_SERVER : STEP_SPLIT_SERVER, 1, b * K, err);
     } else {
         memset(&sv, 0, sizeof sv);
     }
@@ -336,6 +386,7 @@ static int estimate_mpsl(mpsl_session *s, estimate *e, mpsl_error *err)
     sv.loss = server_loss;
     int64_t *pos = calloc((size_t)K, sizeof *pos), max_total = 0, max_client = 0;
     int64_t TD = cl.m ? cl.m->T * cl.m->D : 0, C = s->out_size;
+    int64_t TDh = cl.head ? cl.m->T * cl.head->Dh : 0; /* features per sample, U-shaped */
     if (!pos && rc == MPSL_OK) {
         rc = mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory");
     }
@@ -351,7 +402,11 @@ static int estimate_mpsl(mpsl_session *s, estimate *e, mpsl_error *err)
             }
             estimate_link *l = &e->links[k];
             add_msg(l, 0, MPSL_MSG_ACTIVATIONS, got * TD * 4);
-            if (!server_loss) {
+            if (ushaped) { /* features down, their gradient and the loss value up */
+                add_msg(l, 1, MPSL_MSG_FEATURES, got * TDh * 4);
+                add_msg(l, 0, MPSL_MSG_FEATURE_GRADS, got * TDh * 4);
+                add_msg(l, 0, MPSL_MSG_SCALARS, 8);
+            } else if (!server_loss) {
                 add_msg(l, 1, MPSL_MSG_LOGITS, got * C * 4);
                 add_msg(l, 0, MPSL_MSG_LOGIT_GRADS, got * C * 4);
                 add_msg(l, 0, MPSL_MSG_SCALARS, 8); /* the loss value, float64 */
@@ -387,8 +442,19 @@ static int estimate_mpsl(mpsl_session *s, estimate *e, mpsl_error *err)
                 add_msg(&e->links[k], 1, MPSL_MSG_PARAMETERS, cl.m->n * 4);
             }
         }
+        for (int k = 0; k < K && ushaped; k++) { /* and U-shaped, the heads too */
+            add_msg(&e->links[k], 0, MPSL_MSG_PARAMETERS, cl.head->n * 4);
+            if (synced) {
+                add_msg(&e->links[k], 1, MPSL_MSG_PARAMETERS, cl.head->n * 4);
+            }
+        }
         describe_party(&e->client, cl.m, server_loss ? 0 : C, max_client); /* tokens, logits */
-        describe_party(&e->server, sv.m, C, max_total);
+        describe_party(&e->server, sv.m, ushaped ? 0 : C, max_total);
+        if (ushaped) { /* the client's head and the features it receives */
+            e->client.params += cl.head->n;
+            e->client.trainable += cl.head->n_trainable;
+            e->client.activation_bytes += max_client * TDh * 4;
+        }
     }
     free(pos);
     free(steps_k);
@@ -467,13 +533,15 @@ static int estimate_centralized(mpsl_session *s, estimate *e, mpsl_error *err)
 
 /* MPSL's bytes for one client of n samples in an epoch (one_pass, b samples a step): tokens
  * up and cut-layer gradients down (n T D 4 each), logits down and their gradients up (n C 4
- * each), one float64 loss value a step, the tokenizer upload (P_tok 4). */
+ * each), one float64 loss value a step, the tokenizer upload (P_tok 4). U-shaped MPSL: C is
+ * the features' floats per sample (T Dh), which cross as the logits do, and its head's P_head
+ * floats go up too (0 for plain MPSL). */
 static int64_t mpsl_client_bytes(int64_t n, int64_t T, int64_t D, int64_t C, int64_t b,
-                                 int64_t p_tok, int cut_grads, int loss_msgs)
+                                 int64_t p_tok, int cut_grads, int loss_msgs, int64_t p_head)
 {
     int64_t steps = (n + b - 1) / b;
     return n * T * D * 4 * (cut_grads ? 2 : 1) + (loss_msgs ? 2 * n * C * 4 + 8 * steps : 0) +
-           (cut_grads ? 4 * p_tok : 0);
+           (cut_grads ? 4 * p_tok : 0) + 4 * p_head;
 }
 
 /* The parameter counts of the whole model (trainable) and of the tokenizers (all floats)
@@ -630,14 +698,20 @@ static int breakeven(mpsl_session *s, estimate *e, mpsl_error *err)
     if (rc != MPSL_OK) {
         return rc;
     }
-    int64_t base, p_tok;
+    int64_t base, p_tok, p_head = 0, C = e->C;
     model_part_span(m, MPSL_PART_TOKENIZERS, &base, &p_tok);
+    int ushaped = strcmp(e->strategy, "mpsl") == 0 && mpsl_head_on_client(ex);
+    if (ushaped) { /* features cross instead of logits, and the heads go up */
+        model_part_span(m, MPSL_PART_HEAD, &base, &p_head);
+        C = e->T * m->Dh;
+        loss_msgs = 1;
+    }
     estimate_breakeven *be = &e->be;
     be->fedavg_bytes = 8 * m->n_trainable;
     int64_t sum = 0;
     for (int k = 0; k < K; k++) {
-        sum += mpsl_client_bytes(e->samples[k], e->T, e->D, e->C, b, p_tok, cut_grads,
-                                 loss_msgs);
+        sum += mpsl_client_bytes(e->samples[k], e->T, e->D, C, b, p_tok, cut_grads, loss_msgs,
+                                 p_head);
     }
     be->mpsl_bytes = sum / K;
     model_destroy(m);
@@ -645,7 +719,7 @@ static int breakeven(mpsl_session *s, estimate *e, mpsl_error *err)
     int64_t lo = -1, hi = (int64_t)1 << 40;
     while (hi - lo > 1) {
         int64_t mid = lo + (hi - lo) / 2;
-        if (mpsl_client_bytes(mid, e->T, e->D, e->C, b, p_tok, cut_grads, loss_msgs) <
+        if (mpsl_client_bytes(mid, e->T, e->D, C, b, p_tok, cut_grads, loss_msgs, p_head) <
             be->fedavg_bytes) {
             lo = mid;
         } else {
@@ -653,6 +727,10 @@ static int breakeven(mpsl_session *s, estimate *e, mpsl_error *err)
         }
     }
     be->samples = lo;
+    if (ushaped) { /* the width model below is plain MPSL's */
+        be->width_unmodelled = 1;
+        return MPSL_OK;
+    }
     return breakeven_width(s, e, b, cut_grads, loss_msgs, err);
 }
 

@@ -43,6 +43,7 @@ typedef struct estimate_breakeven {
     int width_above;
     int width_exact;            /* 1: parameter counts were quadratic in the width, checked */
     char width_keys[256];       /* the keys varied: "model.tokenizers.image.dim, ..." */
+    int width_unmodelled;       /* 1: no width break-even for this layout (U-shaped MPSL) */
 } estimate_breakeven;
 
 typedef struct estimate {

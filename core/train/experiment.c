@@ -28,6 +28,8 @@ static const char *const top_sections[] = {"data",   "model",     "strategy", "t
 typedef struct metrics_keys {
     int64_t every_steps;
     int per_client_test;
+    int leakage_audit;
+    int64_t leakage_samples;
 } metrics_keys;
 static const mpsl_param_spec metrics_spec[] = {
     MPSL_PARAM_INT(metrics_keys, every_steps, "every_steps", 0, 0, 1000000000, "0",
@@ -36,6 +38,12 @@ static const mpsl_param_spec metrics_spec[] = {
     MPSL_PARAM_BOOL(metrics_keys, per_client_test, "per_client_test", "true",
                     "classification: each client's test accuracy and loss, the evaluated "
                     "model's on the test set weighted to the client's class mix"),
+    MPSL_PARAM_BOOL(metrics_keys, leakage_audit, "leakage_audit", "false",
+                    "classification: run label-leakage attacks on what the server receives "
+                    "and record their success per epoch (audit_* metrics; docs/privacy.md)"),
+    MPSL_PARAM_INT(metrics_keys, leakage_samples, "leakage_samples", 0, 0, 100000, "512",
+                   "leakage audit: rows per epoch and message kind the clustering attack "
+                   "runs on (the epoch's first ones)"),
 };
 
 /* transport: how the parties run (docs/distributed.md). `transport: local` is short for
@@ -710,6 +718,8 @@ int experiment_build(cfg_node *root, const char *path, const char *dir, experime
     }
     ex->metrics_every_steps = mk.every_steps;
     ex->metrics_per_client_test = mk.per_client_test;
+    ex->metrics_leakage_audit = mk.leakage_audit;
+    ex->metrics_leakage_samples = mk.leakage_samples;
     /* Cheap checks first, so a typo in train: is reported before plugins are loaded. */
     rc = parse_transport(ex, root, err);
     if (rc == MPSL_OK) {

@@ -60,6 +60,8 @@ typedef struct experiment {
     int64_t metrics_every_steps;    /* metrics.every_steps (0: none) */
     int metrics_per_client_test;    /* metrics.per_client_test */
     netmodel network;               /* network: the clients' devices and links (off: on 0) */
+    int metrics_leakage_audit;      /* metrics.leakage_audit */
+    int64_t metrics_leakage_samples; /* metrics.leakage_samples */
 
     struct {
         const char *path;       /* model.weights.path: a safetensors file, NULL for none */

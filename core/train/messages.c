@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "session.h"
+#include "train/audit.h"
 
 struct message {
     message *next;
@@ -18,9 +19,10 @@ struct message {
     mpsl_tensor t;              /* data points into the same allocation */
 };
 
-static const char *const kind_names[] = {"activations", "logits", "logit_grads", "cut_grads",
-                                         "parameters",  "scalars", "report",     "failed",
-                                         "done",        "checkpoint", "heartbeat"};
+static const char *const kind_names[] = {"activations", "logits",     "logit_grads", "cut_grads",
+                                         "parameters",  "scalars",    "features",
+                                         "feature_grads", "report",   "failed",      "done",
+                                         "checkpoint",  "heartbeat",  "audit_labels"};
 _Static_assert(MPSL_COUNT(kind_names) == MSG_KIND_ALL, "a message kind has no name");
 
 const char *message_kind_name(int kind)
@@ -104,6 +106,15 @@ static void trace(mpsl_session *s, const message *msg)
 
 void messages_deliver(driver *d, message *msg)
 {
+    if (msg->kind == MSG_AUDIT_LABELS) { /* the observer's own path: no role's mailbox */
+        audit_observe(d->s, msg);
+        free(msg);
+        return;
+    }
+    if (msg->to == MPSL_SERVER && (msg->kind < MPSL_MSG_KIND_COUNT || msg->kind == MSG_REPORT) &&
+        d->s->audit) {
+        audit_observe(d->s, msg); /* what the server's role receives */
+    }
     mpsl_role *r = driver_role(d, msg->to);
     /* The server's process sees every payload message: it writes the trace, in the order the
      * server's mailbox receives them (client sends) or the server sends them. */
@@ -157,6 +168,9 @@ int messages_send(mpsl_role *r, int to, int kind, const mpsl_tensor *t, mpsl_err
             s->links[to].messages[1][kind] += 1;
             if (s->trace) {
                 trace(s, msg);
+            }
+            if (s->audit) {
+                audit_observe(s, msg);
             }
         } else {
             r->sent_bytes[kind] += bytes;

@@ -359,8 +359,24 @@ static int model_build(mpsl_session *s, int parts, int probe, mpsl_model **out,
             }
         }
     }
+    m->Dh = m->n_enc ? m->enc[0].out_shape[1] : m->D;
+    if (rc == MPSL_OK && (parts & MPSL_PART_HEAD) && !(parts & MPSL_PART_ENCODER)) {
+        /* a head without the encoder (U-shaped MPSL's client) sees the encoder's output:
+         * probe the encoder for its width, keeping none of its parameters */
+        module_inst probe_enc;
+        int late = ex->fusion == FUSION_LATE;
+        mpsl_token_layout one = {.n_segments = 1};
+        one.segment[0].length = m->tok_T[0];
+        one.segment[0].has_cls = m->layout.segment[0].has_cls;
+        rc = create_module(m, &probe_enc, &ex->encoder, NULL, late ? m->tok_T[0] : m->T, m->D,
+                           late ? &one : &m->layout, 1, NULL, err);
+        if (rc == MPSL_OK) {
+            m->Dh = probe_enc.out_shape[1];
+        }
+        destroy_module(&probe_enc);
+    }
     if (rc == MPSL_OK && (parts & MPSL_PART_HEAD)) {
-        int64_t Dh = (parts & MPSL_PART_ENCODER) ? m->enc[0].out_shape[1] : m->D;
+        int64_t Dh = m->Dh;
         rc = create_module(m, &m->head, &ex->head, NULL, m->T, Dh, &m->layout, 0, NULL, err);
         if (rc == MPSL_OK) {
             rc = head_output(m, err);
@@ -462,7 +478,7 @@ static int ensure_capacity(mpsl_model *m, int64_t B, mpsl_error *err)
     }
     free_activations(m);
     size_t td = (size_t)B * (size_t)m->T * (size_t)m->D * sizeof(float);
-    int64_t Dh = m->n_enc ? m->enc[0].out_shape[1] : m->D;
+    int64_t Dh = m->Dh;
     size_t th = (size_t)B * (size_t)m->T * (size_t)Dh * sizeof(float);
     m->tokens = mpsl_alloc(td);
     m->dtokens = mpsl_alloc(td);
@@ -619,12 +635,9 @@ int model_tokenize_backward(mpsl_model *m, const mpsl_tensor *dtokens, mpsl_erro
     return MPSL_OK;
 }
 
-int model_encode(mpsl_model *m, const mpsl_tensor *tokens, mpsl_tensor *logits,
-                 mpsl_error *err)
+/* The encoder over tokens (B,T,D) into m->hidden (B,T,Dh). */
+static int encoder_forward(mpsl_model *m, const mpsl_tensor *tokens, mpsl_error *err)
 {
-    if ((m->parts & (MPSL_PART_ENCODER | MPSL_PART_HEAD)) != (MPSL_PART_ENCODER | MPSL_PART_HEAD)) {
-        return mpsl_errs(err, MPSL_ERR_INTERNAL, "model_encode: this model lacks encoder or head");
-    }
     int64_t B = tokens->shape[0];
     if (tokens->ndim != 3 || tokens->shape[1] != m->T || tokens->shape[2] != m->D) {
         return mpsl_err(err, "model_encode: tokens of shape (%lld,%lld,%lld), expected (B,%lld,%lld)",
@@ -635,7 +648,7 @@ int model_encode(mpsl_model *m, const mpsl_tensor *tokens, mpsl_tensor *logits,
     if (rc != MPSL_OK) {
         return rc;
     }
-    int64_t Dh = m->enc[0].out_shape[1];
+    int64_t Dh = m->Dh;
     for (int i = 0; i < m->n_enc; i++) {
         mpsl_weights w = weights_of(m, &m->enc[i]);
         if (m->n_enc == 1) {
@@ -652,25 +665,28 @@ int model_encode(mpsl_model *m, const mpsl_tensor *tokens, mpsl_tensor *logits,
             return call_failed(rc, &m->enc[i], "forward", err);
         }
     }
-    mpsl_tensor hidden = f32_tensor(m->hidden, B, m->T, Dh);
+    m->B = B;
+    return MPSL_OK;
+}
+
+/* The head over m->hidden (m->B rows) into the flat outputs (B,C). */
+static int head_forward(mpsl_model *m, mpsl_tensor *logits, mpsl_error *err)
+{
+    int64_t B = m->B;
+    mpsl_tensor hidden = f32_tensor(m->hidden, B, m->T, m->Dh);
     mpsl_tensor out = head_tensor(m, m->logits, B);
     mpsl_weights w = weights_of(m, &m->head);
-    rc = m->head.api->forward(m->head.state, &w, &hidden, &out, err);
+    int rc = m->head.api->forward(m->head.state, &w, &hidden, &out, err);
     if ((rc = module_status(rc, err)) != MPSL_OK) {
         return call_failed(rc, &m->head, "forward", err);
     }
-    m->B = B;
     *logits = f32_tensor(m->logits, B, m->C, 0); /* flat (B, C) whatever the head's shape */
     return MPSL_OK;
 }
 
-int model_encode_backward(mpsl_model *m, const mpsl_tensor *dlogits, mpsl_tensor *dtokens,
-                          mpsl_error *err)
+/* The head's backward from dlogits (B,C) into m->dhidden (B,T,Dh). */
+static int head_backward(mpsl_model *m, const mpsl_tensor *dlogits, mpsl_error *err)
 {
-    int grc = model_ensure_grad(m, err);
-    if (grc != MPSL_OK) {
-        return grc;
-    }
     int64_t B = dlogits->shape[0], per = 1;
     for (int i = 1; i < dlogits->ndim && i < MPSL_MAX_DIMS; i++) {
         per *= dlogits->shape[i];
@@ -681,21 +697,30 @@ int model_encode_backward(mpsl_model *m, const mpsl_tensor *dlogits, mpsl_tensor
                          "the last forward (%lld,%lld)", (long long)B, (long long)per,
                          (long long)m->B, (long long)m->C);
     }
-    int64_t Dh = m->enc[0].out_shape[1];
-    mpsl_tensor dhidden = f32_tensor(m->dhidden, B, m->T, Dh);
+    mpsl_tensor dhidden = f32_tensor(m->dhidden, B, m->T, m->Dh);
     mpsl_weights w = weights_of(m, &m->head);
     mpsl_tensor dhead = head_tensor(m, dlogits->data, B); /* the head's own shape */
     int rc = m->head.api->backward(m->head.state, &w, &dhead, &dhidden, err);
     if ((rc = module_status(rc, err)) != MPSL_OK) {
         return call_failed(rc, &m->head, "backward", err);
     }
+    return MPSL_OK;
+}
+
+/* The encoder's backward from dhidden (m->B,T,Dh) into dtokens (B,T,D). */
+static int encoder_backward(mpsl_model *m, const float *dhidden_data, mpsl_tensor *dtokens,
+                            mpsl_error *err)
+{
+    int64_t B = m->B, Dh = m->Dh;
+    mpsl_tensor dhidden = f32_tensor((float *)dhidden_data, B, m->T, Dh);
+    int rc = MPSL_OK;
     for (int i = 0; i < m->n_enc; i++) {
         mpsl_weights we = weights_of(m, &m->enc[i]);
         if (m->n_enc == 1) {
             mpsl_tensor din = f32_tensor(m->dtokens, B, m->T, m->D);
             rc = m->enc[0].api->backward(m->enc[0].state, &we, &dhidden, &din, err);
         } else {
-            move_segment(m->dhidden, m->seg_out[i], m, i, B, Dh, 1);
+            move_segment((float *)dhidden_data, m->seg_out[i], m, i, B, Dh, 1);
             mpsl_tensor dout = f32_tensor(m->seg_out[i], B, m->tok_T[i], Dh);
             mpsl_tensor din = f32_tensor(m->seg_in[i], B, m->tok_T[i], m->D);
             rc = m->enc[i].api->backward(m->enc[i].state, &we, &dout, &din, err);
@@ -707,6 +732,99 @@ int model_encode_backward(mpsl_model *m, const mpsl_tensor *dlogits, mpsl_tensor
     }
     *dtokens = f32_tensor(m->dtokens, B, m->T, m->D);
     return MPSL_OK;
+}
+
+int model_encode(mpsl_model *m, const mpsl_tensor *tokens, mpsl_tensor *logits,
+                 mpsl_error *err)
+{
+    if ((m->parts & (MPSL_PART_ENCODER | MPSL_PART_HEAD)) != (MPSL_PART_ENCODER | MPSL_PART_HEAD)) {
+        return mpsl_errs(err, MPSL_ERR_INTERNAL, "model_encode: this model lacks encoder or head");
+    }
+    int rc = encoder_forward(m, tokens, err);
+    return rc == MPSL_OK ? head_forward(m, logits, err) : rc;
+}
+
+int model_encode_backward(mpsl_model *m, const mpsl_tensor *dlogits, mpsl_tensor *dtokens,
+                          mpsl_error *err)
+{
+    int rc = model_ensure_grad(m, err);
+    if (rc == MPSL_OK) {
+        rc = head_backward(m, dlogits, err);
+    }
+    return rc == MPSL_OK ? encoder_backward(m, m->dhidden, dtokens, err) : rc;
+}
+
+int model_features(mpsl_model *m, const mpsl_tensor *tokens, mpsl_tensor *features,
+                   mpsl_error *err)
+{
+    if (!(m->parts & MPSL_PART_ENCODER)) {
+        return mpsl_errs(err, MPSL_ERR_INTERNAL, "model_features: this model holds no encoder");
+    }
+    int rc = encoder_forward(m, tokens, err);
+    if (rc == MPSL_OK) {
+        *features = f32_tensor(m->hidden, m->B, m->T, m->Dh);
+    }
+    return rc;
+}
+
+int model_features_backward(mpsl_model *m, const mpsl_tensor *dfeatures, mpsl_tensor *dtokens,
+                            mpsl_error *err)
+{
+    if (!(m->parts & MPSL_PART_ENCODER)) {
+        return mpsl_errs(err, MPSL_ERR_INTERNAL,
+                         "model_features_backward: this model holds no encoder");
+    }
+    if (dfeatures->ndim != 3 || dfeatures->shape[0] != m->B || dfeatures->shape[1] != m->T ||
+        dfeatures->shape[2] != m->Dh) {
+        return mpsl_errs(err, MPSL_ERR_INTERNAL,
+                         "model_features_backward: gradient shape (%lld,%lld,%lld) does not "
+                         "match the last forward (%lld,%lld,%lld)",
+                         (long long)dfeatures->shape[0], (long long)dfeatures->shape[1],
+                         (long long)dfeatures->shape[2], (long long)m->B, (long long)m->T,
+                         (long long)m->Dh);
+    }
+    int rc = model_ensure_grad(m, err);
+    return rc == MPSL_OK ? encoder_backward(m, dfeatures->data, dtokens, err) : rc;
+}
+
+int model_head(mpsl_model *m, const mpsl_tensor *features, mpsl_tensor *logits, mpsl_error *err)
+{
+    if (!(m->parts & MPSL_PART_HEAD) || (m->parts & MPSL_PART_ENCODER)) {
+        return mpsl_errs(err, MPSL_ERR_INTERNAL,
+                         "model_head: needs a model with the head and without the encoder");
+    }
+    int64_t B = features->shape[0];
+    if (features->ndim != 3 || features->shape[1] != m->T || features->shape[2] != m->Dh) {
+        return mpsl_err(err, "model_head: features of shape (%lld,%lld,%lld), expected "
+                        "(B,%lld,%lld)", (long long)B, (long long)features->shape[1],
+                        (long long)features->shape[2], (long long)m->T, (long long)m->Dh);
+    }
+    int rc = ensure_capacity(m, B, err);
+    if (rc != MPSL_OK) {
+        return rc;
+    }
+    /* the head may keep its input for backward: it gets the model's own copy */
+    memcpy(m->hidden, features->data, (size_t)(B * m->T * m->Dh) * sizeof(float));
+    m->B = B;
+    return head_forward(m, logits, err);
+}
+
+int model_head_backward(mpsl_model *m, const mpsl_tensor *dlogits, mpsl_tensor *dfeatures,
+                        mpsl_error *err)
+{
+    if (!(m->parts & MPSL_PART_HEAD) || (m->parts & MPSL_PART_ENCODER)) {
+        return mpsl_errs(err, MPSL_ERR_INTERNAL,
+                         "model_head_backward: needs a model with the head and without the "
+                         "encoder");
+    }
+    int rc = model_ensure_grad(m, err);
+    if (rc == MPSL_OK) {
+        rc = head_backward(m, dlogits, err);
+    }
+    if (rc == MPSL_OK) {
+        *dfeatures = f32_tensor(m->dhidden, m->B, m->T, m->Dh);
+    }
+    return rc;
 }
 
 int model_copy(mpsl_model *dst, const mpsl_model *src, mpsl_error *err)

@@ -51,6 +51,7 @@ struct mpsl_model {
 
     mpsl_token_layout layout;   /* of the concatenated token sequence */
     int64_t T, D;
+    int64_t Dh;                 /* width of the encoder's output, the head's input */
     int64_t C;                  /* floats per sample of the output: product of head.out_shape */
     int64_t tok_T[MPSL_MAX_MODALITIES];
 
@@ -78,6 +79,16 @@ int model_encode(mpsl_model *m, const mpsl_tensor *tokens, mpsl_tensor *logits,
                  mpsl_error *err);
 int model_encode_backward(mpsl_model *m, const mpsl_tensor *dlogits, mpsl_tensor *dtokens,
                           mpsl_error *err);
+/* U-shaped split (MPSL with the head on the client): the encoder alone, tokens (B,T,D) ->
+ * features (B,T,Dh) owned by the model, and its backward; the head alone (a model with the
+ * head and without the encoder), features -> outputs (B,C), and its backward. */
+int model_features(mpsl_model *m, const mpsl_tensor *tokens, mpsl_tensor *features,
+                   mpsl_error *err);
+int model_features_backward(mpsl_model *m, const mpsl_tensor *dfeatures, mpsl_tensor *dtokens,
+                            mpsl_error *err);
+int model_head(mpsl_model *m, const mpsl_tensor *features, mpsl_tensor *logits, mpsl_error *err);
+int model_head_backward(mpsl_model *m, const mpsl_tensor *dlogits, mpsl_tensor *dfeatures,
+                        mpsl_error *err);
 int model_copy(mpsl_model *dst, const mpsl_model *src, mpsl_error *err);
 /* Where one part (MPSL_PART_TOKENIZERS, _ENCODER or _HEAD) lies in the flat buffer;
  * MPSL_ERR_INVALID when the model does not hold it. */

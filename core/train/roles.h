@@ -24,6 +24,8 @@ enum {
     MSG_DONE,                         /* a client rank has finished all its roles */
     MSG_CHECKPOINT,                   /* a client's saved state, to the server */
     MSG_HEARTBEAT,                    /* the server's rank is alive (MPI, while it waits) */
+    MSG_AUDIT_LABELS,                 /* a client's drawn labels, to the leakage audit's
+                                         observer only (audit.h), never to a role */
     MSG_KIND_ALL
 };
 

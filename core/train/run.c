@@ -17,6 +17,7 @@
 #include "kernels/gemm.h"
 #include "mpsl_build_config.h"
 #include "mpsl_revision.h"
+#include "train/audit.h"
 #include "train/checkpoint.h"
 #include "train/model.h"
 #include "train/profile_rows.h"
@@ -342,6 +343,9 @@ int run_experiment(experiment *ex, const char *db_path, const run_options *opt,
     }
     if (rc == MPSL_OK) {
         rc = model_probe(&s, err); /* builds every module once: shape and parameter errors */
+    }
+    if (rc == MPSL_OK && s.rank == 0) {
+        rc = audit_open(&s, err); /* the leakage audit's observer, beside the server role */
     }
     if (rc == MPSL_OK) {
         local = local_roles(&s, mpi);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "train/audit.h"
 #include "kernels/flops.h"
 #include "kernels/gemm.h"
 #include "mpsl_build_config.h"
@@ -1047,6 +1048,9 @@ int session_epoch_end(mpsl_role *server, int64_t epoch, mpsl_model *eval_model,
     if (rc == MPSL_OK) {
         rc = store_counters(s, epoch, err);
     }
+    if (rc == MPSL_OK) {
+        rc = audit_store_epoch(s, epoch, err);
+    }
     if (rc == MPSL_OK && profile_on) { /* the commit's time counts in the next epoch */
         profile_phase_add(PROF_DATABASE, mpsl_now() - db_started);
         rc = profile_store_epoch(s->db, s->run_id, epoch, &s->profile_total, err);
@@ -1126,6 +1130,7 @@ int session_epoch_end(mpsl_role *server, int64_t epoch, mpsl_model *eval_model,
 
 void session_close(mpsl_session *s)
 {
+    audit_close(s);
     driver_free(&s->drv);
     for (int i = 0; s->resume_roles && i <= s->ex->n_clients; i++) {
         checkpoint_role_free(&s->resume_roles[i]);

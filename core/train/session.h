@@ -107,6 +107,8 @@ struct mpsl_session {
      * epochs in a row train_loss has been within 1% of that chance value */
     double chance_sum, chance_n;
     int chance_streak;
+    /* metrics.leakage_audit: the observer, in the server's process (audit.h); else NULL */
+    struct audit *audit;
     /* MPSL_PROFILE=1: the run's profile so far (the epochs' counts, util/profile.h) */
     profile_counts profile_total;
 

@@ -18,6 +18,7 @@
 #include "train/optim.h"
 #include "train/deadline.h"
 #include "train/participation.h"
+#include "train/audit.h"
 #include "train/checkpoint.h"
 #include "train/session.h"
 #include "train/sim_time.h"
@@ -86,9 +87,22 @@ static void a_batch_destroy(mpsl_role *r, mpsl_batch *b)
 /* A client draws its own partition; the server the union of all (centralized training). */
 static int64_t a_next_batch(mpsl_role *r, mpsl_batch *b, int64_t n, mpsl_error *err)
 {
+    if (r->id == MPSL_SERVER && r->s->drv.api && r->s->drv.api->client) {
+        /* with client roles the data, labels included, are the clients': the union is
+         * centralized training's, whose strategy has no client role */
+        return mpsl_errs(err, MPSL_ERR_INVALID, "next_batch: the server role of a strategy "
+                         "with client roles draws no data; each client draws its own");
+    }
     int64_t got = session_client_next(r->s, r->id, b, n, err);
     if (got > 0 && r->id != MPSL_SERVER) {
         r->step++; /* a client's steps are the batches it draws (the server reports its own) */
+    }
+    if (got > 0 && r->id != MPSL_SERVER && r->s->ex->metrics_leakage_audit) {
+        /* the audit's ground truth, on its own path to the observer (audit.h) */
+        int rc = audit_send_labels(r, b->labels, got, err);
+        if (rc != MPSL_OK) {
+            return rc;
+        }
     }
     return got;
 }
@@ -218,6 +232,40 @@ static int a_model_encode_backward(mpsl_model *m, const mpsl_tensor *dlogits,
     CHARGED_TO(m, model_encode_backward(m, dlogits, dtokens, err));
     return rc;
 }
+
+static int a_model_features(mpsl_model *m, const mpsl_tensor *tokens, mpsl_tensor *features,
+                            mpsl_error *err)
+{
+    int rc;
+    CHARGED_TO(m, model_features(m, tokens, features, err));
+    return rc;
+}
+
+static int a_model_features_backward(mpsl_model *m, const mpsl_tensor *dfeatures,
+                                     mpsl_tensor *dtokens, mpsl_error *err)
+{
+    int rc;
+    CHARGED_TO(m, model_features_backward(m, dfeatures, dtokens, err));
+    return rc;
+}
+
+static int a_model_head(mpsl_model *m, const mpsl_tensor *features, mpsl_tensor *outputs,
+                        mpsl_error *err)
+{
+    int rc;
+    CHARGED_TO(m, model_head(m, features, outputs, err));
+    return rc;
+}
+
+static int a_model_head_backward(mpsl_model *m, const mpsl_tensor *doutputs,
+                                 mpsl_tensor *dfeatures, mpsl_error *err)
+{
+    int rc;
+    CHARGED_TO(m, model_head_backward(m, doutputs, dfeatures, err));
+    return rc;
+}
+
+static int64_t a_model_feature_width(mpsl_model *m) { return m->Dh; }
 
 static int a_model_copy(mpsl_model *dst, const mpsl_model *src, mpsl_error *err)
 {
@@ -895,6 +943,11 @@ const mpsl_session_api *session_api(void)
         .record_client = a_record_client,
         .participants = a_participants,
         .work_seconds = a_work_seconds,
+        .model_features = a_model_features,
+        .model_features_backward = a_model_features_backward,
+        .model_head = a_model_head,
+        .model_head_backward = a_model_head_backward,
+        .model_feature_width = a_model_feature_width,
     };
     return profile_on ? session_api_profiled(&api) : &api;
 }

@@ -47,6 +47,26 @@ static int p_model_encode_backward(mpsl_model *m, const mpsl_tensor *dlogits,
 {
     TIMED_MODEL_CALL(PROF_ENCODE, plain->model_encode_backward(m, dlogits, dtokens, err));
 }
+static int p_model_features(mpsl_model *m, const mpsl_tensor *tokens, mpsl_tensor *features,
+                            mpsl_error *err)
+{
+    TIMED_MODEL_CALL(PROF_ENCODE, plain->model_features(m, tokens, features, err));
+}
+static int p_model_features_backward(mpsl_model *m, const mpsl_tensor *dfeatures,
+                                     mpsl_tensor *dtokens, mpsl_error *err)
+{
+    TIMED_MODEL_CALL(PROF_ENCODE, plain->model_features_backward(m, dfeatures, dtokens, err));
+}
+static int p_model_head(mpsl_model *m, const mpsl_tensor *features, mpsl_tensor *outputs,
+                        mpsl_error *err)
+{
+    TIMED_MODEL_CALL(PROF_ENCODE, plain->model_head(m, features, outputs, err));
+}
+static int p_model_head_backward(mpsl_model *m, const mpsl_tensor *doutputs,
+                                 mpsl_tensor *dfeatures, mpsl_error *err)
+{
+    TIMED_MODEL_CALL(PROF_ENCODE, plain->model_head_backward(m, doutputs, dfeatures, err));
+}
 static int p_optim_step(mpsl_optim *o, int64_t epoch, mpsl_error *err)
 {
     TIMED_MODEL_CALL(PROF_OPTIMIZER, plain->optim_step(o, epoch, err));
@@ -96,6 +116,10 @@ const mpsl_session_api *session_api_profiled(const mpsl_session_api *base)
         api.model_tokenize_backward = p_model_tokenize_backward;
         api.model_encode = p_model_encode;
         api.model_encode_backward = p_model_encode_backward;
+        api.model_features = p_model_features;
+        api.model_features_backward = p_model_features_backward;
+        api.model_head = p_model_head;
+        api.model_head_backward = p_model_head_backward;
         api.optim_step = p_optim_step;
         api.loss = p_loss;
         api.send = p_send;

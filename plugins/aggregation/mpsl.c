@@ -40,7 +40,12 @@
  * batch in it: its pass simply goes on at its next step (in one_pass it may take part after
  * its pass would have ended, up to the epoch's last step, to catch up; what is still left
  * then is carried into the next epoch, as its cursor is). A step with fewer than min_clients
- * there is skipped by all. */
+ * there is skipped by all.
+ *
+ * head_on_client: the U-shaped layout, in mpsl_ushaped.c: each client also holds a copy of the
+ * head, so the server never receives d(loss)/d(logits), which names every label
+ * (docs/privacy.md). defence: what each client does to the gradient it returns
+ * (grad_defence.h), in either layout. */
 #include <math.h>
 #include <mpsl/plugin.h>
 #include <stdio.h>
@@ -48,6 +53,7 @@
 
 #include "dropout.h"
 #include "local_step.h"
+#include "mpsl_ushaped.h"
 
 enum { EPOCH_ONE_PASS = 0, EPOCH_CYCLE = 1 };
 enum { LOSS_ON_CLIENT = 0, LOSS_ON_SERVER = 1 };
@@ -63,6 +69,9 @@ typedef struct mpsl_params {
     int64_t sync_tokenizers_every; /* broadcast the averaged tokenizer every N epochs; 0 never */
     int retrieval_loss;     /* LOSS_ON_CLIENT (the reference) or LOSS_ON_SERVER */
     mpsl_participation part; /* dropout, dropout_burst, min_clients, deadline */
+    int head_on_client;     /* 1: U-shaped, mpsl_ushaped.c: the clients hold the head */
+    int defence;            /* DEFENCE_* on the gradients a client returns (grad_defence.h) */
+    double defence_noise;   /* its privacy knob */
 } mpsl_params;
 
 static const mpsl_param_spec mpsl_spec[] = {
@@ -93,7 +102,21 @@ static const mpsl_param_spec mpsl_spec[] = {
                     "retrieval: client: each client's contrastive loss over its own pairs (the "
                     "reference); server: the server's over all clients' pairs at once"),
     DROPOUT_PARAM_SPECS(mpsl_params, part),
+    MPSL_PARAM_BOOL(mpsl_params, head_on_client, "head_on_client", "false",
+                    "U-shaped: each client holds a copy of the head, computes its loss and "
+                    "returns d(features); the server runs the encoder only"),
+    MPSL_PARAM_ENUM(mpsl_params, defence, "defence", "none|gaussian|max_norm", "none",
+                    "what a client does to the gradient it returns (logit or feature "
+                    "gradients) against label leakage; see docs/privacy.md"),
+    MPSL_PARAM_FLOAT(mpsl_params, defence_noise, "defence_noise", 0, 0, 1e6, "1",
+                     "gaussian: noise std / RMS gradient entry of the batch; max_norm: target "
+                     "norm / the batch's largest row norm (1: Li et al.'s heuristic)"),
 };
+
+static grad_defence defence_of(const mpsl_params *p)
+{
+    return (grad_defence){.kind = p->defence, .noise = p->defence_noise};
+}
 
 /* Where the task's loss is computed: retrieval_loss: server moves it to the server; the check
  * refuses it for any other task. */
@@ -557,10 +580,36 @@ static int send_average(const mpsl_session_api *api, mpsl_role *r, server *sv, m
     return rc;
 }
 
+/* head_on_client: what every U-shaped role derives alike from these parameters. */
+static int ushaped_plan_of(const mpsl_session_api *api, mpsl_role *r, const mpsl_params *p,
+                           ushaped_plan *plan)
+{
+    int K = api->n_clients(r);
+    int64_t *steps = api->alloc(r, (size_t)K * sizeof *steps);
+    if (!steps) {
+        return MPSL_ERR_NOMEM;
+    }
+    for (int k = 0; k < K; k++) {
+        steps[k] = client_steps(api, r, p, k);
+    }
+    *plan = (ushaped_plan){.freeze_tokenizers = p->freeze_tokenizers,
+                           .b = client_batch(api, r, p),
+                           .steps = steps_per_epoch(api, r, p),
+                           .client_steps = steps,
+                           .sync_every = p->sync_tokenizers_every,
+                           .defence = defence_of(p)};
+    return MPSL_OK;
+}
+
 static int mpsl_server(const mpsl_host *h, const mpsl_session_api *api, mpsl_role *r,
                        const void *params, mpsl_error *err)
 {
     const mpsl_params *p = params;
+    if (p->head_on_client) {
+        ushaped_plan plan;
+        int rc = ushaped_plan_of(api, r, p, &plan);
+        return rc == MPSL_OK ? ushaped_server(h, api, r, &plan, err) : rc;
+    }
     server sv = {0};
     int rc = server_setup(api, r, p, &sv, err);
     if (rc == MPSL_ERR_NOMEM && !err->msg[0]) {
@@ -729,6 +778,8 @@ static int client_step(const mpsl_session_api *api, mpsl_role *r, const mpsl_par
     st->loss_sum += loss * (double)got;
     st->correct += hits;
     st->seen += got;
+    grad_defence d = defence_of(p);
+    grad_defence_apply(api, r, &d, c->dlogits, got, c->C); /* none: untouched */
     mpsl_tensor grad = f32(c->dlogits, got, c->C, 0);
     mpsl_tensor scalar = {.data = &loss, .dtype = MPSL_F64, .ndim = 1, .shape = {1}};
     rc = api->send(r, MPSL_SERVER, MPSL_MSG_LOGIT_GRADS, &grad, err);
@@ -742,6 +793,11 @@ static int mpsl_client(const mpsl_host *h, const mpsl_session_api *api, mpsl_rol
                        const void *params, mpsl_error *err)
 {
     const mpsl_params *p = params;
+    if (p->head_on_client) {
+        ushaped_plan plan;
+        int rc = ushaped_plan_of(api, r, p, &plan);
+        return rc == MPSL_OK ? ushaped_client(h, api, r, &plan, err) : rc;
+    }
     client c = {0};
     int rc = client_setup(api, r, p, &c, err);
     if (rc == MPSL_ERR_NOMEM && !err->msg[0]) {
@@ -829,6 +885,23 @@ static int mpsl_check(const mpsl_host *h, const mpsl_session_api *api, mpsl_role
                      "task is %s: its loss needs the clients' labels, which never leave them "
                      "(use retrieval_loss: client, the default)", where ? where : "strategy",
                      mpsl_task_name(task));
+        return MPSL_ERR_INVALID;
+    }
+    if (p->head_on_client && (loss_on_server(p) || p->diagnostics)) {
+        h->error_set(err, "%s.head_on_client: true leaves the server without a head, so %s "
+                     "cannot be used with it", where ? where : "strategy",
+                     loss_on_server(p) ? "retrieval_loss: server" : "diagnostics: true");
+        return MPSL_ERR_INVALID;
+    }
+    if (p->head_on_client && dropout_active(&p->part)) {
+        h->error_set(err, "%s.head_on_client: true does not take dropout, min_clients or a "
+                     "deadline yet: the U-shaped step waits for every client (leave them at "
+                     "their defaults, or use head_on_client: false)", where ? where : "strategy");
+        return MPSL_ERR_INVALID;
+    }
+    if (p->defence != DEFENCE_NONE && loss_on_server(p)) {
+        h->error_set(err, "%s.defence: with retrieval_loss: server the clients return no "
+                     "gradient to protect", where ? where : "strategy");
         return MPSL_ERR_INVALID;
     }
     return MPSL_OK;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # e2e_estimate.sh: `mpsl estimate` predicts what a run then records. For MPSL (one_pass and
-# cycle epochs), FedAvg (two local epochs, its own batch size), FedProx and centralized
+# cycle epochs; the head on the server or, U-shaped, on the clients), FedAvg (two local epochs, its own batch size), FedProx and centralized
 # training on a tiny non-IID Fashion-MNIST split, the estimate's bytes and messages per
 # client, direction and kind equal the comm rows of a real one-epoch run exactly, and its
 # FLOPs per party, client and pass equal the compute rows (relative 1e-9); then the usage,
@@ -51,6 +51,8 @@ compare() {
 compare mpsl --set 'strategy={plugin: mpsl}'
 compare mpsl_cycle --set 'strategy={plugin: mpsl, epoch: cycle}'
 compare mpsl_frozen --set 'strategy={plugin: mpsl, freeze_tokenizers: true, client_batch: 7}'
+compare mpsl_ushaped --set 'strategy={plugin: mpsl, head_on_client: true}'
+compare mpsl_ushaped_frozen --set 'strategy={plugin: mpsl, head_on_client: true, freeze_tokenizers: true, epoch: cycle}'
 compare fedavg --set 'strategy={plugin: fedavg, local_epochs: 2, batch_size: 16}'
 compare fedprox --set 'strategy={plugin: fedprox, mu: 0.1}'
 compare centralized --set 'strategy={plugin: centralized}'

@@ -607,8 +607,11 @@ struct mpsl_host {
  * client's report, evaluates the model it passes when due, and stores the epoch. */
 
 /* 2: send/recv carry MPSL_F64 tensors (8 bytes an element). 3: the server's diagnostics,
- * evaluate and record_client. 4: participants() (client dropout, min_clients). A strategy
- * built for an older version runs unchanged; one built for a newer one is refused. */
+ * evaluate and record_client. 4: participants() and work_seconds() (client dropout,
+ * min_clients, deadlines), and the U-shaped split (model_features, model_head and their
+ * backward passes, model_feature_width; message kinds MPSL_MSG_FEATURES and
+ * MPSL_MSG_FEATURE_GRADS). A strategy built for an older version runs unchanged; one built
+ * for a newer one is refused. */
 #define MPSL_SESSION_API_VERSION 4
 
 typedef struct mpsl_role mpsl_role;    /* one party of a run: the server or one client */
@@ -632,6 +635,9 @@ typedef enum mpsl_msg_kind {
     MPSL_MSG_PARAMETERS,      /* model parameters, either way (federated learning) */
     MPSL_MSG_SCALARS,         /* losses, sample counts and other small values (F64 for a
                                  loss, so the server's figures equal the client's) */
+    MPSL_MSG_FEATURES,        /* encoder outputs down to a client that holds the head
+                                 (U-shaped split; since session API 4) */
+    MPSL_MSG_FEATURE_GRADS,   /* that client's loss gradient w.r.t. its features, up */
     MPSL_MSG_KIND_COUNT
 } mpsl_msg_kind;
 
@@ -707,7 +713,8 @@ typedef struct mpsl_session_api {
 
     /* --- data. batch_create allocates for up to max_n samples. next_batch draws the next up
      * to n samples of the role's data: a client's own partition; for the server the union of
-     * all clients' data (centralized training). Each pass is reshuffled from the run seed.
+     * all clients' data (centralized training: a strategy with client roles is refused, so
+     * its server never holds the clients' labels). Each pass is reshuffled from the run seed.
      * Returns the number drawn, 0 when a pass is complete (the next call starts a new pass),
      * or a negative status. */
     mpsl_batch *(*batch_create)(mpsl_role *r, int64_t max_n, mpsl_error *err);
@@ -848,6 +855,23 @@ typedef struct mpsl_session_api {
                         const uint8_t *want, const mpsl_slot_work *work, uint8_t *status,
                         mpsl_error *err);
     double (*work_seconds)(mpsl_role *r, int client, const mpsl_slot_work *w, mpsl_error *err);
+    /* --- the U-shaped split (since session API 4): the server runs the encoder alone, a
+     * client the head alone. model_features(): encoder of a model holding MPSL_PART_ENCODER
+     * on tokens (n,T,D) -> features (n,T,Dh) owned by the model, valid until the next call;
+     * model_features_backward(): dfeatures (n,T,Dh) -> dtokens (n,T,D). model_head(): the
+     * head of a model holding MPSL_PART_HEAD without the encoder on features (n,T,Dh) ->
+     * outputs (n,C) as model_encode gives them; model_head_backward(): doutputs (n,C) ->
+     * dfeatures (n,T,Dh) owned by the model. model_feature_width(): Dh, the encoder's output
+     * width (the same in every model of a run). Work is counted as the model's party's. */
+    int (*model_features)(mpsl_model *m, const mpsl_tensor *tokens, mpsl_tensor *features,
+                          mpsl_error *err);
+    int (*model_features_backward)(mpsl_model *m, const mpsl_tensor *dfeatures,
+                                   mpsl_tensor *dtokens, mpsl_error *err);
+    int (*model_head)(mpsl_model *m, const mpsl_tensor *features, mpsl_tensor *outputs,
+                      mpsl_error *err);
+    int (*model_head_backward)(mpsl_model *m, const mpsl_tensor *doutputs,
+                               mpsl_tensor *dfeatures, mpsl_error *err);
+    int64_t (*model_feature_width)(mpsl_model *m);
 } mpsl_session_api;
 
 /* A role function runs one party from the first epoch to the last and returns MPSL_OK, or
