@@ -54,6 +54,7 @@
 #include "dropout.h"
 #include "local_step.h"
 #include "mpsl_ushaped.h"
+#include "split_step.h"
 
 enum { EPOCH_ONE_PASS = 0, EPOCH_CYCLE = 1 };
 enum { LOSS_ON_CLIENT = 0, LOSS_ON_SERVER = 1 };
@@ -123,15 +124,6 @@ static grad_defence defence_of(const mpsl_params *p)
 static int loss_on_server(const mpsl_params *p)
 {
     return p->retrieval_loss == LOSS_ON_SERVER;
-}
-
-static mpsl_tensor f32(float *data, int64_t a, int64_t b, int64_t c)
-{
-    mpsl_tensor t = {.data = data, .dtype = MPSL_F32, .ndim = c ? 3 : (b ? 2 : 1)};
-    t.shape[0] = a;
-    t.shape[1] = b;
-    t.shape[2] = c;
-    return t;
 }
 
 /* What every role derives alike from the run: samples per client per step, the steps client
@@ -304,23 +296,14 @@ static int server_setup(const mpsl_session_api *api, mpsl_role *r, const mpsl_pa
 static int server_forward(const mpsl_session_api *api, mpsl_role *r, const mpsl_params *p,
                           server *sv, mpsl_tensor *out, mpsl_error *err)
 {
-    int64_t row = 0, TD = sv->T * sv->D;
-    for (int k = 0; k < sv->K; k++) {
-        sv->offset[k] = row;
-        if (sv->att.status[k] != MPSL_SLOT_TAKES_PART) {
-            continue;
-        }
-        mpsl_tensor slot = f32(sv->tokens + row * TD, sv->b, sv->T, sv->D);
-        int rc = api->recv(r, k, MPSL_MSG_ACTIVATIONS, &slot, err);
-        if (rc != MPSL_OK) {
-            return rc;
-        }
-        row += slot.shape[0];
+    int rc = gather_client_tokens(api, r, sv->K, sv->att.status, sv->tokens, sv->b, sv->T,
+                                  sv->D, sv->offset, err);
+    if (rc != MPSL_OK) {
+        return rc;
     }
-    sv->offset[sv->K] = row;
     api->model_zero_grad(sv->model);
-    mpsl_tensor all = f32(sv->tokens, row, sv->T, sv->D), logits;
-    int rc = api->model_encode(sv->model, &all, &logits, err);
+    mpsl_tensor all = f32(sv->tokens, sv->offset[sv->K], sv->T, sv->D), logits;
+    rc = api->model_encode(sv->model, &all, &logits, err);
     *out = logits;
     for (int k = 0; k < sv->K && rc == MPSL_OK && !loss_on_server(p); k++) {
         int64_t n = sv->offset[k + 1] - sv->offset[k];

@@ -23,15 +23,7 @@
 
 #include "local_step.h"
 #include "mpsl_ushaped.h"
-
-static mpsl_tensor f32(float *data, int64_t a, int64_t b, int64_t c)
-{
-    mpsl_tensor t = {.data = data, .dtype = MPSL_F32, .ndim = c ? 3 : (b ? 2 : 1)};
-    t.shape[0] = a;
-    t.shape[1] = b;
-    t.shape[2] = c;
-    return t;
-}
+#include "split_step.h"
 
 /* After the last epoch nothing trains, so no sync then. */
 static int sync_due(const mpsl_session_api *api, mpsl_role *r, const ushaped_plan *plan,
@@ -61,6 +53,7 @@ typedef struct userver {
     mpsl_optim *opt;
     float *tokens, *dfeatures, *scratch;
     int64_t *offset;            /* first row of each client's slice in this step */
+    uint8_t *status;            /* MPSL_SLOT_TAKES_PART for the clients in this step */
     double loss_sum;            /* the epoch's loss as the clients reported it */
     int64_t seen;
 } userver;
@@ -88,10 +81,13 @@ static int server_setup(const mpsl_session_api *api, mpsl_role *r, const ushaped
     api->model_part(sv->eval, MPSL_PART_HEAD, &n_head);
     int64_t most = n_tok > n_head ? n_tok : n_head;
     sv->offset = api->alloc(r, (size_t)(sv->K + 1) * sizeof *sv->offset);
+    sv->status = api->alloc(r, (size_t)sv->K);
     sv->tokens = api->alloc(r, rows * (size_t)(sv->T * sv->D) * sizeof(float));
     sv->dfeatures = api->alloc(r, rows * (size_t)(sv->T * sv->Dh) * sizeof(float));
     sv->scratch = api->alloc(r, (size_t)(most ? most : 1) * sizeof(float));
-    return sv->offset && sv->tokens && sv->dfeatures && sv->scratch ? MPSL_OK : MPSL_ERR_NOMEM;
+    return sv->offset && sv->status && sv->tokens && sv->dfeatures && sv->scratch
+               ? MPSL_OK
+               : MPSL_ERR_NOMEM;
 }
 
 /* 1-2. Every taking part client's tokens into one batch, the encoder once, each client its
@@ -99,23 +95,18 @@ static int server_setup(const mpsl_session_api *api, mpsl_role *r, const ushaped
 static int server_forward(const mpsl_session_api *api, mpsl_role *r, const ushaped_plan *plan,
                           userver *sv, int64_t step, mpsl_error *err)
 {
-    int64_t row = 0, TD = sv->T * sv->D, F = sv->T * sv->Dh;
+    int64_t F = sv->T * sv->Dh;
     for (int k = 0; k < sv->K; k++) {
-        sv->offset[k] = row;
-        if (step >= plan->client_steps[k]) {
-            continue;
-        }
-        mpsl_tensor slot = f32(sv->tokens + row * TD, sv->b, sv->T, sv->D);
-        int rc = api->recv(r, k, MPSL_MSG_ACTIVATIONS, &slot, err);
-        if (rc != MPSL_OK) {
-            return rc;
-        }
-        row += slot.shape[0];
+        sv->status[k] = step < plan->client_steps[k] ? MPSL_SLOT_TAKES_PART : MPSL_SLOT_NOT_WANTED;
     }
-    sv->offset[sv->K] = row;
+    int rc = gather_client_tokens(api, r, sv->K, sv->status, sv->tokens, sv->b, sv->T, sv->D,
+                                  sv->offset, err);
+    if (rc != MPSL_OK) {
+        return rc;
+    }
     api->model_zero_grad(sv->enc);
-    mpsl_tensor all = f32(sv->tokens, row, sv->T, sv->D), features;
-    int rc = api->model_features(sv->enc, &all, &features, err);
+    mpsl_tensor all = f32(sv->tokens, sv->offset[sv->K], sv->T, sv->D), features;
+    rc = api->model_features(sv->enc, &all, &features, err);
     for (int k = 0; k < sv->K && rc == MPSL_OK; k++) {
         int64_t n = sv->offset[k + 1] - sv->offset[k];
         if (n > 0) {
