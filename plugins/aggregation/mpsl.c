@@ -726,10 +726,7 @@ static int cut_layer_backward(const mpsl_session_api *api, mpsl_role *r, const m
 static int client_step(const mpsl_session_api *api, mpsl_role *r, const mpsl_params *p,
                        client *c, int64_t epoch, step_stats *st, mpsl_error *err)
 {
-    int64_t got = api->next_batch(r, c->batch, c->b, err);
-    if (got == 0) {
-        got = api->next_batch(r, c->batch, c->b, err); /* next pass of its data */
-    }
+    int64_t got = draw_client_batch(api, r, c->batch, c->b, err);
     if (got < 0) {
         return (int)got;
     }

@@ -1,6 +1,7 @@
-/* split_step.h: what both MPSL layouts' servers do alike each step (mpsl.c, the head on the
- * server; mpsl_ushaped.c, the head on the clients): tensors over their flat buffers, and the
- * step's tokens gathered from the clients taking part into one batch. Header-only so the
+/* split_step.h: what both MPSL layouts do alike each step (mpsl.c, the head on the server;
+ * mpsl_ushaped.c, the head on the clients): tensors over their flat buffers, the step's
+ * tokens gathered by the server from the clients taking part into one batch, and a client's
+ * mini-batch drawn. Header-only so the
  * plugin stays one .so. */
 #ifndef MPSL_SPLIT_STEP_H
 #define MPSL_SPLIT_STEP_H
@@ -39,6 +40,15 @@ static inline int gather_client_tokens(const mpsl_session_api *api, mpsl_role *r
     }
     offset[K] = row;
     return MPSL_OK;
+}
+
+/* A client's mini-batch of at most b: the next of its pass, or the first of a new pass when
+ * its previous one is over. Returns the samples drawn, or a negative status. */
+static inline int64_t draw_client_batch(const mpsl_session_api *api, mpsl_role *r,
+                                        mpsl_batch *batch, int64_t b, mpsl_error *err)
+{
+    int64_t got = api->next_batch(r, batch, b, err);
+    return got == 0 ? api->next_batch(r, batch, b, err) : got;
 }
 
 #endif
