@@ -33,19 +33,6 @@ train:
   optimizer: {name: adam, lr: 0.003}
 YAML
 
-last_id() { sql "$1" "select max(id) from runs"; }
-# Every figure of a run at full precision (timings and memory aside), for bit-for-bit checks.
-figures() {
-  sql "$1" "select epoch || ' ' || name || ' ' || printf('%.17g', value) from epoch_metrics
-            where run_id=$2 and name not like '%seconds' and name <> 'peak_rss_bytes'
-            order by epoch, name"
-  sql "$1" "select epoch || ' ' || client || ' ' || name || ' ' || printf('%.17g', value)
-            from client_metrics where run_id=$2 and name not like '%seconds' order by 1"
-  sql "$1" "select epoch, client, direction, kind, bytes, messages from comm where run_id=$2
-            order by 1, 2, 3, 4"
-  sql "$1" "select party, client, pass, printf('%.17g', flops) from compute where run_id=$2
-            order by 1, 2, 3"
-}
 # Who missed what: the per-client tallies and the skipped slots.
 misses() {
   sql "$1" "select epoch || ' ' || client || ' ' || name || ' ' || value from client_metrics
@@ -58,12 +45,12 @@ misses() {
 # --- dropout 0 is the run without dropout, bit for bit
 for s in mpsl fedavg; do
   expect_ok "$s without dropout" "$MPSL" run dropout.yaml --db zero.db --quiet --set strategy.plugin=$s
-  a=$(last_id zero.db)
+  a=$(last_run zero.db)
   expect_ok "$s with dropout 0" "$MPSL" run dropout.yaml --db zero.db --quiet --set strategy.plugin=$s \
     --set strategy.dropout=0 --set strategy.dropout_burst=0 --set strategy.min_clients=1
-  b=$(last_id zero.db)
+  b=$(last_run zero.db)
   check "$s: dropout 0 records every figure, byte and FLOP of the run without it, bit for bit" \
-    [ "$(figures zero.db "$a")" = "$(figures zero.db "$b")" ]
+    [ "$(all_figures zero.db "$a")" = "$(all_figures zero.db "$b")" ]
   check "$s: dropout 0 records no tallies" [ -z "$(misses zero.db "$b")" ]
 done
 
@@ -84,16 +71,16 @@ fed_drop=(--set strategy.plugin=fedavg --set train.epochs=6 --set strategy.dropo
 for case in mpsl fedavg; do
   if [ $case = mpsl ]; then args=("${mpsl_drop[@]}"); else args=("${fed_drop[@]}"); fi
   expect_ok "$case with dropout in one process" "$MPSL" run dropout.yaml --db $case.db --quiet "${args[@]}"
-  a=$(last_id $case.db)
+  a=$(last_run $case.db)
   expect_ok "$case with dropout, again" "$MPSL" run dropout.yaml --db $case.db --quiet "${args[@]}"
   check "$case: the same seed misses the same slots and records the same figures" \
-    [ "$(figures $case.db "$a")" = "$(figures $case.db "$(last_id $case.db)")" ]
+    [ "$(all_figures $case.db "$a")" = "$(all_figures $case.db "$(last_run $case.db)")" ]
   check "$case: some slots were missed" \
     [ "$(sql $case.db "select sum(value) > 0 from client_metrics where run_id=$a and name='missed_dropout'")" = 1 ]
   if [ $mpi = 1 ]; then
     expect_ok "$case with dropout under mpirun -n 3" "${MPIRUN[@]}" -n 3 "$MPSL" run dropout.yaml \
       --db $case.db --quiet "${args[@]}"
-    b=$(last_id $case.db)
+    b=$(last_run $case.db)
     check "$case: ran over MPI" [ "$(sql $case.db "select transport || n_ranks from runs where id=$b")" = mpi3 ]
     check "$case: the same misses in one process and under MPI" \
       [ "$(misses $case.db "$a")" = "$(misses $case.db "$b")" ]
@@ -166,7 +153,7 @@ train:
   batch_size: 30
   optimizer: {name: adam, lr: 0.003}
 YAML
-trained() { sql avg.db "select group_concat(client) from client_metrics where run_id=$(last_id avg.db) and name='samples'"; }
+trained() { sql avg.db "select group_concat(client) from client_metrics where run_id=$(last_run avg.db) and name='samples'"; }
 expect_ok "fedavg, client 1 dropped" "$MPSL" run avg.yaml --db avg.db --quiet \
   --set strategy.dropout=0.2 --set output.save_weights=w02.safetensors
 check "client 1 dropped, 0 and 2 trained" [ "$(trained)" = "0,2" ]
@@ -228,19 +215,19 @@ for s in mpsl fedavg; do
     ck=(--set strategy.plugin=fedavg --set train.epochs=5 --set train.checkpoint.every_epochs=1); fi
   rm -f calls.log
   expect_ok "$s with dropout, uninterrupted" "$MPSL" run resume.yaml --db res.db --quiet "${ck[@]}"
-  base=$(last_id res.db)
+  base=$(last_run res.db)
   calls=$(grep -c forward calls.log); rm -f calls.log
   at=$((calls / 2 + 1))
   MPSL_TEST_CRASH=kill MPSL_TEST_CRASH_AT=$at "$MPSL" run resume.yaml --db res.db --quiet "${ck[@]}" \
     >/dev/null 2>&1
-  id=$(last_id res.db)
+  id=$(last_run res.db)
   check "$s with dropout: killed at forward call $at of $calls" \
     [ "$(sql res.db "select status from runs where id=$id")" = failed ]
   [ $s = fedavg ] || check "$s with dropout: a checkpoint inside an epoch to resume from" \
     [ "$(sql res.db "select count(*) from checkpoints where run_id=$id and step > 0")" -ge 1 ]
   expect_ok "$s with dropout: resume" "$MPSL" resume "$id" --db res.db
   check "$s with dropout: resumed equals uninterrupted (tallies included), bit for bit" \
-    [ "$(figures res.db "$base")" = "$(figures res.db "$id")" ]
+    [ "$(all_figures res.db "$base")" = "$(all_figures res.db "$id")" ]
   check "$s with dropout: some slots were missed" [ -n "$(misses res.db "$base" | grep -v ' 0.0$')" ]
 done
 

@@ -34,15 +34,6 @@ train:
   batch_size: 30
   optimizer: {name: adam, lr: 0.003}
 YAML
-last_id() { sql "$1" "select max(id) from runs"; }
-figures() {
-  sql "$1" "select epoch || ' ' || name || ' ' || printf('%.17g', value) from epoch_metrics
-            where run_id=$2 and name not like '%seconds' and name <> 'peak_rss_bytes' order by 1"
-  sql "$1" "select epoch || ' ' || client || ' ' || name || ' ' || printf('%.17g', value)
-            from client_metrics where run_id=$2 and name not like '%seconds' order by 1"
-  sql "$1" "select epoch, client, direction, kind, bytes, messages from comm where run_id=$2 order by 1,2,3,4"
-  sql "$1" "select party, client, pass, printf('%.17g', flops) from compute where run_id=$2 order by 1,2,3"
-}
 # Client k's simulated compute and transfer seconds in epoch e of run r, by hand: FLOPs at
 # GF GFLOP/s; bytes up at UP Mbit/s, down at DOWN Mbit/s; LAT ms per message either way.
 GF=2 UP=8 DOWN=40 LAT=25
@@ -59,11 +50,11 @@ net=(--set "network={model: constant, client_gflops: $GF, server_gflops: 50, upl
 
 # --- FedAvg: the slowest client of each round
 expect_ok "fedavg without the network model" "$MPSL" run net.yaml --db fed.db --quiet
-off=$(last_id fed.db)
+off=$(last_run fed.db)
 expect_ok "fedavg with the network model" "$MPSL" run net.yaml --db fed.db --quiet "${net[@]}"
-on=$(last_id fed.db)
+on=$(last_run fed.db)
 check "fedavg: the network model changes no figure, byte or FLOP" \
-  [ "$(figures fed.db "$off")" = "$(figures fed.db "$on")" ]
+  [ "$(all_figures fed.db "$off")" = "$(all_figures fed.db "$on")" ]
 check "fedavg: no simulated time without the model" \
   [ "$(sql fed.db "select count(*) from epoch_metrics where run_id=$off and name like 'sim_%'")" = 0 ]
 for e in 0 1; do
@@ -84,7 +75,7 @@ done
 # --- MPSL, one client: every step waits for it and for the server
 expect_ok "mpsl, one client, with the network model" "$MPSL" run net.yaml --db one.db --quiet \
   "${net[@]}" --set strategy.plugin=mpsl --set data.clients=1 --set "data.partition={scheme: iid}"
-one=$(last_id one.db)
+one=$(last_run one.db)
 for e in 0 1; do
   read -r c x <<<"$(hand one.db "$one" $e 0 | tr '|' ' ')"
   server=$(sql one.db "select sum(flops) / 50e9 from compute where run_id=$one and epoch=$e and party='server'")
@@ -98,16 +89,16 @@ done
 # --- MPSL, three clients: an unlimited network and the model off record the same figures;
 # the simulated epoch is at least the slowest client's total and at most all clients' total
 expect_ok "mpsl without the model" "$MPSL" run net.yaml --db mpsl.db --quiet --set strategy.plugin=mpsl
-a=$(last_id mpsl.db)
+a=$(last_run mpsl.db)
 expect_ok "mpsl with an unlimited network" "$MPSL" run net.yaml --db mpsl.db --quiet --set strategy.plugin=mpsl \
   --set "network={uplink_mbps: 0, downlink_mbps: 0, latency_ms: 0}"
-b=$(last_id mpsl.db)
-check "mpsl: an unlimited network changes no figure, byte or FLOP" [ "$(figures mpsl.db "$a")" = "$(figures mpsl.db "$b")" ]
+b=$(last_run mpsl.db)
+check "mpsl: an unlimited network changes no figure, byte or FLOP" [ "$(all_figures mpsl.db "$a")" = "$(all_figures mpsl.db "$b")" ]
 check "mpsl: an unlimited network moves data in no time" \
   [ "$(sql mpsl.db "select max(value) from client_metrics where run_id=$b and name='sim_transfer_seconds'")" = 0.0 ]
 expect_ok "mpsl with the network model" "$MPSL" run net.yaml --db mpsl.db --quiet --set strategy.plugin=mpsl "${net[@]}"
-c=$(last_id mpsl.db)
-check "mpsl: the network model changes no figure, byte or FLOP" [ "$(figures mpsl.db "$a")" = "$(figures mpsl.db "$c")" ]
+c=$(last_run mpsl.db)
+check "mpsl: the network model changes no figure, byte or FLOP" [ "$(all_figures mpsl.db "$a")" = "$(all_figures mpsl.db "$c")" ]
 check "mpsl: slowest client + server <= simulated epoch <= all clients + server" \
   [ "$(sql mpsl.db "select count(*) from epoch_metrics m where run_id=$c and name='sim_epoch_seconds' and
         value >= (select max(x.value + y.value) from client_metrics x join client_metrics y on y.run_id=x.run_id
@@ -138,7 +129,7 @@ client,speed,uplink_mbps,downlink_mbps,latency_ms
 CSV
 expect_ok "fedavg with a link table" "$MPSL" run net.yaml --db table.db --quiet \
   --set "network={model: table, table: links.csv}"
-t=$(last_id table.db)
+t=$(last_run table.db)
 check "table: client 1's transfer is the slowest" [ "$(sql table.db "select client from client_metrics where run_id=$t and epoch=0 and name='sim_transfer_seconds' order by value desc limit 1")" = 1 ]
 check "table: client 1 sets the round's time" same_numbers \
   "$(sql table.db "select sum(value) from client_metrics where run_id=$t and epoch=0 and client=1 and name like 'sim_%'")" \
@@ -163,14 +154,14 @@ client,speed,uplink_mbps,downlink_mbps,latency_ms
 CSV
 slow=(--set "network={model: table, table: slow.csv}")
 expect_ok "fedavg, slow client 1, no deadline" "$MPSL" run net.yaml --db dl.db --quiet "${slow[@]}"
-free=$(last_id dl.db)
+free=$(last_run dl.db)
 # each client's simulated round (the same every round: whole passes)
 round_time() { sql dl.db "select sum(value) from client_metrics where run_id=$free and epoch=0 and client=$1 and name like 'sim_%'"; }
 t0=$(round_time 0) t1=$(round_time 1) t2=$(round_time 2)
 deadline=$(awk -v a="$t1" -v b="$t0" -v c="$t2" 'BEGIN { m = b > c ? b : c; printf "%.6g", (a + m) / 2 }')
 expect_ok "fedavg with deadline $deadline" "$MPSL" run net.yaml --db dl.db --quiet "${slow[@]}" \
   --set strategy.deadline="$deadline"
-late=$(last_id dl.db)
+late=$(last_run dl.db)
 check "fedavg deadline: exactly client 1 (${t1}s > ${deadline}s) misses every round" \
   [ "$(sql dl.db "select group_concat(client || ':' || value) from client_metrics where run_id=$late and name='missed_deadline' and epoch=1 order by client")" = "0:0.0,1:1.0,2:0.0" ]
 check "fedavg deadline: the round then waits for the slowest of the others" same_numbers \
@@ -178,7 +169,7 @@ check "fedavg deadline: the round then waits for the slowest of the others" same
   "$(sql dl.db "select value from epoch_metrics where run_id=$late and epoch=1 and name='sim_epoch_seconds'")" 1e-9
 expect_ok "fedavg with deadline and partial_work" "$MPSL" run net.yaml --db dl.db --quiet "${slow[@]}" \
   --set strategy.deadline="$deadline" --set strategy.partial_work=true
-part=$(last_id dl.db)
+part=$(last_run dl.db)
 check "partial_work: client 1's round was cut, the others' not" \
   [ "$(sql dl.db "select group_concat(client || ':' || value) from client_metrics where run_id=$part and epoch=0 and name='partial_round' order by client")" = "0:0.0,1:1.0,2:0.0" ]
 check "partial_work: client 1 trained part of its data, within the deadline" \
@@ -200,7 +191,7 @@ expect_ok "mpsl, slow client 1, no deadline" "$MPSL" run net.yaml --db dlm.db --
   --set strategy.plugin=mpsl --set train.epochs=1
 expect_ok "mpsl with a step deadline of 0.05 s" "$MPSL" run net.yaml --db dlm.db --quiet "${slow[@]}" \
   --set strategy.plugin=mpsl --set train.epochs=1 --set strategy.deadline=0.05
-m=$(last_id dlm.db)
+m=$(last_run dlm.db)
 check "mpsl deadline: client 1 misses every step of its pass, the others none" \
   [ "$(sql dlm.db "select group_concat(c.client || ':' || (c.value = (d.n_samples + 9) / 10), ',') from client_metrics c
         join client_data d on d.run_id=c.run_id and d.client=c.client
@@ -218,10 +209,10 @@ if command -v mpirun >/dev/null && ! "$MPSL" run net.yaml --db probe.db --set tr
   for s in mpsl fedavg; do
     expect_ok "$s log-normal links in one process" "$MPSL" run net.yaml --db ln.db --quiet \
       --set strategy.plugin=$s --set "network={model: lognormal, sigma: 0.8}"
-    x=$(last_id ln.db)
+    x=$(last_run ln.db)
     expect_ok "$s log-normal links under mpirun -n 3" "${MPIRUN[@]}" -n 3 "$MPSL" run net.yaml --db ln.db \
       --quiet --set strategy.plugin=$s --set "network={model: lognormal, sigma: 0.8}"
-    y=$(last_id ln.db)
+    y=$(last_run ln.db)
     check "$s: the same simulated times in one process and under MPI" same_numbers \
       "$(sql ln.db "select value from epoch_metrics where run_id=$x and name like 'sim_%' order by epoch, name")
        $(sql ln.db "select value from client_metrics where run_id=$x and name like 'sim_%' order by epoch, client, name")" \
@@ -232,9 +223,9 @@ if command -v mpirun >/dev/null && ! "$MPSL" run net.yaml --db probe.db --set tr
     args=(--set strategy.plugin=$s "${slow[@]}" --set strategy.deadline=0.05)
     [ $s = fedavg ] && args=(--set strategy.plugin=$s "${slow[@]}" --set strategy.deadline="$deadline" --set strategy.partial_work=true)
     expect_ok "$s with a deadline in one process" "$MPSL" run net.yaml --db dmpi.db --quiet "${args[@]}"
-    x=$(last_id dmpi.db)
+    x=$(last_run dmpi.db)
     expect_ok "$s with a deadline under mpirun -n 3" "${MPIRUN[@]}" -n 3 "$MPSL" run net.yaml --db dmpi.db --quiet "${args[@]}"
-    y=$(last_id dmpi.db)
+    y=$(last_run dmpi.db)
     q="select epoch || client || name || value from client_metrics where name in ('missed_deadline', 'participated', 'partial_round', 'samples') and run_id="
     check "$s deadline: the same clients miss the same slots in one process and under MPI" \
       [ "$(sql dmpi.db "$q$x order by 1")" = "$(sql dmpi.db "$q$y order by 1")" ]

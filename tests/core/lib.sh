@@ -46,6 +46,24 @@ not() { ! "$@"; }
 
 sql() { sqlite3 -batch -noheader "$1" "$2"; }
 
+# last_run DB: the id of the run written last.
+last_run() { sql "$1" "select max(id) from runs"; }
+
+# all_figures DB RUN: every figure a run recorded, at full precision, timings and memory
+# aside (epoch and client metrics, bytes and messages per link, FLOPs per party): two runs
+# that print the same lines recorded the same figures bit for bit.
+all_figures() {
+  sql "$1" "select epoch || ' ' || name || ' ' || printf('%.17g', value) from epoch_metrics
+            where run_id=$2 and name not like '%seconds' and name <> 'peak_rss_bytes'
+            order by epoch, name"
+  sql "$1" "select epoch || ' ' || client || ' ' || name || ' ' || printf('%.17g', value)
+            from client_metrics where run_id=$2 and name not like '%seconds' order by 1"
+  sql "$1" "select epoch, client, direction, kind, bytes, messages from comm where run_id=$2
+            order by 1, 2, 3, 4"
+  sql "$1" "select party, client, pass, printf('%.17g', flops) from compute where run_id=$2
+            order by 1, 2, 3"
+}
+
 # Quick settings: a slice of Fashion-MNIST and one epoch.
 QUICK=(--set data.dataset.train_limit=3000 --set data.dataset.test_limit=1000 --set train.epochs=1)
 
