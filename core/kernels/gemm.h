@@ -55,6 +55,24 @@ void kern_gemm(int transA, int transB, int64_t M, int64_t N, int64_t K, float al
 int kern_set_precision_bf16(int on);
 int kern_precision_bf16(void);
 
+/* A GEMM whose rows of C are split over the kernel threads, all slices with the same op(B)
+ * (gemm_shared_b.c): kern_gemm_b_prepare, on the thread that then runs kern_parallel_for,
+ * readies op(B) (K x N, stored as for kern_gemm) once for every slice: under bf16 it packs it
+ * in parallel into a buffer of that thread (kept and reused; one prepared op(B) per thread at a
+ * time), in float32 it only records it. kern_gemm_b_rows then computes one slice, C (M x N) =
+ * alpha * op(A) @ op(B) + beta * C, bit for bit what kern_gemm would. B must not change in
+ * between. */
+typedef struct {
+    int transB;
+    int64_t K, N, ldb;
+    const float *B;
+    const uint32_t *packed; /* bf16 panels of op(B), or NULL: each slice calls kern_gemm */
+} kern_gemm_b;
+void kern_gemm_b_prepare(kern_gemm_b *g, int transB, int64_t K, int64_t N, const float *B,
+                         int64_t ldb);
+void kern_gemm_b_rows(const kern_gemm_b *g, int transA, int64_t M, float alpha,
+                      const float *A, int64_t lda, float beta, float *C, int64_t ldc);
+
 /* OpenBLAS's cblas_sgemm under the same contract (the other backend, and the AVX-512
  * kernel's fallback). */
 void kern_sgemm_openblas(int transA, int transB, int64_t M, int64_t N, int64_t K, float alpha,

@@ -23,6 +23,7 @@
 #ifndef MPSL_KERN_GEMM_BF16_H
 #define MPSL_KERN_GEMM_BF16_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 void kern_gemm_bf16(int transA, int transB, int64_t M, int64_t N, int64_t K, float alpha,
@@ -50,6 +51,25 @@ void kern_gemm_bf16_avx512(int transA, int transB, int64_t M, int64_t N, int64_t
 void kern_gemm_bf16_portable(int transA, int transB, int64_t M, int64_t N, int64_t K,
                              float alpha, const float *A, int64_t lda, const float *B,
                              int64_t ldb, float beta, float *C, int64_t ldc);
+
+/* op(B) packed once and shared by many calls of the native kernel: a GEMM whose rows of C
+ * are split over threads packs the same op(B) in every slice otherwise, converting each
+ * element to bf16 each time (gemm_shared_b.c uses these). Native path only: call them when
+ * kern_gemm_bf16_supported().
+ *   kern_gemm_bf16_packed_b_bytes: the packed size of op(B) (K, N);
+ *   kern_gemm_bf16_pack_b: packs units [unit_begin, unit_end) of op(B) (K x N; B stored as
+ *     for kern_gemm_bf16, transB, ldb) into dst (64-byte aligned, that size); the units,
+ *     kern_gemm_bf16_pack_b_units of them, are disjoint parts that threads may pack at once;
+ *   kern_gemm_bf16_packed: kern_gemm_bf16 with op(B) taken from the packed panels, bit for bit
+ *     the same result; returns -1 without touching C when K <= 0, alpha == 0 or no packing
+ *     buffer for A could be had (call kern_gemm_bf16 with B then), else 0. */
+size_t kern_gemm_bf16_packed_b_bytes(int64_t K, int64_t N);
+int64_t kern_gemm_bf16_pack_b_units(int64_t K, int64_t N);
+void kern_gemm_bf16_pack_b(uint32_t *dst, int transB, int64_t K, int64_t N, const float *B,
+                           int64_t ldb, int64_t unit_begin, int64_t unit_end);
+int kern_gemm_bf16_packed(int transA, int64_t M, int64_t N, int64_t K, float alpha,
+                          const float *A, int64_t lda, const uint32_t *packed, float beta,
+                          float *C, int64_t ldc);
 
 /* Whether the CPU itself has the instructions, whatever MPSL_GEMM_BF16 says. */
 int kern_gemm_bf16_cpu_has(void);

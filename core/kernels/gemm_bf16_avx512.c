@@ -59,6 +59,8 @@
 #ifndef BF_MC
 #define BF_MC 96
 #endif
+_Static_assert(BF_KC % 2 == 0 && BF_NC % BF_NR == 0,
+               "K blocks hold whole pairs; N blocks hold whole panels (kern_gemm_bf16_packed)");
 
 static _Thread_local void *tl_apack, *tl_bpack; /* gemm_scratch buffers */
 static _Thread_local size_t tl_acap, tl_bcap;
@@ -191,6 +193,54 @@ void kern_bf16_round_avx512(const float *x, float *y, int64_t n)
     }
 }
 
+/* One K block of one N block: C[0:M, 0:nc] (ldc) = alpha * op(A)[0:M, 0:kc] @ panels + (mode,
+ * beta) as in ukernel, where bp holds op(B)'s block as ceil(nc / NR) panels of kp pairs and A
+ * points at the block's first k (column pc of A, or row pc when transposed). ap: room for
+ * BF_MC * kp pair words. */
+static void gemm_block(int transA, int64_t M, int64_t nc, int64_t kc, float alpha,
+                       const float *A, int64_t lda, const uint32_t *bp, float beta, int mode,
+                       float *C, int64_t ldc, uint32_t *ap)
+{
+    int64_t kp = (kc + 1) / 2;
+    for (int64_t ic = 0; ic < M; ic += BF_MC) {
+        int64_t mc = M - ic < BF_MC ? M - ic : BF_MC;
+        if (transA) {   // op(A)[i, k] = A[k*lda + i]
+            pack_n_panels(ap, BF_MR, A + ic, lda, mc, kc);
+        }
+        for (int64_t ir = 0; ir < mc; ir += BF_MR) {
+            int64_t mr = mc - ir < BF_MR ? mc - ir : BF_MR;
+            const uint32_t *sliver = ap + (ir / BF_MR) * BF_MR * kp;
+            if (!transA) {
+                pack_t(ap, BF_MR, A + (ic + ir) * lda, lda, mr, kc);
+                sliver = ap;
+            }
+            float *crow = C + (ic + ir) * ldc;
+            for (int64_t jr = 0; jr < nc; jr += BF_NR) {
+                int64_t nr = nc - jr < BF_NR ? nc - jr : BF_NR;
+                ukernel(kp, sliver, bp + (jr / BF_NR) * BF_NR * kp, crow + jr, ldc, mr, nr,
+                        alpha, beta, mode);
+            }
+        }
+    }
+}
+
+/* How the first K block treats C; later blocks add to it. */
+static int store_mode(int64_t pc, float beta)
+{
+    return pc > 0 || beta == 1.0f ? 1 : beta == 0.0f ? 0 : 2;
+}
+
+/* op(B)[pc:pc+kc, j0:j0+nr] (nr <= NR) as one panel of (kc + 1) / 2 pair words. */
+static void pack_panel(uint32_t *dst, int transB, const float *B, int64_t ldb, int64_t pc,
+                       int64_t kc, int64_t j0, int64_t nr)
+{
+    if (transB) {   // op(B)[k, j] = B[j*ldb + k]
+        pack_t(dst, BF_NR, B + j0 * ldb + pc, ldb, nr, kc);
+    } else {
+        pack_n_panels(dst, BF_NR, B + pc * ldb + j0, ldb, nr, kc);
+    }
+}
+
 void kern_gemm_bf16_avx512(int transA, int transB, int64_t M, int64_t N, int64_t K,
                            float alpha, const float *A, int64_t lda, const float *B,
                            int64_t ldb, float beta, float *C, int64_t ldc)
@@ -216,38 +266,69 @@ void kern_gemm_bf16_avx512(int transA, int transB, int64_t M, int64_t N, int64_t
         int64_t nc = N - jc < BF_NC ? N - jc : BF_NC;
         for (int64_t pc = 0; pc < K; pc += BF_KC) {
             int64_t kc = K - pc < BF_KC ? K - pc : BF_KC, kp = (kc + 1) / 2;
-            int mode = pc > 0 || beta == 1.0f ? 1 : beta == 0.0f ? 0 : 2;
-            if (transB) {   // op(B)[k, j] = B[j*ldb + k]
-                for (int64_t jr = 0; jr < nc; jr += BF_NR) {
-                    int64_t nr = nc - jr < BF_NR ? nc - jr : BF_NR;
-                    pack_t(bp + (jr / BF_NR) * BF_NR * kp, BF_NR, B + (jc + jr) * ldb + pc, ldb,
-                           nr, kc);
-                }
-            } else {
-                pack_n_panels(bp, BF_NR, B + pc * ldb + jc, ldb, nc, kc);
+            for (int64_t jr = 0; jr < nc; jr += BF_NR) {
+                int64_t nr = nc - jr < BF_NR ? nc - jr : BF_NR;
+                pack_panel(bp + (jr / BF_NR) * BF_NR * kp, transB, B, ldb, pc, kc, jc + jr, nr);
             }
-            for (int64_t ic = 0; ic < M; ic += BF_MC) {
-                int64_t mc = M - ic < BF_MC ? M - ic : BF_MC;
-                if (transA) {   // op(A)[i, k] = A[k*lda + i]
-                    pack_n_panels(ap, BF_MR, A + pc * lda + ic, lda, mc, kc);
-                }
-                for (int64_t ir = 0; ir < mc; ir += BF_MR) {
-                    int64_t mr = mc - ir < BF_MR ? mc - ir : BF_MR;
-                    const uint32_t *sliver = ap + (ir / BF_MR) * BF_MR * kp;
-                    if (!transA) {
-                        pack_t(ap, BF_MR, A + (ic + ir) * lda + pc, lda, mr, kc);
-                        sliver = ap;
-                    }
-                    float *crow = C + (ic + ir) * ldc + jc;
-                    for (int64_t jr = 0; jr < nc; jr += BF_NR) {
-                        int64_t nr = nc - jr < BF_NR ? nc - jr : BF_NR;
-                        ukernel(kp, sliver, bp + (jr / BF_NR) * BF_NR * kp, crow + jr, ldc, mr,
-                                nr, alpha, beta, mode);
-                    }
-                }
-            }
+            gemm_block(transA, M, nc, kc, alpha, transA ? A + pc * lda : A + pc, lda, bp, beta,
+                       store_mode(pc, beta), C + jc, ldc, ap);
         }
     }
+}
+
+/* Packed op(B) for many calls (gemm_bf16.h): for each K block of BF_KC (the last shorter),
+ * starting at pair word (pc / 2) * panels * NR, its ceil(N / NR) panels of that block's pairs,
+ * the layout kern_gemm_bf16_avx512 packs one N block of at a time. A unit is one panel of
+ * one K block. */
+static int64_t panels_of(int64_t N) { return (N + BF_NR - 1) / BF_NR; }
+
+size_t kern_gemm_bf16_packed_b_bytes(int64_t K, int64_t N)
+{
+    return (size_t)(panels_of(N) * BF_NR) * (size_t)((K + 1) / 2) * sizeof(uint32_t);
+}
+
+int64_t kern_gemm_bf16_pack_b_units(int64_t K, int64_t N)
+{
+    return (K + BF_KC - 1) / BF_KC * panels_of(N);
+}
+
+void kern_gemm_bf16_pack_b(uint32_t *dst, int transB, int64_t K, int64_t N, const float *B,
+                           int64_t ldb, int64_t unit_begin, int64_t unit_end)
+{
+    int64_t panels = panels_of(N);
+    for (int64_t u = unit_begin; u < unit_end; u++) {
+        int64_t pc = u / panels * BF_KC, q = u % panels;
+        int64_t kc = K - pc < BF_KC ? K - pc : BF_KC, kp = (kc + 1) / 2;
+        int64_t nr = N - q * BF_NR < BF_NR ? N - q * BF_NR : BF_NR;
+        pack_panel(dst + (pc / 2) * panels * BF_NR + q * BF_NR * kp, transB, B, ldb, pc, kc,
+                   q * BF_NR, nr);
+    }
+}
+
+int kern_gemm_bf16_packed(int transA, int64_t M, int64_t N, int64_t K, float alpha,
+                          const float *A, int64_t lda, const uint32_t *packed, float beta,
+                          float *C, int64_t ldc)
+{
+    if (M <= 0 || N <= 0 || K <= 0 || alpha == 0.0f) {
+        return -1;   // kern_gemm_bf16_avx512's special cases: the caller has op(B) for them
+    }
+    int64_t kc_max = K < BF_KC ? K : BF_KC, panels = panels_of(N);
+    uint32_t *ap = gemm_scratch(&tl_apack, &tl_acap,
+                                (size_t)(BF_MC * ((kc_max + 1) / 2)) * sizeof(uint32_t));
+    if (!ap) {
+        return -1;
+    }
+    // the same blocks in the same order as kern_gemm_bf16_avx512: the same sums, bit for bit
+    for (int64_t jc = 0; jc < N; jc += BF_NC) {
+        int64_t nc = N - jc < BF_NC ? N - jc : BF_NC;
+        for (int64_t pc = 0; pc < K; pc += BF_KC) {
+            int64_t kc = K - pc < BF_KC ? K - pc : BF_KC, kp = (kc + 1) / 2;
+            const uint32_t *bp = packed + (pc / 2) * panels * BF_NR + (jc / BF_NR) * BF_NR * kp;
+            gemm_block(transA, M, nc, kc, alpha, transA ? A + pc * lda : A + pc, lda, bp, beta,
+                       store_mode(pc, beta), C + jc, ldc, ap);
+        }
+    }
+    return 0;
 }
 
 #pragma GCC pop_options
@@ -266,6 +347,34 @@ void kern_bf16_round_avx512(const float *x, float *y, int64_t n)
     for (int64_t i = 0; i < n; i++) {
         y[i] = kern_bf16_round(x[i]);
     }
+}
+
+size_t kern_gemm_bf16_packed_b_bytes(int64_t K, int64_t N)
+{
+    (void)K, (void)N;
+    return 0;
+}
+
+int64_t kern_gemm_bf16_pack_b_units(int64_t K, int64_t N)
+{
+    (void)K, (void)N;
+    return 0;
+}
+
+void kern_gemm_bf16_pack_b(uint32_t *dst, int transB, int64_t K, int64_t N, const float *B,
+                           int64_t ldb, int64_t unit_begin, int64_t unit_end)
+{
+    (void)dst, (void)transB, (void)K, (void)N, (void)B, (void)ldb, (void)unit_begin,
+        (void)unit_end;
+}
+
+int kern_gemm_bf16_packed(int transA, int64_t M, int64_t N, int64_t K, float alpha,
+                          const float *A, int64_t lda, const uint32_t *packed, float beta,
+                          float *C, int64_t ldc)
+{
+    (void)transA, (void)M, (void)N, (void)K, (void)alpha, (void)A, (void)lda, (void)packed,
+        (void)beta, (void)C, (void)ldc;
+    return -1;
 }
 
 #endif

@@ -22,6 +22,7 @@ typedef struct {
     float *out, *db;   // out: out, dinp or dw
     const float *inp, *w, *b, *dout;
     int64_t N, IC, OC;
+    kern_gemm_b gb;    // op(B) of the slices' GEMM, readied once for all of them
 } linear_ctx;
 
 /* Blocks [begin, end) of linear_align() rows, clipped to n: rows [*r0, *r1). */
@@ -70,8 +71,8 @@ static void linear_fwd_range(void *p, int64_t bb, int64_t be, int part)
         }
         beta = 1.0f;
     }
-    kern_gemm(0, 1, end - begin, OC, IC, 1.0f, c->inp + begin * IC, IC, c->w, IC, beta,
-               c->out + begin * OC, OC);
+    kern_gemm_b_rows(&c->gb, 0, end - begin, 1.0f, c->inp + begin * IC, IC, beta,
+                     c->out + begin * OC, OC);
 }
 
 void kern_linear_forward(float *out, const float *inp, const float *w, const float *b,
@@ -80,7 +81,8 @@ void kern_linear_forward(float *out, const float *inp, const float *w, const flo
     // out (N,OC), inp (N,IC), w (OC,IC), b (OC)
     assert(N >= 0 && IC > 0 && OC > 0);
     if (N > 0) {
-        linear_ctx c = {out, NULL, inp, w, b, NULL, N, IC, OC};
+        linear_ctx c = {out, NULL, inp, w, b, NULL, N, IC, OC, {0}};
+        kern_gemm_b_prepare(&c.gb, 1, IC, OC, w, IC);   // w^T
         kern_parallel_for(n_blocks(N), blocks_grain(2.0 * (double)IC * (double)OC),
                           linear_fwd_range, &c);
     }
@@ -96,8 +98,8 @@ static void linear_dinp_range(void *p, int64_t bb, int64_t be, int part)
     linear_ctx *c = p;
     int64_t IC = c->IC, OC = c->OC, begin, end;
     block_rows(bb, be, c->N, &begin, &end);
-    kern_gemm(0, 0, end - begin, IC, OC, 1.0f, c->dout + begin * OC, OC, c->w, IC, 0.0f,
-               c->out + begin * IC, IC);
+    kern_gemm_b_rows(&c->gb, 0, end - begin, 1.0f, c->dout + begin * OC, OC, 0.0f,
+                     c->out + begin * IC, IC);
 }
 
 /* rows of dw += dout^T @ inp, and of db += column sums of dout */
@@ -108,8 +110,8 @@ static void linear_dw_rows(void *p, int64_t bb, int64_t be, int part)
     block_rows(bb, be, OC, &begin, &end);
     float *dw = c->out, *db = c->db;
     if (dw) {
-        kern_gemm(1, 0, end - begin, IC, N, 1.0f, c->dout + begin, OC, c->inp, IC, 1.0f,
-                   dw + begin * IC, IC);
+        kern_gemm_b_rows(&c->gb, 1, end - begin, 1.0f, c->dout + begin, OC, 1.0f,
+                         dw + begin * IC, IC);
     }
     if (db) {
         kern_colsum_acc(db, c->dout, N, OC, begin, end);
@@ -135,20 +137,25 @@ void kern_linear_backward(float *dinp, float *dw, float *db, const float *dout,
     double mm = 2.0 * (double)N * (double)IC * (double)OC;
     if (dinp) {
         if (N > 0) {
-            linear_ctx c = {dinp, NULL, NULL, w, NULL, dout, N, IC, OC};
+            linear_ctx c = {dinp, NULL, NULL, w, NULL, dout, N, IC, OC, {0}};
+            kern_gemm_b_prepare(&c.gb, 0, OC, IC, w, IC);
             kern_parallel_for(n_blocks(N), blocks_grain(2.0 * (double)IC * (double)OC),
                               linear_dinp_range, &c);
         }
         flops_add(MPSL_PASS_BACKWARD, mm);
     }
     if ((dw || db) && N > 0) {
-        // split dw over its longer side; db rides along with rows or gets its own pass
-        if (!dw || OC >= IC) {
-            linear_ctx c = {dw, db, inp, NULL, NULL, dout, N, IC, OC};
+        // split dw over its longer side, or under bf16 over its rows with inp packed once for
+        // all slices (gemm_shared_b.c); db rides along with rows or gets its own pass
+        if (!dw || OC >= IC || kern_precision_bf16()) {
+            linear_ctx c = {dw, db, inp, NULL, NULL, dout, N, IC, OC, {0}};
+            if (dw) {
+                kern_gemm_b_prepare(&c.gb, 0, N, IC, inp, IC);
+            }
             double row = dw ? 2.0 * (double)N * (double)IC : (double)N;
             kern_parallel_for(n_blocks(OC), dw_grain(n_blocks(OC), row), linear_dw_rows, &c);
         } else {
-            linear_ctx c = {dw, NULL, inp, NULL, NULL, dout, N, IC, OC};
+            linear_ctx c = {dw, NULL, inp, NULL, NULL, dout, N, IC, OC, {0}};
             kern_parallel_for(n_blocks(IC), dw_grain(n_blocks(IC), 2.0 * (double)N * (double)OC),
                               linear_dw_cols, &c);
             if (db) {
