@@ -4,7 +4,8 @@
  * single-threaded kern_gemm (gemm.h: float32, or bf16 under train.precision; kernels.h
  * explains why). The softmax stays float32. The backward's GEMMs need a T x T scratch per
  * thread; without it, pairs take a direct path that needs none (the one the
- * reference uses). */
+ * reference uses). The row softmax and its backward run on 16 lanes on CPUs with AVX-512F
+ * (vec_avx512.c), else on 8. */
 #include <assert.h>
 #include <math.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include "flops.h"
 #include "gemm.h"
 #include "kernels.h"
+#include "vec_avx512.h"
 #include "vecmath.h"
 
 /* FLOPs (kernels.h): forward 2 GEMMs of 2*T*T*hs each plus softmax (max, subtract, exp, sum,
@@ -33,6 +35,10 @@ static void attention_flops(mpsl_pass pass, int64_t B, int64_t T, int64_t D, int
 KERN_CLONES
 static void softmax_row(float *s, int64_t T)
 {
+    if (kern_vec_avx512()) {
+        kern_softmax_row_avx512(s, T);
+        return;
+    }
     int64_t i = 0;
     v8f mv = V8(-INFINITY);
     for (; i + 8 <= T; i += 8) {
@@ -67,6 +73,10 @@ static void softmax_row(float *s, int64_t T)
 KERN_CLONES
 static void softmax_backward_row(float *dp, const float *p, int64_t T)
 {
+    if (kern_vec_avx512()) {
+        kern_softmax_backward_row_avx512(dp, p, T);
+        return;
+    }
     int64_t i = 0;
     v8f acc = V8(0.0f);
     for (; i + 8 <= T; i += 8) {
