@@ -6,9 +6,20 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "check.h"
 #include "util/util.h"
+
+/* n floats (at least one) from malloc, uninitialised; aborts when there is no memory. */
+static inline float *test_floats(int64_t n)
+{
+    float *p = malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
+    if (!p) {
+        abort();
+    }
+    return p;
+}
 
 static inline void fill_uniform(mpsl_rng *r, float *x, int64_t n, float lo, float hi)
 {

@@ -20,15 +20,6 @@
 
 static mpsl_rng rng;
 
-static float *fnew(int64_t n)
-{
-    float *p = malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
-    if (!p) {
-        abort();
-    }
-    return p;
-}
-
 /* Runs one case on the current backend; rows of C are checked every `row_step` (plus the
  * last row). Returns the error. */
 static double gemm_case(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,
@@ -36,8 +27,8 @@ static double gemm_case(int ta, int tb, int64_t M, int64_t N, int64_t K, float a
 {
     int64_t lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
     int64_t arows = ta ? K : M, brows = tb ? N : K;
-    float *A = fnew(arows * lda), *B = fnew(brows * ldb), *C = fnew(M * ldc),
-          *C0 = fnew(M * ldc);
+    float *A = test_floats(arows * lda), *B = test_floats(brows * ldb), *C = test_floats(M * ldc),
+          *C0 = test_floats(M * ldc);
     fill_uniform(&rng, A, arows * lda, -1, 1);
     fill_uniform(&rng, B, brows * ldb, -1, 1);
     if (beta == 0.0f) {

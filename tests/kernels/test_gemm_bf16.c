@@ -38,15 +38,6 @@ static const char *const path_names[] = {"native", "portable", "kern_gemm_bf16"}
 
 static mpsl_rng rng;
 
-static float *fnew(int64_t n)
-{
-    float *p = malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
-    if (!p) {
-        abort();
-    }
-    return p;
-}
-
 static uint32_t bits(float x)
 {
     uint32_t u;
@@ -97,8 +88,8 @@ static errs gemm_case(path p, int ta, int tb, int64_t M, int64_t N, int64_t K, f
 {
     int64_t lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
     int64_t arows = ta ? K : M, brows = tb ? N : K;
-    float *A = fnew(arows * lda), *B = fnew(brows * ldb), *C = fnew(M * ldc),
-          *C0 = fnew(M * ldc), *C32 = fnew(M * ldc);
+    float *A = test_floats(arows * lda), *B = test_floats(brows * ldb), *C = test_floats(M * ldc),
+          *C0 = test_floats(M * ldc), *C32 = test_floats(M * ldc);
     fill_uniform(&rng, A, arows * lda, -1, 1);
     fill_uniform(&rng, B, brows * ldb, -1, 1);
     if (beta == 0.0f) {
@@ -295,7 +286,7 @@ static void test_round(void)
         return;
     }
     enum { NR = 1 << 18 };
-    float *x = fnew(NR), *y = fnew(NR);
+    float *x = test_floats(NR), *y = test_floats(NR);
     for (int i = 0; i < NR; i++) {
         uint32_t u = (uint32_t)(mpsl_rng_uniform(&rng) * 4294967296.0);
         x[i] = from_bits(i < (int)MPSL_COUNT(cases) ? cases[i][0] : u);

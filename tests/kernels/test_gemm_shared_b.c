@@ -24,18 +24,9 @@
 
 static mpsl_rng rng;
 
-static float *fnew(int64_t n)
-{
-    float *p = kern_alloc((size_t)(n > 0 ? n : 1) * sizeof(float));
-    if (!p) {
-        abort();
-    }
-    return p;
-}
-
 static float *frand(int64_t n)
 {
-    float *p = fnew(n);
+    float *p = test_floats(n);
     fill_uniform(&rng, p, n, -1, 1);
     return p;
 }
@@ -52,7 +43,7 @@ static void packed_case(int ta, int tb, int64_t M, int64_t N, int64_t K, float a
 {
     int64_t lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
     float *A = frand((ta ? K : M) * lda), *B = frand((tb ? N : K) * ldb);
-    float *C1 = frand(M * ldc), *C2 = fnew(M * ldc);
+    float *C1 = frand(M * ldc), *C2 = test_floats(M * ldc);
     memcpy(C2, C1, (size_t)(M * ldc) * sizeof(float));
     uint32_t *panels = kern_alloc(kern_gemm_bf16_packed_b_bytes(K, N));
     CHECK(panels != NULL);
@@ -97,7 +88,7 @@ static void rows_case(int ta, int tb, int64_t M, int64_t N, int64_t K)
 {
     int64_t lda = ta ? M : K, ldb = tb ? K : N;
     float *A = frand((ta ? K : M) * lda), *B = frand((tb ? N : K) * ldb);
-    float *C1 = frand(M * N), *C2 = fnew(M * N);
+    float *C1 = frand(M * N), *C2 = test_floats(M * N);
     memcpy(C2, C1, (size_t)(M * N) * sizeof(float));
     kern_gemm(ta, tb, M, N, K, 0.75f, A, lda, B, ldb, 1.0f, C1, N);
     kern_gemm_b g;
@@ -132,7 +123,7 @@ static linear_result linear_run(int threads, const float *inp, const float *w, c
                                 const float *dout, int64_t N, int64_t IC, int64_t OC)
 {
     kern_set_threads(threads);
-    linear_result r = {fnew(N * OC), fnew(N * IC), fnew(OC * IC), fnew(OC)};
+    linear_result r = {test_floats(N * OC), test_floats(N * IC), test_floats(OC * IC), test_floats(OC)};
     memset(r.dw, 0, (size_t)(OC * IC) * sizeof(float));
     memset(r.db, 0, (size_t)OC * sizeof(float));
     kern_linear_forward(r.out, inp, w, b, N, IC, OC);
@@ -157,7 +148,7 @@ static void test_linear_threads(void)
             CHECK(same_bits(one.db, r.db, OC));
             free(r.out), free(r.dinp), free(r.dw), free(r.db);
         }
-        float *dw = fnew(OC * IC);
+        float *dw = test_floats(OC * IC);
         memset(dw, 0, (size_t)(OC * IC) * sizeof(float));
         kern_gemm_bf16(1, 0, OC, IC, N, 1.0f, dout, OC, inp, IC, 1.0f, dw, IC);
         CHECK(same_bits(one.dw, dw, OC * IC));

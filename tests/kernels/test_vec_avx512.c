@@ -22,23 +22,14 @@
 
 static mpsl_rng rng;
 
-static float *fnew(int64_t n)
-{
-    float *p = malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
-    if (!p) {
-        abort();
-    }
-    return p;
-}
-
 static void test_gelu(void)
 {
     static const float special[] = {NAN, INFINITY, -INFINITY, 100.0f, -100.0f, 0.0f, -0.0f,
                                     1e-40f, 9.5f, -9.5f};
     int lengths = 0;
     for (int64_t N = 0; N <= 1000; N = N < 70 ? N + 1 : 1000) {
-        float *x = fnew(N + 3), *d = fnew(N + 3);
-        float *a = fnew(N + 3), *b = fnew(N + 3), *ga = fnew(N + 3), *gb = fnew(N + 3);
+        float *x = test_floats(N + 3), *d = test_floats(N + 3);
+        float *a = test_floats(N + 3), *b = test_floats(N + 3), *ga = test_floats(N + 3), *gb = test_floats(N + 3);
         fill_uniform(&rng, x, N, -7, 7);
         fill_uniform(&rng, d, N, -1, 1);
         for (int64_t i = 0; i < N && i < (int64_t)MPSL_COUNT(special); i++) {
@@ -67,7 +58,7 @@ static void test_gelu(void)
 /* Worst relative error of the 16-lane softmax (and backward) of one row against double. */
 static void softmax_case(int64_t T, double *worst_fwd, double *worst_bwd)
 {
-    float *s = fnew(T + 1), *p = fnew(T + 1), *dp = fnew(T + 1);
+    float *s = test_floats(T + 1), *p = test_floats(T + 1), *dp = test_floats(T + 1);
     double *ref = malloc((size_t)T * sizeof(double));
     fill_uniform(&rng, s, T, -30, 30);
     fill_uniform(&rng, dp, T, -1, 1);
@@ -98,7 +89,7 @@ static void softmax_case(int64_t T, double *worst_fwd, double *worst_bwd)
     for (int64_t i = 0; i < T; i++) {
         dot += (double)p[i] * dp[i];
     }
-    float *g = fnew(T + 1);
+    float *g = test_floats(T + 1);
     memcpy(g, dp, (size_t)(T + 1) * sizeof(float));
     kern_softmax_backward_row_avx512(g, p, T);
     for (int64_t i = 0; i < T; i++) {
