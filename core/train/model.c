@@ -4,6 +4,7 @@
 #include "model.h"
 
 #include "kernels/kernels.h"
+#include "train/init_cache.h"
 #include "weights/model_weights.h"
 
 #include <fnmatch.h>
@@ -195,46 +196,78 @@ static int build_spans(mpsl_model *m, const optim_settings *o, mpsl_error *err)
  * tokenizers are configured alike, and CLS pooling over several segments would then pool
  * one token twice. A single tokenizer's names have no prefix, so those models draw what
  * they always drew; encoder and head names never have one. */
-static void init_params(mpsl_model *m, uint64_t seed)
+/* The seed of declaration i's stream: its weight-file name hashed with the run's seed. */
+static uint64_t decl_stream(const mpsl_model *m, int i, uint64_t seed)
 {
-    for (int i = 0; i < m->n_decls; i++) {
-        const param_decl *d = &m->decls[i];
-        /* sized like build_spans' buffer; a name too long for it hashes truncated, which is
-         * still the same in every model of the run */
-        char name[160];
-        weights_param_name(m, i, name, sizeof name);
-        uint64_t h = seed ^ 0x6d70736c00000000ull; /* "mpsl" */
-        for (const char *c = name; *c; c++) {
-            h = (h ^ (uint8_t)*c) * 0x100000001b3ull;
-        }
-        mpsl_rng rng;
-        mpsl_rng_seed(&rng, h);
-        float *p = m->param + d->offset;
-        for (int64_t j = 0; j < d->count; j++) {
-            switch (d->init) {
-            case MPSL_INIT_ONES:
-                p[j] = 1.0f;
-                break;
-            case MPSL_INIT_NORMAL:
-                p[j] = d->scale * (float)mpsl_rng_normal(&rng);
-                break;
-            case MPSL_INIT_UNIFORM:
-                p[j] = d->scale * (float)(2.0 * mpsl_rng_uniform(&rng) - 1.0);
-                break;
-            case MPSL_INIT_CONSTANT:
-                p[j] = d->scale;
-                break;
-            case MPSL_INIT_ZEROS:
-            default:
-                p[j] = 0.0f;
-                break;
-            }
-        }
-        memset(m->trainable + d->offset, d->trainable ? 1 : 0, (size_t)d->count);
-        if (d->trainable) {
-            m->n_trainable += d->count;
+    /* sized like build_spans' buffer; a name too long for it hashes truncated, which is
+     * still the same in every model of the run */
+    char name[160];
+    weights_param_name(m, i, name, sizeof name);
+    uint64_t h = seed ^ 0x6d70736c00000000ull; /* "mpsl" */
+    for (const char *c = name; *c; c++) {
+        h = (h ^ (uint8_t)*c) * 0x100000001b3ull;
+    }
+    return h;
+}
+
+static void draw_decl(mpsl_model *m, int i, uint64_t stream)
+{
+    const param_decl *d = &m->decls[i];
+    mpsl_rng rng;
+    mpsl_rng_seed(&rng, stream);
+    float *p = m->param + d->offset;
+    for (int64_t j = 0; j < d->count; j++) {
+        switch (d->init) {
+        case MPSL_INIT_ONES:
+            p[j] = 1.0f;
+            break;
+        case MPSL_INIT_NORMAL:
+            p[j] = d->scale * (float)mpsl_rng_normal(&rng);
+            break;
+        case MPSL_INIT_UNIFORM:
+            p[j] = d->scale * (float)(2.0 * mpsl_rng_uniform(&rng) - 1.0);
+            break;
+        case MPSL_INIT_CONSTANT:
+            p[j] = d->scale;
+            break;
+        case MPSL_INIT_ZEROS:
+        default:
+            p[j] = 0.0f;
+            break;
         }
     }
+    memset(m->trainable + d->offset, d->trainable ? 1 : 0, (size_t)d->count);
+    if (d->trainable) {
+        m->n_trainable += d->count;
+    }
+}
+
+/* Initial values, drawn or, for a layout the session has made before, copied from the
+ * session's init cache (init_cache.h): the same bytes either way. */
+static void init_params(mpsl_model *m, uint64_t seed)
+{
+    init_decl *keys = calloc((size_t)(m->n_decls ? m->n_decls : 1), sizeof *keys);
+    if (!keys) { /* no key, no cache: draw as always */
+        for (int i = 0; i < m->n_decls; i++) {
+            draw_decl(m, i, decl_stream(m, i, seed));
+        }
+        return;
+    }
+    for (int i = 0; i < m->n_decls; i++) {
+        const param_decl *d = &m->decls[i];
+        keys[i] = (init_decl){.offset = d->offset, .count = d->count,
+                              .stream = decl_stream(m, i, seed), .init = (int32_t)d->init,
+                              .trainable = d->trainable != 0, .scale = d->scale};
+    }
+    if (!init_cache_copy(m->s->init_cache, keys, m->n_decls, m->n, m->param, m->trainable,
+                         &m->n_trainable)) {
+        for (int i = 0; i < m->n_decls; i++) {
+            draw_decl(m, i, keys[i].stream);
+        }
+        init_cache_offer(&m->s->init_cache, keys, m->n_decls, m->n, m->param, m->trainable,
+                         m->n_trainable);
+    }
+    free(keys);
 }
 
 static int tokenizer_shapes(mpsl_model *m, mpsl_error *err)

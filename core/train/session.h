@@ -88,6 +88,7 @@ struct mpsl_session {
     double started, epoch_started;
     int64_t epochs_done;
     int weights_logged;                     /* the pretrained-weights report was printed */
+    struct init_cache *init_cache;          /* initial parameters per model layout */
     double last_progress;                   /* when the last progress line was shown */
     int progress_shown;                     /* a \r progress line is on the terminal */
     int quiet;                              /* run --quiet: no epoch or progress lines */
