@@ -16,8 +16,48 @@
 struct message {
     message *next;
     int from, to, kind;
-    mpsl_tensor t;              /* data points into the same allocation */
+    mpsl_tensor t;              /* data points into the same allocation, or into `shared` */
+    broadcast *shared;          /* the payload it shares with others, or NULL */
 };
+
+/* One payload several messages share. FedAvg's server sends the same global model to every
+ * client of a round (0.49 MB each for the quickstart's model): in one process that was
+ * K copies waiting in the mailboxes at once. A large payload the server sends to a role in
+ * this process is compared with the one it sent last; if the bytes are the same the message
+ * points at that copy instead of making its own. The session keeps a reference to the
+ * latest, so it can be compared; receivers copy out of it as out of any message. */
+struct broadcast {
+    int refs;
+    size_t bytes;
+    mpsl_dtype dtype;
+    int ndim;
+    int64_t shape[MPSL_MAX_DIMS];
+    _Alignas(64) unsigned char data[];
+};
+
+/* Payloads smaller than this are copied as always: comparing would save nothing. */
+#define BROADCAST_MIN_BYTES ((size_t)1 << 16)
+
+static void broadcast_release(broadcast *b)
+{
+    if (b && --b->refs == 0) {
+        free(b);
+    }
+}
+
+void messages_forget_broadcast(mpsl_session *s)
+{
+    broadcast_release(s->broadcast);
+    s->broadcast = NULL;
+}
+
+void message_free(message *msg)
+{
+    if (msg) {
+        broadcast_release(msg->shared);
+        free(msg);
+    }
+}
 
 static const char *const kind_names[] = {"activations", "logits",     "logit_grads", "cut_grads",
                                          "parameters",  "scalars",    "features",
@@ -80,9 +120,55 @@ message *message_new(int from, int to, int kind, const mpsl_tensor *t)
     msg->kind = kind;
     msg->t = *t;
     msg->t.data = msg + 1;
+    msg->shared = NULL;
     if (t->data && bytes) {
         memcpy(msg->t.data, t->data, bytes);
     }
+    return msg;
+}
+
+static int same_payload(const broadcast *b, const mpsl_tensor *t, size_t bytes)
+{
+    return b && b->bytes == bytes && b->dtype == t->dtype && b->ndim == t->ndim &&
+           memcmp(b->shape, t->shape, (size_t)t->ndim * sizeof *t->shape) == 0 &&
+           memcmp(b->data, t->data, bytes) == 0;
+}
+
+/* A message of the server's to a role in this process: sharing the last large payload it
+ * sent when the bytes are the same, else with a copy of its own (which, when large, becomes
+ * the one the next send is compared with). */
+static message *server_message_new(mpsl_session *s, int to, int kind, const mpsl_tensor *t)
+{
+    size_t bytes = (size_t)message_payload_bytes(t);
+    if (bytes < BROADCAST_MIN_BYTES || !t->data) {
+        return message_new(MPSL_SERVER, to, kind, t);
+    }
+    if (!same_payload(s->broadcast, t, bytes)) {
+        broadcast *b = malloc(sizeof *b + bytes);
+        if (!b) {
+            return NULL;
+        }
+        b->refs = 1; /* the session's */
+        b->bytes = bytes;
+        b->dtype = t->dtype;
+        b->ndim = t->ndim;
+        memcpy(b->shape, t->shape, sizeof b->shape);
+        memcpy(b->data, t->data, bytes);
+        messages_forget_broadcast(s);
+        s->broadcast = b;
+    }
+    message *msg = malloc(sizeof *msg);
+    if (!msg) {
+        return NULL;
+    }
+    msg->next = NULL;
+    msg->from = MPSL_SERVER;
+    msg->to = to;
+    msg->kind = kind;
+    msg->t = *t;
+    msg->t.data = s->broadcast->data;
+    msg->shared = s->broadcast;
+    s->broadcast->refs++;
     return msg;
 }
 
@@ -108,7 +194,7 @@ void messages_deliver(driver *d, message *msg)
 {
     if (msg->kind == MSG_AUDIT_LABELS) { /* the observer's own path: no role's mailbox */
         audit_observe(d->s, msg);
-        free(msg);
+        message_free(msg);
         return;
     }
     if (msg->to == MPSL_SERVER && (msg->kind < MPSL_MSG_KIND_COUNT || msg->kind == MSG_REPORT) &&
@@ -157,7 +243,10 @@ int messages_send(mpsl_role *r, int to, int kind, const mpsl_tensor *t, mpsl_err
                          t->ndim, (int)t->dtype);
     }
     int64_t bytes = message_payload_bytes(t);
-    message *msg = message_new(r->id, to, kind, t);
+    mpsl_role *dest = driver_role(&s->drv, to);
+    message *msg = r->id == MPSL_SERVER && dest->state != ROLE_REMOTE
+                       ? server_message_new(s, to, kind, t)
+                       : message_new(r->id, to, kind, t);
     if (!msg) {
         return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory sending %lld bytes",
                          (long long)bytes);
@@ -177,7 +266,6 @@ int messages_send(mpsl_role *r, int to, int kind, const mpsl_tensor *t, mpsl_err
             r->sent_messages[kind] += 1;
         }
     }
-    mpsl_role *dest = driver_role(&s->drv, to);
     if (dest->state == ROLE_REMOTE) {
         return s->drv.net->send(&s->drv, msg, err);
     }
@@ -218,7 +306,7 @@ int messages_recv(mpsl_role *r, int from, int kind, mpsl_tensor *t, mpsl_error *
             if (r->mail_tail == msg) {
                 r->mail_tail = prev;
             }
-            free(msg);
+            message_free(msg);
             return MPSL_OK;
         }
         int rc = driver_wait(&r->s->drv, r, from, kind, err);
@@ -259,7 +347,7 @@ void messages_clear(mpsl_role *r)
     message *msg = r->mail_head;
     while (msg) {
         message *next = msg->next;
-        free(msg);
+        message_free(msg);
         msg = next;
     }
     r->mail_head = r->mail_tail = NULL;

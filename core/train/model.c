@@ -504,29 +504,44 @@ void model_destroy(mpsl_model *m)
 
 /* ---------------------------------------------------------------- activations */
 
+/* One buffer of `bytes` when the model's parts use it (*ok stays 1), else NULL. */
+static float *activation(int used, size_t bytes, int *ok)
+{
+    if (!used) {
+        return NULL;
+    }
+    float *p = mpsl_alloc(bytes);
+    *ok &= p != NULL;
+    return p;
+}
+
+/* The activations between the parts this model holds, for batches up to B: a client's
+ * tokenizers need their outputs and the concatenated tokens, not the encoder's or the head's
+ * buffers (a third of what an MPSL client held at batch 1), and only late fusion runs the
+ * encoder per segment. */
 static int ensure_capacity(mpsl_model *m, int64_t B, mpsl_error *err)
 {
     if (B <= m->cap) {
         return MPSL_OK;
     }
     free_activations(m);
+    int tok = (m->parts & MPSL_PART_TOKENIZERS) != 0, enc = (m->parts & MPSL_PART_ENCODER) != 0;
+    int head = (m->parts & MPSL_PART_HEAD) != 0, late = enc && m->n_enc > 1, ok = 1;
     size_t td = (size_t)B * (size_t)m->T * (size_t)m->D * sizeof(float);
     int64_t Dh = m->Dh;
     size_t th = (size_t)B * (size_t)m->T * (size_t)Dh * sizeof(float);
-    m->tokens = mpsl_alloc(td);
-    m->dtokens = mpsl_alloc(td);
-    m->hidden = mpsl_alloc(th);
-    m->dhidden = mpsl_alloc(th);
-    m->logits = mpsl_alloc((size_t)B * (size_t)(m->C ? m->C : 1) * sizeof(float));
-    int ok = m->tokens && m->dtokens && m->hidden && m->dhidden && m->logits;
+    m->tokens = activation(tok, td, &ok);           /* tokenize's output */
+    m->dtokens = activation(enc, td, &ok);          /* the encoder's backward output */
+    m->hidden = activation(enc || head, th, &ok);   /* encoder output, head input */
+    m->dhidden = activation(enc || head, th, &ok);
+    m->logits = activation(head, (size_t)B * (size_t)(m->C ? m->C : 1) * sizeof(float), &ok);
     for (int i = 0; i < m->n_tok && ok; i++) {
         size_t seg = (size_t)B * (size_t)m->tok_T[i] * (size_t)m->D * sizeof(float);
         size_t segh = (size_t)B * (size_t)m->tok_T[i] * (size_t)Dh * sizeof(float);
-        m->tok_out[i] = mpsl_alloc(seg);
-        m->dtok_out[i] = mpsl_alloc(seg);
-        m->seg_in[i] = mpsl_alloc(seg > segh ? seg : segh);
-        m->seg_out[i] = mpsl_alloc(seg > segh ? seg : segh);
-        ok = m->tok_out[i] && m->dtok_out[i] && m->seg_in[i] && m->seg_out[i];
+        m->tok_out[i] = activation(tok, seg, &ok);
+        m->dtok_out[i] = activation(tok, seg, &ok);
+        m->seg_in[i] = activation(late, seg > segh ? seg : segh, &ok);
+        m->seg_out[i] = activation(late, seg > segh ? seg : segh, &ok);
     }
     if (!ok) {
         free_activations(m);

@@ -56,7 +56,8 @@ struct mpsl_model {
     int64_t tok_T[MPSL_MAX_MODALITIES];
 
     /* activations, grown to the largest batch seen: tokens and encoder output (B,T,D),
-     * per-modality tokenizer outputs (B,T_i,D), logits (B,C), gradients of the same shapes */
+     * per-modality tokenizer outputs (B,T_i,D), logits (B,C), gradients of the same shapes;
+     * only those between the parts the model holds (the others stay NULL) */
     int64_t cap;
     int64_t B;                  /* batch of the last forward */
     float *tokens, *dtokens, *hidden, *dhidden, *logits;

@@ -14,6 +14,7 @@
 typedef struct mpsl_session mpsl_session;
 typedef struct fiber fiber;
 typedef struct message message;
+typedef struct broadcast broadcast;
 
 /* Kinds the message layer uses for itself, after the strategy-visible ones. They carry
  * instrumentation and control, are never counted as payload bytes, and strategies cannot

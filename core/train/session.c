@@ -1133,6 +1133,7 @@ void session_close(mpsl_session *s)
 {
     audit_close(s);
     driver_free(&s->drv);
+    messages_forget_broadcast(s);
     for (int i = 0; s->resume_roles && i <= s->ex->n_clients; i++) {
         checkpoint_role_free(&s->resume_roles[i]);
     }

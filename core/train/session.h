@@ -57,6 +57,7 @@ struct mpsl_session {
     int rank, n_ranks;                      /* 0 and 1 in one process */
     const char *transport;                  /* "local" or "mpi" */
     FILE *trace;                            /* $MPSL_MESSAGE_TRACE: one line per message */
+    struct broadcast *broadcast;            /* the server's last large payload (messages.c) */
 
     /* the epoch's counters as the server stores them: bytes per link (the server's own
      * sends counted here, the clients' from their reports), FLOPs and time per party */
@@ -131,6 +132,9 @@ int messages_recv(mpsl_role *r, int from, int kind, mpsl_tensor *t, mpsl_error *
 void messages_deliver(driver *d, message *msg);
 /* A message's parts, for transports. */
 message *message_new(int from, int to, int kind, const mpsl_tensor *t);
+void message_free(message *msg);
+/* Drop the session's reference to the server's last large payload (session_close). */
+void messages_forget_broadcast(mpsl_session *s);
 /* The exact payload bytes of a tensor: its elements times 4 (float32, int32) or 8 (float64);
  * -1 for an unknown element type. What the link counters count and the wire carries. */
 int64_t message_payload_bytes(const mpsl_tensor *t);
