@@ -32,17 +32,16 @@ static init_entry *find(const init_cache *c, const init_decl *decls, int n_decls
     return NULL;
 }
 
-int init_cache_copy(const init_cache *c, const init_decl *decls, int n_decls, int64_t n,
-                    float *param, uint8_t *trainable, int64_t *n_trainable)
+const uint8_t *init_cache_copy(const init_cache *c, const init_decl *decls, int n_decls,
+                               int64_t n, float *param, int64_t *n_trainable)
 {
     const init_entry *e = find(c, decls, n_decls, n);
     if (!e || !e->param) {
-        return 0;
+        return NULL;
     }
     memcpy(param, e->param, (size_t)n * sizeof *param);
-    memcpy(trainable, e->trainable, (size_t)n);
     *n_trainable = e->n_trainable;
-    return 1;
+    return e->trainable;
 }
 
 void init_cache_offer(init_cache **c, const init_decl *decls, int n_decls, int64_t n,

@@ -24,10 +24,13 @@ typedef struct init_decl {
 
 typedef struct init_cache init_cache;
 
-/* Fill param (n floats), trainable (n) and *n_trainable from the cached copy of the layout
- * decls[0..n_decls). Returns 1 if it did, 0 if the layout has no copy yet (draw, then offer). */
-int init_cache_copy(const init_cache *c, const init_decl *decls, int n_decls, int64_t n,
-                    float *param, uint8_t *trainable, int64_t *n_trainable);
+/* Fill param (n floats) and *n_trainable from the cached copy of the layout
+ * decls[0..n_decls) and return the layout's trainable mask (n), which the cache owns and
+ * every model of the layout may share read-only while the cache lives (no model changes its
+ * mask after it is made: 0.12 MB less per FedAvg client). NULL: the layout has no copy yet
+ * (draw, then offer). */
+const uint8_t *init_cache_copy(const init_cache *c, const init_decl *decls, int n_decls,
+                               int64_t n, float *param, int64_t *n_trainable);
 
 /* Show the cache a freshly drawn model: the first time a layout is seen only its key is kept,
  * the second time a copy of its values. *c is made on first use; without memory nothing is

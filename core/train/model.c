@@ -259,8 +259,13 @@ static void init_params(mpsl_model *m, uint64_t seed)
                               .stream = decl_stream(m, i, seed), .init = (int32_t)d->init,
                               .trainable = d->trainable != 0, .scale = d->scale};
     }
-    if (!init_cache_copy(m->s->init_cache, keys, m->n_decls, m->n, m->param, m->trainable,
-                         &m->n_trainable)) {
+    const uint8_t *shared = init_cache_copy(m->s->init_cache, keys, m->n_decls, m->n, m->param,
+                                            &m->n_trainable);
+    if (shared) { /* the layout's mask, read-only, instead of a copy of it */
+        mpsl_free(m->trainable);
+        m->trainable = (uint8_t *)shared;
+        m->trainable_shared = 1;
+    } else {
         for (int i = 0; i < m->n_decls; i++) {
             draw_decl(m, i, keys[i].stream);
         }
@@ -496,7 +501,9 @@ void model_destroy(mpsl_model *m)
     free_activations(m);
     mpsl_free(m->param);
     mpsl_free(m->grad);
-    mpsl_free(m->trainable);
+    if (!m->trainable_shared) {
+        mpsl_free(m->trainable);
+    }
     free(m->spans);
     free(m->decls);
     free(m);

@@ -45,6 +45,7 @@ struct mpsl_model {
     int n_decls, cap_decls;
     float *param, *grad;
     uint8_t *trainable;
+    int trainable_shared;       /* trainable is the session's init cache's (init_cache.h) */
     int64_t n, n_trainable;
     optim_span *spans;          /* trainable spans with their group's lr and weight decay */
     int n_spans;
