@@ -376,6 +376,9 @@ static int fedavg_client(const mpsl_host *h, const mpsl_session_api *api, mpsl_r
                 api->optim_destroy(opt);
                 opt = NULL;
             }
+            /* until its next round the client holds parameters and optimizer state only: in
+             * one process the next client's backward reuses the gradients' memory */
+            api->model_release_grads(local);
             if (rc == MPSL_OK) {
                 if (payload != lparam) {
                     gather(payload, lparam, trainable, n);

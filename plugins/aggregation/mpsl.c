@@ -718,6 +718,8 @@ static int cut_layer_backward(const mpsl_session_api *api, mpsl_role *r, const m
     if (rc == MPSL_OK) {
         rc = api->optim_step(c->opt, epoch, err);
     }
+    /* the gradients are spent: in one process the next client's backward reuses the memory */
+    api->model_release_grads(c->tok);
     return rc;
 }
 

@@ -610,9 +610,9 @@ struct mpsl_host {
  * evaluate and record_client. 4: participants() and work_seconds() (client dropout,
  * min_clients, deadlines), and the U-shaped split (model_features, model_head and their
  * backward passes, model_feature_width; message kinds MPSL_MSG_FEATURES and
- * MPSL_MSG_FEATURE_GRADS). A strategy built for an older version runs unchanged; one built
- * for a newer one is refused. */
-#define MPSL_SESSION_API_VERSION 4
+ * MPSL_MSG_FEATURE_GRADS). 5: model_release_grads. A strategy built for an older version
+ * runs unchanged; one built for a newer one is refused. */
+#define MPSL_SESSION_API_VERSION 5
 
 typedef struct mpsl_role mpsl_role;    /* one party of a run: the server or one client */
 typedef struct mpsl_model mpsl_model;
@@ -872,6 +872,12 @@ typedef struct mpsl_session_api {
     int (*model_head_backward)(mpsl_model *m, const mpsl_tensor *doutputs,
                                mpsl_tensor *dfeatures, mpsl_error *err);
     int64_t (*model_feature_width)(mpsl_model *m);
+    /* --- since session API 5: free the model's gradient buffer; the next backward (or
+     * model_grads()) makes a zeroed one. A role whose gradients live only
+     * from a backward to the optimizer step after it (an MPSL client's tokenizers, a FedAvg
+     * client's model between rounds) calls it after the step: in one process K clients then
+     * hold one client's gradients at a time instead of K. The numbers are the same. */
+    void (*model_release_grads)(mpsl_model *m);
 } mpsl_session_api;
 
 /* A role function runs one party from the first epoch to the last and returns MPSL_OK, or
