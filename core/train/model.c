@@ -559,6 +559,41 @@ static int ensure_capacity(mpsl_model *m, int64_t B, mpsl_error *err)
     return MPSL_OK;
 }
 
+/* A module made again, empty: the same settings and the same parameters (its declarations
+ * replayed onto the offsets it has), none of the activations it saved. */
+static int remake_module(mpsl_model *m, module_inst *mod, const plugin_slot *slot,
+                         const mpsl_modality_info *modality, int64_t T, int64_t D,
+                         const mpsl_token_layout *layout, mpsl_error *err)
+{
+    module_inst old = *mod;
+    destroy_module(mod);
+    return create_module(m, mod, slot, modality, T, D, layout, 0, &old, err);
+}
+
+int model_release_activations(mpsl_model *m, mpsl_error *err)
+{
+    free_activations(m);
+    const experiment *ex = m->s->ex;
+    mpsl_session *s = m->s;
+    int rc = MPSL_OK;
+    for (int i = 0; i < m->n_tok && rc == MPSL_OK && (m->parts & MPSL_PART_TOKENIZERS); i++) {
+        rc = remake_module(m, &m->tok[i], &ex->tokenizer[i],
+                           &s->info.modality[s->modality_of_tokenizer[i]], 0, 0, NULL, err);
+    }
+    for (int i = 0; i < m->n_enc && rc == MPSL_OK; i++) { /* as model_build made them */
+        mpsl_token_layout one = {.n_segments = 1};
+        one.segment[0].length = m->tok_T[i];
+        one.segment[0].has_cls = m->layout.segment[i].has_cls;
+        rc = remake_module(m, &m->enc[i], &ex->encoder, NULL,
+                           m->n_enc == 1 ? m->T : m->tok_T[i], m->D,
+                           m->n_enc == 1 ? &m->layout : &one, err);
+    }
+    if (rc == MPSL_OK && (m->parts & MPSL_PART_HEAD)) {
+        rc = remake_module(m, &m->head, &ex->head, NULL, m->T, m->Dh, &m->layout, err);
+    }
+    return rc;
+}
+
 int model_ensure_grad(mpsl_model *m, mpsl_error *err)
 {
     if (!m->grad) {

@@ -97,5 +97,9 @@ int model_copy(mpsl_model *dst, const mpsl_model *src, mpsl_error *err);
 int model_part_span(const mpsl_model *m, int part, int64_t *base, int64_t *count);
 /* Allocate the gradient buffer (zeroed) if the model has none yet. */
 int model_ensure_grad(mpsl_model *m, mpsl_error *err);
+/* Free the activations between the parts and those every module saved for backward (its
+ * state is created again, empty, over the same parameters); the next forward makes them
+ * anew. Parameters, gradients and the trainable mask are untouched. */
+int model_release_activations(mpsl_model *m, mpsl_error *err);
 
 #endif

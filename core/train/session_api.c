@@ -954,6 +954,7 @@ const mpsl_session_api *session_api(void)
         .model_head_backward = a_model_head_backward,
         .model_feature_width = a_model_feature_width,
         .model_release_grads = a_model_release_grads,
+        .model_release_activations = model_release_activations,
     };
     return profile_on ? session_api_profiled(&api) : &api;
 }

@@ -610,8 +610,8 @@ struct mpsl_host {
  * evaluate and record_client. 4: participants() and work_seconds() (client dropout,
  * min_clients, deadlines), and the U-shaped split (model_features, model_head and their
  * backward passes, model_feature_width; message kinds MPSL_MSG_FEATURES and
- * MPSL_MSG_FEATURE_GRADS). 5: model_release_grads. A strategy built for an older version
- * runs unchanged; one built for a newer one is refused. */
+ * MPSL_MSG_FEATURE_GRADS). 5: model_release_grads and model_release_activations. A strategy
+ * built for an older version runs unchanged; one built for a newer one is refused. */
 #define MPSL_SESSION_API_VERSION 5
 
 typedef struct mpsl_role mpsl_role;    /* one party of a run: the server or one client */
@@ -878,6 +878,14 @@ typedef struct mpsl_session_api {
      * client's model between rounds) calls it after the step: in one process K clients then
      * hold one client's gradients at a time instead of K. The numbers are the same. */
     void (*model_release_grads)(mpsl_model *m);
+    /* Since session API 5: free the activations the model keeps for backward, its own and
+     * those its modules saved (each module's state is created again, empty, over the same
+     * parameters: a module keeps nothing else in its state); the next forward makes them
+     * anew. Outputs the model returned before are invalid after it. A role that holds a
+     * model across a wait without a backward pending (a FedAvg client between its rounds)
+     * calls it, so that in one process K clients hold one client's activations at a time.
+     * The numbers are the same. Fails only when a module cannot be created again. */
+    int (*model_release_activations)(mpsl_model *m, mpsl_error *err);
 } mpsl_session_api;
 
 /* A role function runs one party from the first epoch to the last and returns MPSL_OK, or
