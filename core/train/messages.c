@@ -207,12 +207,17 @@ void messages_deliver(driver *d, message *msg)
     if (d->s->trace && msg->to == MPSL_SERVER && msg->kind < MPSL_MSG_KIND_COUNT) {
         trace(d->s, msg);
     }
-    if (r->mail_tail) {
-        r->mail_tail->next = msg;
-    } else {
-        r->mail_head = msg;
+    int q = msg->from + 1; /* check_endpoints: a client's sender is the server, queue 0 */
+    if (q < 0 || q >= r->n_mail) { /* a role that runs nothing here: nobody will read it */
+        message_free(msg);
+        return;
     }
-    r->mail_tail = msg;
+    if (r->mail_tail[q]) {
+        r->mail_tail[q]->next = msg;
+    } else {
+        r->mail_head[q] = msg;
+    }
+    r->mail_tail[q] = msg;
     driver_wake(d, r, msg->from, msg->kind);
 }
 
@@ -275,10 +280,15 @@ int messages_send(mpsl_role *r, int to, int kind, const mpsl_tensor *t, mpsl_err
 
 int messages_recv(mpsl_role *r, int from, int kind, mpsl_tensor *t, mpsl_error *err)
 {
+    int q = from + 1;
+    if (q < 0 || q >= r->n_mail) {
+        return mpsl_errs(err, MPSL_ERR_INTERNAL, "recv: role %d cannot hear from %d", r->id,
+                         from);
+    }
     for (;;) {
         message *prev = NULL;
-        for (message *msg = r->mail_head; msg; prev = msg, msg = msg->next) {
-            if (msg->from != from || msg->kind != kind) {
+        for (message *msg = r->mail_head[q]; msg; prev = msg, msg = msg->next) {
+            if (msg->kind != kind) {
                 continue;
             }
             if (t->dtype != msg->t.dtype) {
@@ -301,10 +311,10 @@ int messages_recv(mpsl_role *r, int from, int kind, mpsl_tensor *t, mpsl_error *
             if (prev) {
                 prev->next = msg->next;
             } else {
-                r->mail_head = msg->next;
+                r->mail_head[q] = msg->next;
             }
-            if (r->mail_tail == msg) {
-                r->mail_tail = prev;
+            if (r->mail_tail[q] == msg) {
+                r->mail_tail[q] = prev;
             }
             message_free(msg);
             return MPSL_OK;
@@ -321,9 +331,11 @@ int messages_recv_alloc(mpsl_role *r, int from, int kind, void **data, size_t *b
 {
     *data = NULL;
     *bytes = 0;
+    int q = from + 1;
     for (;;) {
-        for (message *msg = r->mail_head; msg; msg = msg->next) {
-            if (msg->from == from && msg->kind == kind) {
+        for (message *msg = q >= 0 && q < r->n_mail ? r->mail_head[q] : NULL; msg;
+             msg = msg->next) {
+            if (msg->kind == kind) {
                 size_t n = (size_t)message_payload_bytes(&msg->t);
                 *data = malloc(n ? n : 1);
                 if (!*data) {
@@ -342,13 +354,30 @@ int messages_recv_alloc(mpsl_role *r, int from, int kind, void **data, size_t *b
     }
 }
 
+int messages_open(mpsl_role *r, int n_clients)
+{
+    r->n_mail = r->id == MPSL_SERVER ? n_clients + 1 : 1;
+    r->mail_head = calloc((size_t)r->n_mail, sizeof *r->mail_head);
+    r->mail_tail = calloc((size_t)r->n_mail, sizeof *r->mail_tail);
+    if (!r->mail_head || !r->mail_tail) {
+        messages_clear(r);
+        return MPSL_ERR_NOMEM;
+    }
+    return MPSL_OK;
+}
+
 void messages_clear(mpsl_role *r)
 {
-    message *msg = r->mail_head;
-    while (msg) {
-        message *next = msg->next;
-        message_free(msg);
-        msg = next;
+    for (int q = 0; q < r->n_mail && r->mail_head; q++) {
+        message *msg = r->mail_head[q];
+        while (msg) {
+            message *next = msg->next;
+            message_free(msg);
+            msg = next;
+        }
     }
+    free(r->mail_head);
+    free(r->mail_tail);
     r->mail_head = r->mail_tail = NULL;
+    r->n_mail = 0;
 }

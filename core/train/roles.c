@@ -199,8 +199,9 @@ int driver_init(driver *d, mpsl_session *s, const mpsl_strategy_api *api, const 
             continue;
         }
         r->fiber = fiber_create(role_main, r, ROLE_STACK_BYTES);
-        if (!r->fiber) {
-            return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory for the stack of role %d", i);
+        if (!r->fiber || messages_open(r, s->ex->n_clients) != MPSL_OK) {
+            return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory for the stack or the mailboxes "
+                             "of role %d", i);
         }
         r->state = ROLE_READY;
         enqueue(d, r);

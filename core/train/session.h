@@ -147,7 +147,9 @@ const mpsl_tensor *message_tensor(const message *msg);
 /* recv of a message of any size: *data (malloc'd, *bytes long) holds its payload. */
 int messages_recv_alloc(mpsl_role *r, int from, int kind, void **data, size_t *bytes,
                         mpsl_error *err);
-/* Forget every undelivered message of a role. */
+/* A local role's mailboxes (one queue per sender), before anything is sent to it. */
+int messages_open(mpsl_role *r, int n_clients);
+/* Forget every undelivered message of a role, and its mailboxes. */
 void messages_clear(mpsl_role *r);
 const char *message_kind_name(int kind);
 
