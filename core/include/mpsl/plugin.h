@@ -597,7 +597,8 @@ struct mpsl_host {
  * carries the sender's identity implicitly. A driver runs the roles:
  * - in one process (transport local, the default) it runs the server role and the K client
  *   roles as coroutines on one thread, switching only when a role waits for a message that
- *   has not arrived, in a fixed order (server, then clients 0..K-1): a run is deterministic;
+ *   has not arrived, in a fixed order (server, then clients 0..K-1; the server first when
+ *   a message it waits for arrives): a run is deterministic;
  * - under MPI (mpirun) rank 0 runs the server role and writes the results database, and the
  *   K client roles are spread evenly over ranks 1..R-1 (several per rank run as coroutines).
  * The same strategy code runs unchanged under both, and gives the same numbers.
