@@ -16,8 +16,48 @@
 struct message {
     message *next;
     int from, to, kind;
-    mpsl_tensor t;              /* data points into the same allocation */
+    mpsl_tensor t;              /* data points into the same allocation, or into `shared` */
+    broadcast *shared;          /* the payload it shares with others, or NULL */
 };
+
+/* One payload several messages share. FedAvg's server sends the same global model to every
+ * client of a round (0.49 MB each for the quickstart's model): in one process that was
+ * K copies waiting in the mailboxes at once. A large payload the server sends to a role in
+ * this process is compared with the one it sent last; if the bytes are the same the message
+ * points at that copy instead of making its own. The session keeps a reference to the
+ * latest, so it can be compared; receivers copy out of it as out of any message. */
+struct broadcast {
+    int refs;
+    size_t bytes;
+    mpsl_dtype dtype;
+    int ndim;
+    int64_t shape[MPSL_MAX_DIMS];
+    _Alignas(64) unsigned char data[];
+};
+
+/* Payloads smaller than this are copied as always: comparing would save nothing. */
+#define BROADCAST_MIN_BYTES ((size_t)1 << 16)
+
+static void broadcast_release(broadcast *b)
+{
+    if (b && --b->refs == 0) {
+        free(b);
+    }
+}
+
+void messages_forget_broadcast(mpsl_session *s)
+{
+    broadcast_release(s->broadcast);
+    s->broadcast = NULL;
+}
+
+void message_free(message *msg)
+{
+    if (msg) {
+        broadcast_release(msg->shared);
+        free(msg);
+    }
+}
 
 static const char *const kind_names[] = {"activations", "logits",     "logit_grads", "cut_grads",
                                          "parameters",  "scalars",    "features",
@@ -80,9 +120,55 @@ message *message_new(int from, int to, int kind, const mpsl_tensor *t)
     msg->kind = kind;
     msg->t = *t;
     msg->t.data = msg + 1;
+    msg->shared = NULL;
     if (t->data && bytes) {
         memcpy(msg->t.data, t->data, bytes);
     }
+    return msg;
+}
+
+static int same_payload(const broadcast *b, const mpsl_tensor *t, size_t bytes)
+{
+    return b && b->bytes == bytes && b->dtype == t->dtype && b->ndim == t->ndim &&
+           memcmp(b->shape, t->shape, (size_t)t->ndim * sizeof *t->shape) == 0 &&
+           memcmp(b->data, t->data, bytes) == 0;
+}
+
+/* A message of the server's to a role in this process: sharing the last large payload it
+ * sent when the bytes are the same, else with a copy of its own (which, when large, becomes
+ * the one the next send is compared with). */
+static message *server_message_new(mpsl_session *s, int to, int kind, const mpsl_tensor *t)
+{
+    size_t bytes = (size_t)message_payload_bytes(t);
+    if (bytes < BROADCAST_MIN_BYTES || !t->data) {
+        return message_new(MPSL_SERVER, to, kind, t);
+    }
+    if (!same_payload(s->broadcast, t, bytes)) {
+        broadcast *b = malloc(sizeof *b + bytes);
+        if (!b) {
+            return NULL;
+        }
+        b->refs = 1; /* the session's */
+        b->bytes = bytes;
+        b->dtype = t->dtype;
+        b->ndim = t->ndim;
+        memcpy(b->shape, t->shape, sizeof b->shape);
+        memcpy(b->data, t->data, bytes);
+        messages_forget_broadcast(s);
+        s->broadcast = b;
+    }
+    message *msg = malloc(sizeof *msg);
+    if (!msg) {
+        return NULL;
+    }
+    msg->next = NULL;
+    msg->from = MPSL_SERVER;
+    msg->to = to;
+    msg->kind = kind;
+    msg->t = *t;
+    msg->t.data = s->broadcast->data;
+    msg->shared = s->broadcast;
+    s->broadcast->refs++;
     return msg;
 }
 
@@ -108,7 +194,7 @@ void messages_deliver(driver *d, message *msg)
 {
     if (msg->kind == MSG_AUDIT_LABELS) { /* the observer's own path: no role's mailbox */
         audit_observe(d->s, msg);
-        free(msg);
+        message_free(msg);
         return;
     }
     if (msg->to == MPSL_SERVER && (msg->kind < MPSL_MSG_KIND_COUNT || msg->kind == MSG_REPORT) &&
@@ -121,12 +207,17 @@ void messages_deliver(driver *d, message *msg)
     if (d->s->trace && msg->to == MPSL_SERVER && msg->kind < MPSL_MSG_KIND_COUNT) {
         trace(d->s, msg);
     }
-    if (r->mail_tail) {
-        r->mail_tail->next = msg;
-    } else {
-        r->mail_head = msg;
+    int q = msg->from + 1; /* check_endpoints: a client's sender is the server, queue 0 */
+    if (q < 0 || q >= r->n_mail) { /* a role that runs nothing here: nobody will read it */
+        message_free(msg);
+        return;
     }
-    r->mail_tail = msg;
+    if (r->mail_tail[q]) {
+        r->mail_tail[q]->next = msg;
+    } else {
+        r->mail_head[q] = msg;
+    }
+    r->mail_tail[q] = msg;
     driver_wake(d, r, msg->from, msg->kind);
 }
 
@@ -157,7 +248,10 @@ int messages_send(mpsl_role *r, int to, int kind, const mpsl_tensor *t, mpsl_err
                          t->ndim, (int)t->dtype);
     }
     int64_t bytes = message_payload_bytes(t);
-    message *msg = message_new(r->id, to, kind, t);
+    mpsl_role *dest = driver_role(&s->drv, to);
+    message *msg = r->id == MPSL_SERVER && dest->state != ROLE_REMOTE
+                       ? server_message_new(s, to, kind, t)
+                       : message_new(r->id, to, kind, t);
     if (!msg) {
         return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory sending %lld bytes",
                          (long long)bytes);
@@ -177,7 +271,6 @@ int messages_send(mpsl_role *r, int to, int kind, const mpsl_tensor *t, mpsl_err
             r->sent_messages[kind] += 1;
         }
     }
-    mpsl_role *dest = driver_role(&s->drv, to);
     if (dest->state == ROLE_REMOTE) {
         return s->drv.net->send(&s->drv, msg, err);
     }
@@ -187,10 +280,15 @@ int messages_send(mpsl_role *r, int to, int kind, const mpsl_tensor *t, mpsl_err
 
 int messages_recv(mpsl_role *r, int from, int kind, mpsl_tensor *t, mpsl_error *err)
 {
+    int q = from + 1;
+    if (q < 0 || q >= r->n_mail) {
+        return mpsl_errs(err, MPSL_ERR_INTERNAL, "recv: role %d cannot hear from %d", r->id,
+                         from);
+    }
     for (;;) {
         message *prev = NULL;
-        for (message *msg = r->mail_head; msg; prev = msg, msg = msg->next) {
-            if (msg->from != from || msg->kind != kind) {
+        for (message *msg = r->mail_head[q]; msg; prev = msg, msg = msg->next) {
+            if (msg->kind != kind) {
                 continue;
             }
             if (t->dtype != msg->t.dtype) {
@@ -213,12 +311,12 @@ int messages_recv(mpsl_role *r, int from, int kind, mpsl_tensor *t, mpsl_error *
             if (prev) {
                 prev->next = msg->next;
             } else {
-                r->mail_head = msg->next;
+                r->mail_head[q] = msg->next;
             }
-            if (r->mail_tail == msg) {
-                r->mail_tail = prev;
+            if (r->mail_tail[q] == msg) {
+                r->mail_tail[q] = prev;
             }
-            free(msg);
+            message_free(msg);
             return MPSL_OK;
         }
         int rc = driver_wait(&r->s->drv, r, from, kind, err);
@@ -233,9 +331,11 @@ int messages_recv_alloc(mpsl_role *r, int from, int kind, void **data, size_t *b
 {
     *data = NULL;
     *bytes = 0;
+    int q = from + 1;
     for (;;) {
-        for (message *msg = r->mail_head; msg; msg = msg->next) {
-            if (msg->from == from && msg->kind == kind) {
+        for (message *msg = q >= 0 && q < r->n_mail ? r->mail_head[q] : NULL; msg;
+             msg = msg->next) {
+            if (msg->kind == kind) {
                 size_t n = (size_t)message_payload_bytes(&msg->t);
                 *data = malloc(n ? n : 1);
                 if (!*data) {
@@ -254,13 +354,30 @@ int messages_recv_alloc(mpsl_role *r, int from, int kind, void **data, size_t *b
     }
 }
 
+int messages_open(mpsl_role *r, int n_clients)
+{
+    r->n_mail = r->id == MPSL_SERVER ? n_clients + 1 : 1;
+    r->mail_head = calloc((size_t)r->n_mail, sizeof *r->mail_head);
+    r->mail_tail = calloc((size_t)r->n_mail, sizeof *r->mail_tail);
+    if (!r->mail_head || !r->mail_tail) {
+        messages_clear(r);
+        return MPSL_ERR_NOMEM;
+    }
+    return MPSL_OK;
+}
+
 void messages_clear(mpsl_role *r)
 {
-    message *msg = r->mail_head;
-    while (msg) {
-        message *next = msg->next;
-        free(msg);
-        msg = next;
+    for (int q = 0; q < r->n_mail && r->mail_head; q++) {
+        message *msg = r->mail_head[q];
+        while (msg) {
+            message *next = msg->next;
+            message_free(msg);
+            msg = next;
+        }
     }
+    free(r->mail_head);
+    free(r->mail_tail);
     r->mail_head = r->mail_tail = NULL;
+    r->n_mail = 0;
 }

@@ -4,6 +4,7 @@
 #include "model.h"
 
 #include "kernels/kernels.h"
+#include "train/init_cache.h"
 #include "weights/model_weights.h"
 
 #include <fnmatch.h>
@@ -195,46 +196,83 @@ static int build_spans(mpsl_model *m, const optim_settings *o, mpsl_error *err)
  * tokenizers are configured alike, and CLS pooling over several segments would then pool
  * one token twice. A single tokenizer's names have no prefix, so those models draw what
  * they always drew; encoder and head names never have one. */
-static void init_params(mpsl_model *m, uint64_t seed)
+/* The seed of declaration i's stream: its weight-file name hashed with the run's seed. */
+static uint64_t decl_stream(const mpsl_model *m, int i, uint64_t seed)
 {
-    for (int i = 0; i < m->n_decls; i++) {
-        const param_decl *d = &m->decls[i];
-        /* sized like build_spans' buffer; a name too long for it hashes truncated, which is
-         * still the same in every model of the run */
-        char name[160];
-        weights_param_name(m, i, name, sizeof name);
-        uint64_t h = seed ^ 0x6d70736c00000000ull; /* "mpsl" */
-        for (const char *c = name; *c; c++) {
-            h = (h ^ (uint8_t)*c) * 0x100000001b3ull;
-        }
-        mpsl_rng rng;
-        mpsl_rng_seed(&rng, h);
-        float *p = m->param + d->offset;
-        for (int64_t j = 0; j < d->count; j++) {
-            switch (d->init) {
-            case MPSL_INIT_ONES:
-                p[j] = 1.0f;
-                break;
-            case MPSL_INIT_NORMAL:
-                p[j] = d->scale * (float)mpsl_rng_normal(&rng);
-                break;
-            case MPSL_INIT_UNIFORM:
-                p[j] = d->scale * (float)(2.0 * mpsl_rng_uniform(&rng) - 1.0);
-                break;
-            case MPSL_INIT_CONSTANT:
-                p[j] = d->scale;
-                break;
-            case MPSL_INIT_ZEROS:
-            default:
-                p[j] = 0.0f;
-                break;
-            }
-        }
-        memset(m->trainable + d->offset, d->trainable ? 1 : 0, (size_t)d->count);
-        if (d->trainable) {
-            m->n_trainable += d->count;
+    /* sized like build_spans' buffer; a name too long for it hashes truncated, which is
+     * still the same in every model of the run */
+    char name[160];
+    weights_param_name(m, i, name, sizeof name);
+    uint64_t h = seed ^ 0x6d70736c00000000ull; /* "mpsl" */
+    for (const char *c = name; *c; c++) {
+        h = (h ^ (uint8_t)*c) * 0x100000001b3ull;
+    }
+    return h;
+}
+
+static void draw_decl(mpsl_model *m, int i, uint64_t stream)
+{
+    const param_decl *d = &m->decls[i];
+    mpsl_rng rng;
+    mpsl_rng_seed(&rng, stream);
+    float *p = m->param + d->offset;
+    for (int64_t j = 0; j < d->count; j++) {
+        switch (d->init) {
+        case MPSL_INIT_ONES:
+            p[j] = 1.0f;
+            break;
+        case MPSL_INIT_NORMAL:
+            p[j] = d->scale * (float)mpsl_rng_normal(&rng);
+            break;
+        case MPSL_INIT_UNIFORM:
+            p[j] = d->scale * (float)(2.0 * mpsl_rng_uniform(&rng) - 1.0);
+            break;
+        case MPSL_INIT_CONSTANT:
+            p[j] = d->scale;
+            break;
+        case MPSL_INIT_ZEROS:
+        default:
+            p[j] = 0.0f;
+            break;
         }
     }
+    memset(m->trainable + d->offset, d->trainable ? 1 : 0, (size_t)d->count);
+    if (d->trainable) {
+        m->n_trainable += d->count;
+    }
+}
+
+/* Initial values, drawn or, for a layout the session has made before, copied from the
+ * session's init cache (init_cache.h): the same bytes either way. */
+static void init_params(mpsl_model *m, uint64_t seed)
+{
+    init_decl *keys = calloc((size_t)(m->n_decls ? m->n_decls : 1), sizeof *keys);
+    if (!keys) { /* no key, no cache: draw as always */
+        for (int i = 0; i < m->n_decls; i++) {
+            draw_decl(m, i, decl_stream(m, i, seed));
+        }
+        return;
+    }
+    for (int i = 0; i < m->n_decls; i++) {
+        const param_decl *d = &m->decls[i];
+        keys[i] = (init_decl){.offset = d->offset, .count = d->count,
+                              .stream = decl_stream(m, i, seed), .init = (int32_t)d->init,
+                              .trainable = d->trainable != 0, .scale = d->scale};
+    }
+    const uint8_t *shared = init_cache_copy(m->s->init_cache, keys, m->n_decls, m->n, m->param,
+                                            &m->n_trainable);
+    if (shared) { /* the layout's mask, read-only, instead of a copy of it */
+        mpsl_free(m->trainable);
+        m->trainable = (uint8_t *)shared;
+        m->trainable_shared = 1;
+    } else {
+        for (int i = 0; i < m->n_decls; i++) {
+            draw_decl(m, i, keys[i].stream);
+        }
+        init_cache_offer(&m->s->init_cache, keys, m->n_decls, m->n, m->param, m->trainable,
+                         m->n_trainable);
+    }
+    free(keys);
 }
 
 static int tokenizer_shapes(mpsl_model *m, mpsl_error *err)
@@ -463,7 +501,9 @@ void model_destroy(mpsl_model *m)
     free_activations(m);
     mpsl_free(m->param);
     mpsl_free(m->grad);
-    mpsl_free(m->trainable);
+    if (!m->trainable_shared) {
+        mpsl_free(m->trainable);
+    }
     free(m->spans);
     free(m->decls);
     free(m);
@@ -471,29 +511,44 @@ void model_destroy(mpsl_model *m)
 
 /* ---------------------------------------------------------------- activations */
 
+/* One buffer of `bytes` when the model's parts use it (*ok stays 1), else NULL. */
+static float *activation(int used, size_t bytes, int *ok)
+{
+    if (!used) {
+        return NULL;
+    }
+    float *p = mpsl_alloc(bytes);
+    *ok &= p != NULL;
+    return p;
+}
+
+/* The activations between the parts this model holds, for batches up to B: a client's
+ * tokenizers need their outputs and the concatenated tokens, not the encoder's or the head's
+ * buffers (a third of what an MPSL client held at batch 1), and only late fusion runs the
+ * encoder per segment. */
 static int ensure_capacity(mpsl_model *m, int64_t B, mpsl_error *err)
 {
     if (B <= m->cap) {
         return MPSL_OK;
     }
     free_activations(m);
+    int tok = (m->parts & MPSL_PART_TOKENIZERS) != 0, enc = (m->parts & MPSL_PART_ENCODER) != 0;
+    int head = (m->parts & MPSL_PART_HEAD) != 0, late = enc && m->n_enc > 1, ok = 1;
     size_t td = (size_t)B * (size_t)m->T * (size_t)m->D * sizeof(float);
     int64_t Dh = m->Dh;
     size_t th = (size_t)B * (size_t)m->T * (size_t)Dh * sizeof(float);
-    m->tokens = mpsl_alloc(td);
-    m->dtokens = mpsl_alloc(td);
-    m->hidden = mpsl_alloc(th);
-    m->dhidden = mpsl_alloc(th);
-    m->logits = mpsl_alloc((size_t)B * (size_t)(m->C ? m->C : 1) * sizeof(float));
-    int ok = m->tokens && m->dtokens && m->hidden && m->dhidden && m->logits;
+    m->tokens = activation(tok, td, &ok);           /* tokenize's output */
+    m->dtokens = activation(enc, td, &ok);          /* the encoder's backward output */
+    m->hidden = activation(enc || head, th, &ok);   /* encoder output, head input */
+    m->dhidden = activation(enc || head, th, &ok);
+    m->logits = activation(head, (size_t)B * (size_t)(m->C ? m->C : 1) * sizeof(float), &ok);
     for (int i = 0; i < m->n_tok && ok; i++) {
         size_t seg = (size_t)B * (size_t)m->tok_T[i] * (size_t)m->D * sizeof(float);
         size_t segh = (size_t)B * (size_t)m->tok_T[i] * (size_t)Dh * sizeof(float);
-        m->tok_out[i] = mpsl_alloc(seg);
-        m->dtok_out[i] = mpsl_alloc(seg);
-        m->seg_in[i] = mpsl_alloc(seg > segh ? seg : segh);
-        m->seg_out[i] = mpsl_alloc(seg > segh ? seg : segh);
-        ok = m->tok_out[i] && m->dtok_out[i] && m->seg_in[i] && m->seg_out[i];
+        m->tok_out[i] = activation(tok, seg, &ok);
+        m->dtok_out[i] = activation(tok, seg, &ok);
+        m->seg_in[i] = activation(late, seg > segh ? seg : segh, &ok);
+        m->seg_out[i] = activation(late, seg > segh ? seg : segh, &ok);
     }
     if (!ok) {
         free_activations(m);
@@ -502,6 +557,41 @@ static int ensure_capacity(mpsl_model *m, int64_t B, mpsl_error *err)
     }
     m->cap = B;
     return MPSL_OK;
+}
+
+/* A module made again, empty: the same settings and the same parameters (its declarations
+ * replayed onto the offsets it has), none of the activations it saved. */
+static int remake_module(mpsl_model *m, module_inst *mod, const plugin_slot *slot,
+                         const mpsl_modality_info *modality, int64_t T, int64_t D,
+                         const mpsl_token_layout *layout, mpsl_error *err)
+{
+    module_inst old = *mod;
+    destroy_module(mod);
+    return create_module(m, mod, slot, modality, T, D, layout, 0, &old, err);
+}
+
+int model_release_activations(mpsl_model *m, mpsl_error *err)
+{
+    free_activations(m);
+    const experiment *ex = m->s->ex;
+    mpsl_session *s = m->s;
+    int rc = MPSL_OK;
+    for (int i = 0; i < m->n_tok && rc == MPSL_OK && (m->parts & MPSL_PART_TOKENIZERS); i++) {
+        rc = remake_module(m, &m->tok[i], &ex->tokenizer[i],
+                           &s->info.modality[s->modality_of_tokenizer[i]], 0, 0, NULL, err);
+    }
+    for (int i = 0; i < m->n_enc && rc == MPSL_OK; i++) { /* as model_build made them */
+        mpsl_token_layout one = {.n_segments = 1};
+        one.segment[0].length = m->tok_T[i];
+        one.segment[0].has_cls = m->layout.segment[i].has_cls;
+        rc = remake_module(m, &m->enc[i], &ex->encoder, NULL,
+                           m->n_enc == 1 ? m->T : m->tok_T[i], m->D,
+                           m->n_enc == 1 ? &m->layout : &one, err);
+    }
+    if (rc == MPSL_OK && (m->parts & MPSL_PART_HEAD)) {
+        rc = remake_module(m, &m->head, &ex->head, NULL, m->T, m->Dh, &m->layout, err);
+    }
+    return rc;
 }
 
 int model_ensure_grad(mpsl_model *m, mpsl_error *err)

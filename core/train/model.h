@@ -45,6 +45,7 @@ struct mpsl_model {
     int n_decls, cap_decls;
     float *param, *grad;
     uint8_t *trainable;
+    int trainable_shared;       /* trainable is the session's init cache's (init_cache.h) */
     int64_t n, n_trainable;
     optim_span *spans;          /* trainable spans with their group's lr and weight decay */
     int n_spans;
@@ -56,7 +57,8 @@ struct mpsl_model {
     int64_t tok_T[MPSL_MAX_MODALITIES];
 
     /* activations, grown to the largest batch seen: tokens and encoder output (B,T,D),
-     * per-modality tokenizer outputs (B,T_i,D), logits (B,C), gradients of the same shapes */
+     * per-modality tokenizer outputs (B,T_i,D), logits (B,C), gradients of the same shapes;
+     * only those between the parts the model holds (the others stay NULL) */
     int64_t cap;
     int64_t B;                  /* batch of the last forward */
     float *tokens, *dtokens, *hidden, *dhidden, *logits;
@@ -95,5 +97,9 @@ int model_copy(mpsl_model *dst, const mpsl_model *src, mpsl_error *err);
 int model_part_span(const mpsl_model *m, int part, int64_t *base, int64_t *count);
 /* Allocate the gradient buffer (zeroed) if the model has none yet. */
 int model_ensure_grad(mpsl_model *m, mpsl_error *err);
+/* Free the activations between the parts and those every module saved for backward (its
+ * state is created again, empty, over the same parameters); the next forward makes them
+ * anew. Parameters, gradients and the trainable mask are untouched. */
+int model_release_activations(mpsl_model *m, mpsl_error *err);
 
 #endif

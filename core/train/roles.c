@@ -143,6 +143,13 @@ static void enqueue(driver *d, mpsl_role *r)
     d->q_tail = (d->q_tail + 1) % (d->n_roles + 1);
 }
 
+/* Ahead of every role already waiting to run. */
+static void enqueue_first(driver *d, mpsl_role *r)
+{
+    d->q_head = (d->q_head + d->n_roles) % (d->n_roles + 1);
+    d->queue[d->q_head] = r->id + 1;
+}
+
 static mpsl_role *dequeue(driver *d)
 {
     if (d->q_head == d->q_tail) {
@@ -192,8 +199,9 @@ int driver_init(driver *d, mpsl_session *s, const mpsl_strategy_api *api, const 
             continue;
         }
         r->fiber = fiber_create(role_main, r, ROLE_STACK_BYTES);
-        if (!r->fiber) {
-            return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory for the stack of role %d", i);
+        if (!r->fiber || messages_open(r, s->ex->n_clients) != MPSL_OK) {
+            return mpsl_errs(err, MPSL_ERR_NOMEM, "out of memory for the stack or the mailboxes "
+                             "of role %d", i);
         }
         r->state = ROLE_READY;
         enqueue(d, r);
@@ -211,7 +219,15 @@ void driver_wake(driver *d, mpsl_role *r, int from, int kind)
     if (r->state == ROLE_WAITING && r->wait_from == from && r->wait_kind == kind) {
         r->state = ROLE_READY;
         r->wait_s += mpsl_now() - r->waiting_since;
-        enqueue(d, r);
+        /* The server runs next when a message it waits for comes: it takes each client's
+         * message before the next client runs, so at most one waits in its mailbox instead
+         * of one per client (FedAvg's K uploads of the whole model). Clients keep their
+         * order. Results do not depend on the order (above); this only bounds memory. */
+        if (r->id == MPSL_SERVER) {
+            enqueue_first(d, r);
+        } else {
+            enqueue(d, r);
+        }
     }
 }
 

@@ -14,6 +14,7 @@
 typedef struct mpsl_session mpsl_session;
 typedef struct fiber fiber;
 typedef struct message message;
+typedef struct broadcast broadcast;
 
 /* Kinds the message layer uses for itself, after the strategy-visible ones. They carry
  * instrumentation and control, are never counted as payload bytes, and strategies cannot
@@ -88,7 +89,11 @@ struct mpsl_role {
     role_step_row *step_rows;
     int n_step_rows, cap_step_rows;
 
-    message *mail_head, *mail_tail; /* messages waiting for this role */
+    /* messages waiting for this role, one queue per sender, at index from + 1 (a client
+     * hears only the server, MPSL_SERVER + 1 = 0): a receive scans its sender's queue, not
+     * every client's waiting reports (K^2 scanned per epoch at 1000 clients) */
+    message **mail_head, **mail_tail;
+    int n_mail;
 
     /* checkpoints: creation counts give the order models and optimizers are saved and
      * restored in; what keep() declared; the saved state a resumed role is restored from */

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "train/audit.h"
+#include "train/init_cache.h"
 #include "kernels/flops.h"
 #include "kernels/gemm.h"
 #include "mpsl_build_config.h"
@@ -1132,6 +1133,7 @@ void session_close(mpsl_session *s)
 {
     audit_close(s);
     driver_free(&s->drv);
+    messages_forget_broadcast(s);
     for (int i = 0; s->resume_roles && i <= s->ex->n_clients; i++) {
         checkpoint_role_free(&s->resume_roles[i]);
     }
@@ -1143,6 +1145,8 @@ void session_close(mpsl_session *s)
         s->resume_file = NULL;
     }
     flops_set_target(NULL);
+    init_cache_free(s->init_cache);
+    s->init_cache = NULL;
     if (s->cursor) {
         for (int k = 0; k <= s->ex->n_clients; k++) {
             free(s->cursor[k].order);

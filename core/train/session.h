@@ -57,6 +57,7 @@ struct mpsl_session {
     int rank, n_ranks;                      /* 0 and 1 in one process */
     const char *transport;                  /* "local" or "mpi" */
     FILE *trace;                            /* $MPSL_MESSAGE_TRACE: one line per message */
+    struct broadcast *broadcast;            /* the server's last large payload (messages.c) */
 
     /* the epoch's counters as the server stores them: bytes per link (the server's own
      * sends counted here, the clients' from their reports), FLOPs and time per party */
@@ -88,6 +89,7 @@ struct mpsl_session {
     double started, epoch_started;
     int64_t epochs_done;
     int weights_logged;                     /* the pretrained-weights report was printed */
+    struct init_cache *init_cache;          /* initial parameters per model layout */
     double last_progress;                   /* when the last progress line was shown */
     int progress_shown;                     /* a \r progress line is on the terminal */
     int quiet;                              /* run --quiet: no epoch or progress lines */
@@ -130,6 +132,9 @@ int messages_recv(mpsl_role *r, int from, int kind, mpsl_tensor *t, mpsl_error *
 void messages_deliver(driver *d, message *msg);
 /* A message's parts, for transports. */
 message *message_new(int from, int to, int kind, const mpsl_tensor *t);
+void message_free(message *msg);
+/* Drop the session's reference to the server's last large payload (session_close). */
+void messages_forget_broadcast(mpsl_session *s);
 /* The exact payload bytes of a tensor: its elements times 4 (float32, int32) or 8 (float64);
  * -1 for an unknown element type. What the link counters count and the wire carries. */
 int64_t message_payload_bytes(const mpsl_tensor *t);
@@ -142,7 +147,9 @@ const mpsl_tensor *message_tensor(const message *msg);
 /* recv of a message of any size: *data (malloc'd, *bytes long) holds its payload. */
 int messages_recv_alloc(mpsl_role *r, int from, int kind, void **data, size_t *bytes,
                         mpsl_error *err);
-/* Forget every undelivered message of a role. */
+/* A local role's mailboxes (one queue per sender), before anything is sent to it. */
+int messages_open(mpsl_role *r, int n_clients);
+/* Forget every undelivered message of a role, and its mailboxes. */
 void messages_clear(mpsl_role *r);
 const char *message_kind_name(int kind);
 

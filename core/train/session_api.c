@@ -266,6 +266,11 @@ static int a_model_head_backward(mpsl_model *m, const mpsl_tensor *doutputs,
 }
 
 static int64_t a_model_feature_width(mpsl_model *m) { return m->Dh; }
+static void a_model_release_grads(mpsl_model *m)
+{
+    mpsl_free(m->grad);
+    m->grad = NULL; /* model_ensure_grad makes a zeroed one on the next backward */
+}
 
 static int a_model_copy(mpsl_model *dst, const mpsl_model *src, mpsl_error *err)
 {
@@ -948,6 +953,8 @@ const mpsl_session_api *session_api(void)
         .model_head = a_model_head,
         .model_head_backward = a_model_head_backward,
         .model_feature_width = a_model_feature_width,
+        .model_release_grads = a_model_release_grads,
+        .model_release_activations = model_release_activations,
     };
     return profile_on ? session_api_profiled(&api) : &api;
 }

@@ -182,7 +182,7 @@ static int mpi_send(driver *d, message *msg, mpsl_error *err)
     }
     int rc = send_raw(net, rank_of(d, h.to), &h, t->data, (size_t)message_payload_bytes(t),
                       err);
-    free(msg);
+    message_free(msg);
     return rc;
 }
 

@@ -110,21 +110,24 @@ static int sample_clients(const mpsl_session_api *api, mpsl_role *r, double frac
     return m;
 }
 
-/* The buffers every role keeps to decide a round alike. */
+/* The buffers every role keeps to decide a round alike: K entries each, in every role, so
+ * K^2 in all in one process; the work (56 bytes a client) only where a deadline needs it. */
 typedef struct round_plan {
     uint8_t *want, *status;
-    mpsl_slot_work *work;   /* what a round asks of each client */
+    mpsl_slot_work *work;   /* with a deadline: what a round asks of each client; else NULL */
     int64_t *cap;           /* partial_work: the local steps a client may make; -1: all */
 } round_plan;
 
-static int round_plan_alloc(const mpsl_session_api *api, mpsl_role *r, round_plan *rp)
+static int round_plan_alloc(const mpsl_session_api *api, mpsl_role *r, const fedavg_params *p,
+                            round_plan *rp)
 {
     size_t K = (size_t)api->n_clients(r);
     rp->want = api->alloc(r, K);
     rp->status = api->alloc(r, K);
-    rp->work = api->alloc(r, K * sizeof *rp->work);
+    rp->work = p->part.deadline > 0 ? api->alloc(r, K * sizeof *rp->work) : NULL;
     rp->cap = api->alloc(r, K * sizeof *rp->cap);
-    return rp->want && rp->status && rp->work && rp->cap ? MPSL_OK : MPSL_ERR_NOMEM;
+    return rp->want && rp->status && (rp->work || p->part.deadline <= 0) && rp->cap
+               ? MPSL_OK : MPSL_ERR_NOMEM;
 }
 
 /* Samples in the first s local steps of batch B over a partition of n, from a pass's start. */
@@ -163,8 +166,11 @@ static int round_participants(const mpsl_session_api *api, mpsl_role *r, const f
     for (int k = 0; k < K; k++) {
         int64_t n = api->client_samples(r, k), full = p->local_epochs * ((n + B - 1) / B);
         rp->cap[k] = -1;
+        if (!rp->work) { /* no deadline: nothing depends on the work */
+            continue;
+        }
         rp->work[k] = round_work(api, r, p, k, P, B, full);
-        if (!rp->want[k] || !p->partial_work || p->part.deadline <= 0) {
+        if (!rp->want[k] || !p->partial_work) {
             continue;
         }
         double t = api->work_seconds(r, k, &rp->work[k], err);
@@ -220,7 +226,7 @@ static int fedavg_server(const mpsl_host *h, const mpsl_session_api *api, mpsl_r
     double *sum = api->alloc(r, (size_t)(P ? P : 1) * sizeof(double));
     int *chosen = api->alloc(r, (size_t)K * sizeof(int));
     round_plan rp;
-    if (!payload || !sum || !chosen || round_plan_alloc(api, r, &rp) != MPSL_OK) {
+    if (!payload || !sum || !chosen || round_plan_alloc(api, r, p, &rp) != MPSL_OK) {
         h->error_set(err, "out of memory for FedAvg buffers (%lld trainable parameters)",
                      (long long)P);
         return MPSL_ERR_NOMEM;
@@ -305,12 +311,15 @@ static int fedavg_client(const mpsl_host *h, const mpsl_session_api *api, mpsl_r
     }
     float *dlogits = api->alloc(r, (size_t)(local_batch * api->model_output_size(local)) *
                                        sizeof(float));
-    float *payload = api->alloc(r, (size_t)(P ? P : 1) * sizeof(float));
+    /* Where the parameters travel from and to: with every parameter trainable, the model's
+     * own buffer (the packed and the model's layout are then one), else a packed copy. A
+     * buffer less per client: 0.49 MB of the quickstart's model. */
+    float *payload = P == n && n > 0 ? lparam : api->alloc(r, (size_t)(P ? P : 1) * sizeof(float));
     int *chosen = api->alloc(r, (size_t)K * sizeof(int));
     round_plan rp;
     /* FedProx: the client's copy of the global model it received */
     float *anchor = p->mu != 0.0 ? api->alloc(r, (size_t)(n ? n : 1) * sizeof(float)) : NULL;
-    if (!dlogits || !payload || !chosen || round_plan_alloc(api, r, &rp) != MPSL_OK ||
+    if (!dlogits || !payload || !chosen || round_plan_alloc(api, r, p, &rp) != MPSL_OK ||
         (p->mu != 0.0 && !anchor)) {
         h->error_set(err, "out of memory for FedAvg buffers (%lld trainable parameters)",
                      (long long)P);
@@ -335,7 +344,9 @@ static int fedavg_client(const mpsl_host *h, const mpsl_session_api *api, mpsl_r
             if (rc != MPSL_OK) {
                 break;
             }
-            scatter(lparam, payload, trainable, n);
+            if (payload != lparam) {
+                scatter(lparam, payload, trainable, n);
+            }
             if (p->client_optimizer == CLIENT_OPTIM_RESET) {
                 rc = api->optim_create(r, local, &opt, err); /* fresh state each round */
                 if (rc != MPSL_OK) {
@@ -365,8 +376,17 @@ static int fedavg_client(const mpsl_host *h, const mpsl_session_api *api, mpsl_r
                 api->optim_destroy(opt);
                 opt = NULL;
             }
+            /* until its next round the client holds parameters and optimizer state only: in
+             * one process the next client's steps reuse the gradients' and activations'
+             * memory (1.6 MB of the quickstart's encoder at batch 5) */
+            api->model_release_grads(local);
             if (rc == MPSL_OK) {
-                gather(payload, lparam, trainable, n);
+                rc = api->model_release_activations(local, err);
+            }
+            if (rc == MPSL_OK) {
+                if (payload != lparam) {
+                    gather(payload, lparam, trainable, n);
+                }
                 msg = vector_of(payload, P);
                 rc = api->send(r, MPSL_SERVER, MPSL_MSG_PARAMETERS, &msg, err);
             }

@@ -178,7 +178,8 @@ typedef struct attendance {
     int64_t *done;          /* per client: the steps it has taken part in this epoch */
     uint8_t *want, *status; /* per client, for the step being decided */
     int64_t skipped;        /* this epoch's steps that some client wanted but nobody took */
-    mpsl_slot_work *work;   /* deadline: what a step asks of each client */
+    mpsl_slot_work *work;   /* deadline: what a step asks of each client; else NULL (every
+                               role keeps K of these: K^2 in one process) */
 } attendance;
 
 /* T, D: tokens per sample and their width; C: outputs per sample. */
@@ -191,8 +192,8 @@ static int attendance_setup(const mpsl_session_api *api, mpsl_role *r, const mps
     a->done = api->alloc(r, (size_t)K * sizeof *a->done);
     a->want = api->alloc(r, (size_t)K);
     a->status = api->alloc(r, (size_t)K);
-    a->work = api->alloc(r, (size_t)K * sizeof *a->work);
-    if (!a->pass || !a->done || !a->want || !a->status || !a->work) {
+    a->work = p->part.deadline > 0 ? api->alloc(r, (size_t)K * sizeof *a->work) : NULL;
+    if (!a->pass || !a->done || !a->want || !a->status || (!a->work && p->part.deadline > 0)) {
         return MPSL_ERR_NOMEM;
     }
     /* a step of a full client batch b (a pass's last, smaller batch is predicted as full):
@@ -202,6 +203,9 @@ static int attendance_setup(const mpsl_session_api *api, mpsl_role *r, const mps
     int loss = !loss_on_server(p), backward = !p->freeze_tokenizers;
     for (int k = 0; k < K; k++) {
         a->pass[k] = client_steps(api, r, p, k);
+        if (!a->work) {
+            continue;
+        }
         a->work[k] = (mpsl_slot_work){
             .kind = MPSL_WORK_SPLIT_CLIENT, .loss = loss, .backward = backward, .steps = 1,
             .samples = b, .up_bytes = tokens + (loss ? outs + 8 : 0),
@@ -714,6 +718,8 @@ static int cut_layer_backward(const mpsl_session_api *api, mpsl_role *r, const m
     if (rc == MPSL_OK) {
         rc = api->optim_step(c->opt, epoch, err);
     }
+    /* the gradients are spent: in one process the next client's backward reuses the memory */
+    api->model_release_grads(c->tok);
     return rc;
 }
 

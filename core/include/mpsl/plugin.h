@@ -597,7 +597,8 @@ struct mpsl_host {
  * carries the sender's identity implicitly. A driver runs the roles:
  * - in one process (transport local, the default) it runs the server role and the K client
  *   roles as coroutines on one thread, switching only when a role waits for a message that
- *   has not arrived, in a fixed order (server, then clients 0..K-1): a run is deterministic;
+ *   has not arrived, in a fixed order (server, then clients 0..K-1; the server first when
+ *   a message it waits for arrives): a run is deterministic;
  * - under MPI (mpirun) rank 0 runs the server role and writes the results database, and the
  *   K client roles are spread evenly over ranks 1..R-1 (several per rank run as coroutines).
  * The same strategy code runs unchanged under both, and gives the same numbers.
@@ -610,9 +611,9 @@ struct mpsl_host {
  * evaluate and record_client. 4: participants() and work_seconds() (client dropout,
  * min_clients, deadlines), and the U-shaped split (model_features, model_head and their
  * backward passes, model_feature_width; message kinds MPSL_MSG_FEATURES and
- * MPSL_MSG_FEATURE_GRADS). A strategy built for an older version runs unchanged; one built
- * for a newer one is refused. */
-#define MPSL_SESSION_API_VERSION 4
+ * MPSL_MSG_FEATURE_GRADS). 5: model_release_grads and model_release_activations. A strategy
+ * built for an older version runs unchanged; one built for a newer one is refused. */
+#define MPSL_SESSION_API_VERSION 5
 
 typedef struct mpsl_role mpsl_role;    /* one party of a run: the server or one client */
 typedef struct mpsl_model mpsl_model;
@@ -872,6 +873,20 @@ typedef struct mpsl_session_api {
     int (*model_head_backward)(mpsl_model *m, const mpsl_tensor *doutputs,
                                mpsl_tensor *dfeatures, mpsl_error *err);
     int64_t (*model_feature_width)(mpsl_model *m);
+    /* --- since session API 5: free the model's gradient buffer; the next backward (or
+     * model_grads()) makes a zeroed one. A role whose gradients live only
+     * from a backward to the optimizer step after it (an MPSL client's tokenizers, a FedAvg
+     * client's model between rounds) calls it after the step: in one process K clients then
+     * hold one client's gradients at a time instead of K. The numbers are the same. */
+    void (*model_release_grads)(mpsl_model *m);
+    /* Since session API 5: free the activations the model keeps for backward, its own and
+     * those its modules saved (each module's state is created again, empty, over the same
+     * parameters: a module keeps nothing else in its state); the next forward makes them
+     * anew. Outputs the model returned before are invalid after it. A role that holds a
+     * model across a wait without a backward pending (a FedAvg client between its rounds)
+     * calls it, so that in one process K clients hold one client's activations at a time.
+     * The numbers are the same. Fails only when a module cannot be created again. */
+    int (*model_release_activations)(mpsl_model *m, mpsl_error *err);
 } mpsl_session_api;
 
 /* A role function runs one party from the first epoch to the last and returns MPSL_OK, or
