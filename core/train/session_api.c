@@ -366,6 +366,23 @@ static void a_optim_destroy(mpsl_optim *o)
     }
 }
 
+/* Whether all n floats are finite (an exponent of all ones is an infinity or a NaN). The
+ * largest exponent field is a reduction any order gives, so the loop vectorises; the double
+ * sum of squares this check used to be was a serial chain of additions that took longer than
+ * the Adam update itself (a FedAvg client's batch-1 step: 122,826 gradients a step). A sum
+ * of squared floats in double cannot overflow, so both tests agree. */
+static int all_finite(const float *x, int64_t n)
+{
+    uint32_t top = 0;
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, x + i, sizeof u);
+        u &= 0x7f800000u;
+        top = u > top ? u : top;
+    }
+    return top != 0x7f800000u;
+}
+
 static int a_optim_step(mpsl_optim *o, int64_t epoch, mpsl_error *err)
 {
     if (epoch < 0) {
@@ -375,14 +392,18 @@ static int a_optim_step(mpsl_optim *o, int64_t epoch, mpsl_error *err)
         return mpsl_errs(err, MPSL_ERR_INTERNAL, "optim_step before any backward pass");
     }
     /* A NaN or infinite gradient would spread through every parameter it touches. */
-    double sq = 0.0;
+    int finite = 1;
     for (int i = 0; i < o->m->n_spans; i++) {
-        const float *g = o->m->grad + o->m->spans[i].offset;
-        for (int64_t j = 0; j < o->m->spans[i].count; j++) {
-            sq += (double)g[j] * (double)g[j];
-        }
+        finite &= all_finite(o->m->grad + o->m->spans[i].offset, o->m->spans[i].count);
     }
-    if (!isfinite(sq)) {
+    if (!finite) {
+        double sq = 0.0;   // the norm the message reports (inf or NaN)
+        for (int i = 0; i < o->m->n_spans; i++) {
+            const float *g = o->m->grad + o->m->spans[i].offset;
+            for (int64_t j = 0; j < o->m->spans[i].count; j++) {
+                sq += (double)g[j] * (double)g[j];
+            }
+        }
         int rc = nonfinite(o->m->role, "gradient norm", sqrt(sq), err);
         if (rc != MPSL_OK) {
             return rc;
