@@ -173,14 +173,53 @@ static int64_t adam_avx(float *restrict p, const float *restrict g, float *restr
 }
 #endif
 
-/* The scalar definition (and the tail after adam_avx). */
+#ifdef OPTIM_AVX
+/* adam_avx on 16 floats at a time for CPUs with AVX-512F: the same operations in the same
+ * order, so the same bits (a FedAvg client at batch 1 spends as long in Adam as in its
+ * forward pass; its divisions and square roots are what it waits for). */
+__attribute__((target("avx512f")))
+static int64_t adam_avx512(float *restrict p, const float *restrict g, float *restrict m,
+                           float *restrict v, int64_t n, const optim_job *j)
+{
+    const __m512 b1 = _mm512_set1_ps(j->b1), b2 = _mm512_set1_ps(j->b2);
+    const __m512 c1 = _mm512_set1_ps(1.0f - j->b1), c2 = _mm512_set1_ps(1.0f - j->b2);
+    const __m512 step = _mm512_set1_ps(j->step), bc2 = _mm512_set1_ps(j->bc2_sqrt);
+    const __m512 eps = _mm512_set1_ps(j->eps), decay = _mm512_set1_ps(j->decay);
+    const __m512 wd = _mm512_set1_ps(j->wd);
+    int decoupled = j->mode;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 gi = _mm512_loadu_ps(g + i), pi = _mm512_loadu_ps(p + i);
+        if (decoupled) {
+            pi = _mm512_mul_ps(pi, decay);
+        } else {
+            gi = _mm512_add_ps(gi, _mm512_mul_ps(wd, pi));
+        }
+        __m512 mi = _mm512_add_ps(_mm512_mul_ps(b1, _mm512_loadu_ps(m + i)),
+                                  _mm512_mul_ps(c1, gi));
+        __m512 vi = _mm512_add_ps(_mm512_mul_ps(b2, _mm512_loadu_ps(v + i)),
+                                  _mm512_mul_ps(_mm512_mul_ps(c2, gi), gi));
+        _mm512_storeu_ps(m + i, mi);
+        _mm512_storeu_ps(v + i, vi);
+        __m512 den = _mm512_add_ps(_mm512_div_ps(_mm512_sqrt_ps(vi), bc2), eps);
+        pi = _mm512_sub_ps(pi, _mm512_div_ps(_mm512_mul_ps(step, mi), den));
+        _mm512_storeu_ps(p + i, pi);
+    }
+    return i;
+}
+#endif
+
+/* The scalar definition (and the tail after adam_avx512 and adam_avx). */
 static void adam_loop(float *restrict p, const float *restrict g, float *restrict m,
                       float *restrict v, int64_t n, const optim_job *j)
 {
     int64_t i = 0;
 #ifdef OPTIM_AVX
+    if (__builtin_cpu_supports("avx512f")) {
+        i = adam_avx512(p, g, m, v, n, j);
+    }
     if (__builtin_cpu_supports("avx")) {
-        i = adam_avx(p, g, m, v, n, j);
+        i += adam_avx(p + i, g + i, m + i, v + i, n - i, j);
     }
 #endif
     float b1 = j->b1, b2 = j->b2, step = j->step, bc2_sqrt = j->bc2_sqrt, eps = j->eps;

@@ -366,21 +366,25 @@ static void a_optim_destroy(mpsl_optim *o)
     }
 }
 
-/* Whether all n floats are finite (an exponent of all ones is an infinity or a NaN). The
- * largest exponent field is a reduction any order gives, so the loop vectorises; the double
- * sum of squares this check used to be was a serial chain of additions that took longer than
- * the Adam update itself (a FedAvg client's batch-1 step: 122,826 gradients a step). A sum
- * of squared floats in double cannot overflow, so both tests agree. */
+/* Whether all n floats are finite. An exponent field of all ones (an infinity or a NaN) is
+ * the only one that carries into bit 31 when 1 is added to it; OR-ing those sums is a
+ * reduction in any order, so the loop vectorises (and, where the CPU has AVX2, runs 8 lanes
+ * wide). The double sum of squares this check used to be was a serial chain of additions
+ * that took longer than the Adam update itself (a FedAvg client's batch-1 step: 122,826
+ * gradients a step). A sum of squared floats in double cannot overflow, so both tests agree. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 && \
+    !defined(MPSL_NO_CLONES)
+__attribute__((target_clones("arch=x86-64-v3", "default")))
+#endif
 static int all_finite(const float *x, int64_t n)
 {
-    uint32_t top = 0;
+    uint32_t carry = 0;
     for (int64_t i = 0; i < n; i++) {
         uint32_t u;
         memcpy(&u, x + i, sizeof u);
-        u &= 0x7f800000u;
-        top = u > top ? u : top;
+        carry |= (u & 0x7f800000u) + 0x00800000u;
     }
-    return top != 0x7f800000u;
+    return !(carry & 0x80000000u);
 }
 
 static int a_optim_step(mpsl_optim *o, int64_t epoch, mpsl_error *err)
