@@ -137,76 +137,49 @@ static void sgd_momentum(float *restrict p, const float *restrict g, float *rest
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define OPTIM_AVX 1
-/* Adam(W) over 8 floats at a time for CPUs with AVX (GCC only vectorises sqrtf with
- * -fno-math-errno, which this file cannot assume): the same operations in the same order as
- * the scalar loop below, each correctly rounded, so the results are bitwise the same.
- * Returns the number of elements done (a multiple of 8). */
-__attribute__((target("avx")))
-static int64_t adam_avx(float *restrict p, const float *restrict g, float *restrict m,
-                        float *restrict v, int64_t n, const optim_job *j)
-{
-    const __m256 b1 = _mm256_set1_ps(j->b1), b2 = _mm256_set1_ps(j->b2);
-    const __m256 c1 = _mm256_set1_ps(1.0f - j->b1), c2 = _mm256_set1_ps(1.0f - j->b2);
-    const __m256 step = _mm256_set1_ps(j->step), bc2 = _mm256_set1_ps(j->bc2_sqrt);
-    const __m256 eps = _mm256_set1_ps(j->eps), decay = _mm256_set1_ps(j->decay);
-    const __m256 wd = _mm256_set1_ps(j->wd);
-    int decoupled = j->mode;
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256 gi = _mm256_loadu_ps(g + i), pi = _mm256_loadu_ps(p + i);
-        if (decoupled) {
-            pi = _mm256_mul_ps(pi, decay);
-        } else {
-            gi = _mm256_add_ps(gi, _mm256_mul_ps(wd, pi));
-        }
-        __m256 mi = _mm256_add_ps(_mm256_mul_ps(b1, _mm256_loadu_ps(m + i)),
-                                  _mm256_mul_ps(c1, gi));
-        __m256 vi = _mm256_add_ps(_mm256_mul_ps(b2, _mm256_loadu_ps(v + i)),
-                                  _mm256_mul_ps(_mm256_mul_ps(c2, gi), gi));
-        _mm256_storeu_ps(m + i, mi);
-        _mm256_storeu_ps(v + i, vi);
-        __m256 den = _mm256_add_ps(_mm256_div_ps(_mm256_sqrt_ps(vi), bc2), eps);
-        pi = _mm256_sub_ps(pi, _mm256_div_ps(_mm256_mul_ps(step, mi), den));
-        _mm256_storeu_ps(p + i, pi);
+/* Adam(W) over W/32 floats at a time (GCC only vectorises sqrtf with -fno-math-errno, which
+ * this file cannot assume): the same operations in the same order as the scalar loop below,
+ * each correctly rounded, so the results are bitwise the same at any width. Defined for AVX
+ * (8 lanes) and AVX-512F (16: a FedAvg client at batch 1 spends as long in Adam as in its
+ * forward pass, waiting on the divisions and square roots). Returns the number of elements
+ * done (a multiple of the lanes). */
+#define ADAM_VEC_FN(name, W, isa)                                                             \
+    __attribute__((target(isa))) static int64_t name(float *restrict p,                       \
+                                                     const float *restrict g,                 \
+                                                     float *restrict m, float *restrict v,    \
+                                                     int64_t n, const optim_job *j)           \
+    {                                                                                         \
+        const int lanes = W / 32;                                                             \
+        const __m##W b1 = _mm##W##_set1_ps(j->b1), b2 = _mm##W##_set1_ps(j->b2);              \
+        const __m##W c1 = _mm##W##_set1_ps(1.0f - j->b1);                                     \
+        const __m##W c2 = _mm##W##_set1_ps(1.0f - j->b2);                                     \
+        const __m##W step = _mm##W##_set1_ps(j->step), bc2 = _mm##W##_set1_ps(j->bc2_sqrt);   \
+        const __m##W eps = _mm##W##_set1_ps(j->eps), decay = _mm##W##_set1_ps(j->decay);      \
+        const __m##W wd = _mm##W##_set1_ps(j->wd);                                            \
+        int decoupled = j->mode;                                                              \
+        int64_t i = 0;                                                                        \
+        for (; i + lanes <= n; i += lanes) {                                                  \
+            __m##W gi = _mm##W##_loadu_ps(g + i), pi = _mm##W##_loadu_ps(p + i);              \
+            if (decoupled) {                                                                  \
+                pi = _mm##W##_mul_ps(pi, decay);                                              \
+            } else {                                                                          \
+                gi = _mm##W##_add_ps(gi, _mm##W##_mul_ps(wd, pi));                            \
+            }                                                                                 \
+            __m##W mi = _mm##W##_add_ps(_mm##W##_mul_ps(b1, _mm##W##_loadu_ps(m + i)),        \
+                                        _mm##W##_mul_ps(c1, gi));                             \
+            __m##W vi = _mm##W##_add_ps(_mm##W##_mul_ps(b2, _mm##W##_loadu_ps(v + i)),        \
+                                        _mm##W##_mul_ps(_mm##W##_mul_ps(c2, gi), gi));        \
+            _mm##W##_storeu_ps(m + i, mi);                                                    \
+            _mm##W##_storeu_ps(v + i, vi);                                                    \
+            __m##W den = _mm##W##_add_ps(_mm##W##_div_ps(_mm##W##_sqrt_ps(vi), bc2), eps);    \
+            pi = _mm##W##_sub_ps(pi, _mm##W##_div_ps(_mm##W##_mul_ps(step, mi), den));        \
+            _mm##W##_storeu_ps(p + i, pi);                                                    \
+        }                                                                                     \
+        return i;                                                                             \
     }
-    return i;
-}
-#endif
 
-#ifdef OPTIM_AVX
-/* adam_avx on 16 floats at a time for CPUs with AVX-512F: the same operations in the same
- * order, so the same bits (a FedAvg client at batch 1 spends as long in Adam as in its
- * forward pass; its divisions and square roots are what it waits for). */
-__attribute__((target("avx512f")))
-static int64_t adam_avx512(float *restrict p, const float *restrict g, float *restrict m,
-                           float *restrict v, int64_t n, const optim_job *j)
-{
-    const __m512 b1 = _mm512_set1_ps(j->b1), b2 = _mm512_set1_ps(j->b2);
-    const __m512 c1 = _mm512_set1_ps(1.0f - j->b1), c2 = _mm512_set1_ps(1.0f - j->b2);
-    const __m512 step = _mm512_set1_ps(j->step), bc2 = _mm512_set1_ps(j->bc2_sqrt);
-    const __m512 eps = _mm512_set1_ps(j->eps), decay = _mm512_set1_ps(j->decay);
-    const __m512 wd = _mm512_set1_ps(j->wd);
-    int decoupled = j->mode;
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m512 gi = _mm512_loadu_ps(g + i), pi = _mm512_loadu_ps(p + i);
-        if (decoupled) {
-            pi = _mm512_mul_ps(pi, decay);
-        } else {
-            gi = _mm512_add_ps(gi, _mm512_mul_ps(wd, pi));
-        }
-        __m512 mi = _mm512_add_ps(_mm512_mul_ps(b1, _mm512_loadu_ps(m + i)),
-                                  _mm512_mul_ps(c1, gi));
-        __m512 vi = _mm512_add_ps(_mm512_mul_ps(b2, _mm512_loadu_ps(v + i)),
-                                  _mm512_mul_ps(_mm512_mul_ps(c2, gi), gi));
-        _mm512_storeu_ps(m + i, mi);
-        _mm512_storeu_ps(v + i, vi);
-        __m512 den = _mm512_add_ps(_mm512_div_ps(_mm512_sqrt_ps(vi), bc2), eps);
-        pi = _mm512_sub_ps(pi, _mm512_div_ps(_mm512_mul_ps(step, mi), den));
-        _mm512_storeu_ps(p + i, pi);
-    }
-    return i;
-}
+ADAM_VEC_FN(adam_avx, 256, "avx")
+ADAM_VEC_FN(adam_avx512, 512, "avx512f")
 #endif
 
 /* The scalar definition (and the tail after adam_avx512 and adam_avx). */
