@@ -106,11 +106,10 @@ const char *message_dtype_name(mpsl_dtype dtype)
     }
 }
 
-/* t's element type must be known (message_payload_bytes(t) >= 0). */
-message *message_new(int from, int to, int kind, const mpsl_tensor *t)
+/* A message's header with room for `room` payload bytes after it; t.data still t's. */
+static message *message_alloc(int from, int to, int kind, const mpsl_tensor *t, size_t room)
 {
-    size_t bytes = (size_t)message_payload_bytes(t);
-    message *msg = malloc(sizeof *msg + bytes);
+    message *msg = malloc(sizeof *msg + room);
     if (!msg) {
         return NULL;
     }
@@ -119,8 +118,19 @@ message *message_new(int from, int to, int kind, const mpsl_tensor *t)
     msg->to = to;
     msg->kind = kind;
     msg->t = *t;
-    msg->t.data = msg + 1;
     msg->shared = NULL;
+    return msg;
+}
+
+/* t's element type must be known (message_payload_bytes(t) >= 0). */
+message *message_new(int from, int to, int kind, const mpsl_tensor *t)
+{
+    size_t bytes = (size_t)message_payload_bytes(t);
+    message *msg = message_alloc(from, to, kind, t, bytes);
+    if (!msg) {
+        return NULL;
+    }
+    msg->t.data = msg + 1;
     if (t->data && bytes) {
         memcpy(msg->t.data, t->data, bytes);
     }
@@ -157,15 +167,10 @@ static message *server_message_new(mpsl_session *s, int to, int kind, const mpsl
         messages_forget_broadcast(s);
         s->broadcast = b;
     }
-    message *msg = malloc(sizeof *msg);
+    message *msg = message_alloc(MPSL_SERVER, to, kind, t, 0);
     if (!msg) {
         return NULL;
     }
-    msg->next = NULL;
-    msg->from = MPSL_SERVER;
-    msg->to = to;
-    msg->kind = kind;
-    msg->t = *t;
     msg->t.data = s->broadcast->data;
     msg->shared = s->broadcast;
     s->broadcast->refs++;
